@@ -1,0 +1,1 @@
+"""The REST service for curation jobs (`curate serve`, coming next)."""

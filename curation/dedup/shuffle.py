@@ -1,0 +1,79 @@
+"""The dedup shuffle as pure functions: map documents to keyed records, partition, reduce to edges.
+
+Each mapper hashes its documents' keys (the exact-text hash and one key per LSH band) into P
+partitions; reducer j gets partition j from every mapper, so no process ever holds more than about
+1/P of all keys. A reducer sorts its keys and, for each run of equal keys, emits star edges from
+every member to the run's smallest document. Edges are far fewer than keys (only colliding
+documents produce any), and only they go on to clustering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KEY_DTYPE = np.dtype([("k1", np.uint64), ("k2", np.uint64), ("doc", np.int64)])
+_BAND_TAG = np.uint64(1 << 63)  # set in k2 for band keys, cleared for exact keys: the kinds never mix
+
+EDGE_EXACT = 0
+EDGE_BAND = 1
+
+
+def keyed_records(docs: np.ndarray, exact: np.ndarray | None, bands: np.ndarray | None) -> np.ndarray:
+    """KEY_DTYPE records for a batch: one per document for exact keys, one per band for MinHash."""
+    parts = []
+    if exact is not None and len(docs):
+        r = np.empty(len(docs), dtype=KEY_DTYPE)
+        r["k1"], r["k2"], r["doc"] = exact[:, 0], exact[:, 1] & ~_BAND_TAG, docs
+        parts.append(r)
+    if bands is not None and len(docs):
+        n, b = bands.shape
+        r = np.empty(n * b, dtype=KEY_DTYPE)
+        r["k1"] = bands.reshape(-1)
+        r["k2"] = np.tile(np.arange(b, dtype=np.uint64), n) | _BAND_TAG
+        r["doc"] = np.repeat(docs, b)
+        parts.append(r)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=KEY_DTYPE)
+
+
+def partition(records: np.ndarray, partitions: int) -> list[np.ndarray]:
+    """Split records by key into `partitions` parts (equal keys always land in the same part)."""
+    if partitions == 1:
+        return [records]
+    p = ((records["k1"] ^ (records["k2"] * np.uint64(0x9E3779B97F4A7C15))) % np.uint64(partitions)).astype(np.int64)
+    order = np.argsort(p, kind="stable")
+    bounds = np.searchsorted(p[order], np.arange(partitions + 1))
+    return [records[order[bounds[i]:bounds[i + 1]]] for i in range(partitions)]
+
+
+def reduce_edges(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(u, v, kind) edges from one partition's records: u is a duplicate candidate of v = min(run)."""
+    recs = np.concatenate(parts) if parts else np.zeros(0, dtype=KEY_DTYPE)
+    if len(recs) < 2:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0, dtype=np.int8)
+    recs = recs[np.lexsort((recs["doc"], recs["k2"], recs["k1"]))]
+    same = (recs["k1"][1:] == recs["k1"][:-1]) & (recs["k2"][1:] == recs["k2"][:-1])
+    if not same.any():
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0, dtype=np.int8)
+    # Index of the first record of each run, for every record.
+    run_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), np.arange(len(recs)), 0))
+    member = np.concatenate([[False], same])
+    u = recs["doc"][member]
+    v = recs["doc"][run_start[member]]
+    kind = np.where(recs["k2"][member] & _BAND_TAG, EDGE_BAND, EDGE_EXACT).astype(np.int8)
+    keep = u != v  # a document repeated in one run (same band twice) is not its own duplicate
+    return u[keep], v[keep], kind[keep]
+
+
+def resolve(u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
+    """Per duplicate-candidate document: its cluster (smallest member), cluster size, and whether it
+    is dropped as an exact or a near duplicate (the cluster's smallest member is kept)."""
+    from curation.dedup.components import connected_components
+
+    nodes, roots = connected_components(u, v)
+    _, inv, counts = np.unique(roots, return_inverse=True, return_counts=True)
+    exact_dups = np.unique(u[kind == EDGE_EXACT])
+    is_exact = np.isin(nodes, exact_dups)
+    reason = np.where(nodes == roots, 0, np.where(is_exact, 1, 2)).astype(np.int8)  # 0 kept, 1 exact, 2 near
+    return {"doc": nodes, "cluster": roots, "size": counts[inv].astype(np.int64), "reason": reason}

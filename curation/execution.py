@@ -1,0 +1,300 @@
+"""Where the stages run: in this process (`LocalExecutor`) or on a Ray cluster (`RayExecutor`).
+
+Both run the same pure functions (`curation.stages`, `curation.dedup.shuffle`, `curation.outputs`);
+this module is the only one that knows about Ray. On Ray the per-document stages are a Ray Data
+streaming pipeline (read tasks -> language-ID actor pool -> filter/dedup-key actor pool -> write
+tasks) with backpressure; the dedup shuffle is Ray tasks with one object per (mapper, partition).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curation.dedup import shuffle
+from curation.io.readers import RAW_SCHEMA, ReadLimits, ReadSummary, read_file
+from curation.io.sources import InputFile
+from curation.outputs import Layout, batch_stats, write_annotated_part
+from curation.spec import CurateJob
+from curation.stages import StageContext, stage_plan
+
+
+def read_batches(f: InputFile, limits: ReadLimits) -> Iterator[pa.Table]:
+    """The file's RAW batches with bookkeeping columns: `_batch` (the batch's first document number,
+    which names its part file), `_file`, and on the last batch `_file_rows` (the file's record total,
+    -1 before) and `_blank_lines`, which is how the driver knows a file is complete. An empty file
+    yields one marker row (`_empty`) that is counted as zero records and never written."""
+    summary = ReadSummary()
+    total = 0
+    prev = None
+    for t in read_file(f, limits, summary):
+        if prev is not None:
+            yield _with_file_meta(prev, -1, 0, f.ordinal)
+        total += len(t)
+        prev = t
+    if prev is None:
+        marker = {name: [None] for name in RAW_SCHEMA.names}
+        marker.update(_doc=[(f.ordinal << 32) | 0xFFFFFFFE], error=["(empty file)"])
+        yield _with_file_meta(pa.Table.from_pydict(marker, schema=RAW_SCHEMA), 0, summary.blank_lines, f.ordinal,
+                              empty=True)
+    else:
+        yield _with_file_meta(prev, total, summary.blank_lines, f.ordinal)
+
+
+def _with_file_meta(t: pa.Table, file_rows: int, blank: int, ordinal: int, empty: bool = False) -> pa.Table:
+    n = len(t)
+    first = t["_doc"][0].as_py()
+    for name, value, type_ in (("_batch", first, pa.int64()), ("_file", ordinal, pa.int64()),
+                               ("_file_rows", file_rows, pa.int64()), ("_blank_lines", blank, pa.int64()),
+                               ("_empty", empty, pa.bool_())):
+        t = t.append_column(name, pa.array([value] * n, type_))
+    return t
+
+
+def run_stages(t: pa.Table, names: Sequence[str], ctx: StageContext, plan: dict[str, Callable]) -> pa.Table:
+    """Apply the named stages; each stage's seconds land in a `_t_<stage>` column (row 0)."""
+    for name in names:
+        t0 = time.perf_counter()
+        t = plan[name](t, ctx)
+        timings = {name: time.perf_counter() - t0}
+        if ctx.last_timings:
+            timings.update({f"{name}:{k}": v for k, v in ctx.last_timings.items()})
+            ctx.last_timings.clear()
+        for k, v in timings.items():
+            col = np.zeros(len(t))
+            if len(t):
+                col[0] = v
+            t = t.append_column(f"_t_{k}", pa.array(col))
+    return t
+
+
+_BOOKKEEPING = ("_batch", "_file", "_file_rows", "_blank_lines", "_empty")
+
+
+def write_batches(t: pa.Table, layout: Layout) -> list[dict[str, Any]]:
+    """Persist processed rows, one part file per reader batch, and describe each for the driver.
+
+    Ray Data may hand a writer several reader batches glued together (or, in principle, part of
+    one); grouping by `_batch` keeps part files identical to the reader's batches either way."""
+    rows = []
+    batches = t["_batch"].to_numpy()
+    for b in np.unique(batches):
+        g = t.filter(pa.array(batches == b))
+        row = {"ordinal": int(g["_file"][0].as_py()), "file_rows": int(pc.max(g["_file_rows"]).as_py()),
+               "blank_lines": int(pc.max(g["_blank_lines"]).as_py())}
+        g = g.filter(pc.invert(g["_empty"]))
+        t0 = time.perf_counter()
+        stats = batch_stats(g)
+        keep = [c for c in g.column_names if not c.startswith("_t_") and c not in _BOOKKEEPING]
+        write_annotated_part(layout, g.select(keep), part=int(b))
+        stats["timings"]["write_annotated"] = stats["timings"].get("write_annotated", 0.0) + time.perf_counter() - t0
+        row.update(rows=len(g), stats=stats)
+        rows.append(row)
+    return rows
+
+
+def map_keys(layout: Layout, ordinals: Sequence[int], partitions: int) -> list[np.ndarray]:
+    """Dedup mapper: keyed records of the surviving documents of some input files, partitioned."""
+    recs = []
+    for o in ordinals:
+        for part in layout.list_files(layout.annotated_dir(o)):
+            schema = pq.read_schema(part, filesystem=layout.fs)
+            cols = [c for c in ("_doc", "_exact", "_bands") if c in schema.names]
+            t = pq.read_table(part, columns=cols, filesystem=layout.fs)
+            key_col = "_exact" if "_exact" in cols else "_bands" if "_bands" in cols else None
+            if key_col is None:
+                continue
+            t = t.filter(t[key_col].is_valid())
+            if len(t) == 0:
+                continue
+            docs = t["_doc"].to_numpy()
+            exact = (np.asarray(t["_exact"].combine_chunks().flatten()).reshape(-1, 2)
+                     if "_exact" in cols else None)
+            bands = None
+            if "_bands" in cols:
+                width = t.schema.field("_bands").type.list_size
+                bands = np.asarray(t["_bands"].combine_chunks().flatten()).reshape(-1, width)
+            recs.append(shuffle.keyed_records(docs, exact, bands))
+    allrecs = np.concatenate(recs) if recs else np.zeros(0, dtype=shuffle.KEY_DTYPE)
+    return shuffle.partition(allrecs, partitions)
+
+
+def _group(ordinals: Sequence[int], groups: int) -> list[list[int]]:
+    groups = max(1, min(groups, len(ordinals)))
+    return [list(ordinals[i::groups]) for i in range(groups)]
+
+
+class LocalExecutor:
+    """Runs everything in this process: no Ray start-up cost, for small inputs and tests."""
+
+    name = "local"
+
+    def __init__(self, job: CurateJob):
+        self.job = job
+        self.layout = Layout(job.output)
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    @property
+    def cpus(self) -> int:
+        return 1
+
+    def annotate(self, files: Sequence[InputFile], limits: ReadLimits) -> Iterator[dict[str, Any]]:
+        plan = dict(stage_plan(self.job))
+        ctx = StageContext.build(self.job)
+        for f in files:
+            for t in read_batches(f, limits):
+                yield from write_batches(run_stages(t, list(plan), ctx, plan), self.layout)
+
+    def dedup_edges(self, ordinals: Sequence[int], partitions: int) -> tuple[np.ndarray, ...]:
+        mapped = [map_keys(self.layout, g, partitions) for g in _group(ordinals, 4)]
+        edges = [shuffle.reduce_edges([m[p] for m in mapped]) for p in range(partitions)]
+        return tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
+
+    def resolve(self, u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
+        return shuffle.resolve(u, v, kind)
+
+    def map(self, fn: Callable, arg_lists: Iterable[tuple]) -> list[Any]:
+        return [fn(*args) for args in arg_lists]
+
+
+class RayExecutor:
+    """Runs the job on a Ray cluster: the one at `address`, or a local one started (and stopped) here."""
+
+    name = "ray"
+
+    def __init__(self, job: CurateJob, address: str | None = None):
+        self.job = job
+        self.layout = Layout(job.output)
+        self.address = address
+        self._started = False
+
+    def __enter__(self) -> "RayExecutor":
+        import ray
+
+        if not ray.is_initialized():
+            address = self.address or os.environ.get("RAY_ADDRESS")
+            # "local" starts a fresh cluster rather than attaching to a stale one found on disk.
+            ray.init(address=address or "local", include_dashboard=False if not address else None,
+                     log_to_driver=False, logging_level="ERROR",
+                     runtime_env={"env_vars": {"RAY_DATA_DISABLE_PROGRESS_BARS": "1"}} if not address else None)
+            self._started = True
+        from ray.data import DataContext
+
+        ctx = DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.verbose_stats_logs = False
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import ray
+
+        if self._started:
+            ray.shutdown()
+
+    @property
+    def cpus(self) -> int:
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def annotate(self, files: Sequence[InputFile], limits: ReadLimits) -> Iterator[dict[str, Any]]:
+        import ray
+
+        if not files:
+            return
+        job, layout = self.job, self.layout
+        ex = job.execution
+        names = [n for n, _ in stage_plan(job)]
+        by_ordinal = {f.ordinal: f for f in files}
+        cpu = ex.actor_cpus
+        pools = 2 if "langid" in names and len(names) > 2 else 1
+        # Actors must leave CPUs for the read and write tasks, or the pipeline deadlocks on small
+        # clusters: together they reserve at most three quarters of the cluster.
+        actors = ex.actors or max(1, int(self.cpus * 0.75 / (pools * cpu)))
+
+        def read(batch: dict) -> Iterator[pa.Table]:
+            for o in batch["ordinal"]:
+                f = by_ordinal[int(o)]
+                for t in read_batches(f, limits):
+                    yield t
+
+        ds = ray.data.from_items([{"ordinal": f.ordinal} for f in files], override_num_blocks=len(files))
+        ds = ds.map_batches(read, batch_size=1, batch_format="numpy", num_cpus=0.25)
+        ds = ds.map_batches(_stage_fn(job, ["normalize"]), batch_size=None, batch_format="pyarrow", num_cpus=0.25)
+        actor_stages = [n for n in names if n != "normalize"]
+        if "langid" in actor_stages:
+            ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, ["langid"]), batch_size=None,
+                                batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors),
+                                num_cpus=cpu)
+        rest = [n for n in actor_stages if n != "langid"]
+        if rest:
+            ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, rest), batch_size=None,
+                                batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors),
+                                num_cpus=cpu)
+
+        def write(t: pa.Table) -> pa.Table:
+            return pa.table({"row": [json.dumps(r) for r in write_batches(t, layout)]})
+
+        ds = ds.map_batches(write, batch_size=None, batch_format="pyarrow", num_cpus=0.25)
+        for out in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for s in out["row"].to_pylist():
+                yield json.loads(s)
+
+    def dedup_edges(self, ordinals: Sequence[int], partitions: int) -> tuple[np.ndarray, ...]:
+        import ray
+
+        layout = self.layout
+        mapper = ray.remote(num_cpus=0.5, num_returns=partitions)(map_keys) if partitions > 1 else \
+            ray.remote(num_cpus=0.5)(lambda lay, o, p: map_keys(lay, o, p)[0])
+        reducer = ray.remote(num_cpus=0.5)(lambda *parts: shuffle.reduce_edges(list(parts)))
+        mapped = [mapper.remote(layout, g, partitions) for g in _group(ordinals, 4 * self.cpus)]
+        if partitions == 1:
+            mapped = [[m] for m in mapped]
+        edges = ray.get([reducer.remote(*[m[p] for m in mapped]) for p in range(partitions)])
+        return tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
+
+    def resolve(self, u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
+        import ray
+
+        return ray.get(ray.remote(num_cpus=0.5)(shuffle.resolve).remote(u, v, kind))
+
+    def map(self, fn: Callable, arg_lists: Iterable[tuple]) -> list[Any]:
+        import ray
+
+        remote = ray.remote(num_cpus=0.5)(fn)
+        return ray.get([remote.remote(*args) for args in arg_lists])
+
+
+def _stage_fn(job: CurateJob, names: list[str]) -> Callable[[pa.Table], pa.Table]:
+    """A stateless stage (no model) as a plain function for a Ray task pool."""
+    plan = dict(stage_plan(job))
+
+    def fn(t: pa.Table) -> pa.Table:
+        return run_stages(t, names, StageContext(job), plan)
+
+    return fn
+
+
+class _StageUDF:
+    """Stages that hold a model: built once per Ray actor, then called for every batch."""
+
+    def __init__(self, job: CurateJob, names: list[str]):
+        self.names = names
+        self.plan = dict(stage_plan(job))
+        self.ctx = StageContext.build(job, lid="langid" in names, filters="filters" in names,
+                                      dedup="dedup_keys" in names)
+
+    def __call__(self, t: pa.Table) -> pa.Table:
+        return run_stages(t, self.names, self.ctx, self.plan)

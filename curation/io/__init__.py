@@ -1,0 +1,1 @@
+"""Input discovery and streaming readers (pyarrow.fs: local paths and object stores)."""

@@ -1,0 +1,237 @@
+"""Streaming readers: one input file in, a stream of fixed-schema record batches out.
+
+Every record of the file comes out exactly once, either as a document or as a quarantine row that
+carries the error, the position in the file and (up to a limit) the raw bytes. Nothing is skipped
+silently: blank JSONL lines are not records, and are counted separately. Batches are cut at a fixed
+number of records or bytes, so the same file always yields the same batches (resume relies on it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.io.sources import InputFile, filesystem_for
+
+RAW_QUARANTINE_LIMIT = 1 << 20  # raw bytes kept per quarantined record; the position locates the rest
+_READ_CHUNK = 8 << 20
+
+RAW_SCHEMA = pa.schema([
+    ("_doc", pa.int64()),  # ordinal << 32 | position: a global, stable document number
+    ("id", pa.string()),
+    ("text", pa.large_string()),
+    ("source", pa.string()),
+    ("domain", pa.string()),
+    ("position", pa.int64()),  # line number (JSONL, 1-based), row (Parquet, 0-based), 0 (text file)
+    ("error", pa.string()),  # set only for quarantined records
+    ("raw", pa.binary()),
+])
+
+
+@dataclass
+class ReadLimits:
+    batch_size: int = 1000
+    batch_bytes: int = 32_000_000
+    max_doc_bytes: int = 8_000_000
+
+
+def stable_id(source: str, uri: str, position: int) -> str:
+    """Id for a record that has none: stable across runs and machines."""
+    return hashlib.sha1(f"{source}\x00{uri}\x00{position}".encode()).hexdigest()[:20]
+
+
+class _BatchBuilder:
+    def __init__(self, f: InputFile, limits: ReadLimits):
+        self.f, self.limits = f, limits
+        self.rows: dict[str, list[Any]] = {name: [] for name in RAW_SCHEMA.names}
+        self.nbytes = 0
+        self.blank_lines = 0
+
+    def __len__(self) -> int:
+        return len(self.rows["_doc"])
+
+    def add(self, position: int, id_: str | None, text: str | None, error: str | None = None,
+            raw: bytes | None = None) -> None:
+        r = self.rows
+        r["_doc"].append((self.f.ordinal << 32) | (position & 0xFFFFFFFF))
+        r["id"].append(id_ if id_ is not None else stable_id(self.f.source, self.f.uri, position))
+        r["text"].append(text)
+        r["source"].append(self.f.source)
+        r["domain"].append(self.f.domain)
+        r["position"].append(position)
+        r["error"].append(error)
+        if raw is not None and len(raw) > RAW_QUARANTINE_LIMIT:
+            raw = raw[:RAW_QUARANTINE_LIMIT]
+        r["raw"].append(raw)
+        self.nbytes += len(text) if text else 0
+
+    def full(self) -> bool:
+        return len(self) >= self.limits.batch_size or self.nbytes >= self.limits.batch_bytes
+
+    def flush(self) -> pa.Table:
+        try:
+            table = pa.Table.from_pydict(self.rows, schema=RAW_SCHEMA)
+        except (pa.ArrowInvalid, UnicodeEncodeError):
+            table = self._flush_checked()
+        self.rows = {name: [] for name in RAW_SCHEMA.names}
+        self.nbytes = 0
+        return table
+
+    def _flush_checked(self) -> pa.Table:
+        # Only JSON escapes can smuggle lone surrogates into a str; find and quarantine those rows.
+        r = self.rows
+        for i, text in enumerate(r["text"]):
+            if text is None:
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:
+                r["error"][i] = f"text is not valid Unicode (lone surrogate at character {e.start})"
+                r["raw"][i] = text.encode("utf-8", "surrogatepass")[:RAW_QUARANTINE_LIMIT]
+                r["text"][i] = None
+            if r["id"][i] is not None:
+                r["id"][i] = r["id"][i].encode("utf-8", "replace").decode("utf-8")
+        return pa.Table.from_pydict(r, schema=RAW_SCHEMA)
+
+
+def _iter_lines(stream) -> Iterator[bytes]:
+    """Lines of a binary stream, read in chunks (a 50 MB line is one line, not a crash)."""
+    pending = b""
+    while True:
+        chunk = stream.read(_READ_CHUNK)
+        if not chunk:
+            break
+        pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _compression_for(path: str) -> str | None:
+    p = path.lower()
+    if p.endswith(".gz"):
+        return "gzip"
+    if p.endswith((".zst", ".zstd")):
+        return "zstd"
+    return None
+
+
+def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | None, str | None, str | None]:
+    """(id, text, error) for one JSONL line."""
+    if len(line) > limits.max_doc_bytes:
+        return None, None, f"record is {len(line):,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})"
+    try:
+        s = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, None, f"invalid UTF-8 at byte {e.start} of the line"
+    try:
+        obj = json.loads(s)
+    except json.JSONDecodeError as e:
+        return None, None, f"broken JSON: {e.msg} at column {e.colno}"
+    if not isinstance(obj, dict):
+        return None, None, f"expected a JSON object, got {type(obj).__name__}"
+    id_ = None
+    if f.id_field is not None and obj.get(f.id_field) is not None:
+        id_ = str(obj[f.id_field])
+    if f.text_field not in obj:
+        return id_, None, f"missing text field {f.text_field!r}"
+    text = obj[f.text_field]
+    if not isinstance(text, str):
+        return id_, None, f"text field {f.text_field!r} is {type(text).__name__}, not a string"
+    return id_, text, None
+
+
+def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+    fs, path = filesystem_for(f.uri)
+    with fs.open_input_stream(path, compression=_compression_for(path)) as stream:
+        for lineno, line in enumerate(_iter_lines(stream), start=1):
+            if not line.strip():
+                b.blank_lines += 1
+                continue
+            id_, text, error = _json_record(f, line, limits)
+            b.add(lineno, id_, text, error, line if error else None)
+            if b.full():
+                yield b.flush()
+
+
+def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+    fs, path = filesystem_for(f.uri)
+    with fs.open_input_file(path) as fh:
+        pf = pq.ParquetFile(fh)
+        schema = pf.schema_arrow
+        problem = None
+        if f.text_field not in schema.names:
+            problem = f"wrong schema: no column {f.text_field!r} (columns: {', '.join(schema.names)})"
+        elif not (pa.types.is_string(schema.field(f.text_field).type)
+                  or pa.types.is_large_string(schema.field(f.text_field).type)):
+            problem = f"wrong schema: column {f.text_field!r} is {schema.field(f.text_field).type}, not a string"
+        if problem:
+            # Every row still has to be accounted for: one quarantine row per record.
+            for pos in range(pf.metadata.num_rows):
+                b.add(pos, None, None, problem)
+                if b.full():
+                    yield b.flush()
+            return
+        cols = [f.text_field] + ([f.id_field] if f.id_field and f.id_field in schema.names else [])
+        pos = 0
+        for batch in pf.iter_batches(batch_size=limits.batch_size, columns=cols):
+            texts = batch.column(f.text_field).to_pylist()
+            ids = batch.column(f.id_field).to_pylist() if len(cols) > 1 else [None] * len(texts)
+            for id_, text in zip(ids, texts):
+                id_ = None if id_ is None else str(id_)
+                if text is None:
+                    b.add(pos, id_, None, f"text field {f.text_field!r} is null")
+                elif len(text) > limits.max_doc_bytes and len(text.encode("utf-8")) > limits.max_doc_bytes:
+                    b.add(pos, id_, None, f"record is {len(text.encode()):,} bytes, over max_doc_bytes "
+                                         f"({limits.max_doc_bytes:,})", text.encode("utf-8"))
+                else:
+                    b.add(pos, id_, text)
+                pos += 1
+                if b.full():
+                    yield b.flush()
+
+
+def _read_text(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+    fs, path = filesystem_for(f.uri)
+    with fs.open_input_stream(path, compression=_compression_for(path)) as stream:
+        data = stream.read(limits.max_doc_bytes + 1)
+    if len(data) > limits.max_doc_bytes:
+        b.add(0, f.rel, None, f"file is over max_doc_bytes ({limits.max_doc_bytes:,})", data)
+    else:
+        try:
+            b.add(0, f.rel, data.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            b.add(0, f.rel, None, f"invalid UTF-8 at byte {e.start}", data)
+    yield from ()
+
+
+_READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "text": _read_text}
+
+
+@dataclass
+class ReadSummary:
+    blank_lines: int = 0
+
+
+def read_file(f: InputFile, limits: ReadLimits, summary: ReadSummary | None = None) -> Iterator[pa.Table]:
+    """Stream one input file as RAW_SCHEMA batches.
+
+    A file that cannot be read or decoded part way (truncated gzip, not Parquet at all) ends with one
+    quarantine row at position -1 naming the error, after the records read before it.
+    """
+    b = _BatchBuilder(f, limits)
+    try:
+        yield from _READERS[f.format](f, b, limits)
+    except (OSError, pa.ArrowException, EOFError, ValueError) as e:
+        b.add(-1, None, None, f"file unreadable: {type(e).__name__}: {e} (records before this point were read)")
+    if len(b):
+        yield b.flush()
+    if summary is not None:
+        summary.blank_lines += b.blank_lines

@@ -1,0 +1,119 @@
+"""Find the input files a job names, on any filesystem pyarrow.fs knows (local, s3://, gs://).
+
+Discovery runs before any work: an input that matches nothing or cannot be listed fails the job up
+front with the path and the reason, instead of a job that "succeeds" on no data.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+
+from curation.spec import CurateJob, InputSpec
+
+_GLOB_CHARS = set("*?[")
+_SUFFIXES = {
+    "jsonl": (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd", ".ndjson"),
+    "parquet": (".parquet", ".pq"),
+    "text": None,  # every file
+}
+
+
+class InputError(RuntimeError):
+    """An input that cannot be read at all (fails the job before it starts)."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file, numbered in a stable order (input entry, then path) so document numbers,
+    output names and resume markers do not depend on listing order."""
+
+    ordinal: int
+    uri: str  # as given to filesystem_for (scheme kept for object stores)
+    path: str  # path within its filesystem
+    rel: str  # path relative to the input's base folder (used for text-folder ids)
+    input_index: int
+    format: str
+    source: str
+    domain: str
+    text_field: str
+    id_field: str | None
+
+
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and in-filesystem path for a local path or URI."""
+    if "://" not in uri:
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    return pafs.FileSystem.from_uri(uri)
+
+
+def _split_glob(path: str) -> tuple[str, str | None]:
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        if _GLOB_CHARS & set(part):
+            return "/".join(parts[:i]) or "/", "/".join(parts[i:])
+    return path, None
+
+
+def _matches_format(path: str, fmt: str) -> bool:
+    suffixes = _SUFFIXES[fmt]
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith((".", "_")):
+        return False
+    return suffixes is None or name.lower().endswith(suffixes)
+
+
+def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
+    """(uri, fs path, relative path) of every file one input entry names, sorted by path."""
+    fs, path = filesystem_for(spec.path)
+    scheme = spec.path.split("://", 1)[0] + "://" if "://" in spec.path else ""
+    base, pattern = _split_glob(path)
+    try:
+        info = fs.get_file_info(base)
+    except OSError as e:
+        raise InputError(f"input {spec.path!r}: cannot access {base!r}: {e}") from None
+    if info.type == pafs.FileType.NotFound:
+        raise InputError(f"input {spec.path!r}: {base!r} does not exist")
+    if info.type == pafs.FileType.File and pattern is None:
+        found = [(base, base.rsplit("/", 1)[-1])]
+    else:
+        try:
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+        except OSError as e:
+            raise InputError(f"input {spec.path!r}: cannot list {base!r}: {e}") from None
+        found = []
+        for fi in infos:
+            if fi.type != pafs.FileType.File:
+                continue
+            rel = fi.path[len(base):].lstrip("/")
+            if pattern is not None and not fnmatch.fnmatchcase(rel, pattern):
+                continue
+            if pattern is None and not _matches_format(fi.path, spec.format):
+                continue
+            found.append((fi.path, rel))
+    found.sort()
+    if not found:
+        raise InputError(f"input {spec.path!r}: no {spec.format} files found")
+    for p, _ in found:
+        if "://" not in spec.path and not os.access(p, os.R_OK):
+            raise InputError(f"input {spec.path!r}: {p} is not readable (permission denied)")
+    return [(scheme + p if scheme else p, p, rel) for p, rel in found]
+
+
+def discover(job: CurateJob) -> list[InputFile]:
+    """Every input file of the job, numbered; fails up front on inputs that name nothing readable."""
+    files: list[InputFile] = []
+    seen: set[str] = set()
+    for i, spec in enumerate(job.inputs):
+        for uri, path, rel in list_input(spec):
+            if uri in seen:
+                continue  # two globs naming one file must not read it twice
+            seen.add(uri)
+            files.append(InputFile(len(files), uri, path, rel, i, spec.format, spec.source, spec.domain,
+                                   spec.text_field, spec.id_field))
+    if len(files) >= 1 << 31:
+        raise InputError(f"{len(files)} input files: at most 2^31 are supported")
+    return files

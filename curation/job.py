@@ -1,0 +1,257 @@
+"""The curation job from spec to outputs: annotate -> dedup -> write, with resume and accounting.
+
+1. Annotate: every input file streams through the per-document stages; each processed batch is
+   persisted under `_work/`, and a file whose batches are all in gets a done marker holding its counts.
+   A re-run skips files with a marker (and redoes files without one from scratch).
+2. Dedup: band and exact keys of the surviving documents are shuffled and clustered.
+3. Write: each input file's batches are split into curated / rejected / quarantine files.
+Then `stats.json` and the report. The job fails, rather than reporting success, if the written
+counts do not add up to the records read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import yaml
+
+from curation import __version__
+from curation.execution import LocalExecutor, RayExecutor
+from curation.io.readers import ReadLimits
+from curation.io.sources import discover
+from curation.outputs import Layout, finalize_file, ids_of, merge_counts
+from curation.progress import Progress, rate, summary_table
+from curation.spec import CurateJob, resolved_yaml
+
+STATS_VERSION = 1
+
+
+class JobError(RuntimeError):
+    """The job cannot run or did not finish correctly; the message says why."""
+
+
+def _check_output(layout: Layout, job: CurateJob) -> None:
+    """Refuse to mix two different jobs' results in one output folder."""
+    try:
+        with layout.fs.open_input_stream(layout.path("job.yaml")) as f:
+            previous = yaml.safe_load(f.read())
+    except (FileNotFoundError, OSError):
+        return
+    try:
+        prev_fp = CurateJob.model_validate(previous).fingerprint()
+    except Exception:
+        prev_fp = None
+    if prev_fp != job.fingerprint():
+        raise JobError(f"output {layout.uri} already holds a job with a different spec (see its job.yaml); "
+                       "use a new output folder, or delete that one to start over")
+
+
+def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Run a curation job to completion and return its stats (also written to OUT/stats.json)."""
+    progress = progress or Progress()
+    t_start = time.monotonic()
+    files = discover(job)
+    layout = Layout(job.output)
+    _check_output(layout, job)
+    try:
+        layout.write_bytes(layout.path("job.yaml"), resolved_yaml(job).encode())
+    except OSError as e:
+        raise JobError(f"cannot write to output {layout.uri}: {e}") from None
+    limits = ReadLimits(job.execution.batch_size, job.execution.batch_bytes, job.stages.normalize.max_doc_bytes)
+    executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
+    progress.say(f"job {job.name!r}: {len(files)} input file(s), output {layout.uri}, engine {executor.name}")
+
+    file_stats: dict[int, dict[str, Any]] = {}
+    todo = []
+    for f in files:
+        marker = layout.read_json(layout.done_marker(f.ordinal))
+        if marker is not None and marker.get("uri") == f.uri:
+            file_stats[f.ordinal] = marker
+        else:
+            layout.remove_dir(layout.annotated_dir(f.ordinal))
+            todo.append(f)
+    if len(todo) < len(files):
+        progress.say(f"resuming: {len(files) - len(todo)} file(s) already annotated, {len(todo)} to go")
+
+    with executor:
+        _annotate(executor, layout, todo, limits, file_stats, progress)
+        dedup = _dedup(executor, job, files, progress)
+        progress.say("writing curated, rejected and quarantine files")
+        t0 = time.monotonic()
+        for sub in ("curated", "rejected", "quarantine"):
+            layout.remove_dir(layout.path(sub))
+        cluster_ids = _cluster_ids(executor, layout, files, dedup)
+        args = []
+        for f in files:
+            sub = None
+            if dedup is not None:
+                sel = (dedup["doc"] >> 32) == f.ordinal
+                sub = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
+            args.append((layout, f.ordinal, f.uri, sub, cluster_ids.get(f.ordinal) if cluster_ids else None))
+        finals = executor.map(_finalize_with_ids, args)
+        write_seconds = time.monotonic() - t0
+
+    stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
+    layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2, sort_keys=False).encode())
+    from curation.report import write_report
+
+    write_report(layout, stats)
+    if stats["input_records"] != stats["kept"] + stats["rejected"] + stats["quarantined"]:
+        raise JobError(f"accounting error: {stats['input_records']} records read but {stats['kept']} kept + "
+                       f"{stats['rejected']} rejected + {stats['quarantined']} quarantined written")
+    progress.say("done\n" + summary_table(stats))
+    return stats
+
+
+def _finalize_with_ids(layout: Layout, ordinal: int, uri: str, sub: dict | None, ids: dict | None) -> dict:
+    return finalize_file(layout, ordinal, uri, sub, ids)
+
+
+def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: dict, progress: Progress) -> None:
+    if not todo:
+        return
+    pending: dict[int, dict[str, Any]] = defaultdict(lambda: {"rows": 0, "file_rows": None, "blank_lines": 0,
+                                                              "stats": {}})
+    uris = {f.ordinal: f.uri for f in todo}
+    t0 = time.monotonic()
+    seen = 0
+    done = 0
+    for row in executor.annotate(todo, limits):
+        p = pending[row["ordinal"]]
+        p["rows"] += row["rows"]
+        seen += row["rows"]
+        merge_counts(p["stats"], row["stats"])
+        if row["file_rows"] >= 0:
+            p["file_rows"] = row["file_rows"]
+            p["blank_lines"] = row["blank_lines"]
+        if p["file_rows"] is not None and p["rows"] == p["file_rows"]:
+            marker = {"uri": uris[row["ordinal"]], "records": p["rows"], "blank_lines": p["blank_lines"],
+                      "stats": p["stats"]}
+            layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
+            file_stats[row["ordinal"]] = marker
+            done += 1
+        el = time.monotonic() - t0
+        progress.tick(lambda: f"annotate: {seen:,} records, {done}/{len(todo)} files, {rate(seen, el)}")
+    missing = [o for o in uris if o not in file_stats]
+    if missing:
+        raise JobError(f"annotation did not finish for input file(s) {[uris[o] for o in missing][:5]}")
+    progress.say(f"annotate: {seen:,} records in {time.monotonic() - t0:.1f}s ({rate(seen, time.monotonic() - t0)})")
+
+
+def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.ndarray] | None:
+    spec = job.stages.dedup
+    if spec is None or (spec.exact is None and spec.minhash is None):
+        return None
+    t0 = time.monotonic()
+    partitions = spec.partitions or max(1, 2 * executor.cpus)
+    u, v, kind = executor.dedup_edges([f.ordinal for f in files], partitions)
+    progress.say(f"dedup: {len(u):,} candidate edges from {partitions} shuffle partitions")
+    result = executor.resolve(u, v, kind)
+    result["seconds"] = time.monotonic() - t0  # type: ignore[assignment]
+    progress.say(f"dedup: {int((result['reason'] > 0).sum()):,} duplicates in "
+                 f"{len(np.unique(result['cluster'])):,} clusters ({time.monotonic() - t0:.1f}s)")
+    return result
+
+
+def _cluster_ids(executor, layout: Layout, files, dedup) -> dict[int, dict[int, str]] | None:
+    """For every file, the ids of the kept documents that name the clusters its documents are in."""
+    if dedup is None or len(dedup["doc"]) == 0:
+        return None
+    roots = np.unique(dedup["cluster"])
+    per_file = defaultdict(list)
+    for r in roots:
+        per_file[int(r) >> 32].append(r)
+    found = executor.map(ids_of, [(layout, o, np.array(rs)) for o, rs in per_file.items()])
+    all_ids: dict[int, str] = {}
+    for d in found:
+        all_ids.update(d)
+    out: dict[int, dict[int, str]] = {}
+    for f in files:
+        sel = (dedup["doc"] >> 32) == f.ordinal
+        out[f.ordinal] = {int(c): all_ids[int(c)] for c in np.unique(dedup["cluster"][sel])}
+    return out
+
+
+def _stage_of(reason: str) -> str:
+    if reason in ("exact_duplicate",):
+        return "exact_dedup"
+    if reason in ("minhash_duplicate",):
+        return "minhash_dedup"
+    head = reason.split(":", 1)[0]
+    return head
+
+
+def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict], dedup, write_seconds: float,
+                    wall: float) -> dict[str, Any]:
+    annotate: dict[str, Any] = {}
+    records = 0
+    blank = 0
+    for o in sorted(file_stats):
+        records += file_stats[o]["records"]
+        blank += file_stats[o]["blank_lines"]
+        merge_counts(annotate, file_stats[o]["stats"])
+    total: dict[str, Any] = {}
+    for fin in finals:
+        merge_counts(total, {k: v for k, v in fin.items() if k != "files"})
+    by_reason = dict(sorted(total.get("by_reason", {}).items(), key=lambda kv: (-kv[1], kv[0])))
+    timings = annotate.get("timings", {})
+    dropped_by_stage: dict[str, int] = defaultdict(int)
+    for r, n in by_reason.items():
+        dropped_by_stage[_stage_of(r)] += n
+    quarantined = total.get("quarantined", 0)
+    # The funnel: each stage's in/out among parsed records, in pipeline order.
+    order = ["normalize", "langid"]
+    if job.stages.filters is not None:
+        order += [name for name, _ in job.stages.filters.enabled()]
+    if job.stages.dedup is not None and job.stages.dedup.exact is not None:
+        order.append("exact_dedup")
+    if job.stages.dedup is not None and job.stages.dedup.minhash is not None:
+        order.append("minhash_dedup")
+    if job.stages.langid is None:
+        order.remove("langid")
+    by_stage = [{"stage": "read", "in": records, "out": records - quarantined, "seconds": 0.0}]
+    alive = records - quarantined
+    dedup_seconds = float(dedup["seconds"]) if dedup is not None else 0.0
+    for s in order:
+        out = alive - dropped_by_stage.get(s, 0)
+        if s in ("exact_dedup", "minhash_dedup"):
+            sec = dedup_seconds / (2 if len([x for x in order if x.endswith("_dedup")]) == 2 else 1)
+            sec += timings.get("dedup_keys", 0.0) / (2 if len([x for x in order if x.endswith("_dedup")]) == 2 else 1)
+        else:
+            sec = timings.get(f"filters:{s}", timings.get(s, 0.0))
+        by_stage.append({"stage": s, "in": alive, "out": out, "seconds": round(sec, 3)})
+        alive = out
+    by_stage.append({"stage": "write", "in": records, "out": total.get("kept", 0) + total.get("rejected", 0)
+                     + quarantined, "seconds": round(write_seconds + timings.get("write_annotated", 0.0), 3)})
+    langs = sorted(set(total.get("input_by_lang", {})) | set(total.get("kept_by_lang", {})))
+    by_lang = {lang: {"input": total.get("input_by_lang", {}).get(lang, 0),
+                      "kept": total.get("kept_by_lang", {}).get(lang, 0)} for lang in langs}
+    minhash = job.stages.dedup.minhash if job.stages.dedup is not None else None
+    return {
+        "stats_version": STATS_VERSION,
+        "curation_version": __version__,
+        "job": job.name,
+        "input_files": len(files),
+        "input_records": records,
+        "input_bytes": annotate.get("input_bytes", 0),
+        "input_blank_lines": blank,
+        "kept": total.get("kept", 0),
+        "rejected": total.get("rejected", 0),
+        "quarantined": quarantined,
+        "by_reason": by_reason,
+        "by_lang": by_lang,
+        "by_stage": by_stage,
+        "dedup": None if dedup is None else {
+            "candidate_documents": int(len(dedup["doc"])),
+            "clusters": int(len(np.unique(dedup["cluster"]))),
+            "documents_by_cluster_size": dict(sorted(total.get("cluster_sizes", {}).items(), key=lambda kv: int(kv[0]))),
+            "minhash": None if minhash is None else {"scheme": "datasketch affine32", "num_perm": minhash.num_perm,
+                                                     "bands": minhash.bands, "rows": minhash.rows,
+                                                     "ngram": minhash.ngram, "seed": minhash.seed},
+        },
+        "wall_seconds": round(wall, 2),
+    }

@@ -1,0 +1,242 @@
+"""The output layout (SPEC "Outputs") and the writers that produce it.
+
+OUT/
+  job.yaml                              the resolved spec
+  curated/lang=XX/part-NNNNN.parquet    kept documents (NNNNN: the input file's ordinal)
+  rejected/part-NNNNN.parquet           dropped documents with drop_reason
+  quarantine/part-NNNNN.parquet         unparseable records with the error, position and raw bytes
+  stats.json, report.html, *.png
+  _work/                                intermediate state for resume (annotated parts, markers)
+
+Names are deterministic (input ordinal, position), and rows are written in input order, so a re-run
+with the same spec produces identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from curation.io.sources import filesystem_for
+
+CURATED_COLUMNS = ["id", "text", "source", "domain", "lang", "lang_score", "n_chars", "dup_cluster",
+                   "dup_cluster_size"]
+REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason"]
+QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error", "raw"]
+_ROW_GROUP_ROWS = 50_000
+DUP_REASONS = {1: "exact_duplicate", 2: "minhash_duplicate"}
+
+
+class Layout:
+    """Paths of one job's output, on any pyarrow filesystem."""
+
+    def __init__(self, output: str):
+        self.uri = output.rstrip("/")
+        self.fs, self.root = filesystem_for(self.uri)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def annotated_dir(self, ordinal: int) -> str:
+        return self.path("_work", "annotated", f"f{ordinal:05d}")
+
+    def done_marker(self, ordinal: int) -> str:
+        return self.path("_work", "done", f"f{ordinal:05d}.json")
+
+    def mkdir(self, path: str) -> None:
+        self.fs.create_dir(path, recursive=True)
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write then move into place, so a reader never sees half a marker or stats file."""
+        self.mkdir(path.rsplit("/", 1)[0])
+        tmp = path + ".tmp"
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(data)
+        self.fs.move(tmp, path)
+
+    def read_json(self, path: str) -> Any | None:
+        try:
+            with self.fs.open_input_stream(path) as f:
+                return json.loads(f.read())
+        except (FileNotFoundError, OSError):
+            return None
+
+    def list_files(self, path: str) -> list[str]:
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+        except OSError:
+            return []
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File and not i.path.endswith(".tmp"))
+
+    def remove_dir(self, path: str) -> None:
+        if self.fs.get_file_info(path).type == pafs.FileType.Directory:
+            self.fs.delete_dir(path)
+
+
+def write_annotated_part(layout: Layout, table: pa.Table, part: int) -> str | None:
+    """Persist one processed batch under _work, named by its first document so reruns overwrite it."""
+    if len(table) == 0:
+        return None
+    ordinal, pos = part >> 32, part & 0xFFFFFFFF
+    d = layout.annotated_dir(ordinal)
+    layout.mkdir(d)
+    path = f"{d}/p{pos:010d}.parquet"
+    pq.write_table(table, path + ".tmp", filesystem=layout.fs, compression="zstd")
+    layout.fs.move(path + ".tmp", path)
+    return path
+
+
+def batch_stats(table: pa.Table) -> dict[str, Any]:
+    """Counts of one processed batch, merged by the driver into the job's funnel."""
+    quarantined = int(pc.sum(pc.is_valid(table["error"])).as_py() or 0) if len(table) else 0
+    reasons = Counter(r for r in table["drop_reason"].to_pylist() if r is not None) if len(table) else Counter()
+    langs_in: Counter = Counter()
+    if len(table) and "lang" in table.column_names:
+        parsed = pc.is_null(table["error"])
+        langs_in = Counter(v for v, ok in zip(table["lang"].to_pylist(), parsed.to_pylist()) if ok)
+    elif len(table):
+        langs_in = Counter({"und": len(table) - quarantined})
+    timings = {c[3:]: float(pc.sum(table[c]).as_py() or 0.0) for c in table.column_names if c.startswith("_t_")}
+    return {"records": len(table), "quarantined": quarantined, "reasons": dict(reasons),
+            "lang_input": dict(langs_in), "timings": timings,
+            "input_bytes": int(pc.sum(pc.binary_length(pc.cast(table["text"], pa.large_binary()))).as_py() or 0)
+            if len(table) else 0}
+
+
+def merge_counts(into: dict[str, Any], add: dict[str, Any]) -> dict[str, Any]:
+    """Add nested counters (ints/floats in dicts) of `add` into `into`."""
+    for k, v in add.items():
+        if isinstance(v, dict):
+            merge_counts(into.setdefault(k, {}), v)
+        elif isinstance(v, (int, float)):
+            into[k] = into.get(k, 0) + v
+    return into
+
+
+@dataclass
+class FinalCounts:
+    kept: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    by_reason: Counter = field(default_factory=Counter)
+    kept_by_lang: Counter = field(default_factory=Counter)
+    input_by_lang: Counter = field(default_factory=Counter)
+    cluster_sizes: Counter = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kept": self.kept, "rejected": self.rejected, "quarantined": self.quarantined,
+                "by_reason": dict(self.by_reason), "kept_by_lang": dict(self.kept_by_lang),
+                "input_by_lang": dict(self.input_by_lang),
+                "cluster_sizes": {str(k): v for k, v in self.cluster_sizes.items()}, "files": self.files}
+
+
+class _Sink:
+    """A Parquet file opened on first write (no empty files for languages a shard lacks)."""
+
+    def __init__(self, layout: Layout, path: str):
+        self.layout, self.path, self.writer = layout, path, None
+
+    def write(self, table: pa.Table) -> None:
+        if len(table) == 0:
+            return
+        if self.writer is None:
+            self.layout.mkdir(self.path.rsplit("/", 1)[0])
+            self.writer = pq.ParquetWriter(self.path, table.schema, filesystem=self.layout.fs, compression="zstd")
+        self.writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
+
+    def close(self) -> bool:
+        if self.writer is None:
+            return False
+        self.writer.close()
+        return True
+
+
+def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str, np.ndarray] | None,
+                  cluster_ids: dict[int, str] | None) -> dict[str, Any]:
+    """Split one input file's annotated parts into curated / rejected / quarantine files."""
+    counts = FinalCounts()
+    sinks: dict[str, _Sink] = {}
+
+    def sink(rel: str) -> _Sink:
+        if rel not in sinks:
+            sinks[rel] = _Sink(layout, layout.path(rel))
+        return sinks[rel]
+
+    name = f"part-{ordinal:05d}.parquet"
+    for part in layout.list_files(layout.annotated_dir(ordinal)):
+        t = pq.read_table(part, filesystem=layout.fs)
+        n = len(t)
+        docs = t["_doc"].to_numpy()
+        reasons = t["drop_reason"].to_pylist()
+        cluster = [None] * n
+        size = np.ones(n, dtype=np.int64)
+        if dedup is not None and len(dedup["doc"]):
+            pos = np.searchsorted(dedup["doc"], docs)
+            pos = np.minimum(pos, len(dedup["doc"]) - 1)
+            hit = np.flatnonzero(dedup["doc"][pos] == docs)
+            for i in hit:
+                j = pos[i]
+                size[i] = dedup["size"][j]
+                cluster[i] = cluster_ids.get(int(dedup["cluster"][j])) if cluster_ids else None
+                r = int(dedup["reason"][j])
+                if r:
+                    reasons[i] = DUP_REASONS[r]
+                counts.cluster_sizes[int(size[i])] += 1
+        if "lang" not in t.column_names:
+            t = t.append_column("lang", pa.array(["und"] * n, pa.string()))
+            t = t.append_column("lang_score", pa.nulls(n, pa.float32()))
+        t = t.set_column(t.column_names.index("drop_reason"), "drop_reason", pa.array(reasons, pa.string()))
+        t = t.append_column("dup_cluster", pa.array(cluster, pa.string()))
+        t = t.append_column("dup_cluster_size", pa.array(size, pa.int64()))
+
+        is_q = np.asarray(pc.is_valid(t["error"]).to_numpy(zero_copy_only=False), dtype=bool)
+        is_rej = np.array([r is not None for r in reasons]) & ~is_q
+        is_kept = ~is_q & ~is_rej
+        if is_q.any():
+            q = t.filter(pa.array(is_q))
+            q = q.append_column("input_file", pa.array([input_uri] * len(q), pa.string()))
+            sink(f"quarantine/{name}").write(q.select(QUARANTINE_COLUMNS))
+        langs = t["lang"].to_pylist()
+        for i in np.flatnonzero(~is_q):
+            counts.input_by_lang[langs[i] or "und"] += 1
+        if is_rej.any():
+            rej = t.filter(pa.array(is_rej))
+            sink(f"rejected/{name}").write(rej.select(REJECTED_COLUMNS))
+            counts.by_reason.update(r for r, m in zip(reasons, is_rej) if m)
+        if is_kept.any():
+            kept = t.filter(pa.array(is_kept)).select(CURATED_COLUMNS)
+            klangs = kept["lang"].to_pylist()
+            for lang in sorted(set(klangs)):
+                sink(f"curated/lang={lang or 'und'}/{name}").write(
+                    kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept)
+                counts.kept_by_lang[lang or "und"] += klangs.count(lang)
+        counts.quarantined += int(is_q.sum())
+        counts.rejected += int(is_rej.sum())
+        counts.kept += int(is_kept.sum())
+    for rel, s in sorted(sinks.items()):
+        if s.close():
+            counts.files.append(rel)
+    return counts.to_dict()
+
+
+def ids_of(layout: Layout, ordinal: int, docs: np.ndarray) -> dict[int, str]:
+    """The `id` of the given documents of one input file (the kept member names its cluster)."""
+    out: dict[int, str] = {}
+    want = np.unique(docs)
+    for part in layout.list_files(layout.annotated_dir(ordinal)):
+        t = pq.read_table(part, columns=["_doc", "id"], filesystem=layout.fs)
+        d = t["_doc"].to_numpy()
+        hit = np.flatnonzero(np.isin(d, want))
+        if len(hit):
+            ids = t["id"].take(pa.array(hit)).to_pylist()
+            out.update(zip(d[hit].tolist(), ids))
+    return out

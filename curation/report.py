@@ -1,0 +1,96 @@
+"""A short HTML report beside stats.json: the funnel, drop reasons, languages, cluster sizes."""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any
+
+from curation.outputs import Layout
+
+
+def _plot(layout: Layout, name: str, draw) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the report still has its tables
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    draw(ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    layout.write_bytes(layout.path(name), buf.getvalue())
+    return name
+
+
+def _barh(items: list[tuple[str, float]], xlabel: str, color: str):
+    def draw(ax):
+        labels = [k for k, _ in items][::-1]
+        ax.barh(labels, [v for _, v in items][::-1], color=color)
+        ax.set_xlabel(xlabel)
+        ax.tick_params(axis="y", labelsize=8)
+    return draw
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(f'{c:,}' if isinstance(c, int) else str(c))}</td>"
+                                    for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(layout: Layout, stats: dict[str, Any]) -> None:
+    """Write OUT/report.html and its PNG plots."""
+    stages = stats["by_stage"]
+    funnel_png = _plot(layout, "funnel.png", _barh([(s["stage"], s["out"]) for s in stages], "records out", "#4c72b0"))
+    reasons = list(stats["by_reason"].items())[:15]
+    reasons_png = _plot(layout, "drop_reasons.png", _barh(reasons, "documents", "#c44e52")) if reasons else None
+    langs = sorted(stats["by_lang"].items(), key=lambda kv: -kv[1]["input"])[:30]
+    langs_png = _plot(layout, "languages.png", _barh([(k, v["kept"]) for k, v in langs], "kept documents",
+                                                      "#55a868")) if langs else None
+    sizes = (stats.get("dedup") or {}).get("documents_by_cluster_size") or {}
+    sizes_png = None
+    if sizes:
+        def draw(ax):
+            ax.bar([int(k) for k in sizes], list(sizes.values()), color="#8172b2")
+            ax.set_xlabel("duplicate cluster size")
+            ax.set_ylabel("documents")
+            ax.set_yscale("log")
+        sizes_png = _plot(layout, "cluster_sizes.png", draw)
+
+    def img(p):
+        return f'<img src="{p}" alt="{p}">' if p else ""
+
+    total = stats["input_records"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>curation report: "
+        f"{html.escape(stats['job'])}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}</style></head><body>",
+        f"<h1>Curation report: {html.escape(stats['job'])}</h1>",
+        f"<p>{stats['input_files']:,} input files, {total:,} records: <b>{stats['kept']:,} kept</b>, "
+        f"{stats['rejected']:,} rejected, {stats['quarantined']:,} quarantined "
+        f"({stats['wall_seconds']:.1f} s).</p>",
+        "<h2>Funnel</h2>",
+        _table(["stage", "in", "out", "dropped", "seconds"],
+               [[s["stage"], s["in"], s["out"], s["in"] - s["out"], s["seconds"]] for s in stages]),
+        img(funnel_png),
+        "<h2>Drop reasons</h2>",
+        _table(["reason", "documents", "share of input"],
+               [[k, v, f"{v / total:.1%}" if total else "-"] for k, v in stats["by_reason"].items()]),
+        img(reasons_png),
+        "<h2>Languages</h2>",
+        _table(["language", "input", "kept"], [[k, v["input"], v["kept"]] for k, v in langs]),
+        img(langs_png),
+    ]
+    if stats.get("dedup"):
+        d = stats["dedup"]
+        parts += ["<h2>Duplicates</h2>",
+                  f"<p>{d['candidate_documents']:,} documents in {d['clusters']:,} duplicate clusters.</p>",
+                  img(sizes_png)]
+    parts.append("</body></html>")
+    layout.write_bytes(layout.path("report.html"), "\n".join(parts).encode())

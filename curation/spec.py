@@ -1,0 +1,219 @@
+"""The job spec: YAML in, typed and validated models out.
+
+A bad spec fails before any work starts, with the key's path and what was expected
+(`SpecError`). Unknown keys are errors, not ignored. `resolved_yaml` writes the spec back with
+every default filled in, which is what lands in `OUT/job.yaml`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+QWEN29 = ("en", "zh", "de", "fr", "es", "pt", "it", "nl", "ru", "cs", "pl", "ar", "fa", "he", "tr", "ja", "ko", "vi",
+          "th", "id", "ms", "lo", "my", "ceb", "km", "tl", "hi", "bn", "ur")
+
+
+class SpecError(ValueError):
+    """A job spec that cannot run; the message names each bad key by its path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSpec(_Strict):
+    path: str = Field(description="file, folder or glob; local or s3:// / gs:// (pyarrow.fs)")
+    format: Literal["jsonl", "parquet", "text"]
+    source: str
+    domain: str = "web"
+    text_field: str = "text"
+    id_field: str | None = "id"
+
+
+class NormalizeSpec(_Strict):
+    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    max_doc_bytes: int = Field(8_000_000, gt=0, description="larger documents are quarantined")
+
+
+class LangIdSpec(_Strict):
+    model: str | None = Field(None, description="path to a fastText LID model; default: bundled lid.176.ftz")
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    min_score_by_lang: dict[str, float] = Field(default_factory=dict)
+    other_languages: Literal["drop", "keep", "other"] = Field(
+        "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other")
+    sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
+
+
+class FiltersSpec(_Strict):
+    """One entry per heuristic filter; the options are the filter's thresholds (published defaults)."""
+
+    gopher_quality: dict[str, Any] | None = None
+    gopher_repetition: dict[str, Any] | None = None
+    c4: dict[str, Any] | None = None
+    fineweb: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_options(cls, data: Any) -> Any:
+        from filters.heuristics import HEURISTIC_FILTERS
+
+        if not isinstance(data, dict):
+            return data
+        errors = []
+        out = {}
+        for name, opts in data.items():
+            if name not in HEURISTIC_FILTERS:
+                out[name] = opts  # pydantic reports the unknown key with its path
+                continue
+            opts = {} if opts is None else opts
+            if not isinstance(opts, dict):
+                raise ValueError(f"{name}: expected a mapping of options, got {type(opts).__name__}")
+            klass = HEURISTIC_FILTERS[name]
+            fields = {f.name for f in dataclasses.fields(klass) if f.init and f.name != "name"}
+            for key in opts:
+                if key not in fields:
+                    errors.append(f"{name}.{key}: unknown option (expected one of: {', '.join(sorted(fields))})")
+            if not errors:
+                try:
+                    filt = TypeAdapter(klass).validate_python(opts)
+                except ValidationError as e:
+                    errors += [f"{name}.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+                    continue
+                opts = {k: v for k, v in dataclasses.asdict(filt).items() if k in fields}
+            out[name] = opts
+        if errors:
+            raise ValueError("; ".join(errors))
+        return out
+
+    def enabled(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(n, o) for n in type(self).model_fields if (o := getattr(self, n)) is not None]
+
+
+class ExactDedupSpec(_Strict):
+    pass
+
+
+class MinHashSpec(_Strict):
+    ngram: int = Field(5, ge=1, le=32)
+    bands: int = Field(14, ge=1)
+    rows: int = Field(8, ge=1)
+    seed: int = 1
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+
+class DedupSpec(_Strict):
+    exact: ExactDedupSpec | None = None
+    minhash: MinHashSpec | None = None
+    partitions: int | None = Field(None, ge=1, description="shuffle partitions for band keys; default from cluster size")
+
+
+class StagesSpec(_Strict):
+    normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
+    langid: LangIdSpec | None = None
+    filters: FiltersSpec | None = None
+    dedup: DedupSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_future_stages(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "quality" in data:
+            raise ValueError("quality: model-based quality filters are not available in this version")
+        return data
+
+
+class ExecutionSpec(_Strict):
+    engine: Literal["ray", "local"] = Field("ray", description="local: the same stages in this process, no Ray")
+    batch_size: int = Field(1000, ge=1, description="documents per batch")
+    batch_bytes: int = Field(32_000_000, ge=1024, description="a batch is closed once its text reaches this size")
+    actors: int | None = Field(None, ge=1, description="language-ID actors; default: one per CPU of the cluster")
+    actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
+
+
+class CurateJob(_Strict):
+    kind: Literal["curate"] = "curate"
+    name: str = "curate"
+    output: str
+    inputs: list[InputSpec] = Field(min_length=1)
+    languages: Literal["qwen29", "all"] | list[str] = "qwen29"
+    stages: StagesSpec = Field(default_factory=StagesSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @field_validator("languages")
+    @classmethod
+    def _langs(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("an empty list keeps no language; use `all` to keep every language")
+        return v
+
+    def target_languages(self) -> frozenset[str] | None:
+        """The languages the job keeps, or None for all."""
+        if self.languages == "all":
+            return None
+        if self.languages == "qwen29":
+            return frozenset(QWEN29)
+        return frozenset(self.languages)
+
+    def fingerprint(self, *, exclude_execution: bool = True) -> str:
+        """Hash of everything that changes results (not where or how fast it runs)."""
+        data = self.model_dump(mode="json", exclude={"execution", "output"} if exclude_execution else {"output"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"] if p not in ("function-before", "function-after")) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in e and e["type"] not in ("value_error",):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  {path}: {msg.removeprefix('Value error, ')}")
+    return "invalid job spec:\n" + "\n".join(lines)
+
+
+def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
+    """Validate a spec already loaded from YAML/JSON; `output` overrides the spec's output."""
+    if not isinstance(data, dict):
+        raise SpecError(f"invalid job spec: expected a mapping at the top level, got {type(data).__name__}")
+    data = dict(data)
+    if output is not None:
+        data["output"] = output
+    kind = data.get("kind", "curate")
+    if kind != "curate":
+        raise SpecError(f"invalid job spec:\n  kind: `{kind}` jobs are not available in this version (expected `curate`)")
+    try:
+        return CurateJob.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(_format_errors(e)) from None
+
+
+def load_spec(path: str | Path, *, output: str | None = None) -> CurateJob:
+    """Read and validate a YAML (or JSON) job spec file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read job spec {path}: {e.strerror or e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"job spec {path} is not valid YAML: {e}") from None
+    return parse_spec(data, output=output)
+
+
+def resolved_yaml(job: CurateJob) -> str:
+    """The spec with every default filled in, as written to OUT/job.yaml."""
+    return yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,208 @@
+"""The per-document stages as pure functions of a batch (a `pyarrow.Table`).
+
+Each stage annotates instead of deleting: it adds columns and sets `drop_reason` (the first
+failing rule) on rows it rejects. Rows that are quarantined (`error` set) or already dropped pass
+through untouched, so every input row reaches the writer and the counts add up by construction.
+`StageContext` holds what is expensive to build (the fastText model, the MinHash permutations);
+Ray builds one per actor, the local engine one per job.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import regex
+
+from curation.spec import CurateJob
+
+# Control characters other than \t and \n carry no text and break downstream tokenizers.
+_CONTROL = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_CRLF = regex.compile(r"\r\n?")
+_TRAILING_WS = regex.compile(r"[ \t]+\n")
+_MANY_NEWLINES = regex.compile(r"\n{3,}")
+
+
+def alive_mask(table: pa.Table) -> np.ndarray:
+    """Rows still in play: not quarantined and not dropped by an earlier stage."""
+    m = pc.and_(pc.is_null(table["error"]), pc.is_null(table["drop_reason"]))
+    return np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _set_column(table: pa.Table, name: str, values: Any, type_: pa.DataType) -> pa.Table:
+    arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values, type=type_)
+    if name in table.column_names:
+        return table.set_column(table.column_names.index(name), name, arr)
+    return table.append_column(pa.field(name, type_), arr)
+
+
+def _merge_reasons(table: pa.Table, idx: np.ndarray, reasons: list[str | None]) -> pa.Table:
+    current = table["drop_reason"].to_pylist()
+    for i, r in zip(idx, reasons):
+        if r is not None:
+            current[i] = r
+    return _set_column(table, "drop_reason", current, pa.string())
+
+
+def normalize_text(text: str, form: str) -> str:
+    text = _CONTROL.sub("", _CRLF.sub("\n", text))
+    if form != "none":
+        text = unicodedata.normalize(form, text)
+    text = _MANY_NEWLINES.sub("\n\n", _TRAILING_WS.sub("\n", text))
+    return text.strip()
+
+
+def normalize(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """Unicode normal form, newlines, control characters; an empty result is dropped as `normalize:empty`."""
+    if "drop_reason" not in table.column_names:
+        table = table.append_column(pa.field("drop_reason", pa.string()), pa.nulls(len(table), pa.string()))
+    form = ctx.job.stages.normalize.unicode_form
+    texts = table["text"].to_pylist()
+    alive = alive_mask(table)
+    reasons = table["drop_reason"].to_pylist()
+    for i in np.flatnonzero(alive):
+        t = normalize_text(texts[i], form)
+        texts[i] = t
+        if not t:
+            reasons[i] = "normalize:empty"
+    table = _set_column(table, "text", texts, pa.large_string())
+    table = _set_column(table, "drop_reason", reasons, pa.string())
+    n_chars = pc.utf8_length(table["text"]).cast(pa.int64())
+    return _set_column(table, "n_chars", pc.fill_null(n_chars, 0), pa.int64())
+
+
+def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """`lang` and `lang_score` for every parsed row; low scores and unwanted languages are dropped."""
+    spec = ctx.job.stages.langid
+    texts = table["text"].to_pylist()
+    parsed = [i for i, t in enumerate(texts) if t is not None]
+    langs: list[str | None] = [None] * len(texts)
+    scores = np.full(len(texts), np.nan, dtype=np.float32)
+    if parsed:
+        pl, ps = ctx.lid.predict([texts[i] for i in parsed])
+        for j, i in enumerate(parsed):
+            langs[i] = pl[j]
+        scores[parsed] = ps
+    alive = alive_mask(table)
+    reasons = table["drop_reason"].to_pylist()
+    targets = ctx.job.target_languages()
+    for i in np.flatnonzero(alive):
+        lang = langs[i]
+        if targets is not None and lang not in targets:
+            if spec.other_languages == "drop":
+                reasons[i] = "langid:not_target_language"
+                continue
+            if spec.other_languages == "other":
+                langs[i] = "other"
+        if scores[i] < spec.min_score_by_lang.get(lang, spec.min_score):
+            reasons[i] = "langid:low_score"
+    table = _set_column(table, "lang", langs, pa.string())
+    table = _set_column(table, "lang_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
+    return _set_column(table, "drop_reason", reasons, pa.string())
+
+
+def heuristic_filters(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """Each enabled heuristic filter in order, on the rows that survived the ones before."""
+    timings = {}
+    for filt in ctx.filters:
+        t0 = time.perf_counter()
+        alive = np.flatnonzero(alive_mask(table))
+        if len(alive) == 0:
+            break
+        texts = table["text"].to_pylist()
+        langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
+        res = filt([texts[i] for i in alive], [langs[i] for i in alive])
+        table = _merge_reasons(table, alive, res.reasons)
+        if res.texts is not None:
+            for j, i in enumerate(alive):
+                if res.reasons[j] is None:
+                    texts[i] = res.texts[j]
+            table = _set_column(table, "text", texts, pa.large_string())
+            table = _set_column(table, "n_chars", pc.fill_null(pc.utf8_length(table["text"]).cast(pa.int64()), 0),
+                                pa.int64())
+        timings[filt.name] = time.perf_counter() - t0
+    ctx.last_timings.update(timings)
+    return table
+
+
+def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """The exact-text hash and the LSH band keys of every surviving row (null for the others)."""
+    dedup = ctx.job.stages.dedup
+    alive = np.flatnonzero(alive_mask(table))
+    texts = table["text"].to_pylist()
+    n = len(table)
+    if dedup.exact is not None:
+        from curation.dedup.minhash import exact_keys
+
+        ek = np.zeros((n, 2), dtype=np.uint64)
+        if len(alive):
+            ek[alive] = exact_keys([texts[i] for i in alive])
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(ek.reshape(-1)), 2)
+        table = _set_column(table, "_exact", _masked(arr, alive, n), pa.list_(pa.uint64(), 2))
+    if dedup.minhash is not None:
+        b = ctx.minhasher.bands
+        bk = np.zeros((n, b), dtype=np.uint64)
+        if len(alive):
+            langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * n
+            sig = ctx.minhasher.signatures([texts[i] for i in alive], [langs[i] for i in alive])
+            bk[alive] = ctx.minhasher.band_keys(sig)
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(bk.reshape(-1)), b)
+        table = _set_column(table, "_bands", _masked(arr, alive, n), pa.list_(pa.uint64(), b))
+    return table
+
+
+def _masked(arr: pa.Array, alive: np.ndarray, n: int) -> pa.Array:
+    valid = np.zeros(n, dtype=bool)
+    valid[alive] = True
+    return pc.if_else(pa.array(valid), arr, pa.nulls(n, arr.type))
+
+
+@dataclass
+class StageContext:
+    """Per-process state the stages need: built once per Ray actor (or once per local job)."""
+
+    job: CurateJob
+    lid: Any = None
+    filters: list[Any] = field(default_factory=list)
+    minhasher: Any = None
+    last_timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, job: CurateJob, *, lid: bool = True, filters: bool = True, dedup: bool = True) -> "StageContext":
+        ctx = cls(job)
+        st = job.stages
+        if lid and st.langid is not None:
+            from filters.langid import LanguageIdentifier
+
+            ctx.lid = LanguageIdentifier(st.langid.model, st.langid.sample_chars)
+        if filters and st.filters is not None:
+            from filters.heuristics import HEURISTIC_FILTERS
+
+            ctx.filters = [HEURISTIC_FILTERS[name](**opts) for name, opts in st.filters.enabled()]
+        if dedup and st.dedup is not None and st.dedup.minhash is not None:
+            from curation.dedup.minhash import MinHasher
+
+            m = st.dedup.minhash
+            ctx.minhasher = MinHasher(m.ngram, m.bands, m.rows, m.seed)
+        return ctx
+
+
+Stage = Callable[[pa.Table, StageContext], pa.Table]
+
+
+def stage_plan(job: CurateJob) -> list[tuple[str, Stage]]:
+    """The stages this job runs, in order (a stage left out of the spec does not run)."""
+    plan: list[tuple[str, Stage]] = [("normalize", normalize)]
+    st = job.stages
+    if st.langid is not None:
+        plan.append(("langid", langid))
+    if st.filters is not None and st.filters.enabled():
+        plan.append(("filters", heuristic_filters))
+    if st.dedup is not None and (st.dedup.exact is not None or st.dedup.minhash is not None):
+        plan.append(("dedup_keys", dedup_keys))
+    return plan

@@ -1,0 +1,144 @@
+"""C4 quality rules (Raffel et al. 2020), the defaults of datatrove's C4QualityFilter.
+
+C4 edits pages as well as dropping them. Each line (each sentence with ``split_paragraph=False``)
+is stripped and dropped when it has a word over 1000 characters, does not end in terminal
+punctuation (. ? ! " ') or ends in "...", has under 3 words, mentions "javascript", or mentions a
+cookie / terms-of-use phrase; Wikipedia citation marks ("[1]", "[edit]", "[citation needed]") are
+removed. The page is dropped, with these reasons, in the order datatrove checks them:
+
+- ``c4:lorem_ipsum``        a surviving line contains "lorem ipsum"
+- ``c4:curly_bracket``      a surviving line contains "{" (code)
+- ``c4:too_few_sentences``  under 5 sentences in the lines kept
+
+Kept pages are rewritten to their kept lines; FilterResult.texts carries the new text.
+
+Sentences: datatrove counts them with its tokenizer's sentence splitter (spaCy's sentencizer for
+English). ``split_sentences`` is a regex stand-in: a sentence ends at a run of . ! ? (plus closing
+quotes/brackets) followed by whitespace or the end, or at a CJK full stop; trailing text without
+one is a sentence too. It has no abbreviation list, so "U.S. officials" counts two sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from filters.base import FilterResult
+
+_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)|[。！？]+[」』”’)）]*")
+_CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+_END_PUNCTUATION = (".", "?", "!", '"', "'")
+_POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+DATATROVE_REASONS: dict[str, str] = {
+    "c4:lorem_ipsum": "lorem_ipsum",
+    "c4:curly_bracket": "curly_bracket",
+    "c4:too_few_sentences": "too_few_sentences",
+}
+_LOREM, _CURLY, _FEW_SENTENCES = DATATROVE_REASONS
+
+
+def sentence_ends(text: str) -> list[int]:
+    """End offsets of the sentences of `text` (the last one may be its unterminated tail)."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    tail = ends[-1] if ends else 0
+    if tail < len(text) and not text[tail:].isspace():
+        ends.append(len(text))
+    return ends
+
+
+def split_sentences(text: str) -> list[str]:
+    """`text` cut after each sentence end, whitespace kept, as datatrove's split_into_sentences.
+
+    The pieces join back to `text`; a text without any sentence is one piece.
+    """
+    ends = sentence_ends(text)
+    if len(ends) <= 1:
+        return [text]
+    starts = [0, *ends[:-1]]
+    ends[-1] = len(text)
+    return [text[a:b] for a, b in zip(starts, ends)]
+
+
+def count_sentences(text: str) -> int:
+    """len(split_sentences(text)) without building the pieces."""
+    return max(1, len(sentence_ends(text)))
+
+
+@dataclass
+class C4Quality:
+    """C4's line and page heuristics. -1 disables a numeric rule, False a boolean one."""
+
+    split_paragraph: bool = True
+    remove_citations: bool = True
+    filter_no_terminal_punct: bool = True
+    min_num_sentences: int = 5
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+    name: str = field(default="c4", init=False, repr=False)
+
+    def check(self, text: str, lang: str | None = None) -> tuple[str | None, str]:
+        """(drop reason or None, rewritten text). The text is returned unchanged when dropped.
+
+        `lang` is unused: the rules are C4's English ones and the sentence splitter is generic.
+        """
+        split_paragraph = self.split_paragraph
+        lines = text.splitlines() if split_paragraph else split_sentences(text)
+        max_word_length = self.max_word_length
+        remove_citations = self.remove_citations
+        terminal = self.filter_no_terminal_punct
+        min_words = self.min_words_per_line
+        lorem = self.filter_lorem_ipsum
+        javascript = self.filter_javascript
+        curly = self.filter_curly_bracket
+        policy = self.filter_policy
+        count = self.min_num_sentences != -1
+
+        n_sentences = 0
+        kept = []
+        for line in lines:
+            stripped = line.strip()
+            # A word longer than max_word_length needs a line at least that long.
+            if (
+                max_word_length != -1
+                and len(stripped) > max_word_length
+                and any(len(w) > max_word_length for w in stripped.split())
+            ):
+                continue
+            line = _CITATION.sub("", stripped) if remove_citations and "[" in stripped else stripped
+            if terminal and (not line.endswith(_END_PUNCTUATION) or line.endswith("...")):
+                continue
+            # Words are counted before citations are removed, as the reference does; splitting at
+            # most min_words - 1 times is enough to tell whether there are min_words.
+            if min_words > 0 and len(stripped.split(None, min_words - 1)) < min_words:
+                continue
+            line_l = line.lower()
+            if lorem and "lorem ipsum" in line_l:
+                return _LOREM, text
+            if javascript and "javascript" in line_l:
+                continue
+            if curly and "{" in line:
+                return _CURLY, text
+            if policy and any(p in line_l for p in _POLICY_PHRASES):
+                continue
+            if count:
+                n_sentences += count_sentences(line) if split_paragraph else 1
+            kept.append(line)
+        if n_sentences < self.min_num_sentences:
+            return _FEW_SENTENCES, text
+        return None, ("\n" if split_paragraph else " ").join(kept).strip()
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        check = self.check
+        reasons: list[str | None] = []
+        new_texts: list[str] = []
+        for text, lang in zip(texts, langs):
+            reason, new_text = check(text, lang)
+            reasons.append(reason)
+            new_texts.append(new_text)
+        return FilterResult(reasons, new_texts)

@@ -1,0 +1,106 @@
+"""FineWeb quality rules (Penedo et al. 2024), the defaults of datatrove's FineWebQualityFilter.
+
+Rules, in order (the first failing one is the drop reason, as in datatrove):
+
+- ``fineweb:empty``            no non-blank line
+- ``fineweb:line_punct_ratio`` under 12% of non-blank lines end in terminal punctuation
+- ``fineweb:short_line_ratio`` over 67% of non-blank lines are at most 30 characters
+- ``fineweb:char_dup_ratio``   characters in repeated lines over 1% of the (newline-free) text
+- ``fineweb:list_ratio``       newlines per token over 0.3 (lists, menus, tables)
+
+Tokens come from ``filters.segmentation.tokenize``, the stand-in for datatrove's word tokenizer, and
+are only computed for documents that reach the last rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
+from typing import Sequence
+
+import regex
+
+from filters.base import FilterResult
+from filters.segmentation import tokenize
+
+
+def _terminal_punctuation() -> frozenset[str]:
+    # datatrove's TERMINAL_PUNCTUATION is the Unicode Sentence_Terminal property (Unicode 15) plus
+    # three Khmer signs; deriving it keeps the list in step with Unicode instead of copying it.
+    # Every Sentence_Terminal code point lies below U+20000 (planes 2+ hold only ideographs).
+    every_char = "".join(map(chr, range(0x20000)))
+    return frozenset(regex.findall(r"\p{Sentence_Terminal}", every_char)) | frozenset("៖៙៚")
+
+
+TERMINAL_PUNCTUATION: frozenset[str] = _terminal_punctuation()
+
+DATATROVE_REASONS: dict[str, str] = {
+    "fineweb:empty": "empty",
+    "fineweb:line_punct_ratio": "line_punct_ratio",
+    "fineweb:short_line_ratio": "short_line_ratio",
+    "fineweb:char_dup_ratio": "char_dup_ratio",
+    "fineweb:list_ratio": "list_ratio",
+}
+
+_EMPTY, _LINE_PUNCT, _SHORT_LINE, _CHAR_DUP, _LIST = DATATROVE_REASONS
+_LAST_CHAR = itemgetter(-1)
+
+
+@dataclass
+class FineWebQuality:
+    """FineWeb's line-level heuristics. ``stop_chars`` None means any Unicode sentence terminal."""
+
+    line_punct_thr: float = 0.12
+    line_punct_exclude_zero: bool = False
+    stop_chars: tuple[str, ...] | None = None
+    short_line_thr: float = 0.67
+    short_line_length: int = 30
+    char_duplicates_ratio: float = 0.01
+    new_line_ratio: float = 0.3
+    name: str = field(default="fineweb", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        stops = TERMINAL_PUNCTUATION if self.stop_chars is None else tuple(self.stop_chars)
+        # Single-character stops (the default) are tested with one set lookup on the last
+        # character; str.endswith(tuple) would compare against all ~170 of them per line.
+        self._stop_set: frozenset[str] | None = frozenset(stops) if all(len(s) == 1 for s in stops) else None
+        self._stop_tuple: tuple[str, ...] = tuple(stops)
+
+    def check(self, text: str, lang: str | None = None) -> str | None:
+        """The drop reason for one document, or None if it passes."""
+        lines = list(filter(str.strip, text.split("\n")))  # the non-blank lines
+        n_lines = len(lines)
+        if not n_lines:
+            return _EMPTY
+
+        stop_set = self._stop_set
+        if stop_set is not None:
+            n_punct = sum(map(stop_set.__contains__, map(_LAST_CHAR, lines)))
+        else:
+            n_punct = sum(map(str.endswith, lines, repeat(self._stop_tuple)))
+        ratio = n_punct / n_lines
+        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
+            return _LINE_PUNCT
+
+        lengths = list(map(len, lines))
+        if sum(map(self.short_line_length.__ge__, lengths)) / n_lines > self.short_line_thr:
+            return _SHORT_LINE
+
+        # Characters in every repeat of a line (not its first occurrence), as datatrove's find_duplicates.
+        unique = set(lines)
+        dup_chars = sum(lengths) - sum(map(len, unique)) if len(unique) < n_lines else 0
+        new_lines = text.count("\n")
+        if dup_chars / (len(text) - new_lines) > self.char_duplicates_ratio:
+            return _CHAR_DUP
+
+        if new_lines:  # a one-line text needs no tokenizing
+            n_words = len(tokenize(text, lang))
+            # datatrove divides by zero here; lines without any token are all list, no prose.
+            if (new_lines / n_words if n_words else float("inf")) > self.new_line_ratio:
+                return _LIST
+        return None
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        check = self.check
+        return FilterResult([check(t, lang) for t, lang in zip(texts, langs)])

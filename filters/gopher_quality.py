@@ -1,0 +1,182 @@
+"""Gopher quality rules (Rae et al. 2021, MassiveText), the defaults of datatrove's GopherQualityFilter.
+
+Rules, in datatrove's order (the first failing one is the drop reason):
+
+- ``gopher_quality:word_count_low`` / ``word_count_high``  fewer than 50 / more than 100,000 words
+- ``gopher_quality:avg_word_length_low`` / ``avg_word_length_high``  mean word length outside 3..10
+- ``gopher_quality:hash_ratio``      '#' per token over 0.1
+- ``gopher_quality:ellipsis_ratio``  '...' or '…' per token over 0.1
+- ``gopher_quality:bullet_lines``    over 90% of lines start with '•' or '-'
+- ``gopher_quality:ellipsis_lines``  over 30% of lines end with an ellipsis
+- ``gopher_quality:alpha_words``     under 80% of tokens contain a letter
+- ``gopher_quality:stop_words``      fewer than 2 distinct stop words (only for languages in STOP_WORDS)
+
+Tokens come from ``filters.segmentation.tokenize`` (words and punctuation, like datatrove's word
+tokenizer). A "word" for the count and mean length is a token with a character outside SYMBOL_CHARS;
+the ratios divide by all tokens, as datatrove does. Stop words match case-sensitively, as datatrove.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import regex
+
+from filters.base import FilterResult
+from filters.fineweb import TERMINAL_PUNCTUATION
+from filters.segmentation import tokenize
+
+# Gopher's stop words, per language: the rule runs only for documents whose language is listed
+# (an English list would drop every non-English page).
+STOP_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset({"the", "be", "to", "of", "and", "that", "have", "with"}),
+}
+
+# The characters that do not make a token a word: datatrove's PUNCTUATION_SET (ASCII punctuation,
+# control characters, a few CJK and typographic marks, every sentence terminal), kept identical
+# (fullwidth '１' included) so word counts match the reference.
+SYMBOL_CHARS: frozenset[str] = (
+    frozenset(string.punctuation)
+    | frozenset(map(chr, [*range(0, 9), 11, 12, *range(13, 32), *range(127, 160)]))
+    | frozenset("«´»–—’“”„…∶━►、〈〉《》「」【】％（），１：；～")
+    | TERMINAL_PUNCTUATION
+)
+
+DATATROVE_REASONS: dict[str, str] = {
+    "gopher_quality:word_count_low": "gopher_short_doc",
+    "gopher_quality:word_count_high": "gopher_long_doc",
+    "gopher_quality:avg_word_length_low": "gopher_below_avg_threshold",
+    "gopher_quality:avg_word_length_high": "gopher_above_avg_threshold",
+    "gopher_quality:hash_ratio": "gopher_too_many_hashes",
+    "gopher_quality:ellipsis_ratio": "gopher_too_many_ellipsis",
+    "gopher_quality:bullet_lines": "gopher_too_many_bullets",
+    "gopher_quality:ellipsis_lines": "gopher_too_many_end_ellipsis",
+    "gopher_quality:alpha_words": "gopher_below_alpha_threshold",
+    "gopher_quality:stop_words": "gopher_enough_stop_words",
+}
+(
+    _WORDS_LOW,
+    _WORDS_HIGH,
+    _AVG_LOW,
+    _AVG_HIGH,
+    _HASHES,
+    _ELLIPSES,
+    _BULLETS,
+    _ELLIPSIS_LINES,
+    _ALPHA,
+    _STOP,
+) = DATATROVE_REASONS
+
+# Token-level tests run as C-level scans over the tokens joined by "\n" (no token contains a
+# newline) rather than a Python loop per token. A letterless token (no \p{L}, what str.isalpha
+# tests) is a line without a letter. A symbol token is a single SYMBOL_CHARS character (a set
+# lookup per token) or a longer token of them only; the latter are rare, so a cheap scan for lines
+# without a word character (bar the few in SYMBOL_CHARS) finds candidates that are then checked.
+_WORDLIKE_SYMBOLS = "".join(sorted(c for c in SYMBOL_CHARS if re.match(r"\w", c)))  # "_" and "１"
+_MULTI_SYMBOL_CANDIDATE = re.compile(rf"^(?:[^\w\n]|[{re.escape(_WORDLIKE_SYMBOLS)}]){{2,}}$", re.M)
+_LETTERLESS_TOKEN = regex.compile(r"^[^\n\p{L}]+$", regex.M)
+# Line-level tests over the lines joined by "\n"; [^\S\n] is str.strip()'s whitespace minus newline.
+_BULLET_LINE = re.compile(r"^[^\S\n]*[•\-]", re.M)
+_ELLIPSIS_LINE = re.compile(r"(?:\.\.\.|…)[^\S\n]*$", re.M)
+
+
+def _stop_word_pattern(stop_words: frozenset[str] | set[str] | list[str]) -> re.Pattern[str]:
+    alternatives = "|".join(map(re.escape, sorted(stop_words)))
+    return re.compile(rf"^(?:{alternatives})$", re.M)
+
+
+@dataclass
+class GopherQuality:
+    """Gopher's document quality heuristics. A threshold set to None (or 0) disables its rule.
+
+    ``stop_words`` maps a language to its stop-word list and replaces STOP_WORDS when given.
+    """
+
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100000
+    min_avg_word_length: int | None = 3
+    max_avg_word_length: int | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: dict[str, list[str]] | None = None
+    name: str = field(default="gopher_quality", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        lists = STOP_WORDS if self.stop_words is None else self.stop_words
+        self._stop_patterns: dict[str, re.Pattern[str]] = {
+            lang: _stop_word_pattern(words) for lang, words in lists.items() if words
+        }
+
+    def check(self, text: str, lang: str | None = None) -> str | None:
+        """The drop reason for one document, or None if it passes."""
+        tokens = tokenize(text, lang)
+        n_tokens = len(tokens)
+        joined = "\n".join(tokens)
+        n_symbols = n_symbol_chars = sum(map(SYMBOL_CHARS.__contains__, tokens))
+        for candidate in _MULTI_SYMBOL_CANDIDATE.findall(joined):
+            if SYMBOL_CHARS.issuperset(candidate):
+                n_symbols += 1
+                n_symbol_chars += len(candidate)
+        n_words = n_tokens - n_symbols
+
+        if self.min_doc_words and n_words < self.min_doc_words:
+            return _WORDS_LOW
+        if self.max_doc_words and n_words > self.max_doc_words:
+            return _WORDS_HIGH
+
+        if n_words:  # datatrove's mean of nothing is NaN, which passes both bounds
+            word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars
+            avg_len = word_chars / n_words
+            if self.min_avg_word_length and avg_len < self.min_avg_word_length:
+                return _AVG_LOW
+            if self.max_avg_word_length and avg_len > self.max_avg_word_length:
+                return _AVG_HIGH
+
+        if n_tokens and self.max_symbol_word_ratio:
+            if text.count("#") / n_tokens > self.max_symbol_word_ratio:
+                return _HASHES
+            if (text.count("...") + text.count("…")) / n_tokens > self.max_symbol_word_ratio:
+                return _ELLIPSES
+
+        if self.max_bullet_lines_ratio or self.max_ellipsis_lines_ratio:
+            lines = text.splitlines()  # every Unicode line break, as datatrove
+            if lines:
+                joined_lines = "\n".join(lines)
+                n_lines = len(lines)
+                if (
+                    self.max_bullet_lines_ratio
+                    and len(_BULLET_LINE.findall(joined_lines)) / n_lines > self.max_bullet_lines_ratio
+                ):
+                    return _BULLETS
+                if (
+                    self.max_ellipsis_lines_ratio
+                    and len(_ELLIPSIS_LINE.findall(joined_lines)) / n_lines > self.max_ellipsis_lines_ratio
+                ):
+                    return _ELLIPSIS_LINES
+
+        if n_tokens and self.max_non_alpha_words_ratio:
+            n_alpha = n_tokens - len(_LETTERLESS_TOKEN.findall(joined))
+            if n_alpha / n_tokens < self.max_non_alpha_words_ratio:
+                return _ALPHA
+
+        need = self.min_stop_words
+        pattern = self._stop_patterns.get(lang) if need else None
+        if pattern is not None:
+            found = set()
+            for match in pattern.finditer(joined):  # stops at the `need`-th distinct stop word
+                found.add(match.group())
+                if len(found) >= need:
+                    break
+            else:
+                return _STOP
+        return None
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        check = self.check
+        return FilterResult([check(t, lang) for t, lang in zip(texts, langs)])

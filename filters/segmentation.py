@@ -1,0 +1,64 @@
+"""Word segmentation, one hook per language.
+
+Heuristic filters count words and MinHash builds word n-grams, so both need to know what a
+word is. Languages written with spaces use one compiled regex (a fast stand-in for spaCy, which
+datatrove uses for English and which runs at about a tenth of the speed). Scripts written without
+spaces (zh, ja, th, lo, km, my) fall back to one token per character of that script until
+dictionary segmenters are plugged in for them (the per-language issue); register one with
+`register_segmenter`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import regex
+
+Segmenter = Callable[[str], list[str]]
+
+# Letters/digits with inner apostrophes or hyphens stay one word ("don't", "state-of-the-art"),
+# every other non-space character is a token of its own, as spaCy does for punctuation.
+_WORD_OR_SYMBOL = regex.compile(r"[\p{L}\p{M}\p{N}_]+(?:['’\-][\p{L}\p{M}\p{N}_]+)*|[^\s\p{L}\p{M}\p{N}_]")
+_UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+_CHAR_OR_WORD = regex.compile(
+    rf"[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*|[^\s\p{{L}}\p{{M}}\p{{N}}_]",
+    regex.V1,
+)
+_IS_WORD = regex.compile(r"[\p{L}\p{N}]")
+
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
+
+
+def _regex_words(text: str) -> list[str]:
+    return _WORD_OR_SYMBOL.findall(text)
+
+
+def _char_words(text: str) -> list[str]:
+    return _CHAR_OR_WORD.findall(text)
+
+
+_REGISTRY: dict[str, Segmenter] = {}
+
+
+def register_segmenter(lang: str, segmenter: Segmenter) -> None:
+    """Use `segmenter` for documents labelled `lang` (an ISO 639-1/3 code as fastText gives it)."""
+    _REGISTRY[lang] = segmenter
+
+
+def get_segmenter(lang: str | None) -> Segmenter:
+    """The tokenizer for `lang`: words and punctuation tokens, in order (like spaCy's output)."""
+    if lang in _REGISTRY:
+        return _REGISTRY[lang]
+    if lang in UNSPACED_LANGUAGES:
+        return _char_words
+    return _regex_words
+
+
+def tokenize(text: str, lang: str | None = None) -> list[str]:
+    """Words and punctuation tokens of `text` as the filters see them."""
+    return get_segmenter(lang)(text)
+
+
+def words(text: str, lang: str | None = None) -> list[str]:
+    """Lower-cased word tokens only (no punctuation): what MinHash shingles are built from."""
+    return [t.lower() for t in get_segmenter(lang)(text) if _IS_WORD.search(t)]

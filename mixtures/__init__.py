@@ -1,0 +1,1 @@
+"""Token-budgeted mixtures: token counting, allocation, shards and manifests (`curate mix`, coming next)."""
