@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 QWEN29 = ("en", "zh", "de", "fr", "es", "pt", "it", "nl", "ru", "cs", "pl", "ar", "fa", "he", "tr", "ja", "ko", "vi",
           "th", "id", "ms", "lo", "my", "ceb", "km", "tl", "hi", "bn", "ur")
@@ -22,6 +23,15 @@ QWEN29 = ("en", "zh", "de", "fr", "es", "pt", "it", "nl", "ru", "cs", "pl", "ar"
 
 class SpecError(ValueError):
     """A job spec that cannot run; the message names each bad key by its path."""
+
+
+class _KeyErrors(ValueError):
+    """Errors found by a validator for keys below the field it validates: (sub-path, message) pairs,
+    reported as `field.sub.path: message` so each names its full key path."""
+
+    def __init__(self, items: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{k}: {m}" for k, m in items))
+        self.items = items
 
 
 class _Strict(BaseModel):
@@ -74,23 +84,30 @@ class FiltersSpec(_Strict):
                 continue
             opts = {} if opts is None else opts
             if not isinstance(opts, dict):
-                raise ValueError(f"{name}: expected a mapping of options, got {type(opts).__name__}")
+                raise _KeyErrors([(name, f"expected a mapping of options, got {type(opts).__name__}")])
             klass = HEURISTIC_FILTERS[name]
             fields = {f.name for f in dataclasses.fields(klass) if f.init and f.name != "name"}
             for key in opts:
                 if key not in fields:
-                    errors.append(f"{name}.{key}: unknown option (expected one of: {', '.join(sorted(fields))})")
+                    errors.append((f"{name}.{key}", f"unknown option (expected one of: {', '.join(sorted(fields))})"))
             if not errors:
                 try:
                     filt = TypeAdapter(klass).validate_python(opts)
                 except ValidationError as e:
-                    errors += [f"{name}.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+                    errors += [(f"{name}.{'.'.join(map(str, err['loc']))}", err["msg"]) for err in e.errors()]
                     continue
                 opts = {k: v for k, v in dataclasses.asdict(filt).items() if k in fields}
             out[name] = opts
         if errors:
-            raise ValueError("; ".join(errors))
+            raise _KeyErrors(errors)
         return out
+
+    @model_serializer(mode="wrap")
+    def _omit_disabled(self, handler: Any) -> Any:
+        # A filter given as `name:` (null) is enabled with its defaults, so a disabled filter must be
+        # left out of the dump (job.yaml, fingerprint), not written as null.
+        data = handler(self)
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
 
     def enabled(self) -> list[tuple[str, dict[str, Any]]]:
         return [(n, o) for n in type(self).model_fields if (o := getattr(self, n)) is not None]
@@ -127,7 +144,7 @@ class StagesSpec(_Strict):
     @classmethod
     def _reject_future_stages(cls, data: Any) -> Any:
         if isinstance(data, dict) and "quality" in data:
-            raise ValueError("quality: model-based quality filters are not available in this version")
+            raise _KeyErrors([("quality", "model-based quality filters are not available in this version")])
         return data
 
 
@@ -173,6 +190,10 @@ def _format_errors(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"] if p not in ("function-before", "function-after")) or "(top level)"
+        sub = (e.get("ctx") or {}).get("error")
+        if isinstance(sub, _KeyErrors):
+            lines += [f"  {path + '.' if e['loc'] else ''}{k}: {m}" for k, m in sub.items]
+            continue
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -215,5 +236,13 @@ def load_spec(path: str | Path, *, output: str | None = None) -> CurateJob:
 
 
 def resolved_yaml(job: CurateJob) -> str:
-    """The spec with every default filled in, as written to OUT/job.yaml."""
-    return yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """The spec with every default filled in, as written to OUT/job.yaml.
+
+    Stages that do not run are left out rather than written as null: in a spec, `c4:` (null)
+    means "run with defaults", so the file must load back into the same job."""
+    data = job.model_dump(mode="json")
+    stages = data["stages"]
+    for section in (stages, stages.get("filters") or {}, stages.get("dedup") or {}):
+        for key in [k for k, v in section.items() if v is None and k != "partitions"]:
+            del section[key]
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -24,11 +24,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import regex
+
 from filters.base import FilterResult
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)|[。！？]+[」』”’)）]*")
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _END_PUNCTUATION = (".", "?", "!", '"', "'")
+# C4's rules are English ones. For other languages a line may also end with any Unicode sentence
+# terminal (Devanagari danda, Urdu full stop, Arabic question mark, CJK full stop...), and those
+# terminals end sentences too; English keeps C4's exact rule (and datatrove parity).
+_ANY_SENTENCE_TERMINAL = regex.compile(r"[\p{Sentence_Terminal}\"'”’»)\]）」』]$")
+_SENTENCE_END_ANY = regex.compile(r"\p{Sentence_Terminal}+[\"'”’»)\]）」』]*(?=\s|$)|[。！？]+[」』”’)）]*")
 _POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 
 DATATROVE_REASONS: dict[str, str] = {
@@ -39,9 +46,10 @@ DATATROVE_REASONS: dict[str, str] = {
 _LOREM, _CURLY, _FEW_SENTENCES = DATATROVE_REASONS
 
 
-def sentence_ends(text: str) -> list[int]:
+def sentence_ends(text: str, any_terminal: bool = False) -> list[int]:
     """End offsets of the sentences of `text` (the last one may be its unterminated tail)."""
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    pattern = _SENTENCE_END_ANY if any_terminal else _SENTENCE_END
+    ends = [m.end() for m in pattern.finditer(text)]
     tail = ends[-1] if ends else 0
     if tail < len(text) and not text[tail:].isspace():
         ends.append(len(text))
@@ -61,9 +69,9 @@ def split_sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in zip(starts, ends)]
 
 
-def count_sentences(text: str) -> int:
+def count_sentences(text: str, any_terminal: bool = False) -> int:
     """len(split_sentences(text)) without building the pieces."""
-    return max(1, len(sentence_ends(text)))
+    return max(1, len(sentence_ends(text, any_terminal)))
 
 
 @dataclass
@@ -85,8 +93,10 @@ class C4Quality:
     def check(self, text: str, lang: str | None = None) -> tuple[str | None, str]:
         """(drop reason or None, rewritten text). The text is returned unchanged when dropped.
 
-        `lang` is unused: the rules are C4's English ones and the sentence splitter is generic.
+        For labelled languages other than English any Unicode sentence terminal ends
+        a line and a sentence; English keeps C4's exact punctuation rule.
         """
+        other = lang is not None and lang != "en"
         split_paragraph = self.split_paragraph
         lines = text.splitlines() if split_paragraph else split_sentences(text)
         max_word_length = self.max_word_length
@@ -112,7 +122,8 @@ class C4Quality:
                 continue
             line = _CITATION.sub("", stripped) if remove_citations and "[" in stripped else stripped
             if terminal and (not line.endswith(_END_PUNCTUATION) or line.endswith("...")):
-                continue
+                if not (other and _ANY_SENTENCE_TERMINAL.search(line) and not line.endswith("...")):
+                    continue
             # Words are counted before citations are removed, as the reference does; splitting at
             # most min_words - 1 times is enough to tell whether there are min_words.
             if min_words > 0 and len(stripped.split(None, min_words - 1)) < min_words:
@@ -127,7 +138,7 @@ class C4Quality:
             if policy and any(p in line_l for p in _POLICY_PHRASES):
                 continue
             if count:
-                n_sentences += count_sentences(line) if split_paragraph else 1
+                n_sentences += count_sentences(line, other) if split_paragraph else 1
             kept.append(line)
         if n_sentences < self.min_num_sentences:
             return _FEW_SENTENCES, text

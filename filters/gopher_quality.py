@@ -4,6 +4,7 @@ Rules, in datatrove's order (the first failing one is the drop reason):
 
 - ``gopher_quality:word_count_low`` / ``word_count_high``  fewer than 50 / more than 100,000 words
 - ``gopher_quality:avg_word_length_low`` / ``avg_word_length_high``  mean word length outside 3..10
+  (not for WORD_LENGTH_EXEMPT languages)
 - ``gopher_quality:hash_ratio``      '#' per token over 0.1
 - ``gopher_quality:ellipsis_ratio``  '...' or '…' per token over 0.1
 - ``gopher_quality:bullet_lines``    over 90% of lines start with '•' or '-'
@@ -27,7 +28,12 @@ import regex
 
 from filters.base import FilterResult
 from filters.fineweb import TERMINAL_PUNCTUATION
-from filters.segmentation import tokenize
+from filters.segmentation import UNSPACED_LANGUAGES, tokenize
+
+# The 3..10 mean word length is calibrated on alphabetic words. It means nothing where the
+# segmenter falls back to one token per character, or for Hangul syllable blocks (Korean words
+# average under 3 blocks): the rule is skipped there until per-language thresholds exist.
+WORD_LENGTH_EXEMPT: frozenset[str] = UNSPACED_LANGUAGES | {"ko"}
 
 # Gopher's stop words, per language: the rule runs only for documents whose language is listed
 # (an English list would drop every non-English page).
@@ -130,7 +136,7 @@ class GopherQuality:
         if self.max_doc_words and n_words > self.max_doc_words:
             return _WORDS_HIGH
 
-        if n_words:  # datatrove's mean of nothing is NaN, which passes both bounds
+        if n_words and lang not in WORD_LENGTH_EXEMPT:  # datatrove's mean of nothing is NaN: passes
             word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars
             avg_len = word_chars / n_words
             if self.min_avg_word_length and avg_len < self.min_avg_word_length:

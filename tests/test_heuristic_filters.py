@@ -429,3 +429,26 @@ class TestFineWeb:
         text = "\n".join(f"This line number {i} ends with a custom marker ok!!" for i in range(5))
         assert _reason(FineWebQuality(stop_chars=("ok!!",), short_line_length=5), text) is None
         assert _reason(FineWebQuality(stop_chars=("#",), short_line_length=5), text) == "fineweb:line_punct_ratio"
+
+
+# --- language awareness beyond English -------------------------------------------------------
+
+_HINDI = "\n".join(f"यह वाक्य संख्या {i} है और यह काफी लंबा लिखा गया है।" for i in range(6))
+
+
+def test_c4_accepts_other_sentence_terminals_only_outside_english():
+    from filters.c4 import C4Quality
+
+    c4 = C4Quality()
+    assert c4([_HINDI], ["hi"]).reasons == [None]
+    assert c4([_HINDI], ["en"]).reasons == ["c4:too_few_sentences"]
+
+
+def test_word_length_rule_skipped_for_character_segmented_languages():
+    from filters.gopher_quality import GopherQuality
+
+    zh = "人人生而自由，在尊严和权利上一律平等。他们赋有理性和良心，并应以兄弟关系的精神相对待。" * 3
+    ko = "모든 인간은 태어날 때부터 자유로우며 그 존엄과 권리에 있어 동등하다. " * 8  # mean word length 2.9
+    g = GopherQuality()
+    assert g([zh, ko], ["zh", "ko"]).reasons == [None, None]
+    assert g([ko], ["fr"]).reasons == ["gopher_quality:avg_word_length_low"]

@@ -8,8 +8,10 @@ number of records or bytes, so the same file always yields the same batches (res
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -114,6 +116,50 @@ def _iter_lines(stream) -> Iterator[bytes]:
         yield pending
 
 
+class _GzipChunks:
+    """A gzip stream read in large chunks. pyarrow's decompressing stream drops the whole chunk it was
+    decoding when the file turns out truncated or corrupt; this hands back every byte decoded before
+    the damage first, and raises (as OSError / EOFError) on the next read."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        self._error: BaseException | None = None
+
+    def read(self, n: int) -> bytes:
+        if self._error is not None:
+            raise self._error
+        parts, size = [], 0
+        while size < n:
+            try:
+                data = self._gz.read1(n - size)
+            except (OSError, EOFError, zlib.error) as e:
+                err = e if isinstance(e, (OSError, EOFError)) else OSError(f"corrupt gzip data: {e}")
+                if not parts:
+                    raise err from None
+                self._error = err
+                break
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts)
+
+    def __enter__(self) -> "_GzipChunks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._gz.close()
+        self._raw.close()
+
+
+def _open_decompressed(fs, path: str):
+    compression = _compression_for(path)
+    if compression == "gzip":
+        return _GzipChunks(fs.open_input_stream(path, compression=None))
+    return fs.open_input_stream(path, compression=compression)
+
+
 def _compression_for(path: str) -> str | None:
     p = path.lower()
     if p.endswith(".gz"):
@@ -150,7 +196,7 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
 
 def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     fs, path = filesystem_for(f.uri)
-    with fs.open_input_stream(path, compression=_compression_for(path)) as stream:
+    with _open_decompressed(fs, path) as stream:
         for lineno, line in enumerate(_iter_lines(stream), start=1):
             if not line.strip():
                 b.blank_lines += 1
@@ -173,9 +219,15 @@ def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterato
                   or pa.types.is_large_string(schema.field(f.text_field).type)):
             problem = f"wrong schema: column {f.text_field!r} is {schema.field(f.text_field).type}, not a string"
         if problem:
-            # Every row still has to be accounted for: one quarantine row per record.
-            for pos in range(pf.metadata.num_rows):
-                b.add(pos, None, None, problem)
+            # Every row still has to be accounted for: one quarantine row per record, with its id
+            # when the file has an id column.
+            if f.id_field and f.id_field in schema.names:
+                ids = (v for batch in pf.iter_batches(batch_size=limits.batch_size, columns=[f.id_field])
+                       for v in batch.column(0).to_pylist())
+            else:
+                ids = (None for _ in range(pf.metadata.num_rows))
+            for pos, id_ in enumerate(ids):
+                b.add(pos, None if id_ is None else str(id_), None, problem)
                 if b.full():
                     yield b.flush()
             return
@@ -188,7 +240,8 @@ def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterato
                 id_ = None if id_ is None else str(id_)
                 if text is None:
                     b.add(pos, id_, None, f"text field {f.text_field!r} is null")
-                elif len(text) > limits.max_doc_bytes and len(text.encode("utf-8")) > limits.max_doc_bytes:
+                elif len(text) * 4 > limits.max_doc_bytes and len(text.encode("utf-8")) > limits.max_doc_bytes:
+                    # (a character is 1 to 4 UTF-8 bytes: only texts that might be over are encoded)
                     b.add(pos, id_, None, f"record is {len(text.encode()):,} bytes, over max_doc_bytes "
                                          f"({limits.max_doc_bytes:,})", text.encode("utf-8"))
                 else:

@@ -70,6 +70,9 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     """(uri, fs path, relative path) of every file one input entry names, sorted by path."""
     fs, path = filesystem_for(spec.path)
     scheme = spec.path.split("://", 1)[0] + "://" if "://" in spec.path else ""
+    # URI options (`s3://b/k?endpoint_override=...&scheme=http`) must stay on every file's URI, or the
+    # readers would reopen the files with the default endpoint and credentials lookup.
+    query = "?" + spec.path.split("?", 1)[1] if scheme and "?" in spec.path else ""
     base, pattern = _split_glob(path)
     try:
         info = fs.get_file_info(base)
@@ -100,7 +103,7 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     for p, _ in found:
         if "://" not in spec.path and not os.access(p, os.R_OK):
             raise InputError(f"input {spec.path!r}: {p} is not readable (permission denied)")
-    return [(scheme + p if scheme else p, p, rel) for p, rel in found]
+    return [(scheme + p + query if scheme else p, p, rel) for p, rel in found]
 
 
 def discover(job: CurateJob) -> list[InputFile]:

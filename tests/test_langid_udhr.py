@@ -1,0 +1,57 @@
+"""Language ID on the 29 Qwen2 languages: the primary-variant UDHR articles of each language."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import pytest
+
+from curation.spec import QWEN29
+from filters.langid import LanguageIdentifier
+from tests.conftest import read_jsonl_gz, shared_file
+
+# lid.176 cannot tell Standard Malay from Indonesian on formal text: it labels 28 of the 31 Malay
+# UDHR articles `id` and 2 of the 31 Indonesian ones `ms` (two standard forms of one macrolanguage).
+# Neither langid.py nor lingua restricted to the pair does better on these articles (measured), so
+# this stays open for the per-language issue (GlotLID via `stages.langid.model`, or a trained pair model).
+KNOWN_WEAK = {"ms", "id"}
+
+
+@pytest.fixture(scope="module")
+def udhr_table():
+    rows = [r for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"))
+            if r.get("is_primary_variant") and r["lang"] in QWEN29]
+    langs, _ = LanguageIdentifier().predict([r["text"] for r in rows])
+    table: dict[str, Counter] = defaultdict(Counter)
+    for r, got in zip(rows, langs):
+        table[r["lang"]][got] += 1
+    print("\nlang  correct/total  accuracy  mislabelled as")
+    for lang in QWEN29:
+        c = table[lang]
+        n = sum(c.values())
+        wrong = {k: v for k, v in c.items() if k != lang}
+        print(f"{lang:4}  {c[lang]:3}/{n:<3}        {c[lang] / n:6.1%}   {wrong or ''}")
+    return table
+
+
+def test_all_29_languages_present(udhr_table):
+    assert set(udhr_table) == set(QWEN29)
+    assert all(sum(c.values()) >= 30 for c in udhr_table.values())
+
+
+@pytest.mark.parametrize("lang", [lang for lang in QWEN29 if lang not in KNOWN_WEAK])
+def test_language_accuracy(udhr_table, lang):
+    c = udhr_table[lang]
+    assert c[lang] / sum(c.values()) >= 0.95, dict(c)
+
+
+@pytest.mark.parametrize("lang", sorted(KNOWN_WEAK))
+@pytest.mark.xfail(reason="lid.176 confuses formal Standard Malay and Indonesian", strict=True)
+def test_known_weak_language_accuracy(udhr_table, lang):
+    c = udhr_table[lang]
+    assert c[lang] / sum(c.values()) >= 0.95, dict(c)
+
+
+def test_han_only_text_is_not_japanese():
+    langs, _ = LanguageIdentifier().predict(["第三条\n人人有权享有生命、自由和人身安全。", "これは日本語の文章です。"])
+    assert langs == ["zh", "ja"]
