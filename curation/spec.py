@@ -128,10 +128,23 @@ class MinHashSpec(_Strict):
         return self.bands * self.rows
 
 
+def _null_means_defaults(data: Any, keys: tuple[str, ...]) -> Any:
+    """`langid:` written with no value runs the stage with its defaults, as for filters; only a
+    stage left out does not run."""
+    if isinstance(data, dict):
+        return {k: ({} if v is None and k in keys else v) for k, v in data.items()}
+    return data
+
+
 class DedupSpec(_Strict):
     exact: ExactDedupSpec | None = None
     minhash: MinHashSpec | None = None
     partitions: int | None = Field(None, ge=1, description="shuffle partitions for band keys; default from cluster size")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _enable_null(cls, data: Any) -> Any:
+        return _null_means_defaults(data, ("exact", "minhash"))
 
 
 class StagesSpec(_Strict):
@@ -143,6 +156,7 @@ class StagesSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _reject_future_stages(cls, data: Any) -> Any:
+        data = _null_means_defaults(data, ("langid", "filters", "dedup", "normalize"))
         if isinstance(data, dict) and "quality" in data:
             raise _KeyErrors([("quality", "model-based quality filters are not available in this version")])
         return data
