@@ -190,8 +190,11 @@ class RayExecutor:
                      log_to_driver=False, logging_level="ERROR",
                      runtime_env={"env_vars": {"RAY_DATA_DISABLE_PROGRESS_BARS": "1"}} if not address else None)
             self._started = True
+        import logging
+
         from ray.data import DataContext
 
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # our progress lines replace its INFO logs
         ctx = DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False

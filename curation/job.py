@@ -92,7 +92,7 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
                 sel = (dedup["doc"] >> 32) == f.ordinal
                 sub = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
             args.append((layout, f.ordinal, f.uri, sub, cluster_ids.get(f.ordinal) if cluster_ids else None))
-        finals = executor.map(_finalize_with_ids, args)
+        finals = executor.map(finalize_file, args)
         write_seconds = time.monotonic() - t0
 
     stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
@@ -107,10 +107,6 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
     return stats
 
 
-def _finalize_with_ids(layout: Layout, ordinal: int, uri: str, sub: dict | None, ids: dict | None) -> dict:
-    return finalize_file(layout, ordinal, uri, sub, ids)
-
-
 def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: dict, progress: Progress) -> None:
     if not todo:
         return
@@ -120,11 +116,21 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     t0 = time.monotonic()
     seen = 0
     done = 0
+    stage_seconds: dict[str, float] = defaultdict(float)
+
+    def line() -> str:
+        el = time.monotonic() - t0
+        # Per stage: records per second of that stage's own compute (summed over actors).
+        per_stage = ", ".join(f"{k} {rate(seen, v)}" for k, v in stage_seconds.items() if ":" not in k and v > 0)
+        return f"annotate: {seen:,} records, {done}/{len(todo)} files, {rate(seen, el)} [{per_stage}]"
+
     for row in executor.annotate(todo, limits):
         p = pending[row["ordinal"]]
         p["rows"] += row["rows"]
         seen += row["rows"]
         merge_counts(p["stats"], row["stats"])
+        for k, v in row["stats"].get("timings", {}).items():
+            stage_seconds[k] += v
         if row["file_rows"] >= 0:
             p["file_rows"] = row["file_rows"]
             p["blank_lines"] = row["blank_lines"]
@@ -134,12 +140,11 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
             layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
             file_stats[row["ordinal"]] = marker
             done += 1
-        el = time.monotonic() - t0
-        progress.tick(lambda: f"annotate: {seen:,} records, {done}/{len(todo)} files, {rate(seen, el)}")
+        progress.tick(line)
     missing = [o for o in uris if o not in file_stats]
     if missing:
         raise JobError(f"annotation did not finish for input file(s) {[uris[o] for o in missing][:5]}")
-    progress.say(f"annotate: {seen:,} records in {time.monotonic() - t0:.1f}s ({rate(seen, time.monotonic() - t0)})")
+    progress.say(line())
 
 
 def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.ndarray] | None:
@@ -177,12 +182,8 @@ def _cluster_ids(executor, layout: Layout, files, dedup) -> dict[int, dict[int, 
 
 
 def _stage_of(reason: str) -> str:
-    if reason in ("exact_duplicate",):
-        return "exact_dedup"
-    if reason in ("minhash_duplicate",):
-        return "minhash_dedup"
-    head = reason.split(":", 1)[0]
-    return head
+    """The funnel stage a drop reason belongs to ("c4:too_few_sentences" -> "c4")."""
+    return {"exact_duplicate": "exact_dedup", "minhash_duplicate": "minhash_dedup"}.get(reason, reason.split(":")[0])
 
 
 def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict], dedup, write_seconds: float,
@@ -215,12 +216,13 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         order.remove("langid")
     by_stage = [{"stage": "read", "in": records, "out": records - quarantined, "seconds": 0.0}]
     alive = records - quarantined
-    dedup_seconds = float(dedup["seconds"]) if dedup is not None else 0.0
+    # Exact and MinHash dedup share their key stage and shuffle: their time is split evenly.
+    n_dedup = sum(s.endswith("_dedup") for s in order) or 1
+    dedup_seconds = (float(dedup["seconds"]) if dedup is not None else 0.0) + timings.get("dedup_keys", 0.0)
     for s in order:
         out = alive - dropped_by_stage.get(s, 0)
-        if s in ("exact_dedup", "minhash_dedup"):
-            sec = dedup_seconds / (2 if len([x for x in order if x.endswith("_dedup")]) == 2 else 1)
-            sec += timings.get("dedup_keys", 0.0) / (2 if len([x for x in order if x.endswith("_dedup")]) == 2 else 1)
+        if s.endswith("_dedup"):
+            sec = dedup_seconds / n_dedup
         else:
             sec = timings.get(f"filters:{s}", timings.get(s, 0.0))
         by_stage.append({"stage": s, "in": alive, "out": out, "seconds": round(sec, 3)})
