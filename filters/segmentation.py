@@ -25,6 +25,14 @@ _CHAR_OR_WORD = regex.compile(
     regex.V1,
 )
 _IS_WORD = regex.compile(r"[\p{L}\p{N}]")
+# Words only (no punctuation tokens), for the built-in segmenters: one regex pass on lower-cased
+# text instead of tokenizing, lower-casing and filtering token by token (MinHash's hot path).
+_WORD_ONLY = regex.compile(r"[\p{L}\p{M}\p{N}_]*[\p{L}\p{N}][\p{L}\p{M}\p{N}_]*(?:['’\-][\p{L}\p{M}\p{N}_]+)*")
+_CHAR_OR_WORD_ONLY = regex.compile(
+    rf"[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*[\p{{L}}\p{{N}}--{_UNSPACED_SCRIPTS}]"
+    rf"[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*",
+    regex.V1,
+)
 
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
 
@@ -61,4 +69,9 @@ def tokenize(text: str, lang: str | None = None) -> list[str]:
 
 def words(text: str, lang: str | None = None) -> list[str]:
     """Lower-cased word tokens only (no punctuation): what MinHash shingles are built from."""
-    return [t.lower() for t in get_segmenter(lang)(text) if _IS_WORD.search(t)]
+    seg = get_segmenter(lang)
+    if seg is _regex_words:
+        return _WORD_ONLY.findall(text.lower())
+    if seg is _char_words:
+        return _CHAR_OR_WORD_ONLY.findall(text.lower())
+    return [t.lower() for t in seg(text) if _IS_WORD.search(t)]

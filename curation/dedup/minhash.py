@@ -68,6 +68,14 @@ def shingle_hash32(shingle: bytes | str) -> int:
     return int(_ngram_hashes(wh, len(wh))[0])
 
 
+class _WordHashCache(dict):
+    """word -> xxh3_64 of its UTF-8 bytes, computed on first use."""
+
+    def __missing__(self, word: str) -> int:
+        h = self[word] = xxhash.xxh3_64_intdigest(word.encode("utf-8", "surrogatepass"))
+        return h
+
+
 class MinHasher:
     """Signatures and band keys for batches of texts; holds the permutations and a word-hash cache."""
 
@@ -76,7 +84,7 @@ class MinHasher:
         self.num_perm = bands * rows
         a, b = permutations(self.num_perm, seed)
         self._a, self._b = a[:, None], b[:, None]
-        self._cache: dict[str, int] = {}
+        self._cache = _WordHashCache()
         gen = np.random.RandomState(seed + 7919)
         self._band_mult = gen.randint(1, 1 << 62, (bands, rows), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
@@ -84,13 +92,8 @@ class MinHasher:
         cache = self._cache
         if len(cache) > 2_000_000:
             cache.clear()
-        out = np.empty(len(words), dtype=np.uint64)
-        for i, w in enumerate(words):
-            h = cache.get(w)
-            if h is None:
-                h = cache[w] = xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass"))
-            out[i] = h
-        return out
+        # map() over the dict's C-level __getitem__: no Python frame per word on cache hits.
+        return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
 
     def shingles(self, text: str, lang: str | None = None) -> np.ndarray:
         """32-bit shingle hashes of one document (empty for a document without words)."""

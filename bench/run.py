@@ -1,0 +1,714 @@
+"""Throughput benchmark: our stages against datatrove and datasketch on the same documents, plus Ray scaling.
+
+    python bench/run.py --json OUT.json [--data DIR] [--docs N] [--peer-docs K] [--no-scaling]
+
+Documents: Reuters-21578 stories and the `text` (all visible text, boilerplate included) of the
+trafilatura web pages, shuffled together with a fixed seed and cycled to N. Every figure is one
+process on one core (the main thread is pinned), measured in this run:
+
+1. our pure stage functions (`curation.stages`) on batches of 1000, on all N documents;
+2. the peers (datatrove's filters, LanguageFilter and MinhashDedupSignature, datasketch's MinHash)
+   on the first K of them, and ours again on those same K, which is what each ratio divides;
+3. the real job (`curation.job.run_job`, engine ray) on the N documents as 8 JSONL shards, in child
+   processes restricted to 1 and then 2 cores (`ray.init(num_cpus=...)` runs once per process).
+
+Ratios are ours / theirs in documents per second (above 1: ours is faster). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import io
+import json
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout without installing, too
+
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+REUTERS = "news_reuters21578.jsonl.gz"
+WEB = "web_trafilatura_eval.jsonl.gz"
+BATCH = 1000
+SHARDS = 8
+FILTERS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
+LID_THRESHOLD = 0.65  # datatrove LanguageFilter's default; ours is set to the same for the chains
+TOKENS_NOTE = "token counting arrives in a later issue; no figure yet"
+
+
+# ---------------------------------------------------------------------------------------------
+# documents and measurements
+
+
+def load_docs(data: Path, n: int) -> list[dict[str, str]]:
+    """N documents ({id, text}): Reuters and web pages shuffled together (seed 0), cycled if N is larger."""
+    pool = []
+    for name in (REUTERS, WEB):
+        with gzip.open(data / name, "rt", encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec.get("text"):
+                    pool.append({"id": rec["id"], "text": rec["text"]})
+    random.Random(0).shuffle(pool)
+    out = []
+    for i in range(n):
+        d = pool[i % len(pool)]
+        out.append(d if i < len(pool) else {"id": f"{d['id']}#{i // len(pool)}", "text": d["text"]})
+    return out
+
+
+@dataclass
+class Figure:
+    """One throughput measurement: `docs` documents of `nbytes` UTF-8 input bytes in `seconds`."""
+
+    stage: str
+    impl: str
+    docs: int
+    nbytes: int
+    seconds: float
+    kept: int | None = None  # documents surviving a chain, where that means something
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.docs / self.seconds if self.seconds > 0 else float("inf")
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / 1e6 / self.seconds if self.seconds > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"stage": self.stage, "impl": self.impl, "docs": self.docs, "bytes": self.nbytes,
+             "seconds": round(self.seconds, 4), "docs_per_s": round(self.docs_per_s, 1),
+             "mb_per_s": round(self.mb_per_s, 3)}
+        if self.kept is not None:
+            d["kept"] = self.kept
+        return d
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+MIN_MEASURE_S = 0.5
+
+
+def measure(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Mean seconds per run of `fn`, repeated until the runs fill MIN_MEASURE_S (the same rule for
+    ours and the peers: a 30 ms run alone is mostly noise), and the last run's result."""
+    total, runs = 0.0, 0
+    while True:
+        sec, out = timed(fn)
+        total += sec
+        runs += 1
+        if total >= MIN_MEASURE_S:
+            return total / runs, out
+
+
+@contextlib.contextmanager
+def one_core() -> Iterator[None]:
+    """Pin this (main) thread to one core for the in-process measurements, then restore."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def ratio(ours: Figure, theirs: Figure) -> float:
+    return ours.docs_per_s / theirs.docs_per_s
+
+
+# ---------------------------------------------------------------------------------------------
+# ours: the pure stage functions
+
+
+def make_job(output: str, *, exact: bool):
+    """The job the in-process stages run: all four filters, MinHash keys (and the exact hash)."""
+    from curation.spec import parse_spec
+
+    dedup: dict[str, Any] = {"minhash": {}}
+    if exact:
+        dedup["exact"] = {}
+    return parse_spec({
+        "output": output,
+        "inputs": [{"path": output, "format": "jsonl", "source": "bench"}],
+        "languages": "qwen29",
+        "stages": {"langid": {"min_score": LID_THRESHOLD}, "filters": {f: {} for f in FILTERS}, "dedup": dedup},
+        "execution": {"engine": "local", "batch_size": BATCH},
+    })
+
+
+def raw_table(texts: list[str]):
+    """A batch as the readers hand it to the stages (the columns the stages look at)."""
+    import pyarrow as pa
+
+    return pa.table({"text": pa.array(texts, pa.large_string()), "error": pa.nulls(len(texts), pa.string())})
+
+
+def chunks(items: list, size: int = BATCH) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+class Ours:
+    """Our per-stage figures on a list of raw texts, each stage fed the previous stage's output."""
+
+    def __init__(self, job):
+        from curation.stages import StageContext
+
+        self.job = job
+        self.ctx = StageContext.build(job)  # loads fastText once, as one Ray actor would
+
+    def stages(self, texts: list[str], nbytes: int, tag: str = "") -> tuple[list[Figure], list[str], list[str]]:
+        """Figures for normalize, langid, each filter, MinHash and the exact hash; also the normalized
+        texts and their languages (the peers' inputs)."""
+        import pyarrow as pa
+
+        from curation.dedup.minhash import MinHasher, exact_keys
+        from curation.stages import StageContext, heuristic_filters, langid, normalize
+
+        n = len(texts)
+        impl = "ours" + tag
+        figs = []
+        raw = [raw_table(c) for c in chunks(texts)]
+        sec, normed = measure(lambda: [normalize(t, self.ctx) for t in raw])
+        figs.append(Figure("normalize", impl, n, nbytes, sec))
+        sec, labelled = measure(lambda: [langid(t, self.ctx) for t in normed])
+        figs.append(Figure("langid", impl, n, nbytes, sec))
+        # Each filter on every document (drop reasons cleared), as the peers' per-filter runs see them.
+        fresh = [t.set_column(t.column_names.index("drop_reason"), "drop_reason", pa.nulls(len(t), pa.string()))
+                 for t in labelled]
+        for filt in self.ctx.filters:
+            one = StageContext(self.job, filters=[filt])
+            sec, _ = measure(lambda: [heuristic_filters(t, one) for t in fresh])
+            figs.append(Figure(filt.name, impl, n, nbytes, sec))
+        norm_texts = [s for t in normed for s in t["text"].to_pylist()]
+        langs = [s for t in labelled for s in t["lang"].to_pylist()]
+        m = self.job.stages.dedup.minhash
+
+        def minhash() -> None:
+            hasher = MinHasher(m.ngram, m.bands, m.rows, m.seed)  # fresh: its word-hash cache starts empty
+            for tx, lg in zip(chunks(norm_texts), chunks(langs)):
+                hasher.band_keys(hasher.signatures(tx, lg))
+
+        sec, _ = measure(minhash)
+        figs.append(Figure("minhash", impl, n, nbytes, sec))
+        sec, _ = measure(lambda: [exact_keys(c) for c in chunks(norm_texts)])
+        figs.append(Figure("exact_hash", impl, n, nbytes, sec))
+        return figs, norm_texts, langs
+
+    def end_to_end(self, texts: list[str], nbytes: int, tag: str = "") -> Figure:
+        """normalize -> langid -> 4 filters -> MinHash band keys on batches of 1000 raw texts."""
+        from curation.dedup.minhash import MinHasher
+        from curation.stages import StageContext, alive_mask, stage_plan
+
+        job = make_job(self.job.output, exact=False)
+        plan = stage_plan(job)
+        ctx = StageContext(job, lid=self.ctx.lid, filters=self.ctx.filters)
+        m = job.stages.dedup.minhash
+
+        def run() -> int:
+            ctx.minhasher = MinHasher(m.ngram, m.bands, m.rows, m.seed)  # empty word-hash cache, like a new actor
+            kept = 0
+            for c in chunks(texts):
+                t = raw_table(c)
+                for _, fn in plan:
+                    t = fn(t, ctx)
+                kept += int(alive_mask(t).sum())
+            return kept
+
+        sec, kept = measure(run)
+        return Figure("end_to_end", "ours" + tag, len(texts), nbytes, sec, kept)
+
+
+# ---------------------------------------------------------------------------------------------
+# peers: datatrove and datasketch
+
+
+def regex_word_tokenizer():
+    """Our regex segmentation (filters.segmentation) behind datatrove's WordTokenizer interface."""
+    from datatrove.utils.word_tokenizers import WordTokenizer
+
+    from filters.c4 import sentence_ends
+    from filters.segmentation import tokenize
+
+    class RegexWordTokenizer(WordTokenizer):
+        def word_tokenize(self, text: str) -> list[str]:
+            return tokenize(text, "en")
+
+        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+            ends = sentence_ends(text)
+            return list(zip([0, *ends[:-1]], ends))
+
+        def sent_tokenize(self, text: str) -> list[str]:
+            return [s for a, b in self.span_tokenize(text) if (s := text[a:b].strip())]
+
+        def __repr__(self) -> str:
+            return "RegexWordTokenizer"
+
+    return RegexWordTokenizer("en")
+
+
+class Datatrove:
+    """datatrove's steps, run through their own `run()` over Documents, single process.
+
+    `tokenizer`: None for datatrove's default English word tokenizer (spaCy's blank "en" pipeline
+    plus a sentencizer, built offline), or a WordTokenizer swapped in through `language=`.
+    """
+
+    def __init__(self, tokenizer=None, label: str = "datatrove (spaCy)"):
+        from loguru import logger
+
+        logger.disable("datatrove")  # its steps log every bucket sort at INFO
+        self.language = tokenizer if tokenizer is not None else "eng"
+        self.label = label
+        self.hash_patched = False
+
+    def filters(self) -> dict[str, Any]:
+        from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                                GopherRepetitionFilter)
+
+        lang = self.language
+        return {"gopher_quality": GopherQualityFilter(language=lang),
+                "gopher_repetition": GopherRepetitionFilter(language=lang),
+                "c4": C4QualityFilter(language=lang),
+                "fineweb": FineWebQualityFilter(language=lang)}
+
+    def minhash_step(self, folder: str):
+        """MinhashDedupSignature with its defaults (5-grams, 14 x 8 hashes, 64-bit xxhash)."""
+        import xxhash
+        from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+
+        step = MinhashDedupSignature(output_folder=folder, language=self.language)
+        try:
+            xxhash.xxh64_intdigest("probe")
+        except TypeError:
+            # datatrove pins xxhash<4, which hashed a str as its UTF-8 bytes; xxhash 4 wants bytes.
+            step._hash_func = lambda s: xxhash.xxh64_intdigest(s.encode("utf-8"))
+            self.hash_patched = True
+        return step
+
+    @staticmethod
+    def language_filter():
+        """LanguageFilter (ft176 backend) given the bundled lid.176.ftz instead of downloading lid.176.bin."""
+        from datatrove.pipeline.filters import LanguageFilter
+        from fasttext.FastText import _FastText
+
+        from curation.spec import QWEN29
+        from filters.langid import bundled_model_path
+
+        lf = LanguageFilter(languages=list(QWEN29), language_threshold=LID_THRESHOLD)
+        lf.model._model = _FastText(str(bundled_model_path()))  # FastTextLID loads lazily into _model
+        return lf
+
+    @staticmethod
+    def documents(texts: list[str]):
+        from datatrove.data import Document
+
+        return (Document(text=t, id=str(i)) for i, t in enumerate(texts))
+
+    @staticmethod
+    def drain(it: Iterable) -> int:
+        return sum(1 for _ in it)
+
+    def warm_up(self, texts: list[str]) -> None:
+        """Build the lazily loaded tokenizer outside the timings (model loading is not throughput)."""
+        for f in self.filters().values():
+            self.drain(f.run(self.documents(texts)))
+
+    def filter_figures(self, texts: list[str], nbytes: int) -> list[Figure]:
+        figs = []
+        for name, f in self.filters().items():
+            sec, _ = measure(lambda: self.drain(f.run(self.documents(texts))))
+            figs.append(Figure(name, self.label, len(texts), nbytes, sec))
+        return figs
+
+    def minhash(self, texts: list[str], nbytes: int) -> Figure:
+        with tempfile.TemporaryDirectory(prefix="bench-dt-minhash-") as folder:
+            step = self.minhash_step(folder)
+            step.get_shingles(texts[0])
+            sec, _ = measure(lambda: step.run(self.documents(texts)))
+        return Figure("minhash", self.label, len(texts), nbytes, sec)
+
+    def langid(self, texts: list[str], nbytes: int) -> Figure:
+        lf = self.language_filter()
+        lf.filter(next(self.documents(texts[:1])))
+        sec, _ = measure(lambda: self.drain(lf.run(self.documents(texts))))
+        return Figure("langid", "datatrove LanguageFilter", len(texts), nbytes, sec)
+
+    def end_to_end(self, texts: list[str], nbytes: int) -> Figure:
+        """LanguageFilter -> Gopher quality -> Gopher repetition -> C4 -> FineWeb -> MinHash signatures."""
+        lf = self.language_filter()
+        lf.filter(next(self.documents(texts[:1])))
+        filters = list(self.filters().values())
+        kept = 0
+
+        def counted(it: Iterable) -> Iterator:
+            nonlocal kept
+            for doc in it:
+                kept += 1
+                yield doc
+
+        with tempfile.TemporaryDirectory(prefix="bench-dt-e2e-") as folder:
+            step = self.minhash_step(folder)
+
+            def run() -> None:
+                nonlocal kept
+                kept = 0
+                docs = lf.run(self.documents(texts))
+                for f in filters:
+                    docs = f.run(docs)
+                step.run(counted(docs))
+
+            sec, _ = measure(run)
+        return Figure("end_to_end", self.label, len(texts), nbytes, sec, kept)
+
+
+def datasketch_minhash(texts: list[str], nbytes: int, num_perm: int, ngram: int) -> Figure:
+    """datasketch MinHash.bulk (xxh32 shingle hash) over the same word 5-grams; shingling timed too."""
+    import xxhash
+    from datasketch import MinHash
+
+    from filters.segmentation import words
+
+    def shingles(text: str) -> list[bytes]:
+        ws = words(text)
+        if len(ws) < ngram:
+            return [" ".join(ws).encode()] if ws else []
+        return [" ".join(ws[i:i + ngram]).encode() for i in range(len(ws) - ngram + 1)]
+
+    sec, _ = measure(lambda: MinHash.bulk((shingles(t) for t in texts), num_perm=num_perm, seed=1,
+                                        hashfunc=xxhash.xxh32_intdigest))
+    return Figure("minhash", "datasketch MinHash.bulk", len(texts), nbytes, sec)
+
+
+def datasketch_agreement(texts: list[str], minhash_spec) -> tuple[int, int]:
+    """How many of our signatures equal datasketch's for the same shingles (hashfunc=shingle_hash32)."""
+    import numpy as np
+    from datasketch import MinHash
+
+    from curation.dedup.minhash import MinHasher, shingle_hash32
+    from filters.segmentation import words
+
+    m = minhash_spec
+    ours = MinHasher(m.ngram, m.bands, m.rows, m.seed).signatures(texts)
+    same = 0
+    for text, sig in zip(texts, ours):
+        ws = words(text)
+        k = max(1, len(ws) - m.ngram + 1)
+        mh = MinHash(num_perm=m.num_perm, seed=m.seed, hashfunc=shingle_hash32)
+        if ws:
+            mh.update_batch([" ".join(ws[i:i + m.ngram]) for i in range(k)])
+        same += bool(np.array_equal(mh.hashvalues.astype(np.uint32), sig))
+    return same, len(texts)
+
+
+# ---------------------------------------------------------------------------------------------
+# scaling: the real job on Ray, one child process per core count
+
+
+def write_shards(docs: list[dict[str, str]], folder: Path, shards: int = SHARDS) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(shards):
+        with open(folder / f"part-{i:02d}.jsonl", "w", encoding="utf-8") as f:
+            for d in docs[i::shards]:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
+
+
+def scaling_child(cpus: int, shards: Path, result: Path) -> None:
+    """One run of the job on a fresh local Ray cluster limited to `cpus` cores (inherited affinity)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:cpus]))
+    import ray
+
+    from curation.job import run_job
+    from curation.progress import Progress
+    from curation.spec import parse_spec
+
+    t0 = time.perf_counter()
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    init_s = time.perf_counter() - t0
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-ray-out-") as out:
+            # One actor per CPU in each of the two actor pools, a quarter CPU each: reads, normalize and
+            # writes keep the rest (whole-CPU actors deadlock the pipeline on a 2-CPU cluster).
+            execution = {"engine": "ray", "actors": cpus, "actor_cpus": 0.25, "batch_size": BATCH}
+            job = parse_spec({
+                "output": out,
+                "inputs": [{"path": str(shards), "format": "jsonl", "source": "bench"}],
+                "stages": {"langid": {}, "filters": {f: {} for f in FILTERS}, "dedup": {"exact": {}, "minhash": {}}},
+                "execution": execution,
+            })
+            log = io.StringIO()
+            sec, stats = timed(lambda: run_job(job, progress=Progress(stream=log)))
+    finally:
+        ray.shutdown()
+    m = re.search(r"annotate: ([\d,]+) records in ([\d.]+)s", log.getvalue())
+    result.write_text(json.dumps({
+        "cpus": cpus, "execution": execution, "ray_init_s": round(init_s, 2), "job_s": round(sec, 2),
+        "annotate_s": float(m.group(2)) if m else None, "records": stats["input_records"],
+        "stats_input_bytes": stats["input_bytes"], "kept": stats["kept"], "rejected": stats["rejected"],
+        "by_reason": stats["by_reason"],
+    }))
+
+
+def run_scaling(docs: list[dict[str, str]], nbytes: int, work: Path, timeout: float) -> dict[str, Any]:
+    """The job on the documents as 8 JSONL shards, on 1 then 2 cores; docs/s over the whole job."""
+    shards = work / "shards"
+    write_shards(docs, shards)
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    runs: dict[str, Any] = {}
+    for cpus in (1, 2):
+        if cpus > available:
+            runs[str(cpus)] = {"error": f"only {available} core(s) available"}
+            continue
+        out = work / f"scaling-{cpus}.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--_scaling-child", str(cpus),
+               "--_shards", str(shards), "--_result", str(out)]
+        print(f"  ray job on {cpus} core(s) ...", file=sys.stderr, flush=True)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
+        except subprocess.TimeoutExpired:
+            runs[str(cpus)] = {"error": f"timed out after {timeout:.0f}s"}
+            continue
+        if proc.returncode != 0 or not out.exists():
+            runs[str(cpus)] = {"error": f"exit {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}"}
+            continue
+        r = json.loads(out.read_text())
+        r["docs_per_s"] = round(r["records"] / r["job_s"], 1)
+        r["input_text_bytes"] = nbytes  # raw UTF-8 text, as everywhere else here (stats' input_bytes is
+        r["mb_per_s"] = round(nbytes / 1e6 / r["job_s"], 3)  # measured after normalize and C4's rewrites)
+        if r["annotate_s"]:
+            r["annotate_docs_per_s"] = round(r["records"] / r["annotate_s"], 1)
+        runs[str(cpus)] = r
+    one, two = runs.get("1", {}), runs.get("2", {})
+    speedup = two["docs_per_s"] / one["docs_per_s"] if "docs_per_s" in one and "docs_per_s" in two else None
+    same = one.get("kept") == two.get("kept") if speedup is not None else None
+    return {"shards": SHARDS, "runs": runs, "speedup_2_vs_1": round(speedup, 3) if speedup else None,
+            "same_result": same}
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def table(rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    lines.insert(1, "-" * max(len(s) for s in lines))
+    return "\n".join(lines)
+
+
+def stage_table(ours_n: dict[str, Figure], ours_k: dict[str, Figure], peers: list[Figure]) -> str:
+    rows = [["stage", "implementation", "docs", "docs/s", "MB/s", "ours docs/s, same docs", "ours / this"]]
+    for stage, f in ours_n.items():
+        rows.append([stage, f.impl, f"{f.docs:,}", fmt_rate(f.docs_per_s), f"{f.mb_per_s:.2f}", "", ""])
+        for p in (p for p in peers if p.stage == stage):
+            o = ours_k[stage]
+            rows.append(["", p.impl, f"{p.docs:,}", fmt_rate(p.docs_per_s), f"{p.mb_per_s:.2f}",
+                         fmt_rate(o.docs_per_s), f"{ratio(o, p):.1f}x"])
+    return table(rows, {2, 3, 4, 5, 6})
+
+
+def headline_table(res: dict[str, Any]) -> str:
+    rows = [["figure", "ours / theirs", "ours", "theirs"]]
+
+    def fig(d: dict) -> str:
+        return f"{fmt_rate(d['docs_per_s'])} docs/s, {d['mb_per_s']:.2f} MB/s"
+
+    for key, peer in (("end_to_end_vs_datatrove", "datatrove (spaCy)"),
+                      ("end_to_end_vs_datatrove_regex", "datatrove (our regex)"),
+                      ("minhash_vs_datatrove", "datatrove (spaCy)"),
+                      ("minhash_vs_datatrove_regex", "datatrove (our regex)"),
+                      ("minhash_vs_datasketch", "datasketch bulk")):
+        d = res["details"][key]
+        rows.append([key, f"{res[key]:.1f}x", fig(d["ours"]), f"{fig(d['theirs'])}  [{peer}]"])
+    rows.append(["tokens_vs_tiktoken", "n/a", "-", f"- ({TOKENS_NOTE})"])
+    return table(rows, {1})
+
+
+def scaling_table(sc: dict[str, Any]) -> str:
+    rows = [["cores", "actors/pool", "ray.init s", "job s", "docs/s", "MB/s", "annotate docs/s", "kept"]]
+    for cpus, r in sc["runs"].items():
+        if "error" in r:
+            rows.append([cpus, "", "", "", "error", "", "", r["error"].splitlines()[-1][:60] if r["error"] else ""])
+            continue
+        rows.append([cpus, str(r["execution"]["actors"]), f"{r['ray_init_s']:.1f}", f"{r['job_s']:.1f}",
+                     fmt_rate(r["docs_per_s"]), f"{r['mb_per_s']:.2f}",
+                     fmt_rate(r["annotate_docs_per_s"]) if r.get("annotate_docs_per_s") else "-", f"{r['kept']:,}"])
+    out = table(rows, {1, 2, 3, 4, 5, 6, 7})
+    if sc["speedup_2_vs_1"] is not None:
+        out += f"\nspeedup 2 vs 1 core (job docs/s): {sc['speedup_2_vs_1']:.2f}x"
+        if sc["same_result"] is False:
+            out += "  (note: kept counts differ between the two runs)"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, required=False, help="write the results here")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"data folder (default {DEFAULT_DATA})")
+    ap.add_argument("--docs", type=int, default=20000, help="documents for our stages and the Ray job")
+    ap.add_argument("--peer-docs", type=int, default=4000,
+                    help="first K documents the peers (and ours, for the ratios) run on; spaCy is slow")
+    ap.add_argument("--no-scaling", action="store_true", help="skip the Ray job runs")
+    ap.add_argument("--scaling-timeout", type=float, default=300.0, help="seconds per Ray child run")
+    ap.add_argument("--_scaling-child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--_shards", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--_result", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._scaling_child:
+        scaling_child(args._scaling_child, args._shards, args._result)
+        return 0
+    if args.json is None:
+        ap.error("--json OUT.json is required")
+    t_start = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[bench {time.perf_counter() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    docs = load_docs(args.data, args.docs)
+    k = min(args.peer_docs, len(docs))
+    texts = [d["text"] for d in docs]
+    nbytes_n = sum(len(t.encode("utf-8")) for t in texts)
+    nbytes_k = sum(len(t.encode("utf-8")) for t in texts[:k])
+    say(f"{len(docs):,} documents, {nbytes_n / 1e6:.1f} MB; peers on the first {k:,} ({nbytes_k / 1e6:.1f} MB)")
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, one_core():
+        job = make_job(tmp, exact=True)
+        ours = Ours(job)
+        say("ours: per stage on all documents")
+        figs_n, _, _ = ours.stages(texts, nbytes_n)
+        e2e_n = ours.end_to_end(texts, nbytes_n)
+        say("ours: per stage and end to end on the peers' documents")
+        figs_k, norm_k, _ = ours.stages(texts[:k], nbytes_k, tag=" (same docs)")
+        e2e_k = ours.end_to_end(texts[:k], nbytes_k, tag=" (same docs)")
+
+        peers: list[Figure] = []
+        spacy_dt = Datatrove()
+        regex_dt = Datatrove(regex_word_tokenizer(), "datatrove (our regex tokenizer)")
+        say("datatrove LanguageFilter")
+        peers.append(spacy_dt.langid(norm_k, nbytes_k))
+        for dt in (spacy_dt, regex_dt):
+            say(f"{dt.label}: filters, MinHash signatures, end to end")
+            dt.warm_up(norm_k[:20])
+            peers += dt.filter_figures(norm_k, nbytes_k)
+            peers.append(dt.minhash(norm_k, nbytes_k))
+            peers.append(dt.end_to_end(texts[:k], nbytes_k))
+        say("datasketch MinHash.bulk")
+        m = job.stages.dedup.minhash
+        peers.append(datasketch_minhash(norm_k, nbytes_k, m.num_perm, m.ngram))
+        agree = datasketch_agreement(norm_k[:50], m)
+
+    scaling = None
+    if not args.no_scaling:
+        say("scaling: the Ray job on 1 and 2 cores")
+        with tempfile.TemporaryDirectory(prefix="bench-scaling-") as work:
+            scaling = run_scaling(docs, nbytes_n, Path(work), args.scaling_timeout)
+
+    figs_n.append(e2e_n)
+    figs_k.append(e2e_k)
+    ours_n = {f.stage: f for f in figs_n}
+    ours_k = {f.stage: f for f in figs_k}
+    by = {(p.stage, p.impl): p for p in peers}
+    sp, rx = spacy_dt.label, regex_dt.label
+
+    def detail(o: Figure, t: Figure) -> dict[str, Any]:
+        return {"ours": o.as_dict(), "theirs": t.as_dict()}
+
+    pairs = {
+        "end_to_end_vs_datatrove": (e2e_k, by["end_to_end", sp]),
+        "end_to_end_vs_datatrove_regex": (e2e_k, by["end_to_end", rx]),
+        "minhash_vs_datatrove": (ours_k["minhash"], by["minhash", sp]),
+        "minhash_vs_datatrove_regex": (ours_k["minhash"], by["minhash", rx]),
+        "minhash_vs_datasketch": (ours_k["minhash"], by["minhash", "datasketch MinHash.bulk"]),
+    }
+    result: dict[str, Any] = {key: round(ratio(o, t), 2) for key, (o, t) in pairs.items()}
+    result["tokens_vs_tiktoken"] = None
+    result["tokens_vs_tiktoken_note"] = TOKENS_NOTE
+    result["details"] = {key: detail(o, t) for key, (o, t) in pairs.items()}
+    result["stages"] = {
+        "ours_all_docs": [f.as_dict() for f in figs_n],
+        "ours_same_docs": [f.as_dict() for f in figs_k],
+        "peers": [dict(p.as_dict(), ours_over_this=round(ratio(ours_k[p.stage], p), 2)) for p in peers],
+    }
+    result["scaling"] = scaling
+    result["checks"] = {"minhash_signatures_equal_datasketch": f"{agree[0]}/{agree[1]}"}
+    result["setup"] = {
+        "docs": len(docs), "bytes": nbytes_n, "peer_docs": k, "peer_bytes": nbytes_k, "batch": BATCH,
+        "data": str(args.data), "sources": [REUTERS, WEB], "single_core": hasattr(os, "sched_setaffinity"),
+        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "versions": _versions(), "datatrove_xxhash_str_shim": spacy_dt.hash_patched or regex_dt.hash_patched,
+        "notes": [
+            "ratios = ours docs/s / theirs docs/s on the first peer_docs documents, measured in this run",
+            "per-stage peers get our normalized texts; the end-to-end chains start from the raw texts",
+            "datatrove LanguageFilter: ft176 backend given the bundled lid.176.ftz (its default downloads "
+            "lid.176.bin); it predicts on the whole text with k=-1, as datatrove does",
+            "datatrove end to end: LanguageFilter -> GopherQuality -> GopherRepetition -> C4Quality -> "
+            "FineWebQuality -> MinhashDedupSignature.run (signatures written and sorted in a temp dir)",
+            "ours end to end: normalize -> langid -> the same 4 filters -> MinHash band keys",
+        ],
+        "seconds": round(time.perf_counter() - t_start, 1),
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+
+    print(f"\nDocuments: {len(docs):,} ({nbytes_n / 1e6:.1f} MB): Reuters-21578 + trafilatura web pages, shuffled; "
+          f"peers on the first {k:,} ({nbytes_k / 1e6:.1f} MB). One process, one core, batches of {BATCH}.")
+    print("\nPer stage (ours on all documents; each peer line: the peer and ours on the same documents)\n")
+    print(stage_table(ours_n, ours_k, peers))
+    print(f"\nMinHash check: our signatures equal datasketch's (same shingles, shingle_hash32) on "
+          f"{agree[0]}/{agree[1]} documents")
+    print(f"\nEnd to end, ours on all {len(docs):,} documents: {fmt_rate(e2e_n.docs_per_s)} docs/s, "
+          f"{e2e_n.mb_per_s:.2f} MB/s ({e2e_n.kept:,} kept); on the first {k:,}: ours kept {e2e_k.kept:,}, "
+          f"datatrove (spaCy) kept {by['end_to_end', sp].kept:,}, with our regex tokenizer "
+          f"{by['end_to_end', rx].kept:,}")
+    print("\nHeadline ratios (ours / theirs, docs/s, same documents, same run; above 1: ours is faster)\n")
+    print(headline_table(result))
+    if scaling is not None:
+        print(f"\nScaling: curation.job.run_job, engine ray, {len(docs):,} documents in {SHARDS} JSONL shards, "
+              "full job (annotate, dedup, write), one fresh local cluster per run\n")
+        print(scaling_table(scaling))
+    print(f"\nwrote {args.json} ({time.perf_counter() - t_start:.0f}s)")
+    return 0
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in ("corpus-curation", "datatrove", "datasketch", "spacy", "fasttext-numpy2-wheel", "numpy", "ray",
+              "xxhash"):
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
