@@ -51,6 +51,9 @@ def read_batches(f: InputFile, limits: ReadLimits) -> Iterator[pa.Table]:
 def _with_file_meta(t: pa.Table, file_rows: int, blank: int, ordinal: int, empty: bool = False) -> pa.Table:
     n = len(t)
     first = t["_doc"][0].as_py()
+    in_bytes = np.zeros(n, dtype=np.int64)  # the batch's text bytes as read (stages rewrite text later)
+    in_bytes[0] = pc.sum(pc.binary_length(t["text"].cast(pa.large_binary()))).as_py() or 0
+    t = t.append_column("_in_bytes", pa.array(in_bytes))
     for name, value, type_ in (("_batch", first, pa.int64()), ("_file", ordinal, pa.int64()),
                                ("_file_rows", file_rows, pa.int64()), ("_blank_lines", blank, pa.int64()),
                                ("_empty", empty, pa.bool_())):
@@ -75,7 +78,7 @@ def run_stages(t: pa.Table, names: Sequence[str], ctx: StageContext, plan: dict[
     return t
 
 
-_BOOKKEEPING = ("_batch", "_file", "_file_rows", "_blank_lines", "_empty")
+_BOOKKEEPING = ("_batch", "_file", "_file_rows", "_blank_lines", "_empty", "_in_bytes")
 
 
 def write_batches(t: pa.Table, layout: Layout) -> list[dict[str, Any]]:

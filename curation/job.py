@@ -78,8 +78,11 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
         progress.say(f"resuming: {len(files) - len(todo)} file(s) already annotated, {len(todo)} to go")
 
     with executor:
+        t0 = time.monotonic()
         _annotate(executor, layout, todo, limits, file_stats, progress)
+        phases = {"annotate": time.monotonic() - t0}
         dedup = _dedup(executor, job, files, progress)
+        phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
         progress.say("writing curated, rejected and quarantine files")
         t0 = time.monotonic()
         for sub in ("curated", "rejected", "quarantine"):
@@ -93,9 +96,10 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
                 sub = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
             args.append((layout, f.ordinal, f.uri, sub, cluster_ids.get(f.ordinal) if cluster_ids else None))
         finals = executor.map(finalize_file, args)
-        write_seconds = time.monotonic() - t0
+        write_seconds = phases["write"] = time.monotonic() - t0
 
     stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
+    stats["phase_seconds"] = {k: round(v, 3) for k, v in phases.items()}  # wall time of this run's phases
     layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2, sort_keys=False).encode())
     from curation.report import write_report
 

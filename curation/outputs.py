@@ -107,8 +107,8 @@ def batch_stats(table: pa.Table) -> dict[str, Any]:
     timings = {c[3:]: float(pc.sum(table[c]).as_py() or 0.0) for c in table.column_names if c.startswith("_t_")}
     return {"records": len(table), "quarantined": quarantined, "reasons": dict(reasons),
             "lang_input": dict(langs_in), "timings": timings,
-            "input_bytes": int(pc.sum(pc.binary_length(pc.cast(table["text"], pa.large_binary()))).as_py() or 0)
-            if len(table) else 0}
+            "input_bytes": int(pc.sum(table["_in_bytes"]).as_py() or 0)
+            if len(table) and "_in_bytes" in table.column_names else 0}
 
 
 def merge_counts(into: dict[str, Any], add: dict[str, Any]) -> dict[str, Any]:

@@ -526,3 +526,16 @@ def test_relative_input_path(tmp_path, monkeypatch):
     (f,) = discover(make_job(tmp_path, {"path": "rel.jsonl"}))
     assert f.path == str(tmp_path / "rel.jsonl")
     Read(f).assert_accounted(2)
+
+
+def test_glob_star_stays_within_a_folder(tmp_path):
+    from curation.io.sources import list_input
+    from curation.spec import InputSpec
+
+    (tmp_path / "nested").mkdir()
+    for rel in ("a.jsonl", "b.jsonl", "nested/c.jsonl"):
+        (tmp_path / rel).write_text('{"text": "x"}\n')
+    one = list_input(InputSpec(path=str(tmp_path / "*.jsonl"), format="jsonl", source="s"))
+    assert [rel for _, _, rel in one] == ["a.jsonl", "b.jsonl"]
+    deep = list_input(InputSpec(path=str(tmp_path / "**" / "*.jsonl"), format="jsonl", source="s"))
+    assert [rel for _, _, rel in deep] == ["a.jsonl", "b.jsonl", "nested/c.jsonl"]

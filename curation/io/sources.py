@@ -6,7 +6,8 @@ front with the path and the reason, instead of a job that "succeeds" on no data.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import re
 import os
 from dataclasses import dataclass
 
@@ -48,6 +49,38 @@ def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
     if "://" not in uri:
         return pafs.LocalFileSystem(), os.path.abspath(uri)
     return pafs.FileSystem.from_uri(uri)
+
+
+@functools.lru_cache(maxsize=64)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Shell-style glob: `*` and `?` stay within one folder, `**` spans folders, `[...]` as usual."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1:j]
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
 
 
 def _split_glob(path: str) -> tuple[str, str | None]:
@@ -92,7 +125,7 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
             if fi.type != pafs.FileType.File:
                 continue
             rel = fi.path[len(base):].lstrip("/")
-            if pattern is not None and not fnmatch.fnmatchcase(rel, pattern):
+            if pattern is not None and not _glob_regex(pattern).match(rel):
                 continue
             if pattern is None and not _matches_format(fi.path, spec.format):
                 continue
