@@ -160,13 +160,9 @@ class LocalExecutor:
             for t in read_batches(f, limits):
                 yield from write_batches(run_stages(t, list(plan), ctx, plan), self.layout)
 
-    def dedup_edges(self, ordinals: Sequence[int], partitions: int) -> tuple[np.ndarray, ...]:
+    def dedup(self, ordinals: Sequence[int], partitions: int) -> dict[str, np.ndarray]:
         mapped = [map_keys(self.layout, g, partitions) for g in _group(ordinals, 4)]
-        edges = [shuffle.reduce_edges([m[p] for m in mapped]) for p in range(partitions)]
-        return tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
-
-    def resolve(self, u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
-        return shuffle.resolve(u, v, kind)
+        return shuffle.resolve_parts(*(shuffle.reduce_edges([m[p] for m in mapped]) for p in range(partitions)))
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple]) -> list[Any]:
         return [fn(*args) for args in arg_lists]
@@ -190,8 +186,7 @@ class RayExecutor:
             address = self.address or os.environ.get("RAY_ADDRESS")
             # "local" starts a fresh cluster rather than attaching to a stale one found on disk.
             ray.init(address=address or "local", include_dashboard=False if not address else None,
-                     log_to_driver=False, logging_level="ERROR",
-                     runtime_env={"env_vars": {"RAY_DATA_DISABLE_PROGRESS_BARS": "1"}} if not address else None)
+                     log_to_driver=False, logging_level="ERROR")
             self._started = True
         import logging
 
@@ -258,7 +253,9 @@ class RayExecutor:
             for s in out["row"].to_pylist():
                 yield json.loads(s)
 
-    def dedup_edges(self, ordinals: Sequence[int], partitions: int) -> tuple[np.ndarray, ...]:
+    def dedup(self, ordinals: Sequence[int], partitions: int) -> dict[str, np.ndarray]:
+        """Mappers -> P reducers -> one clustering task; keys and edges stay in the object store,
+        only the per-document result comes back to the driver."""
         import ray
 
         layout = self.layout
@@ -268,13 +265,8 @@ class RayExecutor:
         mapped = [mapper.remote(layout, g, partitions) for g in _group(ordinals, 4 * self.cpus)]
         if partitions == 1:
             mapped = [[m] for m in mapped]
-        edges = ray.get([reducer.remote(*[m[p] for m in mapped]) for p in range(partitions)])
-        return tuple(np.concatenate([e[i] for e in edges]) for i in range(3))
-
-    def resolve(self, u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
-        import ray
-
-        return ray.get(ray.remote(num_cpus=0.5)(shuffle.resolve).remote(u, v, kind))
+        edges = [reducer.remote(*[m[p] for m in mapped]) for p in range(partitions)]
+        return ray.get(ray.remote(num_cpus=0.5)(shuffle.resolve_parts).remote(*edges))
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple]) -> list[Any]:
         import ray

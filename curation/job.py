@@ -157,9 +157,8 @@ def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.
         return None
     t0 = time.monotonic()
     partitions = spec.partitions or max(1, 2 * executor.cpus)
-    u, v, kind = executor.dedup_edges([f.ordinal for f in files], partitions)
-    progress.say(f"dedup: {len(u):,} candidate edges from {partitions} shuffle partitions")
-    result = executor.resolve(u, v, kind)
+    result = executor.dedup([f.ordinal for f in files], partitions)
+    progress.say(f"dedup: {int(result.pop('edges')[0]):,} candidate edges from {partitions} shuffle partitions")
     result["seconds"] = time.monotonic() - t0  # type: ignore[assignment]
     progress.say(f"dedup: {int((result['reason'] > 0).sum()):,} duplicates in "
                  f"{len(np.unique(result['cluster'])):,} clusters ({time.monotonic() - t0:.1f}s)")

@@ -41,14 +41,6 @@ def _set_column(table: pa.Table, name: str, values: Any, type_: pa.DataType) -> 
     return table.append_column(pa.field(name, type_), arr)
 
 
-def _merge_reasons(table: pa.Table, idx: np.ndarray, reasons: list[str | None]) -> pa.Table:
-    current = table["drop_reason"].to_pylist()
-    for i, r in zip(idx, reasons):
-        if r is not None:
-            current[i] = r
-    return _set_column(table, "drop_reason", current, pa.string())
-
-
 def normalize_text(text: str, form: str) -> str:
     text = _CONTROL.sub("", _CRLF.sub("\n", text))
     if form != "none":
@@ -107,26 +99,35 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
 
 
 def heuristic_filters(table: pa.Table, ctx: "StageContext") -> pa.Table:
-    """Each enabled heuristic filter in order, on the rows that survived the ones before."""
-    timings = {}
+    """Each enabled heuristic filter in order, on the rows that survived the ones before.
+
+    Texts and reasons stay Python lists across the filters; Arrow columns are rebuilt once."""
+    alive = np.flatnonzero(alive_mask(table))
+    texts = table["text"].to_pylist()
+    langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
+    reasons = table["drop_reason"].to_pylist()
+    rewritten = False
     for filt in ctx.filters:
-        t0 = time.perf_counter()
-        alive = np.flatnonzero(alive_mask(table))
         if len(alive) == 0:
             break
-        texts = table["text"].to_pylist()
-        langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
+        t0 = time.perf_counter()
         res = filt([texts[i] for i in alive], [langs[i] for i in alive])
-        table = _merge_reasons(table, alive, res.reasons)
-        if res.texts is not None:
-            for j, i in enumerate(alive):
-                if res.reasons[j] is None:
+        survivors = []
+        for j, i in enumerate(alive):
+            if res.reasons[j] is not None:
+                reasons[i] = res.reasons[j]
+            else:
+                survivors.append(i)
+                if res.texts is not None and res.texts[j] is not texts[i]:
                     texts[i] = res.texts[j]
-            table = _set_column(table, "text", texts, pa.large_string())
-            table = _set_column(table, "n_chars", pc.fill_null(pc.utf8_length(table["text"]).cast(pa.int64()), 0),
-                                pa.int64())
-        timings[filt.name] = time.perf_counter() - t0
-    ctx.last_timings.update(timings)
+                    rewritten = True
+        alive = np.array(survivors, dtype=np.int64)
+        ctx.last_timings[filt.name] = time.perf_counter() - t0
+    table = _set_column(table, "drop_reason", reasons, pa.string())
+    if rewritten:
+        table = _set_column(table, "text", texts, pa.large_string())
+        table = _set_column(table, "n_chars", pc.fill_null(pc.utf8_length(table["text"]).cast(pa.int64()), 0),
+                            pa.int64())
     return table
 
 

@@ -77,3 +77,12 @@ def resolve(u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndar
     is_exact = np.isin(nodes, exact_dups)
     reason = np.where(nodes == roots, 0, np.where(is_exact, 1, 2)).astype(np.int8)  # 0 kept, 1 exact, 2 near
     return {"doc": nodes, "cluster": roots, "size": counts[inv].astype(np.int64), "reason": reason}
+
+
+def resolve_parts(*edge_parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """`resolve` over the edges of every reducer (what the clustering task receives)."""
+    u, v, kind = (np.concatenate([e[i] for e in edge_parts]) if edge_parts else np.zeros(0, np.int64)
+                  for i in range(3))
+    result = resolve(u, v, kind.astype(np.int8))
+    result["edges"] = np.array([len(u)])
+    return result
