@@ -166,7 +166,8 @@ class ExecutionSpec(_Strict):
     engine: Literal["ray", "local"] = Field("ray", description="local: the same stages in this process, no Ray")
     batch_size: int = Field(1000, ge=1, description="documents per batch")
     batch_bytes: int = Field(32_000_000, ge=1024, description="a batch is closed once its text reaches this size")
-    actors: int | None = Field(None, ge=1, description="language-ID actors; default: one per CPU of the cluster")
+    actors: int | None = Field(None, ge=1, description="actors per model stage pool; default: as many as fit in "
+                                                         "three quarters of the cluster's CPUs")
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
 
 
