@@ -23,13 +23,16 @@ def shared_file(name: str) -> Path:
     return path
 
 
-def read_jsonl_gz(path: Path, limit: int | None = None) -> list[dict]:
+def read_jsonl_gz(path: Path, limit: int | None = None, where=None) -> list[dict]:
+    """Records of a gzipped JSONL file, optionally only those `where(record)` accepts, at most `limit`."""
     out = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:
-            out.append(json.loads(line))
-            if limit is not None and len(out) >= limit:
-                break
+            rec = json.loads(line)
+            if where is None or where(rec):
+                out.append(rec)
+                if limit is not None and len(out) >= limit:
+                    break
     return out
 
 

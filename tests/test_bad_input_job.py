@@ -21,25 +21,15 @@ from curation.io.sources import InputError
 from curation.job import run_job
 from curation.progress import Progress
 from curation.spec import load_spec, parse_spec
+from tests.conftest import read_jsonl_gz, shared_file
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MB = 1 << 20
 N_GOOD = 200
 
 
 def reuters_docs(n: int) -> list[dict]:
-    path = SHARED_DATA / "news_reuters21578.jsonl.gz"
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    out = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if rec.get("text", "").strip():
-                out.append({"id": rec["id"], "text": rec["text"]})
-            if len(out) >= n:
-                break
-    return out
+    recs = read_jsonl_gz(shared_file("news_reuters21578.jsonl.gz"), n, where=lambda r: r.get("text", "").strip())
+    return [{"id": r["id"], "text": r["text"]} for r in recs]
 
 
 def jsonl(recs: list[dict]) -> bytes:

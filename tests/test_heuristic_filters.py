@@ -7,11 +7,8 @@ The parity tests run datatrove's own filter classes with its word tokenizer repl
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import inspect
-import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +18,7 @@ from filters.c4 import C4Quality, count_sentences, sentence_ends, split_sentence
 from filters.fineweb import TERMINAL_PUNCTUATION, FineWebQuality
 from filters.gopher_quality import STOP_WORDS, SYMBOL_CHARS, GopherQuality
 from filters.gopher_repetition import GopherRepetition
+from tests.conftest import read_jsonl_gz, shared_file
 from filters.heuristics import HEURISTIC_FILTERS
 from filters.segmentation import tokenize
 
@@ -28,24 +26,8 @@ N_NEWS = 1800  # plus the ~200 English web pages: ~2000 documents
 PARITY = 0.995
 
 
-def shared_data_dir() -> Path:
-    """The shared test corpora (../shared/data next to the repository)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 def _read_jsonl(name: str, limit: int | None = None, lang: str | None = None) -> list[dict]:
-    path = shared_data_dir() / name
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    records = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            record = json.loads(line)
-            if lang is None or record.get("lang") == lang:
-                records.append(record)
-                if limit is not None and len(records) >= limit:
-                    break
-    return records
+    return read_jsonl_gz(shared_file(name), limit, where=None if lang is None else lambda r: r.get("lang") == lang)
 
 
 @pytest.fixture(scope="module")
