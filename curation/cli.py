@@ -55,7 +55,43 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")
     d.add_argument("--quiet", action="store_true")
+    sv = sub.add_parser("serve", help="run the REST API (FastAPI under uvicorn)")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--database", help="SQLAlchemy URL (default: CURATION_DATABASE_URL, else sqlite:///curation-api.db)")
+    sv.add_argument("--ray-address", help="Ray dashboard address, e.g. http://HEAD:8265 (default: start a local head)")
+    sv.add_argument("--tokens", help="tokens file (default: CURATION_API_TOKENS_FILE)")
+    sv.add_argument("--root", action="append", help="allowed root for job inputs/outputs (repeatable; "
+                                                     "default: CURATION_API_ROOTS, comma-separated)")
+    sv.add_argument("--data-dir", help="service state: job specs, local Ray head (default: ./curation-api-data)")
+    tk = sub.add_parser("token", help="create an API token: prints it once, and the tokens-file entry with its hash")
+    tk.add_argument("name")
+    tk.add_argument("--admin", action="store_true", help="sees and cancels every user's jobs")
+    for name, help_ in (("submit", "submit a job spec to the API"), ("status", "show a job"),
+                        ("logs", "print a job's logs"), ("cancel", "cancel a job")):
+        c = sub.add_parser(name, help=help_ + " (token from CURATION_API_TOKEN)")
+        c.add_argument("spec" if name == "submit" else "job_id")
+        c.add_argument("--server", help="API URL (default: CURATION_SERVER, else http://127.0.0.1:8000)")
+        if name == "logs":
+            c.add_argument("--follow", "-f", action="store_true", help="stream until the job ends")
     args = p.parse_args(argv)
+    if args.command == "serve":
+        from api.server import serve
+
+        return serve(args.host, args.port, args.database, args.ray_address, args.tokens, args.root, args.data_dir)
+    if args.command == "token":
+        from api.settings import hash_token, new_token
+
+        token = new_token()
+        print(f"token (shown once; give it to {args.name} as CURATION_API_TOKEN): {token}", file=sys.stderr)
+        print(yaml.safe_dump({"tokens": [{"name": args.name, "sha256": hash_token(token), "admin": args.admin}]},
+                             sort_keys=False), end="")
+        return 0
+    if args.command in ("submit", "status", "logs", "cancel"):
+        from curation.client import run_client
+
+        return run_client(args.command, getattr(args, "spec", None) or args.job_id, args.server,
+                          getattr(args, "follow", False))
     if args.command == "run":
         return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
     if args.command == "demo":

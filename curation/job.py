@@ -28,6 +28,16 @@ from curation.progress import Progress, rate, summary_table
 from curation.spec import CurateJob, resolved_yaml
 
 STATS_VERSION = 1
+PROGRESS_EVERY = 2.0  # seconds between OUT/progress.json snapshots
+
+
+def write_progress(layout: Layout, phase: str, **info: Any) -> None:
+    """OUT/progress.json: where a running job is (the API and dashboards read it); best effort."""
+    try:
+        layout.write_bytes(layout.path("progress.json"),
+                           json.dumps({"phase": phase, "updated": time.time(), **info}).encode())
+    except OSError:
+        pass
 
 
 class JobError(RuntimeError):
@@ -77,12 +87,14 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
     if len(todo) < len(files):
         progress.say(f"resuming: {len(files) - len(todo)} file(s) already annotated, {len(todo)} to go")
 
+    write_progress(layout, "starting", input_files=len(files))
     with executor:
         t0 = time.monotonic()
         _annotate(executor, layout, todo, limits, file_stats, progress)
         phases = {"annotate": time.monotonic() - t0}
         dedup = _dedup(executor, job, files, progress)
         phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
+        write_progress(layout, "write", input_files=len(files))
         progress.say("writing curated, rejected and quarantine files")
         t0 = time.monotonic()
         for sub in ("curated", "rejected", "quarantine"):
@@ -107,6 +119,8 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
     if stats["input_records"] != stats["kept"] + stats["rejected"] + stats["quarantined"]:
         raise JobError(f"accounting error: {stats['input_records']} records read but {stats['kept']} kept + "
                        f"{stats['rejected']} rejected + {stats['quarantined']} quarantined written")
+    write_progress(layout, "done", input_files=len(files), input_records=stats["input_records"],
+                   kept=stats["kept"], rejected=stats["rejected"], quarantined=stats["quarantined"])
     progress.say("done\n" + summary_table(stats))
     return stats
 
@@ -128,6 +142,13 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
         per_stage = ", ".join(f"{k} {rate(seen, v)}" for k, v in stage_seconds.items() if ":" not in k and v > 0)
         return f"annotate: {seen:,} records, {done}/{len(todo)} files, {rate(seen, el)} [{per_stage}]"
 
+    last_snapshot = 0.0
+
+    def snapshot() -> None:
+        write_progress(layout, "annotate", input_files=len(uris), files_done=done, records=seen,
+                       stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
+                       records_per_second=round(seen / max(time.monotonic() - t0, 1e-9), 1))
+
     for row in executor.annotate(todo, limits):
         p = pending[row["ordinal"]]
         p["rows"] += row["rows"]
@@ -145,10 +166,14 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
             file_stats[row["ordinal"]] = marker
             done += 1
         progress.tick(line)
+        if time.monotonic() - last_snapshot >= PROGRESS_EVERY:
+            last_snapshot = time.monotonic()
+            snapshot()
     missing = [o for o in uris if o not in file_stats]
     if missing:
         raise JobError(f"annotation did not finish for input file(s) {[uris[o] for o in missing][:5]}")
     progress.say(line())
+    snapshot()
 
 
 def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.ndarray] | None:
@@ -156,6 +181,7 @@ def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.
     if spec is None or (spec.exact is None and spec.minhash is None):
         return None
     t0 = time.monotonic()
+    write_progress(executor.layout, "dedup", input_files=len(files))
     partitions = spec.partitions or max(1, 2 * executor.cpus)
     result = executor.dedup([f.ordinal for f in files], partitions)
     progress.say(f"dedup: {int(result.pop('edges')[0]):,} candidate edges from {partitions} shuffle partitions")

@@ -22,7 +22,18 @@ QWEN29 = ("en", "zh", "de", "fr", "es", "pt", "it", "nl", "ru", "cs", "pl", "ar"
 
 
 class SpecError(ValueError):
-    """A job spec that cannot run; the message names each bad key by its path."""
+    """A job spec that cannot run; the message names each bad key by its path.
+
+    `errors` holds the same as (key path, message) pairs, for callers that report them
+    structurally (the REST API's 422 responses)."""
+
+    def __init__(self, errors: list[tuple[str, str]] | str):
+        if isinstance(errors, str):  # a problem with the file, not with a key
+            self.errors = [("", errors)]
+            super().__init__(errors)
+            return
+        self.errors = errors
+        super().__init__("invalid job spec:\n" + "\n".join(f"  {path}: {msg}" for path, msg in errors))
 
 
 class _KeyErrors(ValueError):
@@ -201,13 +212,13 @@ class CurateJob(_Strict):
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _format_errors(err: ValidationError) -> str:
-    lines = []
+def _key_errors(err: ValidationError) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"] if p not in ("function-before", "function-after")) or "(top level)"
         sub = (e.get("ctx") or {}).get("error")
         if isinstance(sub, _KeyErrors):
-            lines += [f"  {path + '.' if e['loc'] else ''}{k}: {m}" for k, m in sub.items]
+            lines += [(f"{path + '.' if e['loc'] else ''}{k}", m) for k, m in sub.items]
             continue
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
@@ -216,24 +227,24 @@ def _format_errors(err: ValidationError) -> str:
             msg = "required key is missing"
         elif "input" in e and e["type"] not in ("value_error",):
             msg = f"{msg} (got {e['input']!r})"
-        lines.append(f"  {path}: {msg.removeprefix('Value error, ')}")
-    return "invalid job spec:\n" + "\n".join(lines)
+        lines.append((path, msg.removeprefix("Value error, ")))
+    return lines
 
 
 def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
     """Validate a spec already loaded from YAML/JSON; `output` overrides the spec's output."""
     if not isinstance(data, dict):
-        raise SpecError(f"invalid job spec: expected a mapping at the top level, got {type(data).__name__}")
+        raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])
     data = dict(data)
     if output is not None:
         data["output"] = output
     kind = data.get("kind", "curate")
     if kind != "curate":
-        raise SpecError(f"invalid job spec:\n  kind: `{kind}` jobs are not available in this version (expected `curate`)")
+        raise SpecError([("kind", f"`{kind}` jobs are not available in this version (expected `curate`)")])
     try:
         return CurateJob.model_validate(data)
     except ValidationError as e:
-        raise SpecError(_format_errors(e)) from None
+        raise SpecError(_key_errors(e)) from None
 
 
 def load_spec(path: str | Path, *, output: str | None = None) -> CurateJob:

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
@@ -45,3 +53,52 @@ def ray_session():
                  logging_level="ERROR")
     yield ray
     ray.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """A Ray cluster from `ray start --head --block`, the suite's own child process, ended by its pid
+    (never `ray stop`). Ray >= 2.60 turns token authentication on by default, so the cluster and its
+    clients share RAY_AUTH_MODE=token and a token file, as users must (see README). Yields
+    (dashboard address, environment for clients)."""
+    tmp = tmp_path_factory.mktemp("rayhead")
+    token = tmp / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
+               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("RAY_ADDRESS", None)
+    dash = free_port()
+    cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", f"--dashboard-port={dash}",
+           "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
+           # Fixed defaults (e.g. the agent's 52365) clash with the suite's own Ray session: pick free ones.
+           *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                     "metrics-export-port", "runtime-env-agent-port",
+                                                     "ray-client-server-port"))]
+    log = open(tmp / "ray_start.log", "wb")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            probe = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
+                                   capture_output=True, timeout=60)
+            if probe.returncode == 0:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("ray start --head did not come up:\n" + (tmp / "ray_start.log").read_text()[-3000:])
+            time.sleep(2)
+        yield address, env
+    finally:
+        proc.send_signal(signal.SIGTERM)  # `ray start --block` drains and ends the processes it started
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group of our own child, nothing else
+            proc.wait()
+        log.close()

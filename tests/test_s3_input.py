@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,14 +23,9 @@ from curation.io.sources import InputError, discover
 from curation.job import run_job
 from curation.progress import Progress
 from curation.spec import parse_spec
+from tests.conftest import free_port
 
 BUCKET = "curation-test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _moto_command(port: int) -> list[str]:
@@ -45,10 +39,10 @@ def _moto_command(port: int) -> list[str]:
 def s3_server(tmp_path_factory):
     """A moto S3 server on 127.0.0.1; yields its `host:port`. Stopped by its pid at the end."""
     try:
-        import moto.server  # noqa: F401
+        import moto.server  # noqa: F401  (is moto[server] installed?)
     except ImportError as e:
         pytest.skip(f"moto[server] is not installed ({e}); install the `test` extra: pip install -e '.[test]'")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(_moto_command(port), stdout=fh, stderr=subprocess.STDOUT)

@@ -1,0 +1,220 @@
+"""The REST API for real: `curate serve` under uvicorn on a loopback port, a SQLite file, and jobs on
+the suite's `ray start --head` cluster (conftest's `ray_head`)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from api.settings import hash_token
+from curation.cli import demo_spec
+from tests.conftest import BIN, REPO, SHARED_DATA, free_port
+
+TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789", "root": "root-token-0123456789"}
+
+
+class Server:
+    """`curate serve` as a child process; stop() ends it by its pid and start() brings it back on the
+    same port and database (a restart)."""
+
+    def __init__(self, tmp: Path, ray_address: str, env: dict[str, str]):
+        self.tmp, self.port = tmp, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        tokens = [{"name": n, "sha256": hash_token(t), "admin": n == "root"} for n, t in TOKENS.items()]
+        (tmp / "tokens.yaml").write_text(yaml.safe_dump({"tokens": tokens}))
+        self.db = tmp / "api.sqlite"
+        self.cmd = [str(BIN / "curate"), "serve", "--port", str(self.port), "--database", f"sqlite:///{self.db}",
+                    "--ray-address", ray_address, "--tokens", str(tmp / "tokens.yaml"), "--root", str(tmp),
+                    "--root", str(REPO / "curation" / "demo"), "--root", str(SHARED_DATA),
+                    "--data-dir", str(tmp / "data")]
+        self.env = dict(env, CURATION_API_MAX_BODY_BYTES="200000")
+        self.proc = None
+
+    def out(self, name: str) -> Path:
+        """An output folder inside the server's roots."""
+        return self.tmp / "outputs" / name
+
+    def start(self) -> None:
+        self.log = open(self.tmp / "server.log", "ab")
+        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("server did not start:\n" + (self.tmp / "server.log").read_text()[-3000:])
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def call(self, method: str, path: str, who: str | None = "alice", **kw) -> requests.Response:
+        headers = kw.pop("headers", {})
+        if who is not None:
+            headers["Authorization"] = f"Bearer {TOKENS[who]}"
+        return requests.request(method, self.url + path, headers=headers, timeout=60, **kw)
+
+    def wait_state(self, job_id: str, states: set[str], timeout: float = 240, who: str = "alice") -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.call("GET", f"/v1/jobs/{job_id}", who).json()
+            if job["state"] in states:
+                return job
+            assert time.monotonic() < deadline, f"job stuck in {job['state']}: {job}"
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, ray_head):
+    address, env = ray_head
+    srv = Server(tmp_path_factory.mktemp("api"), address, env)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def slow_spec(out: Path) -> dict:
+    """The whole Reuters corpus through every stage: long enough to cancel or restart around."""
+    return {"name": "reuters-full", "output": str(out),
+            "inputs": [{"path": str(SHARED_DATA / "news_reuters21578.jsonl.gz"), "format": "jsonl",
+                        "source": "reuters"}],
+            "stages": {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}, "c4": {},
+                                                 "fineweb": {}}, "dedup": {"exact": {}, "minhash": {}}},
+            "execution": {"batch_size": 500}}
+
+
+def test_health_needs_no_token_but_jobs_do(server):
+    assert server.call("GET", "/healthz", who=None).json()["status"] == "ok"
+    assert server.call("GET", "/v1/jobs", who=None).status_code == 401
+    r = server.call("GET", "/v1/jobs", who=None, headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert server.call("GET", "/v1/jobs/cj-0/logs", who=None).status_code == 401
+    assert "/v1/jobs" in server.call("GET", "/openapi.json", who=None).json()["paths"]
+
+
+def test_job_runs_to_success_with_stats_report_and_logs(server, tmp_path):
+    r = server.call("POST", "/v1/jobs", json=demo_spec(str(server.out(tmp_path.name))))
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert job["state"] in ("PENDING", "RUNNING") and job["owner"] == "alice"
+    done = server.wait_state(job["id"], {"SUCCEEDED", "FAILED"})
+    assert done["state"] == "SUCCEEDED", done
+    assert done["started_at"] and done["finished_at"]
+    stats = done["stats"]
+    assert stats["input_records"] == 3534 == stats["kept"] + stats["rejected"] + stats["quarantined"]
+    assert done["progress"]["phase"] == "done"
+    arts = server.call("GET", f"/v1/jobs/{job['id']}/artifacts").json()
+    names = {a["name"] for a in arts["artifacts"]}
+    assert {"stats.json", "report.html", "job.yaml"} <= names and arts["stats"] == stats
+    report = server.call("GET", f"/v1/jobs/{job['id']}/artifacts/report.html")
+    assert report.headers["content-type"].startswith("text/html") and "Curation report" in report.text
+    assert server.call("GET", f"/v1/jobs/{job['id']}/artifacts/secrets.txt").status_code == 404
+    page = server.call("GET", f"/v1/jobs/{job['id']}/logs", params={"limit": 5}).json()
+    assert len(page["lines"]) == 5 and page["total"] > 5 and page["next_offset"] == 5
+    listed = server.call("GET", "/v1/jobs", params={"state": "SUCCEEDED"}).json()
+    assert job["id"] in [j["id"] for j in listed["jobs"]]
+    metrics = server.call("GET", "/metrics").text
+    assert 'curation_jobs{state="SUCCEEDED"}' in metrics and "curation_api_requests_total" in metrics
+
+
+def test_yaml_body_and_job_listing_scoped_to_owner(server, tmp_path):
+    body = yaml.safe_dump(demo_spec(str(server.out(tmp_path.name))))
+    r = server.call("POST", "/v1/jobs", who="bob", data=body, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    assert server.call("GET", f"/v1/jobs/{job_id}", who="alice").status_code == 404
+    assert server.call("POST", f"/v1/jobs/{job_id}/cancel", who="alice").status_code == 404
+    assert server.call("GET", f"/v1/jobs/{job_id}/artifacts", who="alice").status_code == 404
+    assert job_id not in [j["id"] for j in server.call("GET", "/v1/jobs", who="alice").json()["jobs"]]
+    assert server.call("GET", f"/v1/jobs/{job_id}", who="root").status_code == 200  # admin sees all
+    assert job_id in [j["id"] for j in server.call("GET", "/v1/jobs", who="root", params={"owner": "bob"}).json()["jobs"]]
+    server.wait_state(job_id, {"SUCCEEDED", "FAILED"}, who="bob")
+
+
+def test_bad_spec_is_422_with_the_key_path(server, tmp_path):
+    spec = demo_spec(str(server.out(tmp_path.name)))
+    spec["stages"]["filters"]["gopher_quality"] = {"min_words": 3}
+    spec["inputs"][0].pop("source")
+    r = server.call("POST", "/v1/jobs", json=spec)
+    assert r.status_code == 422
+    locs = [d["loc"] for d in r.json()["detail"]]
+    assert ["body", "stages", "filters", "gopher_quality", "min_words"] in locs
+    assert ["body", "inputs", "0", "source"] in locs
+    r = server.call("POST", "/v1/jobs", data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+    assert server.call("GET", "/v1/jobs", params={"state": "BOGUS"}).status_code == 422
+
+
+@pytest.mark.parametrize("field, value", [
+    ("output", "/etc/curated"),
+    ("input", "/etc/passwd"),
+    ("input", "{root}/../../etc/passwd"),
+    ("output", "s3://other-bucket/out"),
+])
+def test_paths_outside_the_roots_are_refused(server, tmp_path, field, value):
+    spec = demo_spec(str(server.out(tmp_path.name)))
+    value = value.format(root=server.tmp)
+    if field == "output":
+        spec["output"] = value
+    else:
+        spec["inputs"][0]["path"] = value
+    r = server.call("POST", "/v1/jobs", json=spec)
+    assert r.status_code == 422, r.text
+    loc = r.json()["detail"][0]["loc"]
+    assert loc == (["body", "output"] if field == "output" else ["body", "inputs", "0", "path"])
+
+
+def test_request_body_size_limit(server):
+    r = server.call("POST", "/v1/jobs", data=b"x" * 300_000, headers={"Content-Type": "application/yaml"})
+    assert r.status_code == 413
+
+
+def test_cancel_a_running_job(server, tmp_path):
+    job_id = server.call("POST", "/v1/jobs", json=slow_spec(server.out(tmp_path.name))).json()["id"]
+    server.wait_state(job_id, {"RUNNING"}, timeout=120)
+    r = server.call("POST", f"/v1/jobs/{job_id}/cancel")
+    assert r.status_code == 202, r.text
+    done = server.wait_state(job_id, {"CANCELLED", "SUCCEEDED", "FAILED"}, timeout=120)
+    assert done["state"] == "CANCELLED", done
+    assert server.call("POST", f"/v1/jobs/{job_id}/cancel").status_code == 409
+    assert not (server.out(tmp_path.name) / "stats.json").exists()
+
+
+def test_server_restart_mid_job_keeps_the_job(server, tmp_path):
+    job_id = server.call("POST", "/v1/jobs", json=slow_spec(server.out(tmp_path.name))).json()["id"]
+    server.wait_state(job_id, {"RUNNING"}, timeout=120)
+    server.stop()
+    server.start()
+    job = server.call("GET", f"/v1/jobs/{job_id}").json()
+    assert job["state"] in ("RUNNING", "SUCCEEDED"), job
+    done = server.wait_state(job_id, {"SUCCEEDED", "FAILED", "CANCELLED"}, timeout=300)
+    assert done["state"] == "SUCCEEDED", done
+    assert done["stats"]["input_records"] == 21577
+
+
+def test_jobs_ray_does_not_know_end_failed_with_a_reason(server):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{server.db}")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, ray_submission_id, "
+                       "created_at, updated_at) VALUES ('cj-lost', 'alice', 'lost', 'curate', 'RUNNING', '{}', "
+                       "'/nonexistent', 'cj-lost', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    engine.dispose()
+    job = server.wait_state("cj-lost", {"FAILED"}, timeout=30)
+    assert "lost with the Ray cluster" in job["message"]
