@@ -34,7 +34,8 @@ import yaml
 from referencing import Registry, Resource
 
 kubernetes_validate = pytest.importorskip(
-    "kubernetes_validate", reason="kubernetes-validate is not installed; install the `test` extra: pip install -e '.[test]'"
+    "kubernetes_validate",
+    reason="kubernetes-validate is not installed; install the `test` extra: pip install -e '.[test]'",
 )
 
 K8S_DIR = Path(__file__).resolve().parents[1] / "k8s"
@@ -417,7 +418,8 @@ def test_every_yaml_file_is_checked():
     kustomizations = sorted(K8S_DIR.rglob("kustomization.yaml"))
     assert {p.parent.relative_to(K8S_DIR).as_posix() for p in kustomizations} == {
         "base", *(f"overlays/{o}" for o in OVERLAYS)}
-    base_resources = {(BASE / r).resolve() for r in yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]}
+    listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
+    base_resources = {(BASE / r).resolve() for r in listed}
     for f in _manifest_files():
         assert f.parent == BASE, f"{f}: manifests live in k8s/base/"
         assert f.resolve() in base_resources or f == SECRETS_TEMPLATE, f"{f} is not in base/kustomization.yaml"
@@ -584,8 +586,8 @@ RENDER_BREAKAGES = {
         "not supported"),
     "strategic merge patch": (
         "overlays/small/kustomization.yaml",
-        lambda k: k["patches"].append({"patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: curation-api}\n"
-                                                "spec: {replicas: 2}\n",
+        lambda k: k["patches"].append({"patch": "apiVersion: apps/v1\nkind: Deployment\n"
+                                                "metadata: {name: curation-api}\nspec: {replicas: 2}\n",
                                        "target": {"kind": "Deployment", "name": API}}),
         "only JSON6902"),
     "patch target that matches nothing": (
@@ -803,8 +805,8 @@ def test_rayjob_runs_the_mounted_job_spec(overlay):
     objects = rendered(overlay)
     job = find(objects, "RayJob", RAY_JOB)["spec"]
     assert job["entrypoint"] == ENTRYPOINT
-    # KubeRay: a RayJob gets either its own cluster or a selected one, never both; suspend and
-    # shutdownAfterJobFinishes only apply to an own cluster.
+    # KubeRay's ValidateRayJobSpec: one of rayClusterSpec and clusterSelector; suspend is refused with a
+    # clusterSelector and without shutdownAfterJobFinishes.
     assert ("rayClusterSpec" in job) != ("clusterSelector" in job)
     assert "rayClusterSpec" in job and job["suspend"] is True and job["shutdownAfterJobFinishes"] is True
     assert job["submitterPodTemplate"]["spec"]["restartPolicy"] == "Never"
