@@ -8,6 +8,7 @@ by its pid when the service stops), with token authentication on and a token of 
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import AsyncIterator
 
+log = logging.getLogger("curation.api")
 RAY_TO_STATE = {"PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED",
                 "STOPPED": "CANCELLED"}
 
@@ -69,6 +71,7 @@ class LocalRayHead:
                 from ray.job_submission import JobSubmissionClient
 
                 JobSubmissionClient(self.address).list_jobs()
+                log.info("local Ray head at %s (pid %d)", self.address, self.proc.pid)
                 return self.address
             except Exception:
                 if self.proc.poll() is not None or time.monotonic() > deadline:

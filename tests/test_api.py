@@ -56,8 +56,8 @@ class Server:
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
+        try:  # with its own Ray head, the service waits for the head to drain (up to 30 s)
+            self.proc.wait(timeout=120)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -126,6 +126,8 @@ def test_job_runs_to_success_with_stats_report_and_logs(server, tmp_path):
     assert server.call("GET", f"/v1/jobs/{job['id']}/artifacts/secrets.txt").status_code == 404
     page = server.call("GET", f"/v1/jobs/{job['id']}/logs", params={"limit": 5}).json()
     assert len(page["lines"]) == 5 and page["total"] > 5 and page["next_offset"] == 5
+    streamed = server.call("GET", f"/v1/jobs/{job['id']}/logs", params={"follow": "true"})
+    assert streamed.status_code == 200 and "input 3,534 = kept" in streamed.text  # ends with the finished job
     listed = server.call("GET", "/v1/jobs", params={"state": "SUCCEEDED"}).json()
     assert job["id"] in [j["id"] for j in listed["jobs"]]
     metrics = server.call("GET", "/metrics").text
