@@ -80,7 +80,7 @@ def build_mixture(executor, layout: Layout, prefix: str, files: list[str], pool:
     manifest = {"schema_version": MANIFEST_VERSION, "mixture_id": mixture_id, "name": job.name,
                 "tokenizer": {"name": TOKENIZER_NAME, "vocab_sha256": vocab_sha256()}, "seed": job.seed,
                 "target_tokens": target, "achieved_tokens": int(sum(s["tokens"] for s in shards)),
-                "rows": int(sum(s["rows"] for s in shards)), "bucket_by": job.bucket_by,
+                "rows": int(sum(s["rows"] for s in shards)), "pool_documents": len(pool), "bucket_by": job.bucket_by,
                 "max_epochs": job.max_epochs, "redistribute": job.redistribute, "buckets": buckets, "shards": shards,
                 "inputs": files}
     manifest["blend_files"] = blend_files(layout, prefix, shards)
@@ -103,6 +103,36 @@ def _alloc_for(job: MixJob, available: dict[str, int], target: int, max_epochs: 
     return alloc, job.weight_source()
 
 
+def _pool_key(files: list[str], job: MixJob) -> str:
+    """Identifies a pool: the curated files as they are now (size, mtime), the buckets, the vocabulary."""
+    from curation.io.sources import filesystem_for
+
+    stamp = []
+    for f in files:
+        fs, path = filesystem_for(f)
+        info = fs.get_file_info(path)
+        stamp.append([f, info.size, info.mtime_ns])
+    key = json.dumps({"files": stamp, "bucket_by": job.bucket_by, "vocab": vocab_sha256()}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _load_or_build_pool(executor, layout: Layout, files: list[str], job: MixJob) -> pa.Table:
+    """The pool index, counted once: cached under OUT/_work/ and reused while the inputs are unchanged."""
+    import pyarrow.parquet as pq
+
+    cache = layout.path("_work", f"pool-{_pool_key(files, job)}.parquet")
+    try:
+        return pq.read_table(cache, filesystem=layout.fs)
+    except (FileNotFoundError, OSError):
+        pass
+    pool = tables_with_actor(executor, PoolIndexer, (files, job.bucket_by), len(files), job.execution.actors)
+    pool = pool.sort_by([("file", "ascending"), ("row", "ascending")])
+    layout.mkdir(layout.path("_work"))
+    pq.write_table(pool, cache + ".tmp", filesystem=layout.fs, compression="zstd")
+    layout.fs.move(cache + ".tmp", cache)
+    return pool
+
+
 def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run a mixture job; returns the main manifest (also written to OUT/manifest.json)."""
     progress = progress or Progress()
@@ -113,8 +143,7 @@ def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | Non
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     progress.say(f"mix {job.name!r}: {len(files)} curated file(s), target {job.target_tokens:,} tokens")
     with executor:
-        pool = tables_with_actor(executor, PoolIndexer, (files, job.bucket_by), len(files), job.execution.actors)
-        pool = pool.sort_by([("file", "ascending"), ("row", "ascending")])
+        pool = _load_or_build_pool(executor, layout, files, job)
         ids = pool["id"]
         if len(pool) and pa.compute.count_distinct(ids).as_py() != len(pool):
             raise SpecError([("inputs", "document ids are not unique across the inputs; mixture rows are named "

@@ -173,6 +173,23 @@ def test_ray_actor_pools_give_the_same_mixture(mixture, pool_dir, weights, tmp_p
     assert [s["sha256"] for s in on_ray["shards"]] == [s["sha256"] for s in m["shards"]]
 
 
+def test_token_counts_are_cached_with_the_output(mixture, pool_dir, weights, tmp_path, monkeypatch):
+    import shutil
+
+    import mixtures.tokenizer
+
+    out, m = mixture
+    calls = []
+    real = mixtures.tokenizer.count_tokens
+    monkeypatch.setattr(mixtures.tokenizer, "count_tokens", lambda texts: calls.append(len(texts)) or real(texts))
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "_work", copy / "_work")
+    again = _mix(pool_dir, copy, weights[1])
+    assert calls == [] and again["achieved_tokens"] == m["achieved_tokens"]
+    _mix(pool_dir, tmp_path / "fresh", weights[1])  # without the cache every document is counted
+    assert sum(calls) == m["pool_documents"]
+
+
 def test_infeasible_spec_fails_naming_the_bucket(pool_dir, weights, tmp_path):
     avail, w = weights
     small = min(w, key=lambda b: avail[b])
