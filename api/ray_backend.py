@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import AsyncIterator
@@ -57,7 +58,11 @@ class LocalRayHead:
         ports = {f: _free_port() for f in ("port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
                                            "metrics-export-port", "runtime-env-agent-port",
                                            "ray-client-server-port")}
+        # Its own temp dir: Ray resolves "auto" (what a job's driver uses) through a "latest cluster"
+        # file in the temp dir, which another cluster on this machine would otherwise overwrite.
+        self.temp_dir = tempfile.mkdtemp(prefix="curation-api-ray-", dir="/tmp")
         cmd = [str(Path(bindir) / "ray"), "start", "--head", "--block", f"--dashboard-port={dash}",
+               f"--temp-dir={self.temp_dir}",
                "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
                *(f"--{k}={v}" for k, v in ports.items())]
         self.log = open(self.data_dir / "ray_head.log", "ab")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -178,15 +180,21 @@ class RayExecutor:
         self.layout = Layout(job.output)
         self.address = address
         self._started = False
+        self._temp_dir: str | None = None
 
     def __enter__(self) -> "RayExecutor":
         import ray
 
         if not ray.is_initialized():
             address = self.address or os.environ.get("RAY_ADDRESS")
-            # "local" starts a fresh cluster rather than attaching to a stale one found on disk.
-            ray.init(address=address or "local", include_dashboard=False if not address else None,
-                     log_to_driver=False, logging_level="ERROR")
+            extra = {}
+            if not address:
+                # "local" starts a fresh cluster rather than attaching to a stale one found on disk, and
+                # a temp dir of its own keeps it from becoming the "latest cluster" that Ray's "auto"
+                # resolves to for other clusters' jobs on this machine.
+                self._temp_dir = tempfile.mkdtemp(prefix="curation-ray-", dir="/tmp")
+                extra = {"include_dashboard": False, "_temp_dir": self._temp_dir}
+            ray.init(address=address or "local", log_to_driver=False, logging_level="ERROR", **extra)
             self._started = True
         import logging
 
@@ -203,6 +211,8 @@ class RayExecutor:
 
         if self._started:
             ray.shutdown()
+            if self._temp_dir:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
 
     @property
     def cpus(self) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 from curation.outputs import Layout
 
 
-def _plot(layout: Layout, name: str, draw) -> str | None:
+def save_plot(layout: Layout, name: str, draw, figsize: tuple[float, float] = (7, 3.2)) -> str | None:
+    """Draw a matplotlib figure with `draw(ax)` into OUT/name (PNG); None when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -17,7 +18,7 @@ def _plot(layout: Layout, name: str, draw) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:  # the report still has its tables
         return None
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=figsize, dpi=100)
     draw(ax)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -46,12 +47,13 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
 def write_report(layout: Layout, stats: dict[str, Any]) -> None:
     """Write OUT/report.html and its PNG plots."""
     stages = stats["by_stage"]
-    funnel_png = _plot(layout, "funnel.png", _barh([(s["stage"], s["out"]) for s in stages], "records out", "#4c72b0"))
+    funnel_png = save_plot(layout, "funnel.png",
+                           _barh([(s["stage"], s["out"]) for s in stages], "records out", "#4c72b0"))
     reasons = list(stats["by_reason"].items())[:15]
-    reasons_png = _plot(layout, "drop_reasons.png", _barh(reasons, "documents", "#c44e52")) if reasons else None
+    reasons_png = save_plot(layout, "drop_reasons.png", _barh(reasons, "documents", "#c44e52")) if reasons else None
     langs = sorted(stats["by_lang"].items(), key=lambda kv: -kv[1]["input"])[:30]
-    langs_png = _plot(layout, "languages.png", _barh([(k, v["kept"]) for k, v in langs], "kept documents",
-                                                      "#55a868")) if langs else None
+    langs_png = save_plot(layout, "languages.png", _barh([(k, v["kept"]) for k, v in langs], "kept documents",
+                                                         "#55a868")) if langs else None
     sizes = (stats.get("dedup") or {}).get("documents_by_cluster_size") or {}
     sizes_png = None
     if sizes:
@@ -60,7 +62,7 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
             ax.set_xlabel("duplicate cluster size")
             ax.set_ylabel("documents")
             ax.set_yscale("log")
-        sizes_png = _plot(layout, "cluster_sizes.png", draw)
+        sizes_png = save_plot(layout, "cluster_sizes.png", draw)
 
     def img(p):
         return f'<img src="{p}" alt="{p}">' if p else ""

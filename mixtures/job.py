@@ -56,7 +56,7 @@ def _mixture_id(job: MixJob, files: list[str], weights: dict[str, float], salt: 
 def build_mixture(executor, layout: Layout, prefix: str, files: list[str], pool: pa.Table, alloc: Allocation,
                   job: MixJob, target: int, source: str, mixture_id: str) -> dict[str, Any]:
     """Select, shuffle, write shards, manifest and blends under OUT/prefix; returns the manifest."""
-    sel = select(pool, alloc.tokens, job.seed)
+    sel = select(pool, alloc.tokens, job.seed, alloc.caps)
     idx = sel["pool_index"].to_numpy()
     epochs = sel["epoch"].to_numpy()
     picked = pool.take(pa.array(idx))

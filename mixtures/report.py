@@ -3,37 +3,27 @@
 from __future__ import annotations
 
 import html
-import io
 from typing import Any
 
 from curation.outputs import Layout
+from curation.report import save_plot
 
 
 def _png(layout: Layout, name: str, manifest: dict[str, Any]) -> str | None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
     buckets = manifest["buckets"]
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(buckets))), dpi=100)
-    names = [b["name"] for b in buckets][::-1]
-    y = range(len(names))
-    ax.barh([i + 0.2 for i in y], [b["allocated_tokens"] for b in buckets][::-1], height=0.4, label="target",
-            color="#bbbbbb")
-    ax.barh([i - 0.2 for i in y], [b["selected_tokens"] for b in buckets][::-1], height=0.4, label="achieved",
-            color="#4c72b0")
-    ax.set_yticks(list(y), names, fontsize=8)
-    ax.set_xlabel("tokens")
-    ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    layout.write_bytes(layout.path(name), buf.getvalue())
-    return name
+
+    def draw(ax):
+        names = [b["name"] for b in buckets][::-1]
+        y = range(len(names))
+        ax.barh([i + 0.2 for i in y], [b["allocated_tokens"] for b in buckets][::-1], height=0.4, label="target",
+                color="#bbbbbb")
+        ax.barh([i - 0.2 for i in y], [b["selected_tokens"] for b in buckets][::-1], height=0.4,
+                label="achieved", color="#4c72b0")
+        ax.set_yticks(list(y), names, fontsize=8)
+        ax.set_xlabel("tokens")
+        ax.legend()
+
+    return save_plot(layout, name, draw, figsize=(8, max(2.5, 0.3 * len(buckets))))
 
 
 def _section(title: str, m: dict[str, Any], png: str | None) -> str:

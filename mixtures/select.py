@@ -14,7 +14,7 @@ def id_hashes(ids: list[str], seed: int, salt: str) -> np.ndarray:
                        dtype=np.uint64, count=len(ids))
 
 
-def select(pool: pa.Table, alloc: dict[str, int], seed: int) -> pa.Table:
+def select(pool: pa.Table, alloc: dict[str, int], seed: int, caps: dict[str, float] | None = None) -> pa.Table:
     """(pool_index, epoch) of every selected copy. Each bucket gets floor(alloc / available) full
     passes, then a remainder filled in seeded-hash order (`_fill`); documents are never split."""
     buckets = pool["bucket"].to_numpy(zero_copy_only=False)
@@ -32,7 +32,8 @@ def select(pool: pa.Table, alloc: dict[str, int], seed: int) -> pa.Table:
             out_epoch.append(np.full(len(idx), e, np.int32))
         if rest:
             order = idx[np.argsort(id_hashes([ids[i] for i in idx], seed, "select"), kind="stable")]
-            take = _fill(tokens[order], rest)
+            room = (caps or {}).get(b, float("inf")) * have - full * have  # what the epoch cap leaves
+            take = _fill(tokens[order], rest, room)
             if len(take):
                 out_idx.append(order[take])
                 out_epoch.append(np.full(len(take), full, np.int32))
@@ -42,10 +43,11 @@ def select(pool: pa.Table, alloc: dict[str, int], seed: int) -> pa.Table:
                      "epoch": pa.array(np.concatenate(out_epoch))})
 
 
-def _fill(sizes: np.ndarray, rest: int) -> np.ndarray:
+def _fill(sizes: np.ndarray, rest: int, room: float = float("inf")) -> np.ndarray:
     """Positions to take, in hash order: the longest prefix that fits, then every later document that
     still fits (first fit), so the remainder is met from below to within the smallest leftover
-    document. Never overshoots, which also keeps the bucket within its epoch cap."""
+    document; then that smallest document too if it lands closer to the remainder and stays within
+    `room` (the epoch cap). Large documents in small buckets are where the last step matters."""
     cum = np.cumsum(sizes)
     m = int(np.searchsorted(cum, rest, side="right"))  # documents [0, m) fit entirely
     picked = list(range(m))
@@ -59,6 +61,12 @@ def _fill(sizes: np.ndarray, rest: int) -> np.ndarray:
                 gap -= t
                 if gap == 0:
                     break
+    if gap > 0:
+        left = np.setdiff1d(np.arange(len(sizes)), picked)
+        if len(left):
+            j = int(left[np.argmin(sizes[left])])
+            if sizes[j] - gap < gap and rest - gap + sizes[j] <= room:
+                picked.append(j)
     return np.array(picked, dtype=np.int64)
 
 

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +50,10 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
+        # A temp dir of its own: Ray's "latest cluster" file in a shared /tmp/ray would make jobs on
+        # the `ray_head` cluster resolve "auto" to this one.
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
+                 logging_level="ERROR", _temp_dir=tempfile.mkdtemp(prefix="ray-tests-", dir="/tmp"))
     yield ray
     ray.shutdown()
 
@@ -75,6 +78,7 @@ def ray_head(tmp_path_factory):
     env.pop("RAY_ADDRESS", None)
     dash = free_port()
     cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", f"--dashboard-port={dash}",
+           f"--temp-dir={tempfile.mkdtemp(prefix='ray-head-', dir='/tmp')}",
            "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
            # Fixed defaults (e.g. the agent's 52365) clash with the suite's own Ray session: pick free ones.
            *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",

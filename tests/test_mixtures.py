@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
@@ -292,3 +293,17 @@ def test_mix_spec_errors_have_key_paths():
         parse_mix_spec({"kind": "mix", "inputs": ["x"], "output": "o", "target_tokens": 1, "weights": {"a": 1},
                         "unimax": {}})
     assert yaml.safe_load(yaml.safe_dump({"weights": {"a/en": 1.0}}))  # the weights_file format
+
+
+def test_remainder_fill_is_closest_within_the_cap():
+    from mixtures.select import _fill
+
+    sizes = np.array([50, 30, 400, 5, 20])
+    assert _fill(sizes, 80).tolist() == [0, 1]  # exact prefix
+    # 50 + 30, first fit skips 400 and takes 5 (gap 15); 20 lands 5 over, closer than 15 under: taken
+    assert sorted(_fill(sizes, 100).tolist()) == [0, 1, 3, 4]
+    assert sorted(_fill(sizes, 100, room=100).tolist()) == [0, 1, 3]  # ... unless the cap forbids it
+    big = np.array([1617])
+    assert _fill(big, 1402).tolist() == [0]  # one large document: closer to take it
+    assert _fill(big, 1402, room=1500).tolist() == []  # but never over the cap
+    assert _fill(big, 700).tolist() == []  # and not when leaving it out is closer
