@@ -260,7 +260,9 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
                      + quarantined, "seconds": round(write_seconds + timings.get("write_annotated", 0.0), 3)})
     langs = sorted(set(total.get("input_by_lang", {})) | set(total.get("kept_by_lang", {})))
     by_lang = {lang: {"input": total.get("input_by_lang", {}).get(lang, 0),
-                      "kept": total.get("kept_by_lang", {}).get(lang, 0)} for lang in langs}
+                      "kept": total.get("kept_by_lang", {}).get(lang, 0),
+                      "by_reason": dict(sorted(total.get("reasons_by_lang", {}).get(lang, {}).items(),
+                                               key=lambda kv: (-kv[1], kv[0])))} for lang in langs}
     minhash = job.stages.dedup.minhash if job.stages.dedup is not None else None
     return {
         "stats_version": STATS_VERSION,

@@ -129,6 +129,7 @@ class FinalCounts:
     by_reason: Counter = field(default_factory=Counter)
     kept_by_lang: Counter = field(default_factory=Counter)
     input_by_lang: Counter = field(default_factory=Counter)
+    reasons_by_lang: dict = field(default_factory=dict)  # lang -> Counter of drop reasons
     cluster_sizes: Counter = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
 
@@ -136,6 +137,7 @@ class FinalCounts:
         return {"kept": self.kept, "rejected": self.rejected, "quarantined": self.quarantined,
                 "by_reason": dict(self.by_reason), "kept_by_lang": dict(self.kept_by_lang),
                 "input_by_lang": dict(self.input_by_lang),
+                "reasons_by_lang": {k: dict(v) for k, v in self.reasons_by_lang.items()},
                 "cluster_sizes": {str(k): v for k, v in self.cluster_sizes.items()}, "files": self.files}
 
 
@@ -212,6 +214,8 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
             rej = t.filter(pa.array(is_rej))
             sink(f"rejected/{name}").write(rej.select(REJECTED_COLUMNS))
             counts.by_reason.update(r for r, m in zip(reasons, is_rej) if m)
+            for i in np.flatnonzero(is_rej):
+                counts.reasons_by_lang.setdefault(langs[i] or "und", Counter())[reasons[i]] += 1
         if is_kept.any():
             kept = t.filter(pa.array(is_kept)).select(CURATED_COLUMNS)
             klangs = kept["lang"].to_pylist()

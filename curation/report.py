@@ -86,7 +86,9 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
                [[k, v, f"{v / total:.1%}" if total else "-"] for k, v in stats["by_reason"].items()]),
         img(reasons_png),
         "<h2>Languages</h2>",
-        _table(["language", "input", "kept"], [[k, v["input"], v["kept"]] for k, v in langs]),
+        _table(["language", "input", "kept", "kept share", "main drop reasons"],
+               [[k, v["input"], v["kept"], f"{v['kept'] / v['input']:.0%}" if v["input"] else "-",
+                 ", ".join(f"{r} {n:,}" for r, n in list(v.get("by_reason", {}).items())[:3])] for k, v in langs]),
         img(langs_png),
     ]
     if stats.get("dedup"):

@@ -70,6 +70,9 @@ class LangIdSpec(_Strict):
     other_languages: Literal["drop", "keep", "other"] = Field(
         "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other")
     sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
+    min_script_share: float | None = Field(
+        0.5, ge=0.0, le=1.0, description="drop (langid:script_mismatch) when fewer of the letters are in the "
+                                         "label's scripts; null turns the check off")
 
 
 class FiltersSpec(_Strict):

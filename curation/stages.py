@@ -20,6 +20,8 @@ import pyarrow.compute as pc
 import regex
 
 from curation.spec import CurateJob
+from filters.langid import sample_text
+from filters.scripts import script_share
 
 # Control characters other than \t and \n carry no text and break downstream tokenizers.
 _CONTROL = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
@@ -93,6 +95,10 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
                 langs[i] = "other"
         if scores[i] < spec.min_score_by_lang.get(lang, spec.min_score):
             reasons[i] = "langid:low_score"
+        elif spec.min_script_share is not None:
+            share = script_share(sample_text(texts[i], spec.sample_chars), lang)
+            if share is not None and share < spec.min_script_share:
+                reasons[i] = "langid:script_mismatch"
     table = _set_column(table, "lang", langs, pa.string())
     table = _set_column(table, "lang_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
     return _set_column(table, "drop_reason", reasons, pa.string())

@@ -27,6 +27,7 @@ from typing import Sequence
 import regex
 
 from filters.base import FilterResult
+from filters.segmentation import NO_SENTENCE_PUNCTUATION, UNSPACED_LANGUAGES, tokenize
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)|[。！？]+[」』”’)）]*")
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -97,6 +98,8 @@ class C4Quality:
         a line and a sentence; English keeps C4's exact punctuation rule.
         """
         other = lang is not None and lang != "en"
+        unspaced = lang in UNSPACED_LANGUAGES
+        no_punct = lang in NO_SENTENCE_PUNCTUATION  # every kept line counts as a sentence
         split_paragraph = self.split_paragraph
         lines = text.splitlines() if split_paragraph else split_sentences(text)
         max_word_length = self.max_word_length
@@ -121,13 +124,14 @@ class C4Quality:
             ):
                 continue
             line = _CITATION.sub("", stripped) if remove_citations and "[" in stripped else stripped
-            if terminal and (not line.endswith(_END_PUNCTUATION) or line.endswith("...")):
+            if terminal and not no_punct and (not line.endswith(_END_PUNCTUATION) or line.endswith("...")):
                 if not (other and _ANY_SENTENCE_TERMINAL.search(line) and not line.endswith("...")):
                     continue
             # Words are counted before citations are removed, as the reference does; splitting at
             # most min_words - 1 times is enough to tell whether there are min_words.
-            if min_words > 0 and len(stripped.split(None, min_words - 1)) < min_words:
-                continue
+            if min_words > 0 and len(stripped.split(None, min_words - 1)) < min_words and not (
+                    unspaced and len(tokenize(stripped, lang)) >= min_words):
+                continue  # (words of unspaced scripts are counted with the language's segmenter)
             line_l = line.lower()
             if lorem and "lorem ipsum" in line_l:
                 return _LOREM, text
@@ -138,7 +142,7 @@ class C4Quality:
             if policy and any(p in line_l for p in _POLICY_PHRASES):
                 continue
             if count:
-                n_sentences += count_sentences(line, other) if split_paragraph else 1
+                n_sentences += count_sentences(line, other) if split_paragraph and not no_punct else 1
             kept.append(line)
         if n_sentences < self.min_num_sentences:
             return _FEW_SENTENCES, text

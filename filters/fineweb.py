@@ -22,7 +22,7 @@ from typing import Sequence
 import regex
 
 from filters.base import FilterResult
-from filters.segmentation import tokenize
+from filters.segmentation import NO_SENTENCE_PUNCTUATION, tokenize
 
 
 def _terminal_punctuation() -> frozenset[str]:
@@ -80,7 +80,8 @@ class FineWebQuality:
         else:
             n_punct = sum(map(str.endswith, lines, repeat(self._stop_tuple)))
         ratio = n_punct / n_lines
-        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
+        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero) \
+                and lang not in NO_SENTENCE_PUNCTUATION:
             return _LINE_PUNCT
 
         lengths = list(map(len, lines))

@@ -31,7 +31,13 @@ from operator import itemgetter
 from typing import Iterable, Sequence
 
 from filters.base import FilterResult
-from filters.segmentation import tokenize
+from filters.segmentation import UNSPACED_LANGUAGES, tokenize
+
+# The n-gram thresholds are calibrated on words. Where the segmenter falls back to one token per
+# character, 5- to 10-grams of characters repeat in clean text (a two-character word is a 2-gram), so
+# the n-gram rules are skipped there until per-language thresholds exist; the line and paragraph
+# duplication rules still apply.
+NGRAM_RULES_EXEMPT: frozenset[str] = UNSPACED_LANGUAGES
 
 _TOP_N = ((2, 0.2), (3, 0.18), (4, 0.16))
 _DUP_N = ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
@@ -187,6 +193,8 @@ class GopherRepetition:
         if self.dup_line_char_frac and chars / n_chars > self.dup_line_char_frac:
             return _DUP_LINE_CHARS
 
+        if lang in NGRAM_RULES_EXEMPT:
+            return None
         tokens = tokenize(text, lang)
         n_tokens = len(tokens)
         if not n_tokens:

@@ -35,6 +35,9 @@ _CHAR_OR_WORD_ONLY = regex.compile(
 )
 
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "yue", "wuu", "bo", "dz"})
+# Thai and Lao end sentences with a space, not punctuation: rules about lines ending in
+# punctuation (C4, FineWeb) cannot apply to them.
+NO_SENTENCE_PUNCTUATION = frozenset({"th", "lo"})
 
 
 def _regex_words(text: str) -> list[str]:
@@ -65,6 +68,20 @@ def get_segmenter(lang: str | None) -> Segmenter:
 def tokenize(text: str, lang: str | None = None) -> list[str]:
     """Words and punctuation tokens of `text` as the filters see them."""
     return get_segmenter(lang)(text)
+
+
+# Dedup shingles: word n-grams where words are written apart, character n-grams (one unit per
+# character of the script, marks attached) where they are not. Near-duplicates are then found at the
+# same rate per edited unit in zh/ja/th/km/my as in English (tests/test_multilingual_dedup.py), and
+# stay comparable when a dictionary word segmenter is registered for the filters later.
+CHARACTER_SHINGLE_LANGUAGES = UNSPACED_LANGUAGES
+
+
+def shingle_units(text: str, lang: str | None = None) -> list[str]:
+    """The lower-cased units MinHash builds its n-grams from (see CHARACTER_SHINGLE_LANGUAGES)."""
+    if lang in CHARACTER_SHINGLE_LANGUAGES:
+        return _CHAR_OR_WORD_ONLY.findall(text.lower())
+    return words(text, lang)
 
 
 def words(text: str, lang: str | None = None) -> list[str]:

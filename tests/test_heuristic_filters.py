@@ -434,3 +434,25 @@ def test_word_length_rule_skipped_for_character_segmented_languages():
     g = GopherQuality()
     assert g([zh, ko], ["zh", "ko"]).reasons == [None, None]
     assert g([ko], ["fr"]).reasons == ["gopher_quality:avg_word_length_low"]
+
+
+def test_thai_lines_need_no_terminal_punctuation():
+    from filters.c4 import C4Quality
+    from filters.fineweb import FineWebQuality
+
+    th = "\n".join(["การยอมรับนับถือเกียรติศักดิ์ประจำตัว และสิทธิเท่าเทียมกันของสมาชิกทั้งหลาย",
+                    "โดยที่การไม่นำพาและการเหยียดหยามต่อสิทธิมนุษยชน ยังผลให้มีการกระทำอันป่าเถื่อน",
+                    "มนุษย์เป็นหลักมูลเหตุแห่งอิสรภาพ ความยุติธรรม และสันติภาพในโลก",
+                    "สมัชชาจึงประกาศปฏิญญาสากลว่าด้วยสิทธิมนุษยชนนี้ ให้เป็นมาตรฐานร่วมกัน",
+                    "บุคคลทั้งหลายเกิดมามีอิสระและเสมอภาคกันในเกียรติศักดิ์และสิทธิ"])
+    assert C4Quality()([th], ["th"]).reasons == [None]
+    assert FineWebQuality()([th], ["th"]).reasons == [None]
+    assert C4Quality()([th], ["en"]).reasons == ["c4:too_few_sentences"]
+    assert FineWebQuality()([th], ["en"]).reasons == ["fineweb:line_punct_ratio"]
+
+
+def test_chinese_lines_count_words_with_the_segmenter():
+    from filters.c4 import C4Quality
+
+    zh = "\n".join(f"第{i}条 人人生而自由，在尊严和权利上一律平等。" for i in range(6))
+    assert C4Quality()([zh], ["zh"]).reasons == [None]

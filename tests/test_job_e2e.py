@@ -75,7 +75,7 @@ def test_multilingual_documents_survive(demo_run):
     # The UDHR file holds one declaration per Qwen2 language; most must come through all filters.
     kept_udhr = pads.dataset(out / "curated", format="parquet", partitioning="hive").to_table(
         filter=pads.field("source") == "udhr", columns=["lang"])
-    assert kept_udhr.num_rows >= 20, kept_udhr["lang"].to_pylist()
+    assert kept_udhr.num_rows >= 26, kept_udhr["lang"].to_pylist()  # all but what LID confuses
 
 
 def test_dedup_clusters_named_by_kept_document(demo_run):

@@ -55,3 +55,35 @@ def test_known_weak_language_accuracy(udhr_table, lang):
 def test_han_only_text_is_not_japanese():
     langs, _ = LanguageIdentifier().predict(["第三条\n人人有权享有生命、自由和人身安全。", "これは日本語の文章です。"])
     assert langs == ["zh", "ja"]
+
+
+def test_script_share_of_every_language_on_its_own_text():
+    """Every primary UDHR article's letters are mostly in its language's scripts (the check keeps clean
+    text), while the same text labelled with a language of another script is flagged."""
+    from filters.scripts import LANGUAGE_SCRIPTS, script_share
+
+    rows = [r for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"))
+            if r.get("is_primary_variant") and r["lang"] in QWEN29]
+    assert set(LANGUAGE_SCRIPTS) == set(QWEN29)
+    low = [(r["lang"], round(script_share(r["text"], r["lang"]), 2)) for r in rows
+           if script_share(r["text"], r["lang"]) < 0.9]
+    assert not low, low[:10]
+    th = next(r["text"] for r in rows if r["lang"] == "th")
+    assert script_share(th, "en") < 0.1 and script_share(th, "th") > 0.9
+
+
+def test_script_mismatch_is_a_drop_reason():
+    import pyarrow as pa
+
+    from curation.spec import parse_spec
+    from curation.stages import StageContext, langid, normalize
+
+    job = parse_spec({"output": "x", "inputs": [{"path": "x", "format": "jsonl", "source": "s"}],
+                      "languages": "all", "stages": {"langid": {"min_score": 0.0}}})
+    ctx = StageContext.build(job)
+    # lid.176 calls this Thai (score ~0.89), yet 93% of its letters are Latin: a product list.
+    latin_as_thai = "ราคา iPhone Samsung Galaxy Xiaomi Oppo Vivo Huawei Nokia Sony Motorola"
+    t = pa.table({"text": ["ภาษาไทย ยินดีต้อนรับสู่ประเทศไทย", latin_as_thai], "error": [None, None]})
+    t = langid(normalize(t, ctx), ctx)
+    assert t["lang"].to_pylist() == ["th", "th"]
+    assert t["drop_reason"].to_pylist() == [None, "langid:script_mismatch"]

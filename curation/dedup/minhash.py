@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
-from filters.segmentation import words as segment_words
+from filters.segmentation import shingle_units
 
 SCHEME = "affine32"  # recorded in outputs: signatures of other schemes are not comparable
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for the n-gram polynomial
@@ -96,8 +96,9 @@ class MinHasher:
         return np.fromiter(map(cache.__getitem__, words), dtype=np.uint64, count=len(words))
 
     def shingles(self, text: str, lang: str | None = None) -> np.ndarray:
-        """32-bit shingle hashes of one document (empty for a document without words)."""
-        ws = segment_words(text, lang)
+        """32-bit shingle hashes of one document: n-grams of words, or of characters for languages
+        written without spaces (empty for a document without any)."""
+        ws = shingle_units(text, lang)
         if not ws:
             return np.zeros(0, dtype=np.uint32)
         return _ngram_hashes(self._word_hashes(ws), self.ngram)
