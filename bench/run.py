@@ -153,7 +153,8 @@ def make_job(output: str, *, exact: bool):
         "output": output,
         "inputs": [{"path": output, "format": "jsonl", "source": "bench"}],
         "languages": "qwen29",
-        "stages": {"langid": {"min_score": LID_THRESHOLD}, "filters": {f: {} for f in FILTERS}, "dedup": dedup},
+        "stages": {"langid": {"min_score": LID_THRESHOLD, "bundled_thresholds": False},
+                   "filters": {f: {} for f in FILTERS}, "dedup": dedup},
         "execution": {"engine": "local", "batch_size": BATCH},
     })
 

@@ -66,13 +66,32 @@ class NormalizeSpec(_Strict):
 class LangIdSpec(_Strict):
     model: str | None = Field(None, description="path to a fastText LID model; default: bundled lid.176.ftz")
     min_score: float = Field(0.5, ge=0.0, le=1.0)
-    min_score_by_lang: dict[str, float] = Field(default_factory=dict)
+    min_score_by_lang: dict[str, float] = Field(
+        default_factory=dict, description="minimum score per label; labels not named here take the bundled "
+                                          "table (filters/lid_thresholds.yaml, bundled model only), then min_score")
+    bundled_thresholds: bool = Field(
+        True, description="use filters/lid_thresholds.yaml for labels not in min_score_by_lang (ignored with a "
+                          "custom model); false: min_score for all of them")
+    zawgyi: Literal["convert", "drop", "keep"] | None = Field(
+        None, description="documents labelled `my` in legacy Zawgyi encoding: converted to Unicode, dropped "
+                          "(langid:zawgyi) or kept as they are; null: convert when python-myanmar is installed, "
+                          "else drop")
     other_languages: Literal["drop", "keep", "other"] = Field(
         "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other")
     sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
     min_script_share: float | None = Field(
         0.5, ge=0.0, le=1.0, description="drop (langid:script_mismatch) when fewer of the letters are in the "
                                          "label's scripts; null turns the check off")
+
+    @model_validator(mode="after")
+    def _resolve_zawgyi(self) -> "LangIdSpec":
+        from filters.zawgyi import converter_available, default_policy
+
+        if self.zawgyi is None:
+            self.zawgyi = default_policy()
+        elif self.zawgyi == "convert" and not converter_available():
+            raise ValueError("zawgyi: convert needs the python-myanmar package (use drop or keep)")
+        return self
 
 
 class FiltersSpec(_Strict):

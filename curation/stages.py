@@ -71,7 +71,14 @@ def normalize(table: pa.Table, ctx: "StageContext") -> pa.Table:
 
 
 def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
-    """`lang` and `lang_score` for every parsed row; low scores and unwanted languages are dropped."""
+    """`lang` and `lang_score` for every parsed row; low scores and unwanted languages are dropped.
+
+    The minimum score of a label is `min_score_by_lang`, else the bundled per-language table
+    (filters/lid_thresholds.yaml; bundled model only), else `min_score`. Rows labelled `my` in legacy
+    Zawgyi encoding are converted to Unicode (and re-scored), dropped (`langid:zawgyi`) or kept,
+    as `zawgyi` says (filters/zawgyi.py)."""
+    from filters.langid import bundled_thresholds
+
     spec = ctx.job.stages.langid
     texts = table["text"].to_pylist()
     parsed = [i for i, t in enumerate(texts) if t is not None]
@@ -84,6 +91,26 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
         scores[parsed] = ps
     alive = alive_mask(table)
     reasons = table["drop_reason"].to_pylist()
+    zawgyi_policy = spec.zawgyi or "keep"
+    rewritten = False
+    if zawgyi_policy != "keep":
+        from filters.zawgyi import is_zawgyi, zawgyi_to_unicode
+
+        zg = [i for i in np.flatnonzero(alive)
+              if langs[i] == "my" and is_zawgyi(sample_text(texts[i], spec.sample_chars))]
+        if zg and zawgyi_policy == "drop":
+            for i in zg:
+                reasons[i] = "langid:zawgyi"
+            alive[zg] = False
+        elif zg:
+            for i in zg:
+                texts[i] = zawgyi_to_unicode(texts[i])
+            rewritten = True
+            pl, ps = ctx.lid.predict([texts[i] for i in zg])
+            for j, i in enumerate(zg):
+                langs[i] = pl[j]
+            scores[zg] = ps
+    defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
     targets = ctx.job.target_languages()
     for i in np.flatnonzero(alive):
         lang = langs[i]
@@ -93,7 +120,10 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
                 continue
             if spec.other_languages == "other":
                 langs[i] = "other"
-        if scores[i] < spec.min_score_by_lang.get(lang, spec.min_score):
+        min_score = spec.min_score_by_lang.get(lang)
+        if min_score is None:
+            min_score = defaults.get(lang, spec.min_score)
+        if scores[i] < min_score:
             reasons[i] = "langid:low_score"
         elif spec.min_script_share is not None:
             share = script_share(sample_text(texts[i], spec.sample_chars), lang)
@@ -101,6 +131,10 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
                 reasons[i] = "langid:script_mismatch"
     table = _set_column(table, "lang", langs, pa.string())
     table = _set_column(table, "lang_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
+    if rewritten:
+        table = _set_column(table, "text", texts, pa.large_string())
+        table = _set_column(table, "n_chars", pc.fill_null(pc.utf8_length(table["text"]).cast(pa.int64()), 0),
+                            pa.int64())
     return _set_column(table, "drop_reason", reasons, pa.string())
 
 

@@ -4,13 +4,20 @@ Rules, in datatrove's order (the first failing one is the drop reason):
 
 - ``gopher_quality:word_count_low`` / ``word_count_high``  fewer than 50 / more than 100,000 words
 - ``gopher_quality:avg_word_length_low`` / ``avg_word_length_high``  mean word length outside 3..10
-  (not for WORD_LENGTH_EXEMPT languages)
+  (per language from the table; not for WORD_LENGTH_EXEMPT languages)
 - ``gopher_quality:hash_ratio``      '#' per token over 0.1
 - ``gopher_quality:ellipsis_ratio``  '...' or '…' per token over 0.1
 - ``gopher_quality:bullet_lines``    over 90% of lines start with '•' or '-'
 - ``gopher_quality:ellipsis_lines``  over 30% of lines end with an ellipsis
-- ``gopher_quality:alpha_words``     under 80% of tokens contain a letter
-- ``gopher_quality:stop_words``      fewer than 2 distinct stop words (only for languages in STOP_WORDS)
+- ``gopher_quality:alpha_words``     under 80% of tokens contain a letter (per language from the table)
+- ``gopher_quality:stop_words``      fewer than 2 distinct stop words (per language from the table; only
+  for languages in STOP_WORDS)
+
+The numbers above are Gopher's English ones. Each of the 29 Qwen2 languages has a row in
+``filters/language_tables.yaml`` (stop words, mean word length band, minimum stop words, share of
+tokens with a letter), derived from UDHR and Tatoeba reference text by
+``python -m filters.build_language_tables`` (method in that module); English's row is Gopher's.
+Documents in other languages (or unlabelled) get the English thresholds and no stop-word rule.
 
 Tokens come from ``filters.segmentation.tokenize`` (words and punctuation, like datatrove's word
 tokenizer). A "word" for the count and mean length is a token with a character outside SYMBOL_CHARS;
@@ -21,24 +28,46 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Sequence
 
 import regex
+import yaml
 
 from filters.base import FilterResult
 from filters.fineweb import TERMINAL_PUNCTUATION
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 
-# The 3..10 mean word length is calibrated on alphabetic words. It means nothing where the
-# segmenter falls back to one token per character, or for Hangul syllable blocks (Korean words
-# average under 3 blocks): the rule is skipped there until per-language thresholds exist.
-WORD_LENGTH_EXEMPT: frozenset[str] = UNSPACED_LANGUAGES | {"ko"}
+# Gopher's published English stop words (datatrove's default list).
+GOPHER_ENGLISH_STOP_WORDS: frozenset[str] = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
-# Gopher's stop words, per language: the rule runs only for documents whose language is listed
-# (an English list would drop every non-English page).
+# Per-language stop words and thresholds (stop words, mean word length band, minimum stop words,
+# alphabetic-token ratio), generated from reference text by filters/build_language_tables.py.
+LANGUAGE_TABLE_PATH = Path(__file__).with_name("language_tables.yaml")
+TABLE_THRESHOLDS = ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio")
+
+
+def load_language_table(path: Path = LANGUAGE_TABLE_PATH) -> dict[str, dict]:
+    """lang -> row of the shipped table (empty when the file is missing)."""
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+LANGUAGE_TABLE: dict[str, dict] = load_language_table()
+
+# The 3..10 mean word length is calibrated on words. It means nothing where the segmenter falls back
+# to one token per character (the table has null for those languages; this also covers unspaced
+# languages outside the table). Korean now has its own band in the table.
+WORD_LENGTH_EXEMPT: frozenset[str] = UNSPACED_LANGUAGES
+
+# Stop words per language: the rule runs only for documents whose language is listed. English is
+# Gopher's list; the others come from the table.
 STOP_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset({"the", "be", "to", "of", "and", "that", "have", "with"}),
+    "en": GOPHER_ENGLISH_STOP_WORDS,
+    **{lang: frozenset(row["stop_words"]) for lang, row in LANGUAGE_TABLE.items() if lang != "en" and row.get("stop_words")},
 }
 
 # The characters that do not make a token a word: datatrove's PUNCTUATION_SET (ASCII punctuation,
@@ -94,10 +123,22 @@ def _stop_word_pattern(stop_words: frozenset[str] | set[str] | list[str]) -> re.
     return re.compile(rf"^(?:{alternatives})$", re.M)
 
 
+@dataclass(frozen=True)
+class _Thresholds:
+    min_avg_word_length: float | None
+    max_avg_word_length: float | None
+    min_stop_words: int | None
+    max_non_alpha_words_ratio: float | None
+
+
 @dataclass
 class GopherQuality:
     """Gopher's document quality heuristics. A threshold set to None (or 0) disables its rule.
 
+    The four thresholds in TABLE_THRESHOLDS come from the document's row of the language table
+    (filters/language_tables.yaml) when it has one and the threshold is left at Gopher's published
+    default; a threshold set explicitly applies to every language, and so do all of them with
+    ``language_table=False``. English's row is Gopher's defaults.
     ``stop_words`` maps a language to its stop-word list and replaces STOP_WORDS when given.
     """
 
@@ -111,13 +152,25 @@ class GopherQuality:
     max_non_alpha_words_ratio: float | None = 0.8
     min_stop_words: int | None = 2
     stop_words: dict[str, list[str]] | None = None
+    language_table: bool = True
     name: str = field(default="gopher_quality", init=False, repr=False)
 
     def __post_init__(self) -> None:
         lists = STOP_WORDS if self.stop_words is None else self.stop_words
+        if not self.language_table and self.stop_words is None:
+            lists = {"en": GOPHER_ENGLISH_STOP_WORDS}
         self._stop_patterns: dict[str, re.Pattern[str]] = {
             lang: _stop_word_pattern(words) for lang, words in lists.items() if words
         }
+        defaults = {f.name: f.default for f in fields(self)}
+        mine = {key: getattr(self, key) for key in TABLE_THRESHOLDS}
+        self._default_thresholds = _Thresholds(**mine)
+        self._thresholds: dict[str, _Thresholds] = {}
+        if self.language_table:
+            for lang, row in LANGUAGE_TABLE.items():
+                self._thresholds[lang] = _Thresholds(
+                    **{key: row.get(key) if mine[key] == defaults[key] else mine[key] for key in TABLE_THRESHOLDS}
+                )
 
     def check(self, text: str, lang: str | None = None) -> str | None:
         """The drop reason for one document, or None if it passes."""
@@ -136,12 +189,13 @@ class GopherQuality:
         if self.max_doc_words and n_words > self.max_doc_words:
             return _WORDS_HIGH
 
+        limits = self._thresholds.get(lang, self._default_thresholds)
         if n_words and lang not in WORD_LENGTH_EXEMPT:  # datatrove's mean of nothing is NaN: passes
             word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars
             avg_len = word_chars / n_words
-            if self.min_avg_word_length and avg_len < self.min_avg_word_length:
+            if limits.min_avg_word_length and avg_len < limits.min_avg_word_length:
                 return _AVG_LOW
-            if self.max_avg_word_length and avg_len > self.max_avg_word_length:
+            if limits.max_avg_word_length and avg_len > limits.max_avg_word_length:
                 return _AVG_HIGH
 
         if n_tokens and self.max_symbol_word_ratio:
@@ -166,12 +220,12 @@ class GopherQuality:
                 ):
                     return _ELLIPSIS_LINES
 
-        if n_tokens and self.max_non_alpha_words_ratio:
+        if n_tokens and limits.max_non_alpha_words_ratio:
             n_alpha = n_tokens - len(_LETTERLESS_TOKEN.findall(joined))
-            if n_alpha / n_tokens < self.max_non_alpha_words_ratio:
+            if n_alpha / n_tokens < limits.max_non_alpha_words_ratio:
                 return _ALPHA
 
-        need = self.min_stop_words
+        need = limits.min_stop_words
         pattern = self._stop_patterns.get(lang) if need else None
         if pattern is not None:
             found = set()
