@@ -68,10 +68,10 @@ from pathlib import Path
 from curation.spec import QWEN29
 from filters.gopher_quality import (
     _LETTERLESS_TOKEN,
-    _MULTI_SYMBOL_CANDIDATE,
     GOPHER_ENGLISH_STOP_WORDS,
     SYMBOL_CHARS,
     _stop_word_pattern,
+    token_counts,
 )
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize, words
 
@@ -196,13 +196,7 @@ def derive_stop_words(lang: str, units: dict[str, list[tuple[str, str]]]) -> lis
 
 def document_stats(text: str, lang: str) -> tuple[float, float]:
     """(mean word length, share of tokens with a letter), as GopherQuality computes them."""
-    tokens = tokenize(text, lang)
-    joined = "\n".join(tokens)
-    n_symbols = n_symbol_chars = sum(map(SYMBOL_CHARS.__contains__, tokens))
-    for candidate in _MULTI_SYMBOL_CANDIDATE.findall(joined):
-        if SYMBOL_CHARS.issuperset(candidate):
-            n_symbols += 1
-            n_symbol_chars += len(candidate)
+    tokens, joined, n_symbols, n_symbol_chars = token_counts(text, lang)
     n_words = len(tokens) - n_symbols
     avg_len = (len(joined) - (len(tokens) - 1) - n_symbol_chars) / n_words
     alpha = (len(tokens) - len(_LETTERLESS_TOKEN.findall(joined))) / len(tokens)

@@ -131,6 +131,19 @@ class _Thresholds:
     max_non_alpha_words_ratio: float | None
 
 
+def token_counts(text: str, lang: str | None) -> tuple[list[str], str, int, int]:
+    """(tokens, tokens joined by newlines, symbol tokens, characters in symbol tokens): what the rules
+    (and the per-language table builder) measure."""
+    tokens = tokenize(text, lang)
+    joined = "\n".join(tokens)
+    n_symbols = n_symbol_chars = sum(map(SYMBOL_CHARS.__contains__, tokens))
+    for candidate in _MULTI_SYMBOL_CANDIDATE.findall(joined):
+        if SYMBOL_CHARS.issuperset(candidate):
+            n_symbols += 1
+            n_symbol_chars += len(candidate)
+    return tokens, joined, n_symbols, n_symbol_chars
+
+
 @dataclass
 class GopherQuality:
     """Gopher's document quality heuristics. A threshold set to None (or 0) disables its rule.
@@ -174,14 +187,8 @@ class GopherQuality:
 
     def check(self, text: str, lang: str | None = None) -> str | None:
         """The drop reason for one document, or None if it passes."""
-        tokens = tokenize(text, lang)
+        tokens, joined, n_symbols, n_symbol_chars = token_counts(text, lang)
         n_tokens = len(tokens)
-        joined = "\n".join(tokens)
-        n_symbols = n_symbol_chars = sum(map(SYMBOL_CHARS.__contains__, tokens))
-        for candidate in _MULTI_SYMBOL_CANDIDATE.findall(joined):
-            if SYMBOL_CHARS.issuperset(candidate):
-                n_symbols += 1
-                n_symbol_chars += len(candidate)
         n_words = n_tokens - n_symbols
 
         if self.min_doc_words and n_words < self.min_doc_words:
