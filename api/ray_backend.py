@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,6 +94,7 @@ class LocalRayHead:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.log.close()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 class RayBackend:

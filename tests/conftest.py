@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,13 +50,17 @@ def read_jsonl_gz(path: Path, limit: int | None = None, where=None) -> list[dict
 def ray_session():
     import ray
 
+    temp_dir = None
     if not ray.is_initialized():
         # A temp dir of its own: Ray's "latest cluster" file in a shared /tmp/ray would make jobs on
         # the `ray_head` cluster resolve "auto" to this one.
+        temp_dir = tempfile.mkdtemp(prefix="ray-tests-", dir="/tmp")
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR", _temp_dir=tempfile.mkdtemp(prefix="ray-tests-", dir="/tmp"))
+                 logging_level="ERROR", _temp_dir=temp_dir)
     yield ray
     ray.shutdown()
+    if temp_dir:
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -77,8 +82,9 @@ def ray_head(tmp_path_factory):
                PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("RAY_ADDRESS", None)
     dash = free_port()
+    head_temp = tempfile.mkdtemp(prefix="ray-head-", dir="/tmp")
     cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", f"--dashboard-port={dash}",
-           f"--temp-dir={tempfile.mkdtemp(prefix='ray-head-', dir='/tmp')}",
+           f"--temp-dir={head_temp}",
            "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
            # Fixed defaults (e.g. the agent's 52365) clash with the suite's own Ray session: pick free ones.
            *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
@@ -106,3 +112,4 @@ def ray_head(tmp_path_factory):
             os.killpg(proc.pid, signal.SIGKILL)  # the group of our own child, nothing else
             proc.wait()
         log.close()
+        shutil.rmtree(head_temp, ignore_errors=True)
