@@ -21,11 +21,11 @@ def run_command(spec_path: str | None, *, output: str | None = None, address: st
     from curation.io.sources import InputError
     from curation.job import JobError, run_job
     from curation.progress import Progress
-    from curation.spec import SpecError, parse_spec
+    from curation.spec import SpecError, parse_spec, read_spec_file
 
     try:
         if spec_data is None:
-            spec_data = _read_yaml(spec_path)
+            spec_data = read_spec_file(spec_path)
         if isinstance(spec_data, dict) and spec_data.get("kind") == "mix":
             from mixtures.job import run_mix
             from mixtures.spec import parse_mix_spec
@@ -38,19 +38,6 @@ def run_command(spec_path: str | None, *, output: str | None = None, address: st
     except KeyboardInterrupt:
         return _fail("interrupted; run the same command again to resume")
     return 0
-
-
-def _read_yaml(path: str):
-    from curation.spec import SpecError
-
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise SpecError(f"cannot read job spec {path}: {e.strerror or e}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SpecError(f"job spec {path} is not valid YAML: {e}") from None
 
 
 def demo_spec(output: str) -> dict:

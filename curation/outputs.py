@@ -98,15 +98,9 @@ def batch_stats(table: pa.Table) -> dict[str, Any]:
     """Counts of one processed batch, merged by the driver into the job's funnel."""
     quarantined = int(pc.sum(pc.is_valid(table["error"])).as_py() or 0) if len(table) else 0
     reasons = Counter(r for r in table["drop_reason"].to_pylist() if r is not None) if len(table) else Counter()
-    langs_in: Counter = Counter()
-    if len(table) and "lang" in table.column_names:
-        parsed = pc.is_null(table["error"])
-        langs_in = Counter(v for v, ok in zip(table["lang"].to_pylist(), parsed.to_pylist()) if ok)
-    elif len(table):
-        langs_in = Counter({"und": len(table) - quarantined})
     timings = {c[3:]: float(pc.sum(table[c]).as_py() or 0.0) for c in table.column_names if c.startswith("_t_")}
     return {"records": len(table), "quarantined": quarantined, "reasons": dict(reasons),
-            "lang_input": dict(langs_in), "timings": timings,
+            "timings": timings,
             "input_bytes": int(pc.sum(table["_in_bytes"]).as_py() or 0)
             if len(table) and "_in_bytes" in table.column_names else 0}
 

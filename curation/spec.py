@@ -270,18 +270,22 @@ def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
         raise SpecError(_key_errors(e)) from None
 
 
-def load_spec(path: str | Path, *, output: str | None = None) -> CurateJob:
-    """Read and validate a YAML (or JSON) job spec file."""
+def read_spec_file(path: str | Path) -> Any:
+    """The YAML (or JSON) content of a spec file, any kind; unreadable or invalid files are SpecErrors."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise SpecError(f"cannot read job spec {path}: {e.strerror or e}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise SpecError(f"job spec {path} is not valid YAML: {e}") from None
-    return parse_spec(data, output=output)
+
+
+def load_spec(path: str | Path, *, output: str | None = None) -> CurateJob:
+    """Read and validate a YAML (or JSON) curation job spec file."""
+    return parse_spec(read_spec_file(path), output=output)
 
 
 def resolved_yaml(job: CurateJob) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -33,9 +34,11 @@ def _weights(job: MixJob, available: dict[str, int], caps: dict[str, float]) -> 
         return dict(job.weights)
     if src == "weights_file":
         try:
-            data = yaml.safe_load(open(job.weights_file, encoding="utf-8"))
+            data = yaml.safe_load(Path(job.weights_file).read_text(encoding="utf-8"))
         except OSError as e:
             raise SpecError([("weights_file", f"cannot read {job.weights_file}: {e.strerror or e}")]) from None
+        except yaml.YAMLError as e:
+            raise SpecError([("weights_file", f"{job.weights_file} is not valid YAML: {e}")]) from None
         if not isinstance(data, dict) or not isinstance(data.get("weights"), dict):
             raise SpecError([("weights_file", f"{job.weights_file} has no `weights:` mapping")])
         return {str(k): float(v) for k, v in data["weights"].items()}

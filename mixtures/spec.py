@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from curation.spec import SpecError, _key_errors
+from curation.spec import SpecError, _key_errors, read_spec_file
 
 BUCKET_FIELDS = ("source", "domain", "lang")
 
@@ -89,10 +88,4 @@ def parse_mix_spec(data: Any, *, output: str | None = None) -> MixJob:
 
 
 def load_mix_spec(path: str | Path, *, output: str | None = None) -> MixJob:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise SpecError(f"cannot read job spec {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise SpecError(f"job spec {path} is not valid YAML: {e}") from None
-    return parse_mix_spec(data, output=output)
+    return parse_mix_spec(read_spec_file(path), output=output)

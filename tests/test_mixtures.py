@@ -307,3 +307,19 @@ def test_remainder_fill_is_closest_within_the_cap():
     assert _fill(big, 1402).tolist() == [0]  # one large document: closer to take it
     assert _fill(big, 1402, room=1500).tolist() == []  # but never over the cap
     assert _fill(big, 700).tolist() == []  # and not when leaving it out is closer
+
+
+def test_weights_file_is_read_and_checked(tmp_path):
+    from mixtures.job import _weights
+
+    good, bad, empty = tmp_path / "w.yaml", tmp_path / "bad.yaml", tmp_path / "empty.yaml"
+    good.write_text(yaml.safe_dump({"weights": {"a/en": 0.25, "b/en": 0.75}}))
+    bad.write_text("weights: [unclosed\n")
+    empty.write_text("other: 1\n")
+    base = {"kind": "mix", "inputs": ["x"], "output": "o", "target_tokens": 10}
+    avail = {"a/en": 10, "b/en": 10}
+    assert _weights(parse_mix_spec({**base, "weights_file": str(good)}), avail, {}) == {"a/en": 0.25, "b/en": 0.75}
+    with pytest.raises(SpecError, match="not valid YAML"):
+        _weights(parse_mix_spec({**base, "weights_file": str(bad)}), avail, {})
+    with pytest.raises(SpecError, match="no `weights:` mapping"):
+        _weights(parse_mix_spec({**base, "weights_file": str(empty)}), avail, {})
