@@ -3,9 +3,10 @@
 Heuristic filters count words and MinHash builds word n-grams, so both need to know what a
 word is. Languages written with spaces use one compiled regex (a fast stand-in for spaCy, which
 datatrove uses for English and which runs at about a tenth of the speed). Scripts written without
-spaces (zh, ja, th, lo, km, my) fall back to one token per character of that script until
-dictionary segmenters are plugged in for them (the per-language issue); register one with
-`register_segmenter`.
+spaces (zh, ja, th, lo, km, my) are split into one token per character of that script: 6x to 60x
+faster than dictionary segmenters, and the per-language thresholds are derived in these units
+(bench/README.md has the measurements). Dictionary segmenters (filters/dictionary_segmenters.py,
+extra `segmenters`) plug in per language with `register_segmenter`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ _REGISTRY: dict[str, Segmenter] = {}
 def register_segmenter(lang: str, segmenter: Segmenter) -> None:
     """Use `segmenter` for documents labelled `lang` (an ISO 639-1/3 code as fastText gives it)."""
     _REGISTRY[lang] = segmenter
+
+
+def unregister_segmenter(lang: str) -> None:
+    """Back to the built-in segmentation for `lang`."""
+    _REGISTRY.pop(lang, None)
 
 
 def get_segmenter(lang: str | None) -> Segmenter:
