@@ -1,4 +1,4 @@
-"""Build ``filters/language_tables.yaml``: per-language stop words and Gopher quality thresholds.
+"""Build ``filters/language_tables.yaml``: per-language stop words and heuristic thresholds.
 
 Run from the project root (the reference text lives in ``../shared/data``)::
 
@@ -49,6 +49,18 @@ Thresholds (``derive_row``), FineWeb-2's "median ratio" method
     The mean-word-length rule is left off (null) for the character-segmented languages: with one
     token per character every word has length ~1 and the rule measures nothing. English keeps
     exactly the published Gopher defaults and stop words (datatrove parity).
+
+Length thresholds (``udhr_density``, ``derive_length_thresholds``)
+    Thresholds that count words or characters mean different amounts of text per language: 50
+    words of English are about 80 characters of Chinese, and a 30-character line of Thai says what
+    a 30-character English line says, while a 30-character Chinese line says three times more. The
+    UDHR is parallel text, so each language's words per English word and characters per English
+    character over the units both have measure that density; Gopher's minimum and maximum document
+    words and C4's minimum words per line are multiplied by the first, FineWeb's short-line length
+    by the second, and FineWeb's maximum newlines per word divided by the first. Ratios of the text
+    to itself (duplicate lines, n-gram repetition, punctuation shares) need no scaling and keep the
+    published values; the n-gram rules are off for character-segmented languages
+    (``filters.gopher_repetition.NGRAM_RULES_EXEMPT``).
 """
 
 from __future__ import annotations
@@ -90,7 +102,11 @@ N_STOP_WORDS, MIN_STOP_SCORE = 30, 0.10
 WINDOW_WORDS = 50
 
 # Gopher's published English thresholds (datatrove's GopherQualityFilter defaults).
-GOPHER = {"min_avg_word_length": 3, "max_avg_word_length": 10, "min_stop_words": 2, "max_non_alpha_words_ratio": 0.8}
+GOPHER = {"min_avg_word_length": 3, "max_avg_word_length": 10, "min_stop_words": 2, "max_non_alpha_words_ratio": 0.8,
+          "min_doc_words": 50, "max_doc_words": 100000}
+# The length thresholds of C4 and FineWeb (datatrove's defaults), scaled per language by text density.
+C4 = {"min_words_per_line": 3}
+FINEWEB = {"short_line_length": 30, "new_line_ratio": 0.3}
 
 
 def is_held_out(unit_id: str) -> bool:
@@ -224,6 +240,35 @@ def _round(x: float, down: bool) -> float:
     return (math.floor if down else math.ceil)(x * 100) / 100
 
 
+def udhr_density(units: dict[str, dict[str, list[tuple[str, str]]]], lang: str) -> tuple[float, float]:
+    """(words, characters) of `lang` per English word and character, over the UDHR units both have.
+
+    The UDHR is parallel text, so this is how many words (tokens of the language's segmenter: one per
+    character for the character-segmented scripts) and characters the language spends on what English
+    says in one; both splits are used, since no document is built from it.
+    """
+    def by_unit(lang_: str) -> dict[str, str]:
+        return {i.split("-", 2)[2]: t for i, t in units[lang_]["udhr"]}
+
+    en, other = by_unit("en"), by_unit(lang)
+    shared = sorted(set(en) & set(other))
+    n_words = sum(len(words(other[u], lang)) for u in shared) / sum(len(words(en[u], "en")) for u in shared)
+    n_chars = sum(len(other[u]) for u in shared) / sum(len(en[u]) for u in shared)
+    return n_words, n_chars
+
+
+def derive_length_thresholds(row: dict, density: tuple[float, float]) -> None:
+    """Thresholds that count words or characters, scaled by the language's density against English."""
+    n_words, n_chars = density
+    row["min_doc_words"] = max(1, round(GOPHER["min_doc_words"] * n_words))
+    row["max_doc_words"] = round(GOPHER["max_doc_words"] * n_words)
+    row["c4"] = {"min_words_per_line": max(1, round(C4["min_words_per_line"] * n_words))}
+    row["fineweb"] = {"short_line_length": max(1, round(FINEWEB["short_line_length"] * n_chars)),
+                      "new_line_ratio": round(FINEWEB["new_line_ratio"] / n_words, 3)}
+    row["reference"]["udhr_words_per_english_word"] = round(n_words, 3)
+    row["reference"]["udhr_chars_per_english_char"] = round(n_chars, 3)
+
+
 def derive_row(lang: str, docs: list[str], stop_words: list[str], english_medians: tuple[float, float]) -> dict:
     stats = [document_stats(d, lang) for d in docs]
     lengths, alphas = [s[0] for s in stats], [s[1] for s in stats]
@@ -255,11 +300,13 @@ def build_rows(data_dir: Path | None = None) -> dict[str, dict]:
     english_medians = (_quantile([s[0] for s in en_stats], 0.5), _quantile([s[1] for s in en_stats], 0.5))
     rows = {}
     for lang in QWEN29:
-        if lang == "en":  # published Gopher values, unchanged (datatrove parity)
+        if lang == "en":  # published Gopher, C4 and FineWeb values, unchanged (datatrove parity)
             row = derive_row(lang, docs[lang], sorted(GOPHER_ENGLISH_STOP_WORDS), english_medians)
-            row.update(GOPHER)
+            derive_length_thresholds(row, (1.0, 1.0))
+            row.update(GOPHER, c4=dict(C4), fineweb=dict(FINEWEB))
         else:
             row = derive_row(lang, docs[lang], derive_stop_words(lang, units[lang]), english_medians)
+            derive_length_thresholds(row, udhr_density(units, lang))
         row["reference"]["udhr_units"] = sum(1 for i, _ in units[lang]["udhr"] if not is_held_out(i))
         row["reference"]["tatoeba_sentences"] = sum(1 for i, _ in units[lang]["tatoeba"] if not is_held_out(i))
         rows[lang] = row
@@ -267,7 +314,8 @@ def build_rows(data_dir: Path | None = None) -> dict[str, dict]:
 
 
 HEADER = """\
-# Per-language stop words and Gopher quality thresholds, read by filters/gopher_quality.py.
+# Per-language stop words and heuristic thresholds, read by filters/gopher_quality.py, filters/c4.py
+# and filters/fineweb.py.
 #
 # GENERATED by filters/build_language_tables.py from the UDHR (primary versions) and Tatoeba text in
 # ../shared/data (lid_udhr.jsonl.gz, lid_tatoeba_laser.jsonl.gz); do not edit by hand. Regenerate with
@@ -276,8 +324,10 @@ HEADER = """\
 #     python -m filters.build_language_tables --check
 # The method (stop words: frequent in both UDHR and Tatoeba text; thresholds: Gopher's English values
 # scaled by the ratio of the language's median to the English median on clean reference documents,
-# FineWeb-2 style, with a margin around the 1st/99th percentiles) is in that module's docstring.
-# English keeps the published Gopher values. A null threshold turns its rule off for the language
+# FineWeb-2 style, with a margin around the 1st/99th percentiles; thresholds that count words or
+# characters, i.e. Gopher's document length, C4's words per line, FineWeb's short-line length and
+# newlines per word: scaled by the language's words and characters per English one in the parallel
+# UDHR text) is in that module's docstring. English keeps the published Gopher/C4/FineWeb values. A null threshold turns its rule off for the language
 # (mean word length for the character-segmented languages, where a token is one character).
 # `reference` records what the values were derived from; the filters do not read it.
 """
@@ -294,8 +344,11 @@ def render(rows: dict[str, dict]) -> str:
     for lang, row in rows.items():
         out.append(f"{lang}:\n")
         out.append(f"  stop_words: {json.dumps(row['stop_words'], ensure_ascii=False)}\n")
-        for key in ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio"):
+        for key in ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio",
+                    "min_doc_words", "max_doc_words"):
             out.append(f"  {key}: {_scalar(row[key])}\n")
+        for rule in ("c4", "fineweb"):
+            out.append(f"  {rule}: {{{', '.join(f'{k}: {_scalar(v)}' for k, v in row[rule].items())}}}\n")
         ref = ", ".join(f"{k}: {_scalar(v)}" for k, v in row["reference"].items())
         out.append(f"  reference: {{{ref}}}\n")
     return "".join(out)

@@ -27,7 +27,8 @@ from typing import Sequence
 import regex
 
 from filters.base import FilterResult
-from filters.segmentation import NO_SENTENCE_PUNCTUATION, UNSPACED_LANGUAGES, tokenize
+from filters.language_table import per_language
+from filters.segmentation import NO_SENTENCE_PUNCTUATION, UNSPACED_LANGUAGES, words
 
 _SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s|$)|[。！？]+[」』”’)）]*")
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -77,7 +78,12 @@ def count_sentences(text: str, any_terminal: bool = False) -> int:
 
 @dataclass
 class C4Quality:
-    """C4's line and page heuristics. -1 disables a numeric rule, False a boolean one."""
+    """C4's line and page heuristics. -1 disables a numeric rule, False a boolean one.
+
+    ``min_words_per_line`` left at its default comes from the document's row of the language table
+    (filters/language_tables.yaml: scaled by the language's words per English word); ``language_table``
+    False applies the given value to every language.
+    """
 
     split_paragraph: bool = True
     remove_citations: bool = True
@@ -89,7 +95,14 @@ class C4Quality:
     filter_javascript: bool = True
     filter_curly_bracket: bool = True
     filter_policy: bool = True
+    language_table: bool = True
     name: str = field(default="c4", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._min_words: dict[str, int] = {}
+        if self.language_table:
+            table = per_language("c4", {"min_words_per_line": self.min_words_per_line}, {"min_words_per_line": 3})
+            self._min_words = {lang: row["min_words_per_line"] for lang, row in table.items()}
 
     def check(self, text: str, lang: str | None = None) -> tuple[str | None, str]:
         """(drop reason or None, rewritten text). The text is returned unchanged when dropped.
@@ -99,13 +112,14 @@ class C4Quality:
         """
         other = lang is not None and lang != "en"
         unspaced = lang in UNSPACED_LANGUAGES
-        no_punct = lang in NO_SENTENCE_PUNCTUATION  # every kept line counts as a sentence
+        # Thai and Lao end sentences (and clauses) with a space: each space-separated run is one.
+        no_punct = lang in NO_SENTENCE_PUNCTUATION
         split_paragraph = self.split_paragraph
         lines = text.splitlines() if split_paragraph else split_sentences(text)
         max_word_length = self.max_word_length
         remove_citations = self.remove_citations
         terminal = self.filter_no_terminal_punct
-        min_words = self.min_words_per_line
+        min_words = self._min_words.get(lang, self.min_words_per_line)
         lorem = self.filter_lorem_ipsum
         javascript = self.filter_javascript
         curly = self.filter_curly_bracket
@@ -130,8 +144,8 @@ class C4Quality:
             # Words are counted before citations are removed, as the reference does; splitting at
             # most min_words - 1 times is enough to tell whether there are min_words.
             if min_words > 0 and len(stripped.split(None, min_words - 1)) < min_words and not (
-                    unspaced and len(tokenize(stripped, lang)) >= min_words):
-                continue  # (words of unspaced scripts are counted with the language's segmenter)
+                    unspaced and len(words(stripped, lang)) >= min_words):
+                continue  # (words of unspaced scripts are counted with the language's segmenter, no punctuation)
             line_l = line.lower()
             if lorem and "lorem ipsum" in line_l:
                 return _LOREM, text
@@ -142,7 +156,10 @@ class C4Quality:
             if policy and any(p in line_l for p in _POLICY_PHRASES):
                 continue
             if count:
-                n_sentences += count_sentences(line, other) if split_paragraph and not no_punct else 1
+                if no_punct:
+                    n_sentences += len(line.split())
+                else:
+                    n_sentences += count_sentences(line, other) if split_paragraph else 1
             kept.append(line)
         if n_sentences < self.min_num_sentences:
             return _FEW_SENTENCES, text

@@ -4,9 +4,11 @@ Rules, in order (the first failing one is the drop reason, as in datatrove):
 
 - ``fineweb:empty``            no non-blank line
 - ``fineweb:line_punct_ratio`` under 12% of non-blank lines end in terminal punctuation
-- ``fineweb:short_line_ratio`` over 67% of non-blank lines are at most 30 characters
+- ``fineweb:short_line_ratio`` over 67% of non-blank lines are at most 30 characters (per language)
 - ``fineweb:char_dup_ratio``   characters in repeated lines over 1% of the (newline-free) text
-- ``fineweb:list_ratio``       newlines per token over 0.3 (lists, menus, tables)
+- ``fineweb:list_ratio``       newlines per token over 0.3 (lists, menus, tables; per language)
+
+The two per-language values come from filters/language_tables.yaml (English's are the published ones).
 
 Tokens come from ``filters.segmentation.tokenize``, the stand-in for datatrove's word tokenizer, and
 are only computed for documents that reach the last rule.
@@ -22,6 +24,7 @@ from typing import Sequence
 import regex
 
 from filters.base import FilterResult
+from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, tokenize
 
 
@@ -49,7 +52,12 @@ _LAST_CHAR = itemgetter(-1)
 
 @dataclass
 class FineWebQuality:
-    """FineWeb's line-level heuristics. ``stop_chars`` None means any Unicode sentence terminal."""
+    """FineWeb's line-level heuristics. ``stop_chars`` None means any Unicode sentence terminal.
+
+    ``short_line_length`` and ``new_line_ratio`` left at their defaults come from the document's row of
+    the language table (filters/language_tables.yaml: scaled by the language's characters and words per
+    English one); ``language_table`` False applies the given values to every language.
+    """
 
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
@@ -58,6 +66,7 @@ class FineWebQuality:
     short_line_length: int = 30
     char_duplicates_ratio: float = 0.01
     new_line_ratio: float = 0.3
+    language_table: bool = True
     name: str = field(default="fineweb", init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +75,12 @@ class FineWebQuality:
         # character; str.endswith(tuple) would compare against all ~170 of them per line.
         self._stop_set: frozenset[str] | None = frozenset(stops) if all(len(s) == 1 for s in stops) else None
         self._stop_tuple: tuple[str, ...] = tuple(stops)
+        mine = {"short_line_length": self.short_line_length, "new_line_ratio": self.new_line_ratio}
+        self._lengths: dict[str, tuple[int, float]] = {}
+        if self.language_table:
+            table = per_language("fineweb", mine, {"short_line_length": 30, "new_line_ratio": 0.3})
+            self._lengths = {lang: (row["short_line_length"], row["new_line_ratio"]) for lang, row in table.items()}
+        self._default_lengths = (self.short_line_length, self.new_line_ratio)
 
     def check(self, text: str, lang: str | None = None) -> str | None:
         """The drop reason for one document, or None if it passes."""
@@ -84,8 +99,9 @@ class FineWebQuality:
                 and lang not in NO_SENTENCE_PUNCTUATION:
             return _LINE_PUNCT
 
+        short_line_length, new_line_ratio = self._lengths.get(lang, self._default_lengths)
         lengths = list(map(len, lines))
-        if sum(map(self.short_line_length.__ge__, lengths)) / n_lines > self.short_line_thr:
+        if sum(map(short_line_length.__ge__, lengths)) / n_lines > self.short_line_thr:
             return _SHORT_LINE
 
         # Characters in every repeat of a line (not its first occurrence), as datatrove's find_duplicates.
@@ -98,7 +114,7 @@ class FineWebQuality:
         if new_lines:  # a one-line text needs no tokenizing
             n_words = len(tokenize(text, lang))
             # datatrove divides by zero here; lines without any token are all list, no prose.
-            if (new_lines / n_words if n_words else float("inf")) > self.new_line_ratio:
+            if (new_lines / n_words if n_words else float("inf")) > new_line_ratio:
                 return _LIST
         return None
 

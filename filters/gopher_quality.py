@@ -3,6 +3,7 @@
 Rules, in datatrove's order (the first failing one is the drop reason):
 
 - ``gopher_quality:word_count_low`` / ``word_count_high``  fewer than 50 / more than 100,000 words
+  (per language from the table)
 - ``gopher_quality:avg_word_length_low`` / ``avg_word_length_high``  mean word length outside 3..10
   (per language from the table; not for WORD_LENGTH_EXEMPT languages)
 - ``gopher_quality:hash_ratio``      '#' per token over 0.1
@@ -15,7 +16,7 @@ Rules, in datatrove's order (the first failing one is the drop reason):
 
 The numbers above are Gopher's English ones. Each of the 29 Qwen2 languages has a row in
 ``filters/language_tables.yaml`` (stop words, mean word length band, minimum stop words, share of
-tokens with a letter), derived from UDHR and Tatoeba reference text by
+tokens with a letter, document length in words), derived from UDHR and Tatoeba reference text by
 ``python -m filters.build_language_tables`` (method in that module); English's row is Gopher's.
 Documents in other languages (or unlabelled) get the English thresholds and no stop-word rule.
 
@@ -29,34 +30,21 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Sequence
 
 import regex
-import yaml
 
 from filters.base import FilterResult
 from filters.fineweb import TERMINAL_PUNCTUATION
+from filters.language_table import LANGUAGE_TABLE
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 
 # Gopher's published English stop words (datatrove's default list).
 GOPHER_ENGLISH_STOP_WORDS: frozenset[str] = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
-# Per-language stop words and thresholds (stop words, mean word length band, minimum stop words,
-# alphabetic-token ratio), generated from reference text by filters/build_language_tables.py.
-LANGUAGE_TABLE_PATH = Path(__file__).with_name("language_tables.yaml")
-TABLE_THRESHOLDS = ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio")
-
-
-def load_language_table(path: Path = LANGUAGE_TABLE_PATH) -> dict[str, dict]:
-    """lang -> row of the shipped table (empty when the file is missing)."""
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
-
-
-LANGUAGE_TABLE: dict[str, dict] = load_language_table()
+# The thresholds the per-language table (filters/language_table.py) sets per language.
+TABLE_THRESHOLDS = ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio",
+                    "min_doc_words", "max_doc_words")
 
 # The 3..10 mean word length is calibrated on words. It means nothing where the segmenter falls back
 # to one token per character (the table has null for those languages; this also covers unspaced
@@ -129,6 +117,8 @@ class _Thresholds:
     max_avg_word_length: float | None
     min_stop_words: int | None
     max_non_alpha_words_ratio: float | None
+    min_doc_words: int | None
+    max_doc_words: int | None
 
 
 def token_counts(text: str, lang: str | None) -> tuple[list[str], str, int, int]:
@@ -148,7 +138,7 @@ def token_counts(text: str, lang: str | None) -> tuple[list[str], str, int, int]
 class GopherQuality:
     """Gopher's document quality heuristics. A threshold set to None (or 0) disables its rule.
 
-    The four thresholds in TABLE_THRESHOLDS come from the document's row of the language table
+    The thresholds in TABLE_THRESHOLDS come from the document's row of the language table
     (filters/language_tables.yaml) when it has one and the threshold is left at Gopher's published
     default; a threshold set explicitly applies to every language, and so do all of them with
     ``language_table=False``. English's row is Gopher's defaults.
@@ -191,12 +181,12 @@ class GopherQuality:
         n_tokens = len(tokens)
         n_words = n_tokens - n_symbols
 
-        if self.min_doc_words and n_words < self.min_doc_words:
+        limits = self._thresholds.get(lang, self._default_thresholds)
+        if limits.min_doc_words and n_words < limits.min_doc_words:
             return _WORDS_LOW
-        if self.max_doc_words and n_words > self.max_doc_words:
+        if limits.max_doc_words and n_words > limits.max_doc_words:
             return _WORDS_HIGH
 
-        limits = self._thresholds.get(lang, self._default_thresholds)
         if n_words and lang not in WORD_LENGTH_EXEMPT:  # datatrove's mean of nothing is NaN: passes
             word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars
             avg_len = word_chars / n_words

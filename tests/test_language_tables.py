@@ -19,6 +19,8 @@ import regex
 
 from curation.spec import QWEN29
 from filters import build_language_tables as blt
+from filters.c4 import C4Quality
+from filters.fineweb import FineWebQuality
 from filters.gopher_quality import LANGUAGE_TABLE, STOP_WORDS, GopherQuality
 from filters.heuristics import HEURISTIC_FILTERS
 from filters.segmentation import UNSPACED_LANGUAGES
@@ -105,6 +107,33 @@ def test_explicit_thresholds_override_the_table():
     assert g._thresholds["de"].min_avg_word_length == 4
     assert g._thresholds["de"].max_avg_word_length == LANGUAGE_TABLE["de"]["max_avg_word_length"]
     assert GopherQuality(language_table=False)._thresholds == {}
+
+
+def test_length_thresholds_follow_text_density(held_out):
+    """Chinese says in 8 characters what English says in 30, Thai spends more characters than English:
+    the scaled thresholds follow, and a held-out Chinese document cut into sentence lines (every line a
+    full sentence, most under 30 characters) keeps its lines under the table but not without it."""
+    rows = {lang: LANGUAGE_TABLE[lang] for lang in ("en", "zh", "ja", "th", "de")}
+    assert rows["en"]["fineweb"] == {"short_line_length": 30, "new_line_ratio": 0.3}
+    assert rows["en"]["c4"] == {"min_words_per_line": 3} and rows["en"]["min_doc_words"] == 50
+    assert rows["zh"]["fineweb"]["short_line_length"] < 15 and rows["ja"]["fineweb"]["short_line_length"] < 15
+    assert 25 <= rows["de"]["fineweb"]["short_line_length"] <= 40
+    for lang in ("zh", "ja", "th"):  # counted in characters: more units than English words
+        assert rows[lang]["min_doc_words"] > 50 and rows[lang]["c4"]["min_words_per_line"] > 3
+        assert rows[lang]["fineweb"]["new_line_ratio"] < 0.3
+
+    sentences = dict.fromkeys(s + "。" for d in held_out["zh"][:3] for s in d.replace("\n", "").split("。") if s)
+    text = "\n".join(sentences)  # each sentence once (held-out documents share paragraphs)
+    lines = text.split("\n")
+    assert sum(len(line) <= 30 for line in lines) / len(lines) > 0.67
+    assert FineWebQuality().check(text, "zh") is None
+    assert FineWebQuality(language_table=False).check(text, "zh") == "fineweb:short_line_ratio"
+    assert FineWebQuality(short_line_length=30).check(text, "zh") is None  # the default is table-driven...
+    assert FineWebQuality(short_line_length=31, language_table=True).check(text, "zh") == "fineweb:short_line_ratio"
+    # ...and C4 keeps a Chinese line of a few characters only if it has the scaled number of them.
+    short = "\n".join(["他来了。"] * 3 + [line for line in lines[:8]])
+    kept = C4Quality().check(short, "zh")[1]
+    assert "他来了。" not in kept and "他来了。" in C4Quality(language_table=False).check(short, "zh")[1]
 
 
 def test_clean_pass_and_corrupted_drop_per_language(held_out):
