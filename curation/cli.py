@@ -50,6 +50,24 @@ def demo_spec(output: str) -> dict:
     return spec
 
 
+def _train_quality(args: argparse.Namespace) -> int:
+    from curation.io.sources import InputError
+    from curation.train_quality import train_quality
+    from filters.fasttext_quality import TrainParams
+
+    if not 0 < args.test_fraction < 1:
+        return _fail("--test-fraction must be between 0 and 1")
+    params = TrainParams(epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim, bucket=args.bucket,
+                         seed=args.seed)
+    try:
+        train_quality(args.positive, args.negative, args.output, text_field=args.text_field,
+                      group_field=args.group_field, max_per_class=args.max_per_class,
+                      test_fraction=args.test_fraction, params=params)
+    except (InputError, OSError, ValueError) as e:
+        return _fail(str(e))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="curate", description="Curate pretraining corpora on Ray.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -63,6 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--output", help="output location (overrides the spec's `output`)")
     m.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     m.add_argument("--quiet", action="store_true", help="no progress lines")
+    tq = sub.add_parser("train-quality", help="train a fastText quality classifier from positive and negative documents")
+    tq.add_argument("--positive", action="append", required=True, help="JSONL (.gz/.zst) or Parquet; repeatable; globs")
+    tq.add_argument("--negative", action="append", required=True, help="as --positive")
+    tq.add_argument("--output", required=True, help="model path (MODEL.bin; metrics go to MODEL.bin.json)")
+    tq.add_argument("--text-field", default="text")
+    tq.add_argument("--group-field", help="field whose value keeps documents together in the train/held-out "
+                                          "split (a page or repository id; default: the record id)")
+    tq.add_argument("--max-per-class", type=int, help="sample at most this many documents per class")
+    tq.add_argument("--test-fraction", type=float, default=0.2, help="share of groups held out (default 0.2)")
+    tq.add_argument("--epoch", type=int, default=20)
+    tq.add_argument("--lr", type=float, default=0.5)
+    tq.add_argument("--word-ngrams", type=int, default=2)
+    tq.add_argument("--dim", type=int, default=64)
+    tq.add_argument("--bucket", type=int, default=200_000, help="hash buckets for word n-grams (model size)")
+    tq.add_argument("--seed", type=int, default=0)
     d = sub.add_parser("demo", help="run the bundled demo corpus through the full pipeline")
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")
@@ -104,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_client(args.command, getattr(args, "spec", None) or args.job_id, args.server,
                           getattr(args, "follow", False))
+    if args.command == "train-quality":
+        return _train_quality(args)
     if args.command in ("run", "mix"):
         return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
     if args.command == "demo":

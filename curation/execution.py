@@ -245,11 +245,14 @@ class RayExecutor:
         ds = ds.map_batches(read, batch_size=1, batch_format="numpy", num_cpus=0.25)
         ds = ds.map_batches(_stage_fn(job, ["normalize"]), batch_size=None, batch_format="pyarrow", num_cpus=0.25)
         actor_stages = [n for n in names if n != "normalize"]
-        if "langid" in actor_stages:
-            ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, ["langid"]), batch_size=None,
+        # Two pools: the stages up to language ID (domain tagging, LID), then the rest, so neither
+        # holds every model and both stream.
+        first = actor_stages[: actor_stages.index("langid") + 1] if "langid" in actor_stages else []
+        if first:
+            ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, first), batch_size=None,
                                 batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors),
                                 num_cpus=cpu)
-        rest = [n for n in actor_stages if n != "langid"]
+        rest = actor_stages[len(first):]
         if rest:
             ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, rest), batch_size=None,
                                 batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors),
@@ -302,7 +305,8 @@ class _StageUDF:
         self.names = names
         self.plan = dict(stage_plan(job))
         self.ctx = StageContext.build(job, lid="langid" in names, filters="filters" in names,
-                                      dedup="dedup_keys" in names)
+                                      dedup="dedup_keys" in names, domain="domain" in names,
+                                      quality="quality" in names)
 
     def __call__(self, t: pa.Table) -> pa.Table:
         return run_stages(t, self.names, self.ctx, self.plan)

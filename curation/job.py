@@ -23,7 +23,9 @@ from curation import __version__
 from curation.execution import LocalExecutor, RayExecutor
 from curation.io.readers import ReadLimits
 from curation.io.sources import discover
-from curation.outputs import Layout, finalize_file, ids_of, merge_counts
+from curation.dedup import shuffle
+from curation.outputs import (SCORE_BIN, Layout, finalize_file, ids_of, merge_counts, scores_of, survivor_score_bins,
+                              top_fraction_threshold)
 from curation.progress import Progress, rate, summary_table
 from curation.spec import CurateJob, resolved_yaml
 
@@ -100,13 +102,15 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
         for sub in ("curated", "rejected", "quarantine"):
             layout.remove_dir(layout.path(sub))
         cluster_ids = _cluster_ids(executor, layout, files, dedup)
-        args = []
+        subs = {}
         for f in files:
-            sub = None
+            subs[f.ordinal] = None
             if dedup is not None:
                 sel = (dedup["doc"] >> 32) == f.ordinal
-                sub = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
-            args.append((layout, f.ordinal, f.uri, sub, cluster_ids.get(f.ordinal) if cluster_ids else None))
+                subs[f.ordinal] = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
+        min_scores = _top_fraction_thresholds(executor, job, files, subs, progress)
+        args = [(layout, f.ordinal, f.uri, subs[f.ordinal], cluster_ids.get(f.ordinal) if cluster_ids else None,
+                 min_scores) for f in files]
         finals = executor.map(finalize_file, args)
         write_seconds = phases["write"] = time.monotonic() - t0
 
@@ -185,10 +189,46 @@ def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.
     partitions = spec.partitions or max(1, 2 * executor.cpus)
     result = executor.dedup([f.ordinal for f in files], partitions)
     progress.say(f"dedup: {int(result.pop('edges')[0]):,} candidate edges from {partitions} shuffle partitions")
+    keep_by = job.stages.quality.dedup_keep if job.stages.quality is not None else None
+    if keep_by is not None and len(result["doc"]):
+        result = shuffle.choose_keepers(result, _candidate_scores(executor, result["doc"], f"quality_{keep_by}"))
+        progress.say(f"dedup: each cluster keeps its best quality_{keep_by} member")
     result["seconds"] = time.monotonic() - t0  # type: ignore[assignment]
     progress.say(f"dedup: {int((result['reason'] > 0).sum()):,} duplicates in "
                  f"{len(np.unique(result['cluster'])):,} clusters ({time.monotonic() - t0:.1f}s)")
     return result
+
+
+def _top_fraction_thresholds(executor, job: CurateJob, files, subs: dict, progress: Progress
+                             ) -> dict[str, dict[str, float]] | None:
+    """column -> "lang/domain" -> lowest kept score, for classifiers with keep_top_fraction."""
+    q = job.stages.quality
+    fractions = {f"quality_{n}": c.keep_top_fraction for n, c in (q.classifiers.items() if q else [])
+                 if c.keep_top_fraction is not None}
+    if not fractions:
+        return None
+    per_file = executor.map(survivor_score_bins, [(executor.layout, f.ordinal, subs[f.ordinal], list(fractions))
+                                                  for f in files])
+    merged: dict[str, Any] = {}
+    for d in per_file:
+        merge_counts(merged, d)
+    out = {col: {g: top_fraction_threshold(bins, fractions[col]) for g, bins in merged.get(col, {}).items()}
+           for col in fractions}
+    for col, by_group in out.items():
+        progress.say(f"{col}: keeping the top {fractions[col]:.0%} of {len(by_group)} language/domain group(s)")
+    return out
+
+
+def _candidate_scores(executor, docs: np.ndarray, column: str) -> np.ndarray:
+    """`column` for every duplicate candidate (aligned with the sorted `docs`), read from the annotated parts."""
+    per_file = defaultdict(list)
+    for d in docs:
+        per_file[int(d) >> 32].append(d)
+    found = executor.map(scores_of, [(executor.layout, o, np.array(ds), column) for o, ds in per_file.items()])
+    score = np.full(len(docs), np.nan)
+    for d, s in found:
+        score[np.searchsorted(docs, d)] = s
+    return score
 
 
 def _cluster_ids(executor, layout: Layout, files, dedup) -> dict[int, dict[int, str]] | None:
@@ -212,6 +252,8 @@ def _cluster_ids(executor, layout: Layout, files, dedup) -> dict[int, dict[int, 
 
 def _stage_of(reason: str) -> str:
     """The funnel stage a drop reason belongs to ("c4:too_few_sentences" -> "c4")."""
+    if reason.endswith(":top_fraction"):  # ranks the documents that survived dedup, so it comes last
+        return "top_fraction"
     return {"exact_duplicate": "exact_dedup", "minhash_duplicate": "minhash_dedup"}.get(reason, reason.split(":")[0])
 
 
@@ -234,13 +276,17 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         dropped_by_stage[_stage_of(r)] += n
     quarantined = total.get("quarantined", 0)
     # The funnel: each stage's in/out among parsed records, in pipeline order.
-    order = ["normalize", "langid"]
+    order = ["normalize"] + (["domain"] if job.stages.domain is not None else []) + ["langid"]
     if job.stages.filters is not None:
         order += [name for name, _ in job.stages.filters.enabled()]
+    if job.stages.quality is not None:
+        order.append("quality")
     if job.stages.dedup is not None and job.stages.dedup.exact is not None:
         order.append("exact_dedup")
     if job.stages.dedup is not None and job.stages.dedup.minhash is not None:
         order.append("minhash_dedup")
+    if job.stages.quality is not None and any(c.keep_top_fraction for c in job.stages.quality.classifiers.values()):
+        order.append("top_fraction")
     if job.stages.langid is None:
         order.remove("langid")
     by_stage = [{"stage": "read", "in": records, "out": records - quarantined, "seconds": 0.0}]
@@ -277,7 +323,11 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         "quarantined": quarantined,
         "by_reason": by_reason,
         "by_lang": by_lang,
+        "by_domain": {d: {"input": n, "kept": total.get("kept_by_domain", {}).get(d, 0)}
+                      for d, n in sorted(total.get("input_by_domain", {}).items())},
         "by_stage": by_stage,
+        "quality_scores": {name: {"bin_width": SCORE_BIN, **hist}
+                           for name, hist in sorted(total.get("score_histograms", {}).items())},
         "dedup": None if dedup is None else {
             "candidate_documents": int(len(dedup["doc"])),
             "clusters": int(len(np.unique(dedup["cluster"]))),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -125,6 +125,10 @@ class FinalCounts:
     input_by_lang: Counter = field(default_factory=Counter)
     reasons_by_lang: dict = field(default_factory=dict)  # lang -> Counter of drop reasons
     cluster_sizes: Counter = field(default_factory=Counter)
+    input_by_domain: Counter = field(default_factory=Counter)
+    kept_by_domain: Counter = field(default_factory=Counter)
+    # quality_NAME -> "kept"/"rejected" -> histogram bin -> documents (bins of SCORE_BIN, see score_bins)
+    score_histograms: dict = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,7 +136,26 @@ class FinalCounts:
                 "by_reason": dict(self.by_reason), "kept_by_lang": dict(self.kept_by_lang),
                 "input_by_lang": dict(self.input_by_lang),
                 "reasons_by_lang": {k: dict(v) for k, v in self.reasons_by_lang.items()},
-                "cluster_sizes": {str(k): v for k, v in self.cluster_sizes.items()}, "files": self.files}
+                "cluster_sizes": {str(k): v for k, v in self.cluster_sizes.items()},
+                "input_by_domain": dict(self.input_by_domain), "kept_by_domain": dict(self.kept_by_domain),
+                "score_histograms": self.score_histograms, "files": self.files}
+
+
+SCORE_BIN = 0.05  # histogram bin width of quality scores (probabilities, or grades up to 5)
+SCORE_COLUMNS_PREFIX = "quality_"
+EXTRA_SCORE_COLUMNS = ("domain_score", "perplexity")
+
+
+def score_bins(scores: np.ndarray) -> dict[str, int]:
+    """Histogram of scores as {bin start: count}, bins of SCORE_BIN from 0 (mergeable across files)."""
+    scores = scores[~np.isnan(scores)]
+    if not len(scores):
+        return {}
+    scores = np.clip(scores, 0, None)
+    bins = np.floor(scores / SCORE_BIN).astype(np.int64)
+    bins[(scores > 0) & (scores == np.floor(scores))] -= 1  # 1.0 (or a top grade) closes the bin below it
+    bins, counts = np.unique(bins, return_counts=True)
+    return {f"{b * SCORE_BIN:.2f}": int(c) for b, c in zip(bins, counts)}
 
 
 class _Sink:
@@ -156,9 +179,54 @@ class _Sink:
         return True
 
 
+TOP_FRACTION_BIN = 0.001  # score resolution of keep_top_fraction thresholds
+
+
+def _groups(t: pa.Table) -> list[str]:
+    langs = t["lang"].to_pylist() if "lang" in t.column_names else ["und"] * len(t)
+    return [f"{lang or 'und'}/{dom}" for lang, dom in zip(langs, t["domain"].to_pylist())]
+
+
+def survivor_score_bins(layout: Layout, ordinal: int, dedup: dict[str, np.ndarray] | None,
+                        columns: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """column -> "lang/domain" -> {score bin: documents} over one file's documents that survived every
+    stage and dedup: what keep_top_fraction ranks."""
+    out: dict[str, dict[str, dict[str, int]]] = {c: {} for c in columns}
+    dropped = dedup["doc"][dedup["reason"] > 0] if dedup is not None and len(dedup["doc"]) else np.zeros(0, np.int64)
+    for part in layout.list_files(layout.annotated_dir(ordinal)):
+        t = pq.read_table(part, filesystem=layout.fs)
+        alive = (np.asarray(pc.and_(pc.is_null(t["error"]), pc.is_null(t["drop_reason"])).to_numpy(
+            zero_copy_only=False), dtype=bool) & ~np.isin(t["_doc"].to_numpy(), dropped))
+        groups = np.array(_groups(t), dtype=object)
+        for c in columns:
+            vals = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
+            bins = np.floor(np.nan_to_num(vals, nan=-1.0) / TOP_FRACTION_BIN).astype(np.int64)
+            for g in np.unique(groups[alive]):
+                sel = alive & (groups == g)
+                b, n = np.unique(bins[sel], return_counts=True)
+                merge_counts(out[c].setdefault(g, {}), {str(k): int(v) for k, v in zip(b, n)})
+    return out
+
+
+def top_fraction_threshold(bins: dict[str, int], fraction: float) -> float:
+    """The lowest score kept when keeping the best `fraction` of the documents counted in `bins`
+    (whole bins: ties at the threshold's bin are kept, so slightly more than the fraction may stay)."""
+    total = sum(bins.values())
+    want, seen = fraction * total, 0
+    for b in sorted((int(k) for k in bins), reverse=True):
+        seen += bins[str(b)]
+        if seen >= want - 1e-9:
+            return b * TOP_FRACTION_BIN
+    return -np.inf
+
+
 def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str, np.ndarray] | None,
-                  cluster_ids: dict[int, str] | None) -> dict[str, Any]:
-    """Split one input file's annotated parts into curated / rejected / quarantine files."""
+                  cluster_ids: dict[int, str] | None,
+                  min_scores: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Split one input file's annotated parts into curated / rejected / quarantine files.
+
+    `min_scores` (column -> "lang/domain" -> lowest kept score) applies keep_top_fraction to the
+    documents that survived everything else (`quality:NAME:top_fraction`)."""
     counts = FinalCounts()
     sinks: dict[str, _Sink] = {}
 
@@ -187,6 +255,18 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
                 if r:
                     reasons[i] = DUP_REASONS[r]
                 counts.cluster_sizes[int(size[i])] += 1
+        if min_scores:
+            groups = _groups(t)
+            errors = t["error"].to_pylist()
+            for col, by_group in min_scores.items():
+                vals = t[col].to_numpy(zero_copy_only=False).astype(np.float64)
+                bins = np.floor(np.nan_to_num(vals, nan=-1.0) / TOP_FRACTION_BIN) * TOP_FRACTION_BIN
+                reason = f"quality:{col.removeprefix(SCORE_COLUMNS_PREFIX)}:top_fraction"
+                for i in range(n):
+                    if reasons[i] is None and errors[i] is None:
+                        limit = by_group.get(groups[i])
+                        if limit is not None and (np.isnan(vals[i]) or bins[i] < limit - 1e-12):
+                            reasons[i] = reason
         if "lang" not in t.column_names:
             t = t.append_column("lang", pa.array(["und"] * n, pa.string()))
             t = t.append_column("lang_score", pa.nulls(n, pa.float32()))
@@ -197,6 +277,16 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
         is_q = np.asarray(pc.is_valid(t["error"]).to_numpy(zero_copy_only=False), dtype=bool)
         is_rej = np.array([r is not None for r in reasons]) & ~is_q
         is_kept = ~is_q & ~is_rej
+        extras = [c for c in t.column_names if c.startswith(SCORE_COLUMNS_PREFIX) or c in EXTRA_SCORE_COLUMNS]
+        for c in extras:
+            if c.startswith(SCORE_COLUMNS_PREFIX):
+                values = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
+                hist = counts.score_histograms.setdefault(c, {})
+                for side, mask in (("kept", is_kept), ("rejected", is_rej)):
+                    merge_counts(hist.setdefault(side, {}), score_bins(values[mask]))
+        doms = t["domain"].to_pylist()
+        counts.input_by_domain.update(d for d, q in zip(doms, is_q) if not q)
+        counts.kept_by_domain.update(d for d, k in zip(doms, is_kept) if k)
         if is_q.any():
             q = t.filter(pa.array(is_q))
             q = q.append_column("input_file", pa.array([input_uri] * len(q), pa.string()))
@@ -206,12 +296,12 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
             counts.input_by_lang[langs[i] or "und"] += 1
         if is_rej.any():
             rej = t.filter(pa.array(is_rej))
-            sink(f"rejected/{name}").write(rej.select(REJECTED_COLUMNS))
+            sink(f"rejected/{name}").write(rej.select(REJECTED_COLUMNS + extras))
             counts.by_reason.update(r for r, m in zip(reasons, is_rej) if m)
             for i in np.flatnonzero(is_rej):
                 counts.reasons_by_lang.setdefault(langs[i] or "und", Counter())[reasons[i]] += 1
         if is_kept.any():
-            kept = t.filter(pa.array(is_kept)).select(CURATED_COLUMNS)
+            kept = t.filter(pa.array(is_kept)).select(CURATED_COLUMNS + extras)
             klangs = kept["lang"].to_pylist()
             for lang in sorted(set(klangs)):
                 sink(f"curated/lang={lang or 'und'}/{name}").write(
@@ -224,6 +314,22 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
         if s.close():
             counts.files.append(rel)
     return counts.to_dict()
+
+
+def scores_of(layout: Layout, ordinal: int, docs: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(documents, their `column` values) for the given documents of one input file."""
+    found_docs, found_scores = [], []
+    want = np.unique(docs)
+    for part in layout.list_files(layout.annotated_dir(ordinal)):
+        t = pq.read_table(part, columns=["_doc", column], filesystem=layout.fs)
+        d = t["_doc"].to_numpy()
+        hit = np.flatnonzero(np.isin(d, want))
+        if len(hit):
+            found_docs.append(d[hit])
+            found_scores.append(t[column].to_numpy(zero_copy_only=False).astype(np.float64)[hit])
+    if not found_docs:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(found_docs), np.concatenate(found_scores)
 
 
 def ids_of(layout: Layout, ordinal: int, docs: np.ndarray) -> dict[int, str]:

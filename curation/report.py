@@ -1,4 +1,5 @@
-"""A short HTML report beside stats.json: the funnel, drop reasons, languages, cluster sizes."""
+"""A short HTML report beside stats.json: the funnel, drop reasons, languages, domains, quality score
+histograms, cluster sizes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,24 @@ def _barh(items: list[tuple[str, float]], xlabel: str, color: str):
         ax.barh(labels, [v for _, v in items][::-1], color=color)
         ax.set_xlabel(xlabel)
         ax.tick_params(axis="y", labelsize=8)
+    return draw
+
+
+def _score_histogram(name: str, hist: dict[str, Any]):
+    width = float(hist.get("bin_width", 0.05))
+
+    def draw(ax):
+        bottom: dict[float, int] = {}
+        for side, color in (("kept", "#55a868"), ("rejected", "#c44e52")):
+            bins = {float(k): v for k, v in (hist.get(side) or {}).items()}
+            xs = sorted(bins)
+            ax.bar(xs, [bins[x] for x in xs], width=width, align="edge", color=color, label=side,
+                   bottom=[bottom.get(x, 0) for x in xs])
+            for x in xs:
+                bottom[x] = bottom.get(x, 0) + bins[x]
+        ax.set_xlabel(name)
+        ax.set_ylabel("documents")
+        ax.legend()
     return draw
 
 
@@ -91,6 +110,18 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
                  ", ".join(f"{r} {n:,}" for r, n in list(v.get("by_reason", {}).items())[:3])] for k, v in langs]),
         img(langs_png),
     ]
+    domains = stats.get("by_domain") or {}
+    if domains:
+        parts += ["<h2>Domains</h2>",
+                  _table(["domain", "input", "kept", "kept share"],
+                         [[k, v["input"], v["kept"], f"{v['kept'] / v['input']:.0%}" if v["input"] else "-"]
+                          for k, v in sorted(domains.items(), key=lambda kv: -kv[1]["input"])])]
+    for name, hist in (stats.get("quality_scores") or {}).items():
+        png = save_plot(layout, f"{name}.png", _score_histogram(name, hist))
+        kept, rejected = (sum(hist.get(side, {}).values()) for side in ("kept", "rejected"))
+        parts += [f"<h2>Scores: {html.escape(name)}</h2>",
+                  f"<p>{kept:,} kept and {rejected:,} rejected documents scored (every parsed document is, "
+                  "whichever stage dropped it).</p>", img(png)]
     if stats.get("dedup"):
         d = stats["dedup"]
         parts += ["<h2>Duplicates</h2>",

@@ -95,17 +95,22 @@ class LangIdSpec(_Strict):
 
 
 class FiltersSpec(_Strict):
-    """One entry per heuristic filter; the options are the filter's thresholds (published defaults)."""
+    """One entry per heuristic filter; the options are the filter's thresholds (published defaults).
+
+    The four web filters apply to documents of every domain but code and math; `code` and `math` are
+    the rules of those domains (filters/domain.py), applied to documents whose `domain` is code or math."""
 
     gopher_quality: dict[str, Any] | None = None
     gopher_repetition: dict[str, Any] | None = None
     c4: dict[str, Any] | None = None
     fineweb: dict[str, Any] | None = None
+    code: dict[str, Any] | None = None
+    math: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _check_options(cls, data: Any) -> Any:
-        from filters.heuristics import HEURISTIC_FILTERS
+        from filters.heuristics import ALL_FILTERS as HEURISTIC_FILTERS
 
         if not isinstance(data, dict):
             return data
@@ -146,6 +151,100 @@ class FiltersSpec(_Strict):
         return [(n, o) for n in type(self).model_fields if (o := getattr(self, n)) is not None]
 
 
+def _local_file_error(path: str, what: str) -> str | None:
+    """A message when a local model path names no file (object-store paths are checked when loaded)."""
+    if "://" in path or Path(path).expanduser().is_file():
+        return None
+    return f"{what} not found: {path}"
+
+
+class DomainSpec(_Strict):
+    """Domain tagging (web / code / math / other) with a fastText model; see filters/domain.py."""
+
+    model: str | None = Field(None, description="fastText domain model; default: the bundled filters/models/domain.ftz")
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="below this the document is tagged `other`")
+    retag: list[str] = Field(default_factory=lambda: ["web"],
+                             description="declared input domains the tag replaces (others are trusted as given)")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, v: str | None) -> str | None:
+        if v is not None and (err := _local_file_error(v, "domain model")):
+            raise ValueError(err)
+        return v
+
+
+class ClassifierSpec(_Strict):
+    """One fastText quality classifier: its score goes to the column `quality_NAME` for every row."""
+
+    model: str = Field(description="fastText model (e.g. from `curate train-quality`, or DCLM's)")
+    positive_label: str | None = Field(
+        None, description="the label whose probability is the score; default __label__hq (graded models with "
+                          "numeric labels score as the expected grade)")
+    min_score: float | None = Field(None, description="drop (quality:NAME) below this score; null keeps all")
+    min_score_by_lang: dict[str, float] = Field(default_factory=dict, description="per-language minimum")
+    min_score_by_domain: dict[str, float] = Field(default_factory=dict, description="per-domain minimum")
+    keep_top_fraction: float | None = Field(
+        None, gt=0.0, le=1.0, description="keep only this best-scoring share of the surviving documents of each "
+                                          "(language, domain) group (quality:NAME:top_fraction)")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, v: str) -> str:
+        if err := _local_file_error(v, "quality model"):
+            raise ValueError(err)
+        return v
+
+    def threshold(self, lang: str | None, domain: str | None) -> float | None:
+        """The minimum score for a document: by language, then by domain, then min_score."""
+        if lang in self.min_score_by_lang:
+            return self.min_score_by_lang[lang]
+        if domain in self.min_score_by_domain:
+            return self.min_score_by_domain[domain]
+        return self.min_score
+
+
+class PerplexitySpec(_Strict):
+    """KenLM perplexity (optional; needs the kenlm package and a model the user gives)."""
+
+    model: str = Field(description="KenLM model (.arpa or .bin)")
+    max_perplexity: float | None = Field(None, gt=0, description="drop (quality:perplexity) above this")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, v: str) -> str:
+        if err := _local_file_error(v, "KenLM model"):
+            raise ValueError(err)
+        return v
+
+
+class QualitySpec(_Strict):
+    """Model-based quality filters (after the heuristic filters)."""
+
+    classifiers: dict[str, ClassifierSpec] = Field(default_factory=dict)
+    perplexity: PerplexitySpec | None = None
+    dedup_keep: str | None = Field(
+        None, description="a classifier NAME: the best-scoring member of a duplicate cluster is kept "
+                          "(default: the first in input order)")
+
+    @field_validator("classifiers")
+    @classmethod
+    def _names(cls, v: dict[str, ClassifierSpec]) -> dict[str, ClassifierSpec]:
+        import re
+
+        bad = [k for k in v if not re.fullmatch(r"[a-z0-9_]{1,40}", k)]
+        if bad:
+            raise ValueError(f"classifier names must be lower-case letters, digits and _ (got {', '.join(bad)})")
+        return v
+
+    @model_validator(mode="after")
+    def _keep_names_a_classifier(self) -> "QualitySpec":
+        if self.dedup_keep is not None and self.dedup_keep not in self.classifiers:
+            raise ValueError(f"dedup_keep: {self.dedup_keep!r} is not one of the classifiers "
+                             f"({', '.join(self.classifiers) or 'none'})")
+        return self
+
+
 class ExactDedupSpec(_Strict):
     pass
 
@@ -183,16 +282,15 @@ class DedupSpec(_Strict):
 class StagesSpec(_Strict):
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
     langid: LangIdSpec | None = None
+    domain: DomainSpec | None = None
     filters: FiltersSpec | None = None
+    quality: QualitySpec | None = None
     dedup: DedupSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _reject_future_stages(cls, data: Any) -> Any:
-        data = _null_means_defaults(data, ("langid", "filters", "dedup", "normalize"))
-        if isinstance(data, dict) and "quality" in data:
-            raise _KeyErrors([("quality", "model-based quality filters are not available in this version")])
-        return data
+    def _null_runs_defaults(cls, data: Any) -> Any:
+        return _null_means_defaults(data, ("langid", "domain", "filters", "quality", "dedup", "normalize"))
 
 
 class ExecutionSpec(_Strict):

@@ -72,6 +72,7 @@ def normalize(table: pa.Table, ctx: "StageContext") -> pa.Table:
 
 def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
     """`lang` and `lang_score` for every parsed row; low scores and unwanted languages are dropped.
+    Code documents (domain `code`, declared or tagged) get `lang` code, no score, and are not dropped.
 
     The minimum score of a label is `min_score_by_lang`, else the bundled per-language table
     (filters/lid_thresholds.yaml; bundled model only), else `min_score`. Rows labelled `my` in legacy
@@ -112,7 +113,11 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
             scores[zg] = ps
     defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
     targets = ctx.job.target_languages()
+    domains = table["domain"].to_pylist()
     for i in np.flatnonzero(alive):
+        if domains[i] == "code":  # a programming language, not a natural one: no language policy
+            langs[i], scores[i] = "code", np.nan
+            continue
         lang = langs[i]
         if targets is not None and lang not in targets:
             if spec.other_languages == "drop":
@@ -138,30 +143,58 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
     return _set_column(table, "drop_reason", reasons, pa.string())
 
 
+def domain(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """`domain` from the tagger for parsed rows whose declared domain is in `retag` (default: web);
+    `domain_score` is the tagger's confidence (null where the declared domain was kept)."""
+    spec = ctx.job.stages.domain
+    texts = table["text"].to_pylist()
+    declared = table["domain"].to_pylist()
+    retag = set(spec.retag)
+    idx = [i for i, t in enumerate(texts) if t is not None and declared[i] in retag]
+    scores = np.full(len(texts), np.nan, dtype=np.float32)
+    if idx:
+        tags, sc = ctx.domain_tagger.tag([texts[i] for i in idx])
+        for j, i in enumerate(idx):
+            declared[i] = tags[j]
+        scores[idx] = sc
+    table = _set_column(table, "domain", declared, pa.string())
+    return _set_column(table, "domain_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
+
+
 def heuristic_filters(table: pa.Table, ctx: "StageContext") -> pa.Table:
     """Each enabled heuristic filter in order, on the rows that survived the ones before.
 
-    Texts and reasons stay Python lists across the filters; Arrow columns are rebuilt once."""
+    The web filters see documents of every domain but code and math; the `code` and `math` filters see
+    only those (filters/heuristics.py). Texts and reasons stay Python lists across the filters; Arrow
+    columns are rebuilt once."""
+    from filters.heuristics import RULE_DOMAINS
+
     alive = np.flatnonzero(alive_mask(table))
     texts = table["text"].to_pylist()
     langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
+    domains = np.array(table["domain"].to_pylist(), dtype=object)
     reasons = table["drop_reason"].to_pylist()
     rewritten = False
     for filt in ctx.filters:
         if len(alive) == 0:
             break
         t0 = time.perf_counter()
-        res = filt([texts[i] for i in alive], [langs[i] for i in alive])
-        survivors = []
-        for j, i in enumerate(alive):
+        if filt.name in RULE_DOMAINS:
+            mine = domains[alive] == filt.name
+        else:
+            mine = ~np.isin(domains[alive], list(RULE_DOMAINS))
+        rows = alive[mine]
+        res = filt([texts[i] for i in rows], [langs[i] for i in rows])
+        dropped = set()
+        for j, i in enumerate(rows):
             if res.reasons[j] is not None:
                 reasons[i] = res.reasons[j]
-            else:
-                survivors.append(i)
-                if res.texts is not None and res.texts[j] is not texts[i]:
-                    texts[i] = res.texts[j]
-                    rewritten = True
-        alive = np.array(survivors, dtype=np.int64)
+                dropped.add(int(i))
+            elif res.texts is not None and res.texts[j] is not texts[i]:
+                texts[i] = res.texts[j]
+                rewritten = True
+        if dropped:
+            alive = np.array([i for i in alive if int(i) not in dropped], dtype=np.int64)
         ctx.last_timings[filt.name] = time.perf_counter() - t0
     table = _set_column(table, "drop_reason", reasons, pa.string())
     if rewritten:
@@ -169,6 +202,38 @@ def heuristic_filters(table: pa.Table, ctx: "StageContext") -> pa.Table:
         table = _set_column(table, "n_chars", pc.fill_null(pc.utf8_length(table["text"]).cast(pa.int64()), 0),
                             pa.int64())
     return table
+
+
+def quality(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """`quality_NAME` for every parsed row (kept or rejected: thresholds can be tuned afterwards), and
+    `perplexity` with a KenLM model; surviving rows below a classifier's threshold are dropped as
+    `quality:NAME` (above the perplexity limit: `quality:perplexity`)."""
+    spec = ctx.job.stages.quality
+    texts = table["text"].to_pylist()
+    alive = alive_mask(table)
+    reasons = table["drop_reason"].to_pylist()
+    langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
+    domains = table["domain"].to_pylist()
+    for name, scorer in ctx.quality_scorers.items():
+        t0 = time.perf_counter()
+        scores = scorer.scores(texts)
+        clf = spec.classifiers[name]
+        for i in np.flatnonzero(alive):
+            limit = clf.threshold(langs[i], domains[i])
+            if limit is not None and not scores[i] >= limit:
+                reasons[i] = f"quality:{name}"
+                alive[i] = False
+        table = _set_column(table, f"quality_{name}", pa.array(scores, mask=np.isnan(scores)), pa.float32())
+        ctx.last_timings[f"quality_{name}"] = time.perf_counter() - t0
+    if ctx.perplexity is not None:
+        ppl = ctx.perplexity.scores(texts)
+        limit = spec.perplexity.max_perplexity
+        if limit is not None:
+            for i in np.flatnonzero(alive):
+                if not ppl[i] <= limit:
+                    reasons[i] = "quality:perplexity"
+        table = _set_column(table, "perplexity", pa.array(ppl, mask=np.isnan(ppl)), pa.float32())
+    return _set_column(table, "drop_reason", reasons, pa.string())
 
 
 def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
@@ -210,21 +275,38 @@ class StageContext:
     job: CurateJob
     lid: Any = None
     filters: list[Any] = field(default_factory=list)
+    domain_tagger: Any = None
+    quality_scorers: dict[str, Any] = field(default_factory=dict)
+    perplexity: Any = None
     minhasher: Any = None
     last_timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, job: CurateJob, *, lid: bool = True, filters: bool = True, dedup: bool = True) -> "StageContext":
+    def build(cls, job: CurateJob, *, lid: bool = True, filters: bool = True, dedup: bool = True,
+              domain: bool = True, quality: bool = True) -> "StageContext":
         ctx = cls(job)
         st = job.stages
         if lid and st.langid is not None:
             from filters.langid import LanguageIdentifier
 
             ctx.lid = LanguageIdentifier(st.langid.model, st.langid.sample_chars)
-        if filters and st.filters is not None:
-            from filters.heuristics import HEURISTIC_FILTERS
+        if domain and st.domain is not None:
+            from filters.domain import DomainTagger
 
-            ctx.filters = [HEURISTIC_FILTERS[name](**opts) for name, opts in st.filters.enabled()]
+            ctx.domain_tagger = DomainTagger(st.domain.model, st.domain.min_score)
+        if filters and st.filters is not None:
+            from filters.heuristics import ALL_FILTERS
+
+            ctx.filters = [ALL_FILTERS[name](**opts) for name, opts in st.filters.enabled()]
+        if quality and st.quality is not None:
+            from filters.fasttext_quality import FastTextScorer
+
+            ctx.quality_scorers = {name: FastTextScorer(c.model, c.positive_label)
+                                   for name, c in st.quality.classifiers.items()}
+            if st.quality.perplexity is not None:
+                from filters.perplexity import KenLMPerplexity
+
+                ctx.perplexity = KenLMPerplexity(st.quality.perplexity.model)
         if dedup and st.dedup is not None and st.dedup.minhash is not None:
             from curation.dedup.minhash import MinHasher
 
@@ -240,10 +322,14 @@ def stage_plan(job: CurateJob) -> list[tuple[str, Stage]]:
     """The stages this job runs, in order (a stage left out of the spec does not run)."""
     plan: list[tuple[str, Stage]] = [("normalize", normalize)]
     st = job.stages
+    if st.domain is not None:  # before language ID: source code has no natural language to identify
+        plan.append(("domain", domain))
     if st.langid is not None:
         plan.append(("langid", langid))
     if st.filters is not None and st.filters.enabled():
         plan.append(("filters", heuristic_filters))
+    if st.quality is not None and (st.quality.classifiers or st.quality.perplexity is not None):
+        plan.append(("quality", quality))
     if st.dedup is not None and (st.dedup.exact is not None or st.dedup.minhash is not None):
         plan.append(("dedup_keys", dedup_keys))
     return plan

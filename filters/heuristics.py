@@ -8,6 +8,7 @@ should see the rewritten text.
 from __future__ import annotations
 
 from filters.c4 import C4Quality
+from filters.domain import DOMAIN_FILTERS, CodeQuality, MathQuality
 from filters.fineweb import FineWebQuality
 from filters.gopher_quality import GopherQuality
 from filters.gopher_repetition import GopherRepetition
@@ -19,4 +20,9 @@ HEURISTIC_FILTERS: dict[str, type] = {
     "fineweb": FineWebQuality,
 }
 
-__all__ = ["HEURISTIC_FILTERS", "C4Quality", "FineWebQuality", "GopherQuality", "GopherRepetition"]
+# The web filters above apply to every domain but code and math, which get their own rules instead.
+ALL_FILTERS: dict[str, type] = {**HEURISTIC_FILTERS, **DOMAIN_FILTERS}
+RULE_DOMAINS: frozenset[str] = frozenset(DOMAIN_FILTERS)
+
+__all__ = ["ALL_FILTERS", "HEURISTIC_FILTERS", "RULE_DOMAINS", "C4Quality", "CodeQuality", "FineWebQuality",
+           "GopherQuality", "GopherRepetition", "MathQuality"]

@@ -76,7 +76,30 @@ def resolve(u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndar
     exact_dups = np.unique(u[kind == EDGE_EXACT])
     is_exact = np.isin(nodes, exact_dups)
     reason = np.where(nodes == roots, 0, np.where(is_exact, 1, 2)).astype(np.int8)  # 0 kept, 1 exact, 2 near
-    return {"doc": nodes, "cluster": roots, "size": counts[inv].astype(np.int64), "reason": reason}
+    # Members of an exact-text run, whichever of them is kept (choose_keepers needs it).
+    twin = np.isin(nodes, np.concatenate([exact_dups, v[kind == EDGE_EXACT]]))
+    return {"doc": nodes, "cluster": roots, "size": counts[inv].astype(np.int64), "reason": reason,
+            "exact_twin": twin}
+
+
+def choose_keepers(result: dict[str, np.ndarray], score: np.ndarray) -> dict[str, np.ndarray]:
+    """Keep the best-scoring member of each cluster instead of the first (ties: the first in input
+    order; a missing score, NaN, loses to any score). `score` is aligned with result["doc"].
+
+    The cluster is renamed after its new keeper. A dropped member is an exact duplicate when its text
+    occurs elsewhere in the cluster, else a near duplicate."""
+    doc, cluster = result["doc"], result["cluster"]
+    if len(doc) == 0:
+        return result
+    s = np.where(np.isnan(score), -np.inf, score)
+    # Within each cluster: highest score first, then smallest document number.
+    order = np.lexsort((doc, -s, cluster))
+    first = np.concatenate([[True], cluster[order][1:] != cluster[order][:-1]])
+    keeper_of_cluster = dict(zip(cluster[order][first].tolist(), doc[order][first].tolist()))
+    new_cluster = np.array([keeper_of_cluster[c] for c in cluster.tolist()], dtype=np.int64)
+    kept = doc == new_cluster
+    reason = np.where(kept, 0, np.where(result["exact_twin"], 1, 2)).astype(np.int8)
+    return {**result, "cluster": new_cluster, "reason": reason}
 
 
 def resolve_parts(*edge_parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
