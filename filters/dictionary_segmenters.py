@@ -53,7 +53,9 @@ def _jieba() -> Segmenter:
 def _sudachi() -> Segmenter:
     from sudachipy import Dictionary, SplitMode
 
-    tokenizer = Dictionary(dict="core").create(SplitMode.A)  # A: shortest units, like UniDic's
+    dictionary = Dictionary(dict="core")
+    make = getattr(dictionary, "tokenizer", None) or dictionary.create  # 0.7 renamed create()
+    tokenizer = make(SplitMode.A)  # A: shortest units, like UniDic's
     return lambda text: [m.surface() for m in tokenizer.tokenize(text) if not m.surface().isspace()]
 
 

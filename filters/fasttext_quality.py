@@ -8,6 +8,7 @@ trains on a scorer's grades) score as the expected grade, sum(p_k * k).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -113,27 +114,55 @@ class TrainParams:
     seed: int = 0
 
 
+_TRAIN_CHILD = """
+import json, sys
+import fasttext
+path, output, kwargs = json.loads(sys.argv[1])
+try:
+    fasttext.train_supervised(input=path, verbose=0, **kwargs).save_model(output)
+except RuntimeError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
 def train_fasttext(texts: Sequence[str], labels: Sequence[str], output: str | os.PathLike,
                    params: TrainParams | None = None) -> None:
-    """Train a supervised fastText model on (text, label) pairs and save it to `output`."""
-    import fasttext
+    """Train a supervised fastText model on (text, label) pairs and save it to `output`. `params.lr`
+    ends as the rate actually used (lowered if training diverged).
+
+    Each training runs in a fresh Python process: once one training in a process has hit fastText's
+    "Encountered NaN", every later one in that process does too (measured with fasttext-numpy2-wheel
+    0.9.2: the first training of a process never did, later ones often), so a process is used once."""
+    import subprocess
+    import sys
 
     params = params or TrainParams()
     order = list(range(len(texts)))
     random.Random(params.seed).shuffle(order)  # fastText reads its file in order; mix the classes
     fd, path = tempfile.mkstemp(suffix=".txt", prefix="fasttext-train-")
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for i in order:
                 label = labels[i] if labels[i].startswith("__label__") else "__label__" + labels[i]
                 f.write(f"{label} {prepare(texts[i])}\n")
-        model = fasttext.train_supervised(
-            input=path, epoch=params.epoch, lr=params.lr, wordNgrams=params.word_ngrams, dim=params.dim,
-            minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed, verbose=0)
+        # A rate too high for the data also diverges: halve it and try again, twice, then say so.
+        for attempt in range(3):
+            kwargs = dict(epoch=params.epoch, lr=params.lr, wordNgrams=params.word_ngrams, dim=params.dim,
+                          minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed)
+            run = subprocess.run([sys.executable, "-c", _TRAIN_CHILD, json.dumps([path, str(output), kwargs])],
+                                 capture_output=True, text=True)
+            if run.returncode == 0:
+                return
+            if run.returncode != 3:
+                raise RuntimeError(f"fastText training failed: {run.stderr.strip()[-2000:]}")
+            if attempt == 2:
+                raise ValueError(f"fastText training diverged ({run.stdout.strip()}) down to learning rate "
+                                 f"{params.lr}; use a lower --lr or more varied training text")
+            params.lr /= 2
     finally:
         os.unlink(path)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    model.save_model(str(output))
 
 
 def is_test_group(group: str, test_fraction: float, seed: int = 0) -> bool:

@@ -53,15 +53,15 @@ def test_layout_and_accounting(demo_run):
 def test_curated_schema_and_partitions(demo_run):
     out, _ = demo_run
     langs = sorted(p.name.removeprefix("lang=") for p in (out / "curated").iterdir())
-    assert "en" in langs and set(langs) <= set(QWEN29)
+    assert "en" in langs and "code" in langs and set(langs) <= set(QWEN29) | {"code"}  # code has no language
     for path in (out / "curated").rglob("*.parquet"):
         f = pq.ParquetFile(path)
-        assert f.schema_arrow.names == CURATED_COLUMNS
+        assert f.schema_arrow.names == CURATED_COLUMNS + ["domain_score"]  # the demo tags domains
         assert f.metadata.row_group(0).column(0).compression == "ZSTD"
         lang = path.parent.name.removeprefix("lang=")
         assert set(f.read(columns=["lang"])["lang"].to_pylist()) == {lang}
     rejected = pads.dataset(out / "rejected", format="parquet").to_table()
-    assert rejected.schema.names == REJECTED_COLUMNS
+    assert rejected.schema.names == REJECTED_COLUMNS + ["domain_score"]
     assert all(r for r in rejected["drop_reason"].to_pylist())
     q = pads.dataset(out / "quarantine", format="parquet").to_table()
     assert q.schema.names == QUARANTINE_COLUMNS
@@ -135,4 +135,5 @@ def test_resolved_spec_loads_back_to_the_same_job(demo_run):
     job = load_spec(out / "job.yaml")
     assert job == parse_spec(demo_spec(str(out)))
     assert [name for name, _ in job.stages.filters.enabled()] == ["gopher_quality", "gopher_repetition", "c4",
-                                                                  "fineweb"]
+                                                                  "fineweb", "code", "math"]
+    assert job.stages.domain is not None and job.stages.domain.retag == ["web"]
