@@ -68,6 +68,29 @@ def _train_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill_quality(args: argparse.Namespace) -> int:
+    from curation.io.sources import InputError
+    from curation.train_quality import LabelledTexts, iter_texts
+    from filters.distill import distill, load_scorer, reservoir_sample
+    from filters.fasttext_quality import TrainParams
+
+    if not 0 < args.test_fraction < 1 or args.grades < 2 or args.sample < 10:
+        return _fail("need 0 < --test-fraction < 1, --grades >= 2 and --sample >= 10")
+    try:
+        scorer = load_scorer(args.scorer)
+        bad = LabelledTexts()
+        sample = reservoir_sample(iter_texts(args.input, args.text_field, args.group_field, bad), args.sample,
+                                  args.seed)
+        if bad.unreadable:
+            print(f"skipped {bad.unreadable} unreadable or empty records (first: {bad.first_error})")
+        distill([t for t, _ in sample], [g for _, g in sample], scorer, args.output, scorer_name=args.scorer,
+                grades=args.grades, test_fraction=args.test_fraction, params=TrainParams(seed=args.seed),
+                batch_size=args.batch_size)
+    except (InputError, OSError, ValueError, ImportError, AttributeError) as e:
+        return _fail(str(e))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="curate", description="Curate pretraining corpora on Ray.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,6 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     tq.add_argument("--dim", type=int, default=64)
     tq.add_argument("--bucket", type=int, default=200_000, help="hash buckets for word n-grams (model size)")
     tq.add_argument("--seed", type=int, default=0)
+    dq = sub.add_parser("distill-quality", help="score a sample with a strong scorer and distil it into a fastText "
+                                                "classifier (FineWeb-Edu recipe)")
+    dq.add_argument("--input", action="append", required=True, help="JSONL (.gz/.zst) or Parquet; repeatable; globs")
+    dq.add_argument("--scorer", required=True, help="module:function (texts -> scores) or hf:MODEL_FOLDER "
+                                                    "(a local causal LM; needs torch and transformers)")
+    dq.add_argument("--output", required=True, help="model path (MODEL.bin; metrics go to MODEL.bin.json)")
+    dq.add_argument("--sample", type=int, default=20_000, help="documents to score (reservoir sample; default 20000)")
+    dq.add_argument("--grades", type=int, default=6, help="score grades the classifier learns (default 6: 0-5)")
+    dq.add_argument("--text-field", default="text")
+    dq.add_argument("--group-field", help="field that keeps documents together in the train/held-out split")
+    dq.add_argument("--test-fraction", type=float, default=0.2)
+    dq.add_argument("--batch-size", type=int, default=64, help="documents per scorer call")
+    dq.add_argument("--seed", type=int, default=0)
     d = sub.add_parser("demo", help="run the bundled demo corpus through the full pipeline")
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")
@@ -139,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                           getattr(args, "follow", False))
     if args.command == "train-quality":
         return _train_quality(args)
+    if args.command == "distill-quality":
+        return _distill_quality(args)
     if args.command in ("run", "mix"):
         return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
     if args.command == "demo":

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -43,9 +43,9 @@ def _format_of(path: str) -> str:
     raise InputError(f"{path}: expected JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet (.parquet)")
 
 
-def read_texts(paths: Sequence[str], text_field: str = "text", group_field: str | None = None) -> LabelledTexts:
-    """Texts (and their groups) of every readable record of `paths`; unreadable ones are counted."""
-    out = LabelledTexts()
+def iter_texts(paths: Sequence[str], text_field: str = "text", group_field: str | None = None,
+               bad: LabelledTexts | None = None) -> Iterator[tuple[str, str]]:
+    """(text, group) of every readable record of `paths`, streamed; unreadable ones are counted in `bad`."""
     for p in paths:
         spec = InputSpec(path=p, format=_format_of(p), source="train-quality", text_field=text_field,
                          id_field=group_field or "id")
@@ -58,11 +58,19 @@ def read_texts(paths: Sequence[str], text_field: str = "text", group_field: str 
                 texts, ids, errors = t["text"].to_pylist(), t["id"].to_pylist(), t["error"].to_pylist()
                 for text, id_, err in zip(texts, ids, errors):
                     if err is not None or not text or not text.strip():
-                        out.unreadable += 1
-                        out.first_error = out.first_error or f"{uri}: {err or 'empty text'}"
+                        if bad is not None:
+                            bad.unreadable += 1
+                            bad.first_error = bad.first_error or f"{uri}: {err or 'empty text'}"
                         continue
-                    out.texts.append(text)
-                    out.groups.append(str(id_))
+                    yield text, str(id_)
+
+
+def read_texts(paths: Sequence[str], text_field: str = "text", group_field: str | None = None) -> LabelledTexts:
+    """Texts (and their groups) of every readable record of `paths`; unreadable ones are counted."""
+    out = LabelledTexts()
+    for text, group in iter_texts(paths, text_field, group_field, out):
+        out.texts.append(text)
+        out.groups.append(group)
     return out
 
 

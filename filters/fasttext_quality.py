@@ -110,6 +110,8 @@ class TrainParams:
     dim: int = 64
     min_count: int = 2
     bucket: int = 200_000
+    minn: int = 0  # character n-grams (0: none, fastText's supervised default)
+    maxn: int = 0
     threads: int = 1  # fastText is only deterministic on one thread
     seed: int = 0
 
@@ -150,7 +152,8 @@ def train_fasttext(texts: Sequence[str], labels: Sequence[str], output: str | os
         # A rate too high for the data also diverges: halve it and try again, twice, then say so.
         for attempt in range(3):
             kwargs = dict(epoch=params.epoch, lr=params.lr, wordNgrams=params.word_ngrams, dim=params.dim,
-                          minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed)
+                          minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed,
+                          minn=params.minn, maxn=params.maxn)
             run = subprocess.run([sys.executable, "-c", _TRAIN_CHILD, json.dumps([path, str(output), kwargs])],
                                  capture_output=True, text=True)
             if run.returncode == 0:
