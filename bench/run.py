@@ -7,9 +7,10 @@ trafilatura web pages, shuffled together with a fixed seed and cycled to N. Ever
 process on one core (the main thread is pinned), measured in this run:
 
 1. our pure stage functions (`curation.stages`) on batches of 1000, on all N documents;
-   and our Qwen token counting (`mixtures.tokenizer.count_tokens`, the `curate mix` path);
-2. the peers (datatrove's filters, LanguageFilter and MinhashDedupSignature, datasketch's MinHash,
-   plain tiktoken's `encode_ordinary` in a loop) on the first K of them, and ours again on those
+   our Qwen token counting (`mixtures.tokenizer.count_tokens`, the `curate mix` path); and the quality
+   stage (a fastText classifier trained in the run, untimed) and the domain tagger;
+2. the peers (datatrove's filters, LanguageFilter, FastTextClassifierFilter and MinhashDedupSignature,
+   datasketch's MinHash, plain tiktoken's `encode_ordinary` in a loop) on the first K of them, and ours again on those
    same K, which is what each ratio divides;
 3. the real job (`curation.job.run_job`, engine ray) on the N documents as 8 JSONL shards, in child
    processes restricted to 1 and then 2 cores (`ray.init(num_cpus=...)` runs once per process).
@@ -239,6 +240,63 @@ class Ours:
 
         sec, kept = measure(run)
         return Figure("end_to_end", "ours" + tag, len(texts), nbytes, sec, kept)
+
+
+def train_quality_model(data: Path, folder: Path) -> Path:
+    """A fastText quality classifier as `curate train-quality` makes one (its defaults): the web pages'
+    main text against their boilerplate lines. Training is setup, not timed."""
+    from filters.fasttext_quality import train_fasttext
+
+    texts, labels = [], []
+    with gzip.open(data / WEB, "rt", encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if not rec.get("main_text"):
+                continue
+            main = {x.strip() for x in rec["main_text"].split("\n") if x.strip()}
+            boiler = [x for x in rec["text"].split("\n") if x.strip() and x.strip() not in main]
+            texts.append(rec["main_text"])
+            labels.append("hq")
+            if boiler:
+                texts.append("\n".join(boiler))
+                labels.append("lq")
+    path = folder / "quality.bin"
+    train_fasttext(texts, labels, path)
+    return path
+
+
+def our_quality(texts: list[str], nbytes: int, model: Path, tag: str = "") -> list[Figure]:
+    """The quality stage (`curation.stages.quality`: score every row, threshold, column) with one
+    classifier, and the domain stage (bundled tagger), on batches of 1000 normalized texts."""
+    import pyarrow as pa
+
+    from curation.spec import parse_spec
+    from curation.stages import StageContext, domain, quality
+
+    job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
+                      "stages": {"domain": {}, "quality": {"classifiers": {"web": {"model": str(model),
+                                                                                    "min_score": 0.5}}}},
+                      "execution": {"engine": "local"}})
+    ctx = StageContext.build(job)
+    tables = [pa.table({"text": pa.array(c, pa.large_string()), "error": pa.nulls(len(c), pa.string()),
+                        "drop_reason": pa.nulls(len(c), pa.string()), "domain": pa.array(["web"] * len(c)),
+                        "lang": pa.array(["en"] * len(c))}) for c in chunks(texts)]
+    sec_q, _ = measure(lambda: [quality(t, ctx) for t in tables])
+    sec_d, _ = measure(lambda: [domain(t, ctx) for t in tables])
+    return [Figure("quality", "ours" + tag, len(texts), nbytes, sec_q),
+            Figure("domain", "ours" + tag, len(texts), nbytes, sec_d)]
+
+
+def datatrove_quality(texts: list[str], nbytes: int, model: Path) -> Figure:
+    """datatrove's FastTextClassifierFilter with the same model (keep hq >= 0.5), given the local file
+    instead of its download cache, through its own `run()`."""
+    from datatrove.pipeline.filters import FastTextClassifierFilter
+    from fasttext.FastText import _FastText
+
+    f = FastTextClassifierFilter(model_url=str(model), keep_labels=("hq", 0.5))
+    f._model = _FastText(str(model))
+    sec, _ = measure(lambda: Datatrove.drain(f.run(Datatrove.documents(texts))))
+    return Figure("quality", "datatrove FastTextClassifierFilter", len(texts), nbytes, sec)
 
 
 def our_tokens(texts: list[str], nbytes: int, tag: str = "") -> Figure:
@@ -566,7 +624,8 @@ def headline_table(res: dict[str, Any]) -> str:
                       ("minhash_vs_datatrove", "datatrove (spaCy)"),
                       ("minhash_vs_datatrove_regex", "datatrove (our regex)"),
                       ("minhash_vs_datasketch", "datasketch bulk"),
-                      ("tokens_vs_tiktoken", TIKTOKEN)):
+                      ("tokens_vs_tiktoken", TIKTOKEN),
+                      ("quality_vs_datatrove", "datatrove FastTextClassifierFilter")):
         d = res["details"][key]
         ratio_s = f"{res[key]:.2f}x" if key == "tokens_vs_tiktoken" else f"{res[key]:.1f}x"
         rows.append([key, ratio_s, fig(d["ours"]), f"{fig(d['theirs'])}  [{peer}]"])
@@ -652,6 +711,11 @@ def main(argv: list[str] | None = None) -> int:
         agree = datasketch_agreement(norm_k[:50], m)
         say("tiktoken encode_ordinary per document")
         peers.append(tiktoken_tokens(norm_k, nbytes_k))
+        say("quality classifier (trained here, not timed) and domain tagger: ours and datatrove's filter")
+        qmodel = train_quality_model(args.data, Path(tmp))
+        figs_n += our_quality(norm_n, nbytes_n, qmodel)
+        figs_k += our_quality(norm_k, nbytes_k, qmodel, tag=" (same docs)")
+        peers.append(datatrove_quality(norm_k, nbytes_k, qmodel))
 
     scaling = None
     if not args.no_scaling:
@@ -676,6 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         "minhash_vs_datatrove_regex": (ours_k["minhash"], by["minhash", rx]),
         "minhash_vs_datasketch": (ours_k["minhash"], by["minhash", "datasketch MinHash.bulk"]),
         "tokens_vs_tiktoken": (ours_k["tokens"], by["tokens", TIKTOKEN]),
+        "quality_vs_datatrove": (ours_k["quality"], by["quality", "datatrove FastTextClassifierFilter"]),
     }
     result: dict[str, Any] = {key: round(ratio(o, t), 2) for key, (o, t) in pairs.items()}
     result["details"] = {key: detail(o, t) for key, (o, t) in pairs.items()}
@@ -700,6 +765,10 @@ def main(argv: list[str] | None = None) -> int:
             "datatrove end to end: LanguageFilter -> GopherQuality -> GopherRepetition -> C4Quality -> "
             "FineWebQuality -> MinhashDedupSignature.run (signatures written and sorted in a temp dir)",
             "ours end to end: normalize -> langid -> the same 4 filters -> MinHash band keys",
+            "quality: the same fastText model (curate train-quality defaults, trained in this run on the web "
+            "pages' main text vs boilerplate); ours is the quality stage on batches (lower-cased, whitespace "
+            "folded, first 20k characters, one predict call per batch), datatrove's FastTextClassifierFilter "
+            "predicts per document on the whole text",
             "tokens: both sides count the normalized texts with the same Qwen encoding (qwen.tiktoken); ours is "
             "mixtures.tokenizer.count_tokens on batches of 1000 (encode_ordinary_batch, one thread), theirs "
             "len(enc.encode_ordinary(text)) per document in a loop on the main thread",

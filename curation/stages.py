@@ -43,6 +43,12 @@ def _set_column(table: pa.Table, name: str, values: Any, type_: pa.DataType) -> 
     return table.append_column(pa.field(name, type_), arr)
 
 
+def _values(table: pa.Table, name: str, default: Any) -> list[Any]:
+    """A column as a list, or `default` for every row when the batch has no such column (a batch built by
+    hand; the readers always give `domain`, language ID gives `lang`)."""
+    return table[name].to_pylist() if name in table.column_names else [default] * len(table)
+
+
 def normalize_text(text: str, form: str) -> str:
     text = _CONTROL.sub("", _CRLF.sub("\n", text))
     if form != "none":
@@ -113,7 +119,7 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
             scores[zg] = ps
     defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
     targets = ctx.job.target_languages()
-    domains = table["domain"].to_pylist()
+    domains = _values(table, "domain", "web")
     for i in np.flatnonzero(alive):
         if domains[i] == "code":  # a programming language, not a natural one: no language policy
             langs[i], scores[i] = "code", np.nan
@@ -148,7 +154,7 @@ def domain(table: pa.Table, ctx: "StageContext") -> pa.Table:
     `domain_score` is the tagger's confidence (null where the declared domain was kept)."""
     spec = ctx.job.stages.domain
     texts = table["text"].to_pylist()
-    declared = table["domain"].to_pylist()
+    declared = _values(table, "domain", "web")
     retag = set(spec.retag)
     idx = [i for i, t in enumerate(texts) if t is not None and declared[i] in retag]
     scores = np.full(len(texts), np.nan, dtype=np.float32)
@@ -171,8 +177,8 @@ def heuristic_filters(table: pa.Table, ctx: "StageContext") -> pa.Table:
 
     alive = np.flatnonzero(alive_mask(table))
     texts = table["text"].to_pylist()
-    langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
-    domains = np.array(table["domain"].to_pylist(), dtype=object)
+    langs = _values(table, "lang", None)
+    domains = np.array(_values(table, "domain", "web"), dtype=object)
     reasons = table["drop_reason"].to_pylist()
     rewritten = False
     for filt in ctx.filters:
@@ -212,8 +218,8 @@ def quality(table: pa.Table, ctx: "StageContext") -> pa.Table:
     texts = table["text"].to_pylist()
     alive = alive_mask(table)
     reasons = table["drop_reason"].to_pylist()
-    langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * len(texts)
-    domains = table["domain"].to_pylist()
+    langs = _values(table, "lang", None)
+    domains = _values(table, "domain", "web")
     for name, scorer in ctx.quality_scorers.items():
         t0 = time.perf_counter()
         scores = scorer.scores(texts)
@@ -254,7 +260,7 @@ def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
         b = ctx.minhasher.bands
         bk = np.zeros((n, b), dtype=np.uint64)
         if len(alive):
-            langs = table["lang"].to_pylist() if "lang" in table.column_names else [None] * n
+            langs = _values(table, "lang", None)
             sig = ctx.minhasher.signatures([texts[i] for i in alive], [langs[i] for i in alive])
             bk[alive] = ctx.minhasher.band_keys(sig)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(bk.reshape(-1)), b)
