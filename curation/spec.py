@@ -213,8 +213,13 @@ class PerplexitySpec(_Strict):
     @field_validator("model")
     @classmethod
     def _model_exists(cls, v: str) -> str:
+        import importlib.util
+
         if err := _local_file_error(v, "KenLM model"):
             raise ValueError(err)
+        if importlib.util.find_spec("kenlm") is None:
+            raise ValueError("perplexity scoring needs the kenlm module (pip install kenlm); "
+                             "leave stages.quality.perplexity out to run without it")
         return v
 
 

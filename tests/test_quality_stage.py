@@ -3,6 +3,7 @@ survives, top fraction per group, accounting, and the report (local engine and r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -192,3 +193,10 @@ def test_spec_errors_name_the_key(tmp_path, corpus):
     bad["stages"]["quality"]["classifiers"] = {"Web-1": {"model": str(model)}}
     with pytest.raises(SpecError, match="lower-case"):
         parse_spec(bad)
+    ppl = _spec(path, model, tmp_path / "x")
+    ppl["stages"]["quality"]["perplexity"] = {"model": str(model)}  # a file that exists
+    if importlib.util.find_spec("kenlm") is None:  # without the optional module: a clear message up front
+        with pytest.raises(SpecError, match=r"stages\.quality\.perplexity\.model: .*pip install kenlm"):
+            parse_spec(ppl)
+    else:
+        assert parse_spec(ppl).stages.quality.perplexity.model == str(model)
