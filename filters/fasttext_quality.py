@@ -35,7 +35,7 @@ def load_fasttext(path: str | os.PathLike):
     """A fastText model, with a clear error for a missing or unreadable file."""
     import fasttext
 
-    path = str(path)
+    path = str(Path(path).expanduser())
     if not Path(path).is_file():
         raise FileNotFoundError(f"fastText model not found: {path}")
     fasttext.FastText.eprint = lambda *_: None  # load_model's deprecation notice on every actor

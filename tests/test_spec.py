@@ -193,13 +193,16 @@ def test_several_errors_reported_together():
     assert "bogus: unknown key" in lines and "inputs.0.source: required key is missing" in lines
 
 
-def test_quality_stage_rejected_clearly():
+def test_quality_stage_keys_are_checked():
+    from curation.stages import stage_plan
+
     data = spec()
-    data["stages"]["quality"] = {}
+    data["stages"]["quality"] = {}  # no classifier: nothing to run, and no stage in the plan
+    assert "quality" not in [n for n, _ in stage_plan(parse_spec(data))]
+    data["stages"]["quality"] = {"classifiers": {"web": {"threshold": 0.5}}, "dedup_keep": "web"}
     lines = error_lines(spec_error(data))
-    assert len(lines) == 1
-    assert lines[0].startswith("stages.quality: ")
-    assert "not available in this version" in lines[0]
+    assert "stages.quality.classifiers.web.model: required key is missing" in lines
+    assert "stages.quality.classifiers.web.threshold: unknown key" in lines
 
 
 @pytest.mark.parametrize("kind", ["mix", "ablate"])
