@@ -26,7 +26,13 @@ def run_command(spec_path: str | None, *, output: str | None = None, address: st
     try:
         if spec_data is None:
             spec_data = read_spec_file(spec_path)
-        if isinstance(spec_data, dict) and spec_data.get("kind") == "mix":
+        if isinstance(spec_data, dict) and spec_data.get("kind") == "ablate":
+            from mixtures.ablate import run_ablate
+            from mixtures.spec import parse_ablate_spec
+
+            run_ablate(parse_ablate_spec(spec_data, output=output), address=address,
+                       progress=Progress(enabled=not quiet))
+        elif isinstance(spec_data, dict) and spec_data.get("kind") == "mix":
             from mixtures.job import run_mix
             from mixtures.spec import parse_mix_spec
 
@@ -132,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     dq.add_argument("--test-fraction", type=float, default=0.2)
     dq.add_argument("--batch-size", type=int, default=64, help="documents per scorer call")
     dq.add_argument("--seed", type=int, default=0)
+    ab = sub.add_parser("ablate", help="choose mixture weights with a swarm of small proxy models (kind: ablate)")
+    ab.add_argument("spec", help="ablation spec (YAML)")
+    ab.add_argument("--output", help="output location (overrides the spec's `output`)")
+    ab.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    ab.add_argument("--quiet", action="store_true", help="no progress lines")
     d = sub.add_parser("demo", help="run the bundled demo corpus through the full pipeline")
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")
@@ -177,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         return _train_quality(args)
     if args.command == "distill-quality":
         return _distill_quality(args)
-    if args.command in ("run", "mix"):
+    if args.command in ("run", "mix", "ablate"):
         return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
     if args.command == "demo":
         rc = run_command(None, spec_data=demo_spec(args.output), address=args.address, quiet=args.quiet)

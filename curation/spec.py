@@ -365,7 +365,8 @@ def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
         data["output"] = output
     kind = data.get("kind", "curate")
     if kind != "curate":
-        hint = "run it with `curate mix`" if kind == "mix" else "not available in this version"
+        hint = {"mix": "run it with `curate mix`", "ablate": "run it with `curate ablate`"}.get(
+            kind, "not available in this version")
         raise SpecError([("kind", f"`{kind}` is not a curation job ({hint}; expected `curate`)")])
     try:
         return CurateJob.model_validate(data)

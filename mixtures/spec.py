@@ -89,3 +89,55 @@ def parse_mix_spec(data: Any, *, output: str | None = None) -> MixJob:
 
 def load_mix_spec(path: str | Path, *, output: str | None = None) -> MixJob:
     return parse_mix_spec(read_spec_file(path), output=output)
+
+
+class AblateTargetSpec(_Strict):
+    """What the proxies are measured on: held-out documents of the pool (by a hash of their id, never
+    trained on), all buckets or the named ones, each bucket weighing the same; or given files."""
+
+    heldout_fraction: float = Field(0.05, gt=0, lt=0.5, description="share of each bucket held out")
+    buckets: list[str] | None = Field(None, description="target buckets (default: every bucket)")
+    files: list[str] | None = Field(None, description="JSONL/Parquet files whose `text` is the target instead")
+
+
+class AblateJob(_Strict):
+    """`curate ablate`: RegMix-style mixture search with small proxy models (see mixtures/ablate.py)."""
+
+    kind: Literal["ablate"] = "ablate"
+    name: str = "ablate"
+    inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
+    output: str
+    bucket_by: list[Literal["source", "domain", "lang"]] = Field(default_factory=lambda: ["source"], min_length=1)
+    target_tokens: int = Field(gt=0, description="the final mixture's budget: sets each bucket's repetition rate")
+    max_epochs: float = Field(4, gt=0)
+    max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict)
+    n_mixtures: int = Field(64, ge=8, description="proxies in the swarm (fit + held out)")
+    n_heldout: int = Field(12, ge=2, description="of those, mixtures never used for fitting (the gate needs >= 10)")
+    proxy: Literal["ngram"] = Field("ngram", description="hashed byte n-gram LM (mixtures/proxy.py)")
+    proxy_tokens: int = Field(1_000_000, gt=0, description="training tokens per proxy (Qwen tokens)")
+    ngram_order: int = Field(4, ge=2, le=8)
+    seeds: int = Field(5, ge=2, description="paired seeds of the confirmation runs")
+    concentration: tuple[float, float] = Field((0.1, 5.0), description="Dirichlet concentration range")
+    target: AblateTargetSpec = Field(default_factory=AblateTargetSpec)
+    seed: int = 0
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @model_validator(mode="after")
+    def _heldout_fits(self) -> "AblateJob":
+        if self.n_heldout >= self.n_mixtures - 4:
+            raise ValueError(f"n_heldout ({self.n_heldout}) must leave at least 5 of the {self.n_mixtures} "
+                             "mixtures for fitting")
+        if not 0 < self.concentration[0] <= self.concentration[1]:
+            raise ValueError("concentration: expected [low, high] with 0 < low <= high")
+        return self
+
+
+def parse_ablate_spec(data: Any, *, output: str | None = None) -> AblateJob:
+    if not isinstance(data, dict):
+        raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])
+    if output is not None:
+        data = {**data, "output": output}
+    try:
+        return AblateJob.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(_key_errors(e)) from None

@@ -210,7 +210,7 @@ def test_other_kinds_rejected(kind):
     lines = error_lines(spec_error(spec(kind=kind)))
     assert len(lines) == 1
     assert lines[0].startswith("kind: ") and f"`{kind}`" in lines[0]
-    assert ("curate mix" if kind == "mix" else "not available") in lines[0]
+    assert ("curate mix" if kind == "mix" else "curate ablate") in lines[0]
 
 
 def test_empty_language_list_rejected():
