@@ -44,14 +44,22 @@ from mixtures.spec import AblateJob
 TARGET_BYTES_PER_BUCKET = 2_000_000  # enough for a stable loss, small enough to score in a blink
 
 
-def train_proxy(corpus: Sequence[bytes], rows: np.ndarray, target: dict[str, list[bytes]], order: int
-                ) -> dict[str, Any]:
-    """One proxy: fit on corpus[rows] (with repeats), loss on every target group; errors are returned."""
+def make_proxy(kind: str, options: dict[str, Any], seed: int):
+    if kind == "gpt":
+        from mixtures.gpt_proxy import TinyGPT
+
+        return TinyGPT(**options, seed=seed)
     from mixtures.proxy import ByteNgramLM
 
+    return ByteNgramLM(**options)
+
+
+def train_proxy(corpus: Sequence[bytes], rows: np.ndarray, target: dict[str, list[bytes]], kind: str,
+                options: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One proxy: fit on corpus[rows] (with repeats), loss on every target group; errors are returned."""
     t0 = time.perf_counter()
     try:
-        model = ByteNgramLM(order=order).fit([corpus[i] for i in rows.tolist()])
+        model = make_proxy(kind, options, seed).fit([corpus[i] for i in rows.tolist()])
         losses = {name: model.loss(docs) for name, docs in target.items()}
         return {"loss": float(np.mean(list(losses.values()))), "by_target": losses,
                 "seconds": time.perf_counter() - t0, "error": None}
@@ -141,8 +149,10 @@ class _Swarm:
             import ray
 
             corpus_arg, target_arg = ray.put(corpus), ray.put(target)
-        args = [(corpus_arg, np.array([index[i] for i in r.tolist()], dtype=np.int64), target_arg,
-                 self.job.ngram_order) for _, _, r in jobs]
+        kind = self.job.proxy
+        options = self.job.gpt.model_dump() if kind == "gpt" else {"order": self.job.ngram_order}
+        args = [(corpus_arg, np.array([index[i] for i in r.tolist()], dtype=np.int64), target_arg, kind, options, s)
+                for _, s, r in jobs]
         t0 = time.monotonic()
         results = self.executor.map(train_proxy, args)
         retry = [k for k, r in enumerate(results) if r["error"]]
@@ -268,7 +278,8 @@ def run_ablate(job: AblateJob, *, address: str | None = None, progress: Progress
                      for j, (k, pred) in enumerate(zip(ok, np.concatenate([model.predict(fit_w), ho_pred])))],
         "failed": failed + [{"weights": r["weights"], "seed": r["seed"], "error": r["error"]}
                             for r in confirm if r["error"]],
-        "proxy": {"kind": job.proxy, "order": job.ngram_order, "tokens": job.proxy_tokens,
+        "proxy": {"kind": job.proxy, "tokens": job.proxy_tokens,
+                  **({"gpt": job.gpt.model_dump()} if job.proxy == "gpt" else {"order": job.ngram_order}),
                   "loss": "bits per byte on the target, each target group weighing the same",
                   "target": sorted(target)},
         "seconds": round(time.monotonic() - t_start, 1),

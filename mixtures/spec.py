@@ -100,6 +100,25 @@ class AblateTargetSpec(_Strict):
     files: list[str] | None = Field(None, description="JSONL/Parquet files whose `text` is the target instead")
 
 
+class GPTProxySpec(_Strict):
+    """The tiny transformer proxy (about 0.1M parameters with these defaults; ~16 s a run on one CPU core)."""
+
+    d_model: int = Field(64, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(2, ge=1)
+    context: int = Field(128, ge=8)
+    batch: int = Field(32, ge=1)
+    train_bytes: int = Field(1_000_000, gt=0, description="bytes of training windows per proxy (one pass)")
+    lr: float = Field(3e-3, gt=0)
+    device: str = Field("auto", description="auto (GPU when present), cpu, cuda, cuda:1, ...")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "GPTProxySpec":
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
+        return self
+
+
 class AblateJob(_Strict):
     """`curate ablate`: RegMix-style mixture search with small proxy models (see mixtures/ablate.py)."""
 
@@ -113,7 +132,10 @@ class AblateJob(_Strict):
     max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict)
     n_mixtures: int = Field(64, ge=8, description="proxies in the swarm (fit + held out)")
     n_heldout: int = Field(12, ge=2, description="of those, mixtures never used for fitting (the gate needs >= 10)")
-    proxy: Literal["ngram"] = Field("ngram", description="hashed byte n-gram LM (mixtures/proxy.py)")
+    proxy: Literal["ngram", "gpt"] = Field(
+        "ngram", description="ngram: hashed byte n-gram LM (mixtures/proxy.py); gpt: tiny byte-level transformer "
+                             "(mixtures/gpt_proxy.py, needs PyTorch)")
+    gpt: GPTProxySpec = Field(default_factory=lambda: GPTProxySpec())
     proxy_tokens: int = Field(1_000_000, gt=0, description="training tokens per proxy (Qwen tokens)")
     ngram_order: int = Field(4, ge=2, le=8)
     seeds: int = Field(5, ge=2, description="paired seeds of the confirmation runs")
@@ -124,6 +146,11 @@ class AblateJob(_Strict):
 
     @model_validator(mode="after")
     def _heldout_fits(self) -> "AblateJob":
+        if self.proxy == "gpt":
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                raise ValueError("proxy: gpt needs PyTorch (pip install torch); proxy: ngram needs nothing")
         if self.n_heldout >= self.n_mixtures - 4:
             raise ValueError(f"n_heldout ({self.n_heldout}) must leave at least 5 of the {self.n_mixtures} "
                              "mixtures for fitting")
