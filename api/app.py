@@ -25,12 +25,12 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from api.db import ACTIVE, STATES, Job, make_engine, migrate, session_factory, utcnow
-from api.paths import check_job_paths
+from api.paths import check_paths, job_reads
 from api.ray_backend import LocalRayHead, RayBackend, RayUnavailable
 from api.settings import ApiSettings, TokenEntry, hash_token
 from curation import __version__
 from curation.outputs import Layout
-from curation.spec import SpecError, parse_spec, resolved_yaml
+from curation.spec import SpecError, parse_any_spec
 
 log = logging.getLogger("curation.api")
 ARTIFACTS = ("stats.json", "report.html", "job.yaml", "progress.json", "manifest.json", "funnel.png",
@@ -41,6 +41,7 @@ LOST_AFTER_SECONDS = 60.0  # a cluster unreachable this long has lost its jobs
 class JobOut(BaseModel):
     id: str
     name: str
+    kind: str = "curate"  # curate | mix | ablate
     owner: str
     state: str
     output: str
@@ -67,7 +68,8 @@ class LogPage(BaseModel):
 
 
 def _job_out(job: Job, with_output: bool = False) -> JobOut:
-    out = JobOut(id=job.id, name=job.name, owner=job.owner, state=job.state, output=job.output,
+    out = JobOut(id=job.id, name=job.name, kind=job.kind or "curate", owner=job.owner, state=job.state,
+                 output=job.output,
                  message=job.message, created_at=job.created_at, started_at=job.started_at,
                  finished_at=job.finished_at)
     if with_output:
@@ -207,19 +209,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(422, [{"loc": ["body"], "msg": f"not valid {'YAML' if 'yaml' in ctype else 'JSON'}: "
                                                               f"{str(e)[:200]}", "type": "parse_error"}]) from None
         try:
-            job = parse_spec(data)
+            job, spec_yaml = parse_any_spec(data)
         except SpecError as e:
             raise HTTPException(422, [{"loc": ["body", *path.split(".")] if path else ["body"], "msg": msg,
                                        "type": "spec_error"} for path, msg in e.errors]) from None
-        bad = check_job_paths([i.path for i in job.inputs], job.output, settings.roots)
+        bad = check_paths(job_reads(job), job.output, settings.roots)
         if bad:
             raise HTTPException(422, [{"loc": ["body", *p.split(".")], "msg": m, "type": "path_error"} for p, m in bad])
         job_id = "cj-" + secrets.token_hex(8)
         workdir = settings.data_dir / "jobs" / job_id
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "job.yaml").write_text(resolved_yaml(job), encoding="utf-8")
+        (workdir / "job.yaml").write_text(spec_yaml, encoding="utf-8")
         row = Job(id=job_id, owner=who.name, name=job.name, kind=job.kind, state="PENDING",
-                  spec_yaml=resolved_yaml(job), output=job.output)
+                  spec_yaml=spec_yaml, output=job.output)
         s.add(row)
         s.commit()
         try:

@@ -51,16 +51,40 @@ def inside_roots(path: str, roots: list[str]) -> bool:
     return False
 
 
-def check_job_paths(inputs: list[str], output: str, roots: list[str]) -> list[tuple[str, str]]:
-    """(key path, message) for every path outside the roots."""
+def check_paths(reads: list[tuple[str, str]], output: str, roots: list[str]) -> list[tuple[str, str]]:
+    """(key path, message) for every path outside the roots: `reads` are (key, path) pairs the job reads
+    (inputs, model files), `output` is where it writes."""
     errors = []
-    for i, p in enumerate(inputs):
+    for key, p in reads:
         if not os.path.isabs(p) and not _is_uri(p):
-            errors.append((f"inputs.{i}.path", "must be an absolute path or a URI"))
+            errors.append((key, "must be an absolute path or a URI"))
         elif not inside_roots(p, roots):
-            errors.append((f"inputs.{i}.path", "is outside the allowed roots"))
+            errors.append((key, "is outside the allowed roots"))
     if not os.path.isabs(output) and not _is_uri(output):
         errors.append(("output", "must be an absolute path or a URI"))
     elif not inside_roots(output, roots):
         errors.append(("output", "is outside the allowed roots"))
     return errors
+
+
+def job_reads(job) -> list[tuple[str, str]]:
+    """(key path, path) of everything a job of any kind reads: inputs, model files, weights and target files."""
+    kind = getattr(job, "kind", "curate")
+    if kind != "curate":
+        reads = [(f"inputs.{i}", p) for i, p in enumerate(job.inputs)]
+        if kind == "mix" and job.weights_file:
+            reads.append(("weights_file", job.weights_file))
+        if kind == "ablate" and job.target.files:
+            reads += [(f"target.files.{i}", p) for i, p in enumerate(job.target.files)]
+        return reads
+    reads = [(f"inputs.{i}.path", inp.path) for i, inp in enumerate(job.inputs)]
+    st = job.stages
+    if st.langid is not None and st.langid.model:
+        reads.append(("stages.langid.model", st.langid.model))
+    if st.domain is not None and st.domain.model:
+        reads.append(("stages.domain.model", st.domain.model))
+    if st.quality is not None:
+        reads += [(f"stages.quality.classifiers.{n}.model", c.model) for n, c in st.quality.classifiers.items()]
+        if st.quality.perplexity is not None:
+            reads.append(("stages.quality.perplexity.model", st.quality.perplexity.model))
+    return reads

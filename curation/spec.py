@@ -403,3 +403,21 @@ def resolved_yaml(job: CurateJob) -> str:
         for key in [k for k, v in section.items() if v is None and k != "partitions"]:
             del section[key]
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def parse_any_spec(data: Any, *, output: str | None = None) -> tuple[Any, str]:
+    """A spec of any kind (curate, mix, ablate) validated by its own model, and the YAML to run it from
+    (defaults filled in): what the service stores and submits."""
+    kind = data.get("kind", "curate") if isinstance(data, dict) else "curate"
+    if kind == "mix":
+        from mixtures.spec import parse_mix_spec
+
+        job = parse_mix_spec(data, output=output)
+    elif kind == "ablate":
+        from mixtures.spec import parse_ablate_spec
+
+        job = parse_ablate_spec(data, output=output)
+    else:
+        job = parse_spec(data, output=output)
+        return job, resolved_yaml(job)
+    return job, yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -181,6 +181,30 @@ def test_paths_outside_the_roots_are_refused(server, tmp_path, field, value):
     assert loc == (["body", "output"] if field == "output" else ["body", "inputs", "0", "path"])
 
 
+def test_mix_and_ablate_specs_are_jobs_too(server, tmp_path):
+    out = str(server.out(tmp_path.name))
+    bad = {"kind": "ablate", "inputs": [out], "output": out, "target_tokens": 10, "proxy": "mamba"}
+    r = server.call("POST", "/v1/jobs", json=bad)
+    assert r.status_code == 422 and ["body", "proxy"] in [d["loc"] for d in r.json()["detail"]]
+    outside = {"kind": "mix", "inputs": ["/etc"], "output": out, "target_tokens": 10}
+    r = server.call("POST", "/v1/jobs", json=outside)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "inputs", "0"]
+    # A model file outside the roots is refused like an input (the job would read it).
+    spec = demo_spec(out)
+    spec["stages"]["quality"] = {"classifiers": {"web": {"model": "/etc/hostname"}}}
+    r = server.call("POST", "/v1/jobs", json=spec)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "stages", "quality", "classifiers", "web", "model"]
+    # A valid ablate spec runs as a Ray job (dispatched on its kind) and fails with the job's own message.
+    r = server.call("POST", "/v1/jobs", json={"kind": "ablate", "inputs": [str(server.out("no-such-pool"))],
+                                              "output": out, "target_tokens": 10})
+    assert r.status_code == 201 and r.json()["kind"] == "ablate"
+    done = server.wait_state(r.json()["id"], {"SUCCEEDED", "FAILED"})
+    assert done["state"] == "FAILED"
+    logs = server.call("GET", f"/v1/jobs/{done['id']}/logs").json()["lines"]
+    assert any("does not exist" in line for line in logs), logs[-5:]
+
+
 def test_request_body_size_limit(server):
     r = server.call("POST", "/v1/jobs", data=b"x" * 300_000, headers={"Content-Type": "application/yaml"})
     assert r.status_code == 413
