@@ -166,8 +166,17 @@ class LocalExecutor:
         mapped = [map_keys(self.layout, g, partitions) for g in _group(ordinals, 4)]
         return shuffle.resolve_parts(*(shuffle.reduce_edges([m[p] for m in mapped]) for p in range(partitions)))
 
-    def map(self, fn: Callable, arg_lists: Iterable[tuple]) -> list[Any]:
-        return [fn(*args) for args in arg_lists]
+    def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
+            every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
+        """fn(*args) for each args, in order; `report(done, total)` at most every `every` seconds."""
+        arg_lists = list(arg_lists)
+        out, last = [], time.monotonic()
+        for args in arg_lists:
+            out.append(fn(*args))
+            if report is not None and time.monotonic() - last >= every:
+                last = time.monotonic()
+                report(len(out), len(arg_lists))
+        return out
 
 
 class RayExecutor:
@@ -281,11 +290,21 @@ class RayExecutor:
         edges = [reducer.remote(*[m[p] for m in mapped]) for p in range(partitions)]
         return ray.get(ray.remote(num_cpus=0.5)(shuffle.resolve_parts).remote(*edges))
 
-    def map(self, fn: Callable, arg_lists: Iterable[tuple]) -> list[Any]:
+    def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
+            every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
+        """fn(*args) for each args as Ray tasks, results in order; `report(done, total)` at most every
+        `every` seconds while they run."""
         import ray
 
-        remote = ray.remote(num_cpus=0.5)(fn)
-        return ray.get([remote.remote(*args) for args in arg_lists])
+        remote = ray.remote(num_cpus=num_cpus)(fn)
+        refs = [remote.remote(*args) for args in arg_lists]
+        if report is not None:
+            pending = list(refs)
+            while pending:
+                _, pending = ray.wait(pending, num_returns=len(pending), timeout=every)
+                if pending:
+                    report(len(refs) - len(pending), len(refs))
+        return ray.get(refs)
 
 
 def _stage_fn(job: CurateJob, names: list[str]) -> Callable[[pa.Table], pa.Table]:

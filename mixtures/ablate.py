@@ -154,12 +154,17 @@ class _Swarm:
         args = [(corpus_arg, np.array([index[i] for i in r.tolist()], dtype=np.int64), target_arg, kind, options, s)
                 for _, s, r in jobs]
         t0 = time.monotonic()
-        results = self.executor.map(train_proxy, args)
+        cpus = 1.0 if kind == "gpt" else 0.5  # a transformer proxy keeps its core busy
+
+        def report(done: int, total: int) -> None:
+            self.progress.say(f"{what}: {done}/{total} proxies trained ({time.monotonic() - t0:.0f}s)")
+
+        results = self.executor.map(train_proxy, args, report=report, num_cpus=cpus)
         retry = [k for k, r in enumerate(results) if r["error"]]
         if retry:
             self.progress.say(f"{what}: {len(retry)} proxy run(s) failed, retrying once "
                               f"(first error: {results[retry[0]]['error']})")
-            for k, r in zip(retry, self.executor.map(train_proxy, [args[k] for k in retry])):
+            for k, r in zip(retry, self.executor.map(train_proxy, [args[k] for k in retry], num_cpus=cpus)):
                 results[k] = r
         for (w, s, r), res in zip(jobs, results):
             res.update(weights=w.tolist(), seed=s, train_tokens=int(self.pool["n_tokens"].to_numpy()[r].sum()))

@@ -205,3 +205,25 @@ def test_ablate_spec_errors():
         parse_ablate_spec({"inputs": ["x"], "output": "y", "target_tokens": 1, "proxy": "mamba"})
     with pytest.raises(SpecError, match="d_model"):
         parse_ablate_spec({"inputs": ["x"], "output": "y", "target_tokens": 1, "gpt": {"d_model": 30, "heads": 4}})
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_task_map_reports_progress_while_it_runs(engine, request, tmp_path):
+    from curation.execution import LocalExecutor, RayExecutor
+
+    job = parse_ablate_spec({"inputs": ["x"], "output": str(tmp_path), "target_tokens": 1,
+                             "execution": {"engine": engine}})
+    if engine == "ray":
+        request.getfixturevalue("ray_session")
+        executor = RayExecutor(job)
+    else:
+        executor = LocalExecutor(job)
+    import time
+
+    seen: list[tuple[int, int]] = []
+    with executor:
+        executor.map(lambda s: time.sleep(s), [(0.3,)] * 6, report=lambda d, t: seen.append((d, t)), every=0.05)
+        out = executor.map(lambda a, b: a ** b, [(2, k) for k in range(6)])
+    assert out == [2 ** k for k in range(6)]  # in order, whatever order they finished in
+    assert seen and all(t == 6 and 0 <= d <= 6 for d, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
