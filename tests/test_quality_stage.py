@@ -200,3 +200,44 @@ def test_spec_errors_name_the_key(tmp_path, corpus):
             parse_spec(ppl)
     else:
         assert parse_spec(ppl).stages.quality.perplexity.model == str(model)
+
+
+ARPA = """\\data\\
+ngram 1=5
+ngram 2=2
+
+\\1-grams:
+-2.0\t<unk>\t0
+-99\t<s>\t-0.3
+-0.7\t</s>\t0
+-0.5\tthe\t-0.2
+-0.8\tcat\t-0.2
+
+\\2-grams:
+-0.1\t<s> the
+-0.1\tthe cat
+
+\\end\\
+"""
+
+
+def test_perplexity_with_a_kenlm_model(tmp_path):
+    """A hand-written ARPA model (KenLM reads ARPA as is): text it knows has a low perplexity and stays,
+    text it does not know is dropped above max_perplexity; every parsed row gets the column."""
+    pytest.importorskip("kenlm")
+    from filters.perplexity import KenLMPerplexity
+
+    (tmp_path / "lm.arpa").write_text(ARPA)
+    ppl = KenLMPerplexity(tmp_path / "lm.arpa").scores(["the cat", "The  Cat\nthe cat", "dog xyz qqq", None])
+    assert ppl[0] == pytest.approx(ppl[1]) and ppl[0] < 5 < 50 < ppl[2] and np.isnan(ppl[3])
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n"
+                              for i, t in enumerate(["the cat", "the cat the cat", "dog xyz qqq", "zebra"])))
+    spec = {"output": str(tmp_path / "out"), "languages": "all",
+            "inputs": [{"path": str(corpus), "format": "jsonl", "source": "t"}],
+            "stages": {"quality": {"perplexity": {"model": str(tmp_path / "lm.arpa"), "max_perplexity": 10}}},
+            "execution": {"engine": "local"}}
+    stats = run_job(parse_spec(spec))
+    assert stats["by_reason"] == {"quality:perplexity": 2} and stats["kept"] == 2
+    rejected = pq.read_table(tmp_path / "out" / "rejected")
+    assert sorted(rejected["id"].to_pylist()) == ["2", "3"] and rejected["perplexity"].null_count == 0
