@@ -1,4 +1,4 @@
-"""A whole job (local engine) over good documents mixed with every kind of bad input: nothing is lost,
+"""A whole job (local engine) over good documents mixed with 30 kinds of bad input: nothing is lost,
 every unreadable record lands in quarantine with its error and position, and the counts add up.
 Inputs that name nothing fail before any output is written; a bad spec fails the CLI cleanly."""
 
@@ -44,6 +44,7 @@ class Corpus:
         self.records = 0  # records the job must count as input (blank lines are not records)
         self.quarantined = 0  # records that cannot be parsed
         self.ids: set[str] = set()  # ids of every record that has one and can be reached
+        self.blank_lines = 0
 
     def add(self, records: int, quarantined: int, ids=()) -> None:
         self.records += records
@@ -75,6 +76,7 @@ def build_corpus(root: Path) -> Corpus:
     for name, (bad, bad_id) in bad_files.items():
         (js / name).write_bytes(ok(n) + b"\n" + bad + b"\n" + ok(n + 1) + b"\n\n")
         c.add(3, 1, [f"ok-{n}", f"ok-{n + 1}"] + ([bad_id] if bad_id else []))
+        c.blank_lines += 1
         n += 2
 
     (js / "empty.jsonl").write_bytes(b"")
@@ -117,7 +119,47 @@ def build_corpus(root: Path) -> Corpus:
         (txt / ("sub" if i % 2 else ".") / f"doc{i}.txt").write_text(r["text"], encoding="utf-8")
     (txt / "latin1.txt").write_bytes("Ein Text in Latin-1 kodiert: Größe".encode("latin-1"))
     c.add(11, 1, [f"sub/doc{i}.txt" if i % 2 else f"doc{i}.txt" for i in range(10)] + ["latin1.txt"])
+    add_more_kinds(c, js, pqd, txt, ok)
     return c
+
+
+def add_more_kinds(c: Corpus, js: Path, pqd: Path, txt: Path, ok) -> None:
+    """The rest of the bad-input kinds (the ones above: broken JSON, invalid UTF-8, missing or non-string
+    text, a JSON array line, lone surrogates, an empty file, a 50 MB record, truncated gzip, Parquet without
+    ids, with the wrong schema or empty, a Latin-1 text file)."""
+    # JSON nested 200,000 levels deep: Python's parser gives up with RecursionError, the reader quarantines it.
+    (js / "deep.jsonl").write_bytes(ok(200) + b"\n" + b'{"id": "deep-1", "text": "x", "meta": '
+                                    + b"[" * 200_000 + b"]" * 200_000 + b"}\n" + ok(201) + b"\n")
+    c.add(3, 1, ["ok-200", "ok-201"])
+    (js / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + ok(202) + b"\n" + ok(203) + b"\n")  # a byte-order mark
+    c.add(2, 0, ["ok-202", "ok-203"])
+    (js / "garbage.jsonl.zst").write_bytes(bytes(range(256)) * 20)  # not zstd at all
+    c.add(1, 1)
+    (js / "nul.jsonl").write_bytes(ok(204) + b"\n" + b'{"id": "nul-raw", "text": "a\x00b"}\n'
+                                   + b'{"id": "nul-escaped", "text": "an escaped \\u0000 NUL"}\n')
+    c.add(3, 1, ["ok-204", "nul-escaped"])  # a raw NUL byte is broken JSON; an escaped one is text
+    types = [{"id": "t-list", "text": ["a"]}, {"id": "t-object", "text": {"a": 1}}, {"id": "t-null", "text": None},
+             {"id": "t-bool", "text": True}, {"id": 5, "text": "an integer id"}, {"id": None, "text": "a null id"},
+             {"id": {"x": 1}, "text": "an object id"}, {"id": "dup", "text": "one of two records with one id"},
+             {"id": "dup", "text": "the other record with the same id"}, {"id": "empty", "text": ""},
+             {"id": "blank", "text": "   \n\t "}]
+    (js / "types.jsonl").write_bytes(jsonl(types))
+    c.add(11, 4, ["t-list", "t-object", "t-null", "t-bool", "5", "dup", "empty", "blank"])
+    (js / "cr_only.jsonl").write_bytes(ok(205) + b"\r" + ok(206) + b"\r")  # old Mac line ends: one line
+    c.add(1, 1)
+    (js / "trailing.jsonl.gz").write_bytes(gzip.compress(ok(207) + b"\n") + b"TRAILING GARBAGE")
+    c.add(2, 1, ["ok-207"])
+    (js / "folder.jsonl").mkdir()  # a folder with a data file's name is not an input file
+    good = pq.read_table(pqd / "good.parquet")
+    buf = pa.BufferOutputStream()
+    pq.write_table(good.slice(0, 5), buf)
+    data = buf.getvalue().to_pybytes()
+    (pqd / "truncated.parquet").write_bytes(data[: len(data) // 2])
+    c.add(1, 1)
+    os.symlink(".", txt / "sub" / "loop")  # a symlink loop: every file is still read once
+    os.symlink(txt / "no-such-file.txt", txt / "dangling.txt")  # a dangling link: one quarantine row
+    (txt / "binary.txt").write_bytes(bytes(range(256)) * 8)  # not text at all
+    c.add(2, 2)
 
 
 def job_spec(root: Path, out: Path, **extra) -> dict:
@@ -160,8 +202,7 @@ def test_counts_add_up(bad_input_run):
     assert stats["input_records"] == stats["kept"] + stats["rejected"] + stats["quarantined"]
     assert stats["input_records"] == corpus.records
     assert stats["quarantined"] == corpus.quarantined
-    assert stats["input_blank_lines"] == len([1 for p in (corpus.root / "jsonl").glob("*.jsonl")
-                                              if p.name not in ("empty.jsonl", "huge.jsonl")])
+    assert stats["input_blank_lines"] == corpus.blank_lines
     assert stats["kept"] > 0 and stats["rejected"] > 0
     assert stats["by_reason"].get("exact_duplicate", 0) >= 5
     assert sum(stats["by_reason"].values()) == stats["rejected"]
@@ -182,11 +223,14 @@ def test_quarantine_rows_name_error_and_position(bad_input_run):
               "text_number.jsonl": "not a string", "array_line.jsonl": "expected a JSON object",
               "surrogate.jsonl": "lone surrogate", "huge.jsonl": "over max_doc_bytes",
               "truncated.jsonl.gz": "file unreadable", "wrong.parquet": "wrong schema",
-              "latin1.txt": "invalid UTF-8"}
+              "latin1.txt": "invalid UTF-8", "deep.jsonl": "nested too deeply", "garbage.jsonl.zst": "file unreadable",
+              "nul.jsonl": "broken JSON", "types.jsonl": "not a string", "cr_only.jsonl": "broken JSON",
+              "trailing.jsonl.gz": "file unreadable", "truncated.parquet": "file unreadable",
+              "dangling.txt": "file unreadable", "binary.txt": "invalid UTF-8"}
     assert set(by_file) == set(expect)
     for name, fragment in expect.items():
         assert all(fragment in r["error"] for r in by_file[name]), (name, by_file[name][0]["error"])
-    assert len(by_file["wrong.parquet"]) == 7
+    assert len(by_file["wrong.parquet"]) == 7 and len(by_file["types.jsonl"]) == 4
     assert [r["position"] for r in by_file["truncated.jsonl.gz"]] == [-1]
     # the bad JSONL record sits on line 2 of its file, between two good ones
     for name in ("corrupt.jsonl", "bad_utf8.jsonl", "missing_text.jsonl", "text_number.jsonl", "array_line.jsonl",

@@ -177,14 +177,20 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
         s = line.decode("utf-8")
     except UnicodeDecodeError as e:
         return None, None, f"invalid UTF-8 at byte {e.start} of the line"
+    if s.startswith("\ufeff"):  # a byte-order mark (files saved by some Windows tools) is not content
+        s = s[1:]
     try:
         obj = json.loads(s)
     except json.JSONDecodeError as e:
         return None, None, f"broken JSON: {e.msg} at column {e.colno}"
+    except RecursionError:
+        return None, None, "JSON nested too deeply to parse"
     if not isinstance(obj, dict):
         return None, None, f"expected a JSON object, got {type(obj).__name__}"
     id_ = None
-    if f.id_field is not None and obj.get(f.id_field) is not None:
+    # A string or number names the record; anything else (null, a list, an object) gets a generated id.
+    if f.id_field is not None and isinstance(obj.get(f.id_field), (str, int, float)) \
+            and not isinstance(obj.get(f.id_field), bool):
         id_ = str(obj[f.id_field])
     if f.text_field not in obj:
         return id_, None, f"missing text field {f.text_field!r}"

@@ -99,6 +99,33 @@ def _matches_format(path: str, fmt: str) -> bool:
     return suffixes is None or name.lower().endswith(suffixes)
 
 
+def _walk_local(base: str) -> tuple[list[str], set[str]]:
+    """Files under a local folder, following symlinks but never into a folder already walked (a link
+    loop, or two links to one folder), each file once (by its real path); and the dangling links."""
+    files, dangling = [], set()
+    seen_dirs, seen_files = set(), set()
+    stack = [base]
+    while stack:
+        folder = stack.pop()
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            continue
+        seen_dirs.add(real)
+        with os.scandir(folder) as entries:
+            for e in sorted(entries, key=lambda e: e.name, reverse=True):
+                if e.is_dir(follow_symlinks=True):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=True):
+                    target = os.path.realpath(e.path)
+                    if target not in seen_files:
+                        seen_files.add(target)
+                        files.append(e.path)
+                elif e.is_symlink() and not os.path.exists(e.path):
+                    files.append(e.path)
+                    dangling.add(e.path)
+    return files, dangling
+
+
 def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     """(uri, fs path, relative path) of every file one input entry names, sorted by path."""
     fs, path = filesystem_for(spec.path)
@@ -113,28 +140,32 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
         raise InputError(f"input {spec.path!r}: cannot access {base!r}: {e}") from None
     if info.type == pafs.FileType.NotFound:
         raise InputError(f"input {spec.path!r}: {base!r} does not exist")
+    dangling: set[str] = set()
     if info.type == pafs.FileType.File and pattern is None:
         found = [(base, base.rsplit("/", 1)[-1])]
     else:
         try:
-            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+            if scheme:
+                paths = [fi.path for fi in fs.get_file_info(pafs.FileSelector(base, recursive=True))
+                         if fi.type == pafs.FileType.File]
+            else:
+                paths, dangling = _walk_local(base)
         except OSError as e:
             raise InputError(f"input {spec.path!r}: cannot list {base!r}: {e}") from None
         found = []
-        for fi in infos:
-            if fi.type != pafs.FileType.File:
-                continue
-            rel = fi.path[len(base):].lstrip("/")
+        for fpath in paths:
+            rel = fpath[len(base):].lstrip("/")
             if pattern is not None and not _glob_regex(pattern).match(rel):
                 continue
-            if pattern is None and not _matches_format(fi.path, spec.format):
+            if pattern is None and not _matches_format(fpath, spec.format):
                 continue
-            found.append((fi.path, rel))
+            found.append((fpath, rel))
     found.sort()
     if not found:
         raise InputError(f"input {spec.path!r}: no {spec.format} files found")
     for p, _ in found:
-        if "://" not in spec.path and not os.access(p, os.R_OK):
+        # A dangling symlink stays in the list: reading it fails, and its quarantine row names it.
+        if "://" not in spec.path and p not in dangling and not os.access(p, os.R_OK):
             raise InputError(f"input {spec.path!r}: {p} is not readable (permission denied)")
     return [(scheme + p + query if scheme else p, p, rel) for p, rel in found]
 
