@@ -89,37 +89,42 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
     if len(todo) < len(files):
         progress.say(f"resuming: {len(files) - len(todo)} file(s) already annotated, {len(todo)} to go")
 
-    write_progress(layout, "starting", input_files=len(files))
-    with executor:
-        t0 = time.monotonic()
-        _annotate(executor, layout, todo, limits, file_stats, progress)
-        phases = {"annotate": time.monotonic() - t0}
-        dedup = _dedup(executor, job, files, progress)
-        phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
-        write_progress(layout, "write", input_files=len(files))
-        progress.say("writing curated, rejected and quarantine files")
-        t0 = time.monotonic()
-        for sub in ("curated", "rejected", "quarantine"):
-            layout.remove_dir(layout.path(sub))
-        cluster_ids = _cluster_ids(executor, layout, files, dedup)
-        subs = {}
-        for f in files:
-            subs[f.ordinal] = None
-            if dedup is not None:
-                sel = (dedup["doc"] >> 32) == f.ordinal
-                subs[f.ordinal] = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
-        min_scores = _top_fraction_thresholds(executor, job, files, subs, progress)
-        args = [(layout, f.ordinal, f.uri, subs[f.ordinal], cluster_ids.get(f.ordinal) if cluster_ids else None,
-                 min_scores) for f in files]
-        finals = executor.map(finalize_file, args)
-        write_seconds = phases["write"] = time.monotonic() - t0
+    try:
+        write_progress(layout, "starting", input_files=len(files))
+        with executor:
+            t0 = time.monotonic()
+            _annotate(executor, layout, todo, limits, file_stats, progress)
+            phases = {"annotate": time.monotonic() - t0}
+            dedup = _dedup(executor, job, files, progress)
+            phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
+            write_progress(layout, "write", input_files=len(files))
+            progress.say("writing curated, rejected and quarantine files")
+            t0 = time.monotonic()
+            for sub in ("curated", "rejected", "quarantine"):
+                layout.remove_dir(layout.path(sub))
+            cluster_ids = _cluster_ids(executor, layout, files, dedup)
+            subs = {}
+            for f in files:
+                subs[f.ordinal] = None
+                if dedup is not None:
+                    sel = (dedup["doc"] >> 32) == f.ordinal
+                    subs[f.ordinal] = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
+            min_scores = _top_fraction_thresholds(executor, job, files, subs, progress)
+            args = [(layout, f.ordinal, f.uri, subs[f.ordinal], cluster_ids.get(f.ordinal) if cluster_ids else None,
+                     min_scores) for f in files]
+            finals = executor.map(finalize_file, args)
+            write_seconds = phases["write"] = time.monotonic() - t0
 
-    stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
-    stats["phase_seconds"] = {k: round(v, 3) for k, v in phases.items()}  # wall time of this run's phases
-    layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2, sort_keys=False).encode())
-    from curation.report import write_report
+        stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
+        stats["phase_seconds"] = {k: round(v, 3) for k, v in phases.items()}  # wall time of this run's phases
+        layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2, sort_keys=False).encode())
+        from curation.report import write_report
 
-    write_report(layout, stats)
+        write_report(layout, stats)
+    except OSError as e:  # a full disk, a read-only or vanished output, a lost object store
+        raise JobError(f"I/O error, job stopped: {e}. Output {layout.uri}: files under their final names are "
+                       "complete (partial ones keep an _inprogress- name); input files already annotated are "
+                       "kept, so running the same command again resumes once the cause is fixed") from None
     if stats["input_records"] != stats["kept"] + stats["rejected"] + stats["quarantined"]:
         raise JobError(f"accounting error: {stats['input_records']} records read but {stats['kept']} kept + "
                        f"{stats['rejected']} rejected + {stats['quarantined']} quarantined written")

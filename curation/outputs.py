@@ -158,8 +158,17 @@ def score_bins(scores: np.ndarray) -> dict[str, int]:
     return {f"{b * SCORE_BIN:.2f}": int(c) for b, c in zip(bins, counts)}
 
 
+def in_progress_name(path: str) -> str:
+    """Where a file is written before it is complete: the same folder, a name starting with "_", which
+    pyarrow.dataset, datasets and our own readers skip; renamed to `path` once closed, so a file under its
+    final name is always whole (a full disk or a killed worker leaves only the in-progress name)."""
+    folder, name = path.rsplit("/", 1)
+    return f"{folder}/_inprogress-{name}"
+
+
 class _Sink:
-    """A Parquet file opened on first write (no empty files for languages a shard lacks)."""
+    """A Parquet file opened on first write (no empty files for languages a shard lacks), written under
+    its in-progress name and renamed on close."""
 
     def __init__(self, layout: Layout, path: str):
         self.layout, self.path, self.writer = layout, path, None
@@ -169,13 +178,15 @@ class _Sink:
             return
         if self.writer is None:
             self.layout.mkdir(self.path.rsplit("/", 1)[0])
-            self.writer = pq.ParquetWriter(self.path, table.schema, filesystem=self.layout.fs, compression="zstd")
+            self.writer = pq.ParquetWriter(in_progress_name(self.path), table.schema, filesystem=self.layout.fs,
+                                           compression="zstd")
         self.writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
 
     def close(self) -> bool:
         if self.writer is None:
             return False
         self.writer.close()
+        self.layout.fs.move(in_progress_name(self.path), self.path)
         return True
 
 

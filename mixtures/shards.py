@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.io.sources import filesystem_for
-from curation.outputs import Layout
+from curation.outputs import Layout, in_progress_name
 
 SHARD_COLUMNS = ["row_id", "id", "text", "source", "domain", "lang", "bucket", "n_tokens", "epoch"]
 MANIFEST_VERSION = 1
@@ -38,7 +38,8 @@ def write_shard(layout: Layout, prefix: str, rel: str, files: list[str], rows: p
                       "n_tokens": rows["n_tokens"], "epoch": rows["epoch"]})
     path = layout.path(prefix + rel)
     layout.mkdir(path.rsplit("/", 1)[0])
-    pq.write_table(table, path, filesystem=layout.fs, compression="zstd", row_group_size=20_000)
+    pq.write_table(table, in_progress_name(path), filesystem=layout.fs, compression="zstd", row_group_size=20_000)
+    layout.fs.move(in_progress_name(path), path)  # a shard under its final name is always whole
     with layout.fs.open_input_stream(path) as f:
         blob = f.read()
     return {"path": rel, "rows": len(table), "tokens": int(np.sum(rows["n_tokens"].to_numpy())),
