@@ -143,19 +143,23 @@ def ratio(ours: Figure, theirs: Figure) -> float:
 # ours: the pure stage functions
 
 
-def make_job(output: str, *, exact: bool):
-    """The job the in-process stages run: all four filters, MinHash keys (and the exact hash)."""
+def make_job(output: str, *, exact: bool, quality_model: Path | None = None):
+    """The job the in-process stages run: all four filters, the quality classifier (when given; keeps
+    P(hq) >= 0.5), MinHash keys (and the exact hash)."""
     from curation.spec import parse_spec
 
     dedup: dict[str, Any] = {"minhash": {}}
     if exact:
         dedup["exact"] = {}
+    stages: dict[str, Any] = {"langid": {"min_score": LID_THRESHOLD, "bundled_thresholds": False},
+                              "filters": {f: {} for f in FILTERS}, "dedup": dedup}
+    if quality_model is not None:
+        stages["quality"] = {"classifiers": {"web": {"model": str(quality_model), "min_score": 0.5}}}
     return parse_spec({
         "output": output,
         "inputs": [{"path": output, "format": "jsonl", "source": "bench"}],
         "languages": "qwen29",
-        "stages": {"langid": {"min_score": LID_THRESHOLD, "bundled_thresholds": False},
-                   "filters": {f: {} for f in FILTERS}, "dedup": dedup},
+        "stages": stages,
         "execution": {"engine": "local", "batch_size": BATCH},
     })
 
@@ -219,13 +223,16 @@ class Ours:
         return figs, norm_texts, langs
 
     def end_to_end(self, texts: list[str], nbytes: int, tag: str = "") -> Figure:
-        """normalize -> langid -> 4 filters -> MinHash band keys on batches of 1000 raw texts."""
+        """normalize -> langid -> 4 filters -> quality classifier -> MinHash band keys on batches of 1000 raw
+        texts."""
         from curation.dedup.minhash import MinHasher
         from curation.stages import StageContext, alive_mask, stage_plan
 
-        job = make_job(self.job.output, exact=False)
+        q = self.job.stages.quality
+        job = make_job(self.job.output, exact=False,
+                       quality_model=Path(q.classifiers["web"].model) if q is not None else None)
         plan = stage_plan(job)
-        ctx = StageContext(job, lid=self.ctx.lid, filters=self.ctx.filters)
+        ctx = StageContext(job, lid=self.ctx.lid, filters=self.ctx.filters, quality_scorers=self.ctx.quality_scorers)
         m = job.stages.dedup.minhash
 
         def run() -> int:
@@ -287,14 +294,20 @@ def our_quality(texts: list[str], nbytes: int, model: Path, tag: str = "") -> li
             Figure("domain", "ours" + tag, len(texts), nbytes, sec_d)]
 
 
-def datatrove_quality(texts: list[str], nbytes: int, model: Path) -> Figure:
-    """datatrove's FastTextClassifierFilter with the same model (keep hq >= 0.5), given the local file
-    instead of its download cache, through its own `run()`."""
+def datatrove_quality_filter(model: Path):
+    """datatrove's FastTextClassifierFilter with our model (keep hq >= 0.5), given the local file instead of
+    its download cache."""
     from datatrove.pipeline.filters import FastTextClassifierFilter
     from fasttext.FastText import _FastText
 
     f = FastTextClassifierFilter(model_url=str(model), keep_labels=("hq", 0.5))
     f._model = _FastText(str(model))
+    return f
+
+
+def datatrove_quality(texts: list[str], nbytes: int, model: Path) -> Figure:
+    """datatrove's FastTextClassifierFilter with the same model, through its own `run()`."""
+    f = datatrove_quality_filter(model)
     sec, _ = measure(lambda: Datatrove.drain(f.run(Datatrove.documents(texts))))
     return Figure("quality", "datatrove FastTextClassifierFilter", len(texts), nbytes, sec)
 
@@ -345,13 +358,14 @@ class Datatrove:
     plus a sentencizer, built offline), or a WordTokenizer swapped in through `language=`.
     """
 
-    def __init__(self, tokenizer=None, label: str = "datatrove (spaCy)"):
+    def __init__(self, tokenizer=None, label: str = "datatrove (spaCy)", quality_model: Path | None = None):
         from loguru import logger
 
         logger.disable("datatrove")  # its steps log every bucket sort at INFO
         self.language = tokenizer if tokenizer is not None else "eng"
         self.label = label
         self.hash_patched = False
+        self.quality_model = quality_model
 
     def filters(self) -> dict[str, Any]:
         from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
@@ -426,10 +440,13 @@ class Datatrove:
         return Figure("langid", "datatrove LanguageFilter", len(texts), nbytes, sec)
 
     def end_to_end(self, texts: list[str], nbytes: int) -> Figure:
-        """LanguageFilter -> Gopher quality -> Gopher repetition -> C4 -> FineWeb -> MinHash signatures."""
+        """LanguageFilter -> Gopher quality -> Gopher repetition -> C4 -> FineWeb -> the fastText quality
+        classifier (when given) -> MinHash signatures."""
         lf = self.language_filter()
         lf.filter(next(self.documents(texts[:1])))
         filters = list(self.filters().values())
+        if self.quality_model is not None:
+            filters.append(datatrove_quality_filter(self.quality_model))
         kept = 0
 
         def counted(it: Iterable) -> Iterator:
@@ -550,6 +567,62 @@ def scaling_child(cpus: int, shards: Path, result: Path) -> None:
     }))
 
 
+def memory_child(corpus: Path, dedup: bool, result: Path) -> None:
+    """One job (engine local: one worker process) over `corpus`; writes its peak RSS. Without dedup only
+    the streaming stages run (read, normalize, langid, filters, write)."""
+    import resource
+
+    from curation.job import run_job
+    from curation.progress import Progress
+    from curation.spec import parse_spec
+
+    with tempfile.TemporaryDirectory(prefix="bench-mem-out-") as out:
+        stages: dict[str, Any] = {"langid": {}, "filters": {f: {} for f in FILTERS}}
+        if dedup:
+            stages["dedup"] = {"exact": {}, "minhash": {}}
+        job = parse_spec({"output": out, "inputs": [{"path": str(corpus), "format": "jsonl", "source": "bench"}],
+                          "stages": stages, "execution": {"engine": "local", "batch_size": BATCH}})
+        sec, stats = timed(lambda: run_job(job, progress=Progress(enabled=False)))
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result.write_text(json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1), "records": stats["input_records"],
+                                  "seconds": round(sec, 1), "dedup": dedup}))
+
+
+def run_memory(docs: list[dict[str, str]], work: Path, base: int, multiples: tuple[int, ...] = (1, 4, 16)
+               ) -> dict[str, Any]:
+    """Peak RSS of one worker as the input grows: the streaming stages alone, then with dedup."""
+    out: dict[str, Any] = {"base_docs": base, "runs": []}
+    for m in multiples:
+        corpus = work / f"mem-{m}.jsonl"
+        with corpus.open("w", encoding="utf-8") as f:
+            for i in range(base * m):
+                d = docs[i % len(docs)]
+                f.write(json.dumps({"id": f"{d['id']}#{i}", "text": d["text"]}) + "\n")
+        for dedup in (False, True):
+            res = work / f"mem-{m}-{dedup}.json"
+            cmd = [sys.executable, __file__, "--_memory-child", str(corpus), "--_result", str(res)]
+            if dedup:
+                cmd.append("--_dedup")
+            subprocess.run(cmd, check=True, timeout=900)
+            out["runs"].append({"multiple": m, **json.loads(res.read_text())})
+    def peak(m: int, dedup: bool) -> float:
+        return next(r["peak_rss_mb"] for r in out["runs"] if r["multiple"] == m and r["dedup"] == dedup)
+    lo, hi = min(multiples), max(multiples)
+    out["streaming_growth"] = round(peak(hi, False) / peak(lo, False) - 1, 3)
+    out["with_dedup_growth"] = round(peak(hi, True) / peak(lo, True) - 1, 3)
+    return out
+
+
+def memory_table(mem: dict[str, Any]) -> str:
+    rows = [["input", "documents", "streaming stages: peak RSS MB", "with dedup: peak RSS MB"]]
+    for m in sorted({r["multiple"] for r in mem["runs"]}):
+        s = next(r for r in mem["runs"] if r["multiple"] == m and not r["dedup"])
+        d = next(r for r in mem["runs"] if r["multiple"] == m and r["dedup"])
+        rows.append([f"{m}x", f"{s['records']:,}", f"{s['peak_rss_mb']:.0f}", f"{d['peak_rss_mb']:.0f}"])
+    return (table(rows, {1, 2, 3}) + f"\nstreaming stages: {mem['streaming_growth']:+.1%} from the smallest to the "
+            f"largest input; with dedup: {mem['with_dedup_growth']:+.1%}")
+
+
 def run_scaling(docs: list[dict[str, str]], nbytes: int, work: Path, timeout: float) -> dict[str, Any]:
     """The job on the documents as 8 JSONL shards, on 1 then 2 cores; docs/s over the whole job."""
     shards = work / "shards"
@@ -661,12 +734,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="first K documents the peers (and ours, for the ratios) run on; spaCy is slow")
     ap.add_argument("--no-scaling", action="store_true", help="skip the Ray job runs")
     ap.add_argument("--scaling-timeout", type=float, default=300.0, help="seconds per Ray child run")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    ap.add_argument("--memory-docs", type=int, default=2000, help="documents of the 1x memory run (then 4x, 16x)")
+    ap.add_argument("--_memory-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--_dedup", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_scaling-child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--_shards", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--_result", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._scaling_child:
         scaling_child(args._scaling_child, args._shards, args._result)
+        return 0
+    if args._memory_child:
+        memory_child(args._memory_child, args._dedup, args._result)
         return 0
     if args.json is None:
         ap.error("--json OUT.json is required")
@@ -683,7 +763,9 @@ def main(argv: list[str] | None = None) -> int:
     say(f"{len(docs):,} documents, {nbytes_n / 1e6:.1f} MB; peers on the first {k:,} ({nbytes_k / 1e6:.1f} MB)")
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, one_core():
-        job = make_job(tmp, exact=True)
+        say("training the quality classifier (setup, not timed)")
+        qmodel = train_quality_model(args.data, Path(tmp))
+        job = make_job(tmp, exact=True, quality_model=qmodel)
         ours = Ours(job)
         say("ours: per stage on all documents")
         figs_n, norm_n, _ = ours.stages(texts, nbytes_n)
@@ -695,8 +777,8 @@ def main(argv: list[str] | None = None) -> int:
         e2e_k = ours.end_to_end(texts[:k], nbytes_k, tag=" (same docs)")
 
         peers: list[Figure] = []
-        spacy_dt = Datatrove()
-        regex_dt = Datatrove(regex_word_tokenizer(), "datatrove (our regex tokenizer)")
+        spacy_dt = Datatrove(quality_model=qmodel)
+        regex_dt = Datatrove(regex_word_tokenizer(), "datatrove (our regex tokenizer)", quality_model=qmodel)
         say("datatrove LanguageFilter")
         peers.append(spacy_dt.langid(norm_k, nbytes_k))
         for dt in (spacy_dt, regex_dt):
@@ -711,8 +793,7 @@ def main(argv: list[str] | None = None) -> int:
         agree = datasketch_agreement(norm_k[:50], m)
         say("tiktoken encode_ordinary per document")
         peers.append(tiktoken_tokens(norm_k, nbytes_k))
-        say("quality classifier (trained here, not timed) and domain tagger: ours and datatrove's filter")
-        qmodel = train_quality_model(args.data, Path(tmp))
+        say("quality classifier and domain tagger: ours and datatrove's filter")
         figs_n += our_quality(norm_n, nbytes_n, qmodel)
         figs_k += our_quality(norm_k, nbytes_k, qmodel, tag=" (same docs)")
         peers.append(datatrove_quality(norm_k, nbytes_k, qmodel))
@@ -722,6 +803,12 @@ def main(argv: list[str] | None = None) -> int:
         say("scaling: the Ray job on 1 and 2 cores")
         with tempfile.TemporaryDirectory(prefix="bench-scaling-") as work:
             scaling = run_scaling(docs, nbytes_n, Path(work), args.scaling_timeout)
+
+    memory = None
+    if not args.no_memory:
+        say(f"memory: one worker's peak RSS on {args.memory_docs:,}, 4x and 16x as many documents")
+        with tempfile.TemporaryDirectory(prefix="bench-memory-") as work:
+            memory = run_memory(docs, Path(work), args.memory_docs)
 
     figs_n.append(e2e_n)
     figs_k.append(e2e_k)
@@ -750,6 +837,7 @@ def main(argv: list[str] | None = None) -> int:
         "peers": [dict(p.as_dict(), ours_over_this=round(ratio(ours_k[p.stage], p), 2)) for p in peers],
     }
     result["scaling"] = scaling
+    result["memory"] = memory
     result["checks"] = {"minhash_signatures_equal_datasketch": f"{agree[0]}/{agree[1]}",
                         "token_counts_equal_tiktoken": ours_k["tokens"].tokens == by["tokens", TIKTOKEN].tokens}
     result["setup"] = {
@@ -763,8 +851,10 @@ def main(argv: list[str] | None = None) -> int:
             "datatrove LanguageFilter: ft176 backend given the bundled lid.176.ftz (its default downloads "
             "lid.176.bin); it predicts on the whole text with k=-1, as datatrove does",
             "datatrove end to end: LanguageFilter -> GopherQuality -> GopherRepetition -> C4Quality -> "
-            "FineWebQuality -> MinhashDedupSignature.run (signatures written and sorted in a temp dir)",
-            "ours end to end: normalize -> langid -> the same 4 filters -> MinHash band keys",
+            "FineWebQuality -> FastTextClassifierFilter (our quality model) -> MinhashDedupSignature.run "
+            "(signatures written and sorted in a temp dir)",
+            "ours end to end: normalize -> langid -> the same 4 filters -> the quality stage (same model) -> "
+            "MinHash band keys",
             "quality: the same fastText model (curate train-quality defaults, trained in this run on the web "
             "pages' main text vs boilerplate); ours is the quality stage on batches (lower-cased, whitespace "
             "folded, first 20k characters, one predict call per batch), datatrove's FastTextClassifierFilter "
@@ -798,6 +888,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nScaling: curation.job.run_job, engine ray, {len(docs):,} documents in {SHARDS} JSONL shards, "
               "full job (annotate, dedup, write), one fresh local cluster per run\n")
         print(scaling_table(scaling))
+    if memory is not None:
+        print("\nPeak memory of one worker (curation.job.run_job, engine local, one process) as the input grows\n")
+        print(memory_table(memory))
     print(f"\nwrote {args.json} ({time.perf_counter() - t_start:.0f}s)")
     return 0
 
