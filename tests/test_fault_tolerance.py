@@ -111,11 +111,32 @@ def test_unwritable_output_fails_up_front(shards, tmp_path, output):
         run_job(parse_spec(spec_for(shards, Path(output.format(tmp=tmp_path)))), progress=Progress(enabled=False))
 
 
+def descendants(root: int) -> dict[int, str]:
+    """pid -> command line of every process under `root`, from /proc (Linux)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out, frontier = {}, [root]
+    while frontier:
+        p = frontier.pop()
+        for child in [c for c, pp in parent.items() if pp == p]:
+            try:
+                out[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            frontier.append(child)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds Ray's worker processes through /proc")
 def test_killed_stage_actor_is_replaced_and_output_is_identical(shards, undisturbed, tmp_path, ray_session):
     """SIGKILL one of the Ray Data actors running the model stages while it works: Ray restarts it and
     retries its batch, and the job's output is byte-identical to the undisturbed run."""
-    import psutil
-
     out = tmp_path / "out"
     result: dict = {}
 
@@ -133,16 +154,11 @@ def test_killed_stage_actor_is_replaced_and_output_is_identical(shards, undistur
         work = out / "_work" / "annotated"
         if work.exists() and any(work.rglob("*.parquet")):  # batches are flowing through the actors
             # Ray's workers are descendants of this process (the suite's own Ray session); an actor of the
-            # stage pools names itself ray::MapWorker(...).
-            stage_actors = []
-            for proc in psutil.Process().children(recursive=True):
-                try:
-                    if "MapWorker" in " ".join(proc.cmdline()) and "_StageUDF" in " ".join(proc.cmdline()):
-                        stage_actors.append(proc)
-                except psutil.Error:
-                    continue
+            # stage pools names itself ray::MapWorker(MapBatches(_StageUDF)).
+            stage_actors = [pid for pid, cmd in descendants(os.getpid()).items()
+                            if "MapWorker" in cmd and "_StageUDF" in cmd]
             if stage_actors:
-                killed = stage_actors[0].pid
+                killed = stage_actors[0]
                 os.kill(killed, signal.SIGKILL)
         time.sleep(0.02)
     t.join(timeout=300)
