@@ -325,7 +325,7 @@ class _StageUDF:
         self.plan = dict(stage_plan(job))
         self.ctx = StageContext.build(job, lid="langid" in names, filters="filters" in names,
                                       dedup="dedup_keys" in names, domain="domain" in names,
-                                      quality="quality" in names)
+                                      quality="quality" in names or "decontam" in names)
 
     def __call__(self, t: pa.Table) -> pa.Table:
         return run_stages(t, self.names, self.ctx, self.plan)

@@ -286,6 +286,8 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         order += [name for name, _ in job.stages.filters.enabled()]
     if job.stages.quality is not None:
         order.append("quality")
+    if job.stages.decontam is not None:
+        order.append("decontam")
     if job.stages.dedup is not None and job.stages.dedup.exact is not None:
         order.append("exact_dedup")
     if job.stages.dedup is not None and job.stages.dedup.minhash is not None:

@@ -250,6 +250,31 @@ class QualitySpec(_Strict):
         return self
 
 
+class BenchmarkSpec(_Strict):
+    path: str = Field(description="JSONL (plain/.gz/.zst) or Parquet file(s) of the benchmark's test items; globs")
+    text_field: str = "text"
+
+
+class DecontamSpec(_Strict):
+    """Benchmark decontamination (filters/decontam.py): documents sharing an n-gram with a test item."""
+
+    benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
+    ngram: int = Field(13, ge=5, le=50, description="n-gram length in words (characters for unspaced scripts)")
+    min_item_units: int = Field(13, ge=1, description="shorter items are skipped (they match common phrases)")
+    action: Literal["drop", "flag"] = Field(
+        "drop", description="drop: reason decontam:NAME; flag: kept, with the benchmarks in `contaminated_by`")
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _names(cls, v: dict[str, BenchmarkSpec]) -> dict[str, BenchmarkSpec]:
+        import re
+
+        bad = [k for k in v if not re.fullmatch(r"[a-z0-9_\-]{1,40}", k)]
+        if bad:
+            raise ValueError(f"benchmark names must be lower-case letters, digits, _ and - (got {', '.join(bad)})")
+        return v
+
+
 class ExactDedupSpec(_Strict):
     pass
 
@@ -290,6 +315,7 @@ class StagesSpec(_Strict):
     domain: DomainSpec | None = None
     filters: FiltersSpec | None = None
     quality: QualitySpec | None = None
+    decontam: DecontamSpec | None = None
     dedup: DedupSpec | None = None
 
     @model_validator(mode="before")

@@ -242,6 +242,25 @@ def quality(table: pa.Table, ctx: "StageContext") -> pa.Table:
     return _set_column(table, "drop_reason", reasons, pa.string())
 
 
+def decontam(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """Surviving rows that share an n-gram with a benchmark item: dropped as `decontam:NAME` (the first
+    benchmark hit), or kept with `contaminated_by` listing the benchmarks (action: flag)."""
+    spec = ctx.job.stages.decontam
+    texts = table["text"].to_pylist()
+    reasons = table["drop_reason"].to_pylist()
+    flagged: list[str | None] = [None] * len(texts)
+    for i in np.flatnonzero(alive_mask(table)):
+        hits = ctx.decontaminator.hits(texts[i])
+        if hits:
+            if spec.action == "drop":
+                reasons[i] = f"decontam:{hits[0]}"
+            else:
+                flagged[i] = ",".join(hits)
+    if spec.action == "flag":
+        table = _set_column(table, "contaminated_by", flagged, pa.string())
+    return _set_column(table, "drop_reason", reasons, pa.string())
+
+
 def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
     """The exact-text hash and the LSH band keys of every surviving row (null for the others)."""
     dedup = ctx.job.stages.dedup
@@ -284,6 +303,7 @@ class StageContext:
     domain_tagger: Any = None
     quality_scorers: dict[str, Any] = field(default_factory=dict)
     perplexity: Any = None
+    decontaminator: Any = None
     minhasher: Any = None
     last_timings: dict[str, float] = field(default_factory=dict)
 
@@ -313,12 +333,27 @@ class StageContext:
                 from filters.perplexity import KenLMPerplexity
 
                 ctx.perplexity = KenLMPerplexity(st.quality.perplexity.model)
+        if quality and st.decontam is not None:
+            ctx.decontaminator = build_decontaminator(st.decontam)
         if dedup and st.dedup is not None and st.dedup.minhash is not None:
             from curation.dedup.minhash import MinHasher
 
             m = st.dedup.minhash
             ctx.minhasher = MinHasher(m.ngram, m.bands, m.rows, m.seed)
         return ctx
+
+
+def build_decontaminator(spec) -> Any:
+    """The benchmarks' n-gram indexes, read with the job's own readers (unreadable items are skipped)."""
+    from curation.train_quality import iter_texts
+    from filters.decontam import BenchmarkIndex, Decontaminator
+
+    indexes = []
+    for name, b in spec.benchmarks.items():
+        ix = BenchmarkIndex(name, spec.ngram, spec.min_item_units)
+        ix.add_items(t for t, _ in iter_texts([b.path], b.text_field))
+        indexes.append(ix)
+    return Decontaminator(indexes)
 
 
 Stage = Callable[[pa.Table, StageContext], pa.Table]
@@ -336,6 +371,8 @@ def stage_plan(job: CurateJob) -> list[tuple[str, Stage]]:
         plan.append(("filters", heuristic_filters))
     if st.quality is not None and (st.quality.classifiers or st.quality.perplexity is not None):
         plan.append(("quality", quality))
+    if st.decontam is not None:
+        plan.append(("decontam", decontam))
     if st.dedup is not None and (st.dedup.exact is not None or st.dedup.minhash is not None):
         plan.append(("dedup_keys", dedup_keys))
     return plan

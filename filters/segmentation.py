@@ -90,6 +90,12 @@ def shingle_units(text: str, lang: str | None = None) -> list[str]:
     return words(text, lang)
 
 
+def mixed_units(text: str) -> list[str]:
+    """Lower-cased units whatever the language: characters of the scripts written without spaces, words of
+    the others (for matching text whose language is unknown, such as benchmark items)."""
+    return _CHAR_OR_WORD_ONLY.findall(text.lower())
+
+
 def words(text: str, lang: str | None = None) -> list[str]:
     """Lower-cased word tokens only (no punctuation): what MinHash shingles are built from."""
     seg = get_segmenter(lang)
