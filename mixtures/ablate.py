@@ -211,6 +211,10 @@ def run_ablate(job: AblateJob, *, address: str | None = None, progress: Progress
         tokens = np.array([available[b] for b in buckets], dtype=np.float64)
         prior = tokens / tokens.sum()
         caps = np.array([job.max_epochs_by_bucket.get(b, job.max_epochs) for b in buckets]) * tokens / job.target_tokens
+        if caps.sum() < 1:
+            raise SpecError([("target_tokens", f"{job.target_tokens:,} tokens cannot be met within the epoch caps: "
+                                               f"the pool holds {tokens.sum():,.0f} tokens, at most "
+                                               f"{caps.sum() * job.target_tokens:,.0f} with the caps")])
         progress.say(f"ablate {job.name!r}: {len(pool):,} documents in {len(buckets)} buckets, "
                      f"{int(held.sum()):,} held out; target {job.target_tokens:,} tokens, proxies of "
                      f"{job.proxy_tokens:,} tokens")

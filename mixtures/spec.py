@@ -76,15 +76,20 @@ class MixJob(_Strict):
         return "natural"
 
 
-def parse_mix_spec(data: Any, *, output: str | None = None) -> MixJob:
+def _parse(model: type, data: Any, output: str | None) -> Any:
+    """Validate a loaded spec with `model`; errors name their key paths (SpecError)."""
     if not isinstance(data, dict):
         raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])
     if output is not None:
         data = {**data, "output": output}
     try:
-        return MixJob.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         raise SpecError(_key_errors(e)) from None
+
+
+def parse_mix_spec(data: Any, *, output: str | None = None) -> MixJob:
+    return _parse(MixJob, data, output)
 
 
 def load_mix_spec(path: str | Path, *, output: str | None = None) -> MixJob:
@@ -160,11 +165,4 @@ class AblateJob(_Strict):
 
 
 def parse_ablate_spec(data: Any, *, output: str | None = None) -> AblateJob:
-    if not isinstance(data, dict):
-        raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])
-    if output is not None:
-        data = {**data, "output": output}
-    try:
-        return AblateJob.model_validate(data)
-    except ValidationError as e:
-        raise SpecError(_key_errors(e)) from None
+    return _parse(AblateJob, data, output)

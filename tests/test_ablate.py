@@ -196,6 +196,15 @@ def test_a_failing_proxy_is_retried_then_reported(pool, tmp_path, monkeypatch):
     assert any(v == 2 for v in calls.values())  # retried
 
 
+def test_budget_beyond_the_caps_is_a_spec_error(pool, tmp_path):
+    from curation.spec import SpecError
+
+    spec = {"kind": "ablate", "inputs": [str(pool)], "output": str(tmp_path / "x"), "target_tokens": 10**12,
+            "execution": {"engine": "local"}}
+    with pytest.raises(SpecError, match="cannot be met within the epoch caps"):
+        run_ablate(parse_ablate_spec(spec), progress=Progress(enabled=False))
+
+
 def test_ablate_spec_errors():
     from curation.spec import SpecError
 
