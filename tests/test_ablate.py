@@ -7,7 +7,6 @@ import gzip
 import json
 
 import numpy as np
-import pyarrow.dataset as pads
 import pytest
 import yaml
 

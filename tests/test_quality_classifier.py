@@ -8,7 +8,6 @@ and the split is by that id (--group-field), so no page is on both sides of it.
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 
