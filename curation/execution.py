@@ -324,7 +324,7 @@ class _StageUDF:
         self.names = names
         self.plan = dict(stage_plan(job))
         self.ctx = StageContext.build(job, lid="langid" in names, filters="filters" in names,
-                                      dedup="dedup_keys" in names, domain="domain" in names,
+                                      dedup="dedup_keys" in names, domain="domain" in names or "extract" in names,
                                       quality="quality" in names or "decontam" in names)
 
     def __call__(self, t: pa.Table) -> pa.Table:

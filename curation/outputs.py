@@ -143,7 +143,8 @@ class FinalCounts:
 
 SCORE_BIN = 0.05  # histogram bin width of quality scores (probabilities, or grades up to 5)
 SCORE_COLUMNS_PREFIX = "quality_"
-EXTRA_SCORE_COLUMNS = ("domain_score", "perplexity", "contaminated_by")
+EXTRA_SCORE_COLUMNS = ("domain_score", "perplexity", "contaminated_by",
+                       "url", "warc_date", "content_type", "http_status", "warc_digest")  # WARC inputs
 
 
 def score_bins(scores: np.ndarray) -> dict[str, int]:

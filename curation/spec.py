@@ -51,7 +51,7 @@ class _Strict(BaseModel):
 
 class InputSpec(_Strict):
     path: str = Field(description="file, folder or glob; local or s3:// / gs:// (pyarrow.fs)")
-    format: Literal["jsonl", "parquet", "text"]
+    format: Literal["jsonl", "parquet", "text", "warc"]
     source: str
     domain: str = "web"
     text_field: str = "text"
@@ -156,6 +156,21 @@ def _local_file_error(path: str, what: str) -> str | None:
     if "://" in path or Path(path).expanduser().is_file():
         return None
     return f"{what} not found: {path}"
+
+
+class ExtractSpec(_Strict):
+    """HTML to main text for WARC inputs (filters/html_extract.py); other inputs pass through."""
+
+    extractor: Literal["trafilatura", "resiliparse"] = "trafilatura"
+
+    @model_validator(mode="after")
+    def _installed(self) -> "ExtractSpec":
+        import importlib.util
+
+        needed = {"trafilatura": "trafilatura", "resiliparse": "resiliparse"}[self.extractor]
+        if importlib.util.find_spec(needed) is None:
+            raise ValueError(f"extractor {self.extractor} needs {needed}: pip install 'corpus-curation[warc]'")
+        return self
 
 
 class DomainSpec(_Strict):
@@ -311,6 +326,7 @@ class DedupSpec(_Strict):
 
 class StagesSpec(_Strict):
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
+    extract: ExtractSpec | None = None
     langid: LangIdSpec | None = None
     domain: DomainSpec | None = None
     filters: FiltersSpec | None = None
@@ -321,7 +337,7 @@ class StagesSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _null_runs_defaults(cls, data: Any) -> Any:
-        return _null_means_defaults(data, ("langid", "domain", "filters", "quality", "dedup", "normalize"))
+        return _null_means_defaults(data, ("extract", "langid", "domain", "filters", "quality", "dedup", "normalize"))
 
 
 class ExecutionSpec(_Strict):
@@ -333,6 +349,16 @@ class ExecutionSpec(_Strict):
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
 
 
+def _warc_needs_its_packages(job: "CurateJob") -> "CurateJob":
+    import importlib.util
+
+    if any(i.format == "warc" for i in job.inputs):
+        missing = [m for m in ("fastwarc", "resiliparse") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(f"format warc needs {' and '.join(missing)}: pip install 'corpus-curation[warc]'")
+    return job
+
+
 class CurateJob(_Strict):
     kind: Literal["curate"] = "curate"
     name: str = "curate"
@@ -341,6 +367,10 @@ class CurateJob(_Strict):
     languages: Literal["qwen29", "all"] | list[str] = "qwen29"
     stages: StagesSpec = Field(default_factory=StagesSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @model_validator(mode="after")
+    def _warc_packages(self) -> "CurateJob":
+        return _warc_needs_its_packages(self)
 
     @field_validator("languages")
     @classmethod

@@ -149,6 +149,35 @@ def langid(table: pa.Table, ctx: "StageContext") -> pa.Table:
     return _set_column(table, "drop_reason", reasons, pa.string())
 
 
+def extract(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """Main text out of the HTML of WARC rows (those with a `content_type` column; others pass through):
+    an HTTP status outside 2xx drops the row as `extract:http_status`, content that is neither HTML nor
+    plain text as `extract:not_html`, a page with no main text as `extract:empty`."""
+    if "content_type" not in table.column_names:
+        return table
+    from filters.html_extract import is_html
+
+    texts = table["text"].to_pylist()
+    reasons = table["drop_reason"].to_pylist()
+    types = table["content_type"].to_pylist()
+    status = table["http_status"].to_pylist()
+    for i in np.flatnonzero(alive_mask(table)):
+        if status[i] is not None and not 200 <= status[i] < 300:
+            reasons[i] = "extract:http_status"
+        elif (types[i] or "").split(";")[0].strip().lower() == "text/plain":
+            continue
+        elif not is_html(types[i]):
+            reasons[i] = "extract:not_html"
+        else:
+            texts[i] = ctx.extractor(texts[i]).strip()
+            if not texts[i]:
+                reasons[i] = "extract:empty"
+    table = _set_column(table, "text", texts, pa.large_string())
+    table = _set_column(table, "n_chars", pc.fill_null(pc.utf8_length(table["text"]).cast(pa.int64()), 0),
+                        pa.int64())
+    return _set_column(table, "drop_reason", reasons, pa.string())
+
+
 def domain(table: pa.Table, ctx: "StageContext") -> pa.Table:
     """`domain` from the tagger for parsed rows whose declared domain is in `retag` (default: web);
     `domain_score` is the tagger's confidence (null where the declared domain was kept)."""
@@ -304,6 +333,7 @@ class StageContext:
     quality_scorers: dict[str, Any] = field(default_factory=dict)
     perplexity: Any = None
     decontaminator: Any = None
+    extractor: Any = None
     minhasher: Any = None
     last_timings: dict[str, float] = field(default_factory=dict)
 
@@ -316,6 +346,10 @@ class StageContext:
             from filters.langid import LanguageIdentifier
 
             ctx.lid = LanguageIdentifier(st.langid.model, st.langid.sample_chars)
+        if domain and st.extract is not None:
+            from filters.html_extract import load_extractor
+
+            ctx.extractor = load_extractor(st.extract.extractor)
         if domain and st.domain is not None:
             from filters.domain import DomainTagger
 
@@ -363,6 +397,8 @@ def stage_plan(job: CurateJob) -> list[tuple[str, Stage]]:
     """The stages this job runs, in order (a stage left out of the spec does not run)."""
     plan: list[tuple[str, Stage]] = [("normalize", normalize)]
     st = job.stages
+    if st.extract is not None:
+        plan.append(("extract", extract))
     if st.domain is not None:  # before language ID: source code has no natural language to identify
         plan.append(("domain", domain))
     if st.langid is not None:

@@ -51,14 +51,24 @@ class _BatchBuilder:
     def __init__(self, f: InputFile, limits: ReadLimits):
         self.f, self.limits = f, limits
         self.rows: dict[str, list[Any]] = {name: [] for name in RAW_SCHEMA.names}
+        # Columns some formats carry on every row (WARC: url, date, ...): name -> Arrow type.
+        self.extra_schema: pa.Schema | None = None
+        self.extra: dict[str, list[Any]] = {}
         self.nbytes = 0
         self.blank_lines = 0
+
+    def with_extra(self, schema: pa.Schema) -> "_BatchBuilder":
+        self.extra_schema = schema
+        self.extra = {name: [] for name in schema.names}
+        return self
 
     def __len__(self) -> int:
         return len(self.rows["_doc"])
 
     def add(self, position: int, id_: str | None, text: str | None, error: str | None = None,
-            raw: bytes | None = None) -> None:
+            raw: bytes | None = None, extra: dict[str, Any] | None = None) -> None:
+        for name, values in self.extra.items():
+            values.append((extra or {}).get(name))
         r = self.rows
         r["_doc"].append((self.f.ordinal << 32) | (position & 0xFFFFFFFF))
         r["id"].append(id_ if id_ is not None else stable_id(self.f.source, self.f.uri, position))
@@ -80,6 +90,10 @@ class _BatchBuilder:
             table = pa.Table.from_pydict(self.rows, schema=RAW_SCHEMA)
         except (pa.ArrowInvalid, UnicodeEncodeError):
             table = self._flush_checked()
+        if self.extra_schema is not None:
+            for fld in self.extra_schema:
+                table = table.append_column(fld, pa.array(self.extra[fld.name], fld.type))
+            self.extra = {name: [] for name in self.extra_schema.names}
         self.rows = {name: [] for name in RAW_SCHEMA.names}
         self.nbytes = 0
         return table
@@ -271,7 +285,13 @@ def _read_text(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[p
     yield from ()
 
 
-_READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "text": _read_text}
+def _read_warc(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+    from curation.io.warc import read_warc
+
+    yield from read_warc(f, b, limits)
+
+
+_READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "text": _read_text, "warc": _read_warc}
 
 
 @dataclass

@@ -20,6 +20,7 @@ _SUFFIXES = {
     "jsonl": (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd", ".ndjson"),
     "parquet": (".parquet", ".pq"),
     "text": None,  # every file
+    "warc": (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz"),
 }
 
 
