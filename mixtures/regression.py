@@ -84,11 +84,11 @@ class LightGBMModel:
     name = "lightgbm"
 
     def fit(self, w: np.ndarray, loss: np.ndarray) -> "LightGBMModel":
-        import lightgbm
+        import lightgbm  # the native API: its scikit-learn wrapper would need scikit-learn installed
 
-        self.model = lightgbm.LGBMRegressor(n_estimators=300, learning_rate=0.05, num_leaves=15,
-                                            min_child_samples=3, verbose=-1, random_state=0)
-        self.model.fit(w, loss)
+        params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
+                  "min_data_in_bin": 1, "verbose": -1, "seed": 0, "deterministic": True, "num_threads": 1}
+        self.model = lightgbm.train(params, lightgbm.Dataset(w, loss, params={"verbose": -1}), num_boost_round=300)
         return self
 
     def predict(self, w: np.ndarray) -> np.ndarray:
