@@ -87,6 +87,9 @@ def job_reads(job) -> list[tuple[str, str]]:
         reads += [(f"stages.quality.classifiers.{n}.model", c.model) for n, c in st.quality.classifiers.items()]
         if st.quality.perplexity is not None:
             reads.append(("stages.quality.perplexity.model", st.quality.perplexity.model))
+    if st.urls is not None:
+        reads += [(f"stages.urls.block_domains.{i}", p) for i, p in enumerate(st.urls.block_domains)]
+        reads += [(f"stages.urls.allow_domains.{i}", p) for i, p in enumerate(st.urls.allow_domains or [])]
     if st.decontam is not None:
         reads += [(f"stages.decontam.benchmarks.{n}.path", b.path) for n, b in st.decontam.benchmarks.items()]
     return reads

@@ -281,7 +281,8 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         dropped_by_stage[_stage_of(r)] += n
     quarantined = total.get("quarantined", 0)
     # The funnel: each stage's in/out among parsed records, in pipeline order.
-    order = (["normalize"] + (["extract"] if job.stages.extract is not None else [])
+    order = (["normalize"] + (["url"] if job.stages.urls is not None else [])
+             + (["extract"] if job.stages.extract is not None else [])
              + (["domain"] if job.stages.domain is not None else []) + ["langid"])
     if job.stages.filters is not None:
         order += [name for name, _ in job.stages.filters.enabled()]

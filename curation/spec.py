@@ -173,6 +173,34 @@ class ExtractSpec(_Strict):
         return self
 
 
+class UrlsSpec(_Strict):
+    """URL filtering for inputs with a `url` column (WARC); see filters/urls.py."""
+
+    block_domains: list[str] = Field(default_factory=list, description="block-list files (domains, subdomains too)")
+    allow_domains: list[str] | None = Field(None, description="allow-list files: when given, only these domains")
+    block_patterns: list[str] = Field(default_factory=list, description="regular expressions searched in the URL")
+
+    @field_validator("block_patterns")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        import re
+
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"{p!r} is not a valid regular expression: {e}") from None
+        return v
+
+    @field_validator("block_domains", "allow_domains")
+    @classmethod
+    def _files_exist(cls, v: list[str] | None) -> list[str] | None:
+        for path in v or []:
+            if err := _local_file_error(path, "domain list"):
+                raise ValueError(err)
+        return v
+
+
 class DomainSpec(_Strict):
     """Domain tagging (web / code / math / other) with a fastText model; see filters/domain.py."""
 
@@ -327,6 +355,7 @@ class DedupSpec(_Strict):
 class StagesSpec(_Strict):
     normalize: NormalizeSpec = Field(default_factory=NormalizeSpec)
     extract: ExtractSpec | None = None
+    urls: UrlsSpec | None = None
     langid: LangIdSpec | None = None
     domain: DomainSpec | None = None
     filters: FiltersSpec | None = None

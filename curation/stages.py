@@ -178,6 +178,18 @@ def extract(table: pa.Table, ctx: "StageContext") -> pa.Table:
     return _set_column(table, "drop_reason", reasons, pa.string())
 
 
+def urls(table: pa.Table, ctx: "StageContext") -> pa.Table:
+    """Rows whose `url` is on a block list, off the allow list or matches a pattern are dropped
+    (`url:blocked_domain`, `url:not_allowed`, `url:pattern`); rows without a URL pass."""
+    if "url" not in table.column_names:
+        return table
+    found = table["url"].to_pylist()
+    reasons = table["drop_reason"].to_pylist()
+    for i in np.flatnonzero(alive_mask(table)):
+        reasons[i] = ctx.url_filter.check(found[i]) or reasons[i]
+    return _set_column(table, "drop_reason", reasons, pa.string())
+
+
 def domain(table: pa.Table, ctx: "StageContext") -> pa.Table:
     """`domain` from the tagger for parsed rows whose declared domain is in `retag` (default: web);
     `domain_score` is the tagger's confidence (null where the declared domain was kept)."""
@@ -334,6 +346,7 @@ class StageContext:
     perplexity: Any = None
     decontaminator: Any = None
     extractor: Any = None
+    url_filter: Any = None
     minhasher: Any = None
     last_timings: dict[str, float] = field(default_factory=dict)
 
@@ -346,6 +359,13 @@ class StageContext:
             from filters.langid import LanguageIdentifier
 
             ctx.lid = LanguageIdentifier(st.langid.model, st.langid.sample_chars)
+        if st.urls is not None:  # a few set lookups per row: built in every context
+            from filters.urls import UrlFilter, read_domain_list
+
+            block = frozenset().union(*(read_domain_list(p) for p in st.urls.block_domains))
+            allow = (frozenset().union(*(read_domain_list(p) for p in st.urls.allow_domains))
+                     if st.urls.allow_domains is not None else None)
+            ctx.url_filter = UrlFilter(block, allow, st.urls.block_patterns)
         if domain and st.extract is not None:
             from filters.html_extract import load_extractor
 
@@ -397,6 +417,8 @@ def stage_plan(job: CurateJob) -> list[tuple[str, Stage]]:
     """The stages this job runs, in order (a stage left out of the spec does not run)."""
     plan: list[tuple[str, Stage]] = [("normalize", normalize)]
     st = job.stages
+    if st.urls is not None:  # before extraction: a blocked page is not worth extracting
+        plan.append(("urls", urls))
     if st.extract is not None:
         plan.append(("extract", extract))
     if st.domain is not None:  # before language ID: source code has no natural language to identify

@@ -102,3 +102,36 @@ def test_extraction_quality_on_gold_snippets(pages, name, required_floor, forbid
     print(f"\n{name}: {ok / req:.3f} of {req} required snippets present, {absent / forb:.3f} of {forb} forbidden "
           f"absent on {len(html)} pages")
     assert ok / req >= required_floor and absent / forb >= forbidden_floor
+
+
+def test_url_filter_rules(tmp_path):
+    from filters.urls import UrlFilter, read_domain_list
+
+    (tmp_path / "block.txt").write_text("# adult and spam\nbad.com\nhttp://www.spam.org/path\n\n")
+    block = read_domain_list(tmp_path / "block.txt")
+    assert block == {"bad.com", "spam.org"}
+    f = UrlFilter(block, None, [r"/(login|cart)\b"])
+    assert f.check("https://sub.bad.com/x") == "url:blocked_domain"  # subdomains are covered
+    assert f.check("http://notbad.com/") is None  # but not a longer name ending the same way
+    assert f.check("https://ok.org/login?next=/") == "url:pattern"
+    assert f.check("not a url") == "url:invalid" and f.check(None) is None
+    allow = UrlFilter(frozenset(), frozenset({"wiki.org"}))
+    assert allow.check("https://en.wiki.org/a") is None and allow.check("https://other.org/") == "url:not_allowed"
+
+
+def test_url_stage_in_a_warc_job(pages, tmp_path):
+    recs, html = pages
+    ids = sorted(html)[:6]
+    urls = [f"http://{'blocked' if k < 2 else 'fine'}.example/{k}" for k in range(6)]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "c.warc.gz").write_bytes(b"".join(
+        warc_record("response", u, http_response(html[i]), "application/http") for u, i in zip(urls, ids)))
+    (tmp_path / "block.txt").write_text("blocked.example\n")
+    spec = {"output": str(tmp_path / "out"), "languages": "all",
+            "inputs": [{"path": str(tmp_path / "in"), "format": "warc", "source": "crawl"}],
+            "stages": {"urls": {"block_domains": [str(tmp_path / "block.txt")], "block_patterns": ["/5$"]},
+                       "extract": {}}, "execution": {"engine": "local"}}
+    stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
+    assert stats["by_reason"].get("url:blocked_domain") == 2 and stats["by_reason"].get("url:pattern") == 1
+    assert stats["input_records"] == 6 == stats["kept"] + stats["rejected"]
+    assert [s["stage"] for s in stats["by_stage"]][:4] == ["read", "normalize", "url", "extract"]
