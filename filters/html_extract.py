@@ -1,9 +1,9 @@
 """HTML to main text, with a maintained extractor (chosen by measurement, bench/README.md):
 
-- `trafilatura` (default): on the 990 pages of ../shared/data with gold snippets it keeps 94.1% of the
-  required snippets and leaves out 89.4% of the forbidden ones (menus, footers, cookie banners), at about
-  56 pages/s per core. FineWeb's choice.
-- `resiliparse`: 94.4% / 69.7% at about 600 pages/s: ten times the speed, three times the boilerplate.
+- `trafilatura` (default): on the 990 pages of ../shared/data with gold snippets it keeps 94.0% of the
+  required snippets and leaves out 90.5% of the forbidden ones (menus, footers, cookie banners), at about
+  67 pages/s per core (`python bench/extract.py`). FineWeb's choice.
+- `resiliparse`: 94.4% / 69.7% at about 800 pages/s: twelve times the speed, three times the boilerplate.
 """
 
 from __future__ import annotations
