@@ -111,8 +111,13 @@ def map_keys(layout: Layout, ordinals: Sequence[int], partitions: int) -> list[n
     for o in ordinals:
         for part in layout.list_files(layout.annotated_dir(o)):
             schema = pq.read_schema(part, filesystem=layout.fs)
-            cols = [c for c in ("_doc", "_exact", "_bands") if c in schema.names]
+            cols = [c for c in ("_doc", "_exact", "_bands", "_url") if c in schema.names]
             t = pq.read_table(part, columns=cols, filesystem=layout.fs)
+            if "_url" in cols:
+                u = t.filter(t["_url"].is_valid())
+                if len(u):
+                    recs.append(shuffle.url_records(u["_doc"].to_numpy(),
+                                                    np.asarray(u["_url"].combine_chunks().flatten()).reshape(-1, 2)))
             key_col = "_exact" if "_exact" in cols else "_bands" if "_bands" in cols else None
             if key_col is None:
                 continue

@@ -187,7 +187,7 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
 
 def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.ndarray] | None:
     spec = job.stages.dedup
-    if spec is None or (spec.exact is None and spec.minhash is None):
+    if spec is None or (spec.exact is None and spec.minhash is None and spec.url is None):
         return None
     t0 = time.monotonic()
     write_progress(executor.layout, "dedup", input_files=len(files))
@@ -259,7 +259,8 @@ def _stage_of(reason: str) -> str:
     """The funnel stage a drop reason belongs to ("c4:too_few_sentences" -> "c4")."""
     if reason.endswith(":top_fraction"):  # ranks the documents that survived dedup, so it comes last
         return "top_fraction"
-    return {"exact_duplicate": "exact_dedup", "minhash_duplicate": "minhash_dedup"}.get(reason, reason.split(":")[0])
+    return {"exact_duplicate": "exact_dedup", "minhash_duplicate": "minhash_dedup",
+            "url_duplicate": "url_dedup"}.get(reason, reason.split(":")[0])
 
 
 def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict], dedup, write_seconds: float,
@@ -294,6 +295,8 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         order.append("exact_dedup")
     if job.stages.dedup is not None and job.stages.dedup.minhash is not None:
         order.append("minhash_dedup")
+    if job.stages.dedup is not None and job.stages.dedup.url is not None:
+        order.append("url_dedup")
     if job.stages.quality is not None and any(c.keep_top_fraction for c in job.stages.quality.classifiers.values()):
         order.append("top_fraction")
     if job.stages.langid is None:

@@ -32,7 +32,7 @@ CURATED_COLUMNS = ["id", "text", "source", "domain", "lang", "lang_score", "n_ch
 REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason"]
 QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error", "raw"]
 _ROW_GROUP_ROWS = 50_000
-DUP_REASONS = {1: "exact_duplicate", 2: "minhash_duplicate"}
+DUP_REASONS = {1: "exact_duplicate", 2: "minhash_duplicate", 3: "url_duplicate"}
 
 
 class Layout:

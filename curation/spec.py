@@ -341,15 +341,20 @@ def _null_means_defaults(data: Any, keys: tuple[str, ...]) -> Any:
     return data
 
 
+class UrlDedupSpec(_Strict):
+    """Per-URL exact dedup for inputs with a `url` column (WARC): one document per normalized URL."""
+
+
 class DedupSpec(_Strict):
     exact: ExactDedupSpec | None = None
     minhash: MinHashSpec | None = None
+    url: UrlDedupSpec | None = None
     partitions: int | None = Field(None, ge=1, description="shuffle partitions for band keys; default from cluster size")
 
     @model_validator(mode="before")
     @classmethod
     def _enable_null(cls, data: Any) -> Any:
-        return _null_means_defaults(data, ("exact", "minhash"))
+        return _null_means_defaults(data, ("exact", "minhash", "url"))
 
 
 class StagesSpec(_Strict):

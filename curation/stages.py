@@ -303,7 +303,8 @@ def decontam(table: pa.Table, ctx: "StageContext") -> pa.Table:
 
 
 def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
-    """The exact-text hash and the LSH band keys of every surviving row (null for the others)."""
+    """The exact-text hash, the LSH band keys and the URL hash (dedup.url, rows with a URL) of every
+    surviving row (null for the others)."""
     dedup = ctx.job.stages.dedup
     alive = np.flatnonzero(alive_mask(table))
     texts = table["text"].to_pylist()
@@ -325,6 +326,17 @@ def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
             bk[alive] = ctx.minhasher.band_keys(sig)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(bk.reshape(-1)), b)
         table = _set_column(table, "_bands", _masked(arr, alive, n), pa.list_(pa.uint64(), b))
+    if dedup.url is not None and "url" in table.column_names:
+        from curation.dedup.minhash import exact_keys
+        from filters.urls import normalize_url
+
+        urls_ = table["url"].to_pylist()
+        with_url = np.array([i for i in alive if urls_[i]], dtype=np.int64)
+        uk = np.zeros((n, 2), dtype=np.uint64)
+        if len(with_url):
+            uk[with_url] = exact_keys([normalize_url(urls_[i]) for i in with_url])
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(uk.reshape(-1)), 2)
+        table = _set_column(table, "_url", _masked(arr, with_url, n), pa.list_(pa.uint64(), 2))
     return table
 
 
@@ -431,6 +443,7 @@ def stage_plan(job: CurateJob) -> list[tuple[str, Stage]]:
         plan.append(("quality", quality))
     if st.decontam is not None:
         plan.append(("decontam", decontam))
-    if st.dedup is not None and (st.dedup.exact is not None or st.dedup.minhash is not None):
+    if st.dedup is not None and (st.dedup.exact is not None or st.dedup.minhash is not None
+                                 or st.dedup.url is not None):
         plan.append(("dedup_keys", dedup_keys))
     return plan

@@ -26,6 +26,20 @@ def read_domain_list(path: str | Path) -> frozenset[str]:
     return frozenset(out)
 
 
+def normalize_url(url: str) -> str:
+    """The URL as dedup compares it: scheme and host lower-cased, default port and fragment dropped."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    return f"{scheme}://{host}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+
+
 def host_of(url: str | None) -> str | None:
     try:
         host = urlsplit(url or "").hostname

@@ -135,3 +135,25 @@ def test_url_stage_in_a_warc_job(pages, tmp_path):
     assert stats["by_reason"].get("url:blocked_domain") == 2 and stats["by_reason"].get("url:pattern") == 1
     assert stats["input_records"] == 6 == stats["kept"] + stats["rejected"]
     assert [s["stage"] for s in stats["by_stage"]][:4] == ["read", "normalize", "url", "extract"]
+
+
+def test_per_url_dedup_keeps_the_first_copy_of_each_url(pages, tmp_path):
+    from filters.urls import normalize_url
+
+    assert normalize_url("HTTP://X.Example:80/p?q=1#frag") == "http://x.example/p?q=1"
+    assert normalize_url("https://x.example:8443") == "https://x.example:8443/"
+    recs, html = pages
+    ids = sorted(html)[:5]
+    urls = ["http://a.example/1", "http://a.example/2", "http://a.example/1", "HTTP://B.example:80/p#top",
+            "http://b.example/p"]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "c.warc.gz").write_bytes(b"".join(  # five different pages, three different URLs
+        warc_record("response", u, http_response(html[i]), "application/http") for u, i in zip(urls, ids)))
+    spec = {"output": str(tmp_path / "out"), "languages": "all",
+            "inputs": [{"path": str(tmp_path / "in"), "format": "warc", "source": "crawl"}],
+            "stages": {"extract": {}, "dedup": {"url": {}}}, "execution": {"engine": "local"}}
+    stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
+    assert stats["by_reason"].get("url_duplicate") == 2
+    kept = {r["url"] for r in pads.dataset(str(tmp_path / "out" / "curated"), partitioning="hive").to_table().to_pylist()}
+    assert kept == {"http://a.example/1", "http://a.example/2", "HTTP://B.example:80/p#top"}  # the first of each
+    assert [s["stage"] for s in stats["by_stage"]][-2] == "url_dedup"

@@ -13,9 +13,11 @@ import numpy as np
 
 KEY_DTYPE = np.dtype([("k1", np.uint64), ("k2", np.uint64), ("doc", np.int64)])
 _BAND_TAG = np.uint64(1 << 63)  # set in k2 for band keys, cleared for exact keys: the kinds never mix
+_URL_TAG = np.uint64(1 << 62)  # set in k2 for URL keys (cleared in the other kinds)
 
 EDGE_EXACT = 0
 EDGE_BAND = 1
+EDGE_URL = 2
 
 
 def keyed_records(docs: np.ndarray, exact: np.ndarray | None, bands: np.ndarray | None) -> np.ndarray:
@@ -23,7 +25,7 @@ def keyed_records(docs: np.ndarray, exact: np.ndarray | None, bands: np.ndarray 
     parts = []
     if exact is not None and len(docs):
         r = np.empty(len(docs), dtype=KEY_DTYPE)
-        r["k1"], r["k2"], r["doc"] = exact[:, 0], exact[:, 1] & ~_BAND_TAG, docs
+        r["k1"], r["k2"], r["doc"] = exact[:, 0], exact[:, 1] & ~(_BAND_TAG | _URL_TAG), docs
         parts.append(r)
     if bands is not None and len(docs):
         n, b = bands.shape
@@ -33,6 +35,13 @@ def keyed_records(docs: np.ndarray, exact: np.ndarray | None, bands: np.ndarray 
         r["doc"] = np.repeat(docs, b)
         parts.append(r)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=KEY_DTYPE)
+
+
+def url_records(docs: np.ndarray, url: np.ndarray) -> np.ndarray:
+    """KEY_DTYPE records of URL keys (one per document with a URL)."""
+    r = np.empty(len(docs), dtype=KEY_DTYPE)
+    r["k1"], r["k2"], r["doc"] = url[:, 0], (url[:, 1] & ~(_BAND_TAG | _URL_TAG)) | _URL_TAG, docs
+    return r
 
 
 def partition(records: np.ndarray, partitions: int) -> list[np.ndarray]:
@@ -61,7 +70,8 @@ def reduce_edges(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nd
     member = np.concatenate([[False], same])
     u = recs["doc"][member]
     v = recs["doc"][run_start[member]]
-    kind = np.where(recs["k2"][member] & _BAND_TAG, EDGE_BAND, EDGE_EXACT).astype(np.int8)
+    k2 = recs["k2"][member]
+    kind = np.where(k2 & _BAND_TAG, EDGE_BAND, np.where(k2 & _URL_TAG, EDGE_URL, EDGE_EXACT)).astype(np.int8)
     keep = u != v  # a document repeated in one run (same band twice) is not its own duplicate
     return u[keep], v[keep], kind[keep]
 
@@ -74,12 +84,16 @@ def resolve(u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndar
     nodes, roots = connected_components(u, v)
     _, inv, counts = np.unique(roots, return_inverse=True, return_counts=True)
     exact_dups = np.unique(u[kind == EDGE_EXACT])
+    url_dups = np.unique(u[kind == EDGE_URL])
     is_exact = np.isin(nodes, exact_dups)
-    reason = np.where(nodes == roots, 0, np.where(is_exact, 1, 2)).astype(np.int8)  # 0 kept, 1 exact, 2 near
-    # Members of an exact-text run, whichever of them is kept (choose_keepers needs it).
+    is_url = np.isin(nodes, url_dups)
+    # 0 kept, 1 exact text, 3 same URL, 2 near duplicate
+    reason = np.where(nodes == roots, 0, np.where(is_exact, 1, np.where(is_url, 3, 2))).astype(np.int8)
+    # Members of an exact-text (or same-URL) run, whichever of them is kept (choose_keepers needs it).
     twin = np.isin(nodes, np.concatenate([exact_dups, v[kind == EDGE_EXACT]]))
+    url_twin = np.isin(nodes, np.concatenate([url_dups, v[kind == EDGE_URL]]))
     return {"doc": nodes, "cluster": roots, "size": counts[inv].astype(np.int64), "reason": reason,
-            "exact_twin": twin}
+            "exact_twin": twin, "url_twin": url_twin}
 
 
 def choose_keepers(result: dict[str, np.ndarray], score: np.ndarray) -> dict[str, np.ndarray]:
@@ -98,7 +112,7 @@ def choose_keepers(result: dict[str, np.ndarray], score: np.ndarray) -> dict[str
     keeper_of_cluster = dict(zip(cluster[order][first].tolist(), doc[order][first].tolist()))
     new_cluster = np.array([keeper_of_cluster[c] for c in cluster.tolist()], dtype=np.int64)
     kept = doc == new_cluster
-    reason = np.where(kept, 0, np.where(result["exact_twin"], 1, 2)).astype(np.int8)
+    reason = np.where(kept, 0, np.where(result["exact_twin"], 1, np.where(result["url_twin"], 3, 2))).astype(np.int8)
     return {**result, "cluster": new_cluster, "reason": reason}
 
 
