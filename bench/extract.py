@@ -28,7 +28,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     from curation.io.warc import decode_body
-    from filters.html_extract import EXTRACTORS, load_extractor
+    from filters.html_extract import EXTRACTORS, load_extractor, snippet_shares
 
     with gzip.open(args.data / "web_trafilatura_eval.jsonl.gz", "rt", encoding="utf-8") as f:
         recs = {r["id"]: r for r in map(json.loads, f) if r.get("gt_with") or r.get("gt_without")}
@@ -44,18 +44,11 @@ def main() -> int:
     for name in EXTRACTORS:
         extract = load_extractor(name)
         extract(next(iter(html.values())))  # lazy imports and models are set-up, not throughput
-        req = ok = forb = absent = 0
         t0 = time.perf_counter()
         texts = {pid: extract(h) for pid, h in html.items()}
         seconds = time.perf_counter() - t0
-        for pid, text in texts.items():
-            for s in recs[pid].get("gt_with") or []:
-                req += 1
-                ok += s in text
-            for s in recs[pid].get("gt_without") or []:
-                forb += 1
-                absent += s not in text
-        row = {"extractor": name, "required_present": ok / req, "forbidden_absent": absent / forb,
+        present, absent, req, forb = snippet_shares(texts, recs)
+        row = {"extractor": name, "required_present": present, "forbidden_absent": absent,
                "pages_per_s": len(html) / seconds, "pages": len(html), "required": req, "forbidden": forb}
         rows.append(row)
         print(f"{name:12} {row['required_present']:17.3f} {row['forbidden_absent']:17.3f} {row['pages_per_s']:8.0f}")

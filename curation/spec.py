@@ -151,6 +151,16 @@ class FiltersSpec(_Strict):
         return [(n, o) for n in type(self).model_fields if (o := getattr(self, n)) is not None]
 
 
+def _checked_names(v: dict, pattern: str, rule: str) -> dict:
+    """`v` unchanged if every key matches `pattern` (they become column names and drop reasons)."""
+    import re
+
+    bad = [k for k in v if not re.fullmatch(pattern, k)]
+    if bad:
+        raise ValueError(f"{rule} (got {', '.join(bad)})")
+    return v
+
+
 def _local_file_error(path: str, what: str) -> str | None:
     """A message when a local model path names no file (object-store paths are checked when loaded)."""
     if "://" in path or Path(path).expanduser().is_file():
@@ -278,12 +288,7 @@ class QualitySpec(_Strict):
     @field_validator("classifiers")
     @classmethod
     def _names(cls, v: dict[str, ClassifierSpec]) -> dict[str, ClassifierSpec]:
-        import re
-
-        bad = [k for k in v if not re.fullmatch(r"[a-z0-9_]{1,40}", k)]
-        if bad:
-            raise ValueError(f"classifier names must be lower-case letters, digits and _ (got {', '.join(bad)})")
-        return v
+        return _checked_names(v, r"[a-z0-9_]{1,40}", "classifier names must be lower-case letters, digits and _")
 
     @model_validator(mode="after")
     def _keep_names_a_classifier(self) -> "QualitySpec":
@@ -310,12 +315,7 @@ class DecontamSpec(_Strict):
     @field_validator("benchmarks")
     @classmethod
     def _names(cls, v: dict[str, BenchmarkSpec]) -> dict[str, BenchmarkSpec]:
-        import re
-
-        bad = [k for k in v if not re.fullmatch(r"[a-z0-9_\-]{1,40}", k)]
-        if bad:
-            raise ValueError(f"benchmark names must be lower-case letters, digits, _ and - (got {', '.join(bad)})")
-        return v
+        return _checked_names(v, r"[a-z0-9_\-]{1,40}", "benchmark names must be lower-case letters, digits, _ and -")
 
 
 class ExactDedupSpec(_Strict):

@@ -41,3 +41,17 @@ def load_extractor(name: str) -> Extractor:
 def is_html(content_type: str | None) -> bool:
     ct = (content_type or "").split(";")[0].strip().lower()
     return ct in ("text/html", "application/xhtml+xml", "") or ct.endswith("+html")
+
+
+def snippet_shares(texts: dict[str, str], gold: dict[str, dict]) -> tuple[float, float, int, int]:
+    """(share of required snippets present, share of forbidden snippets absent, required, forbidden) of
+    extracted `texts` by page id, against gold records with `gt_with` / `gt_without` lists."""
+    req = ok = forb = absent = 0
+    for pid, text in texts.items():
+        for s in gold[pid].get("gt_with") or []:
+            req += 1
+            ok += s in text
+        for s in gold[pid].get("gt_without") or []:
+            forb += 1
+            absent += s not in text
+    return ok / max(req, 1), absent / max(forb, 1), req, forb

@@ -100,10 +100,8 @@ def test_scores_thresholds_and_the_surviving_duplicate(corpus, tmp_path):
     # Domains: code and math documents were tagged, kept by their own rules, and code has no language.
     domains = dict(zip(kept["id"].to_pylist(), kept["domain"].to_pylist()))
     langs = dict(zip(kept["id"].to_pylist(), kept["lang"].to_pylist()))
-    code_ids = [i for i in rows if rows[i]["text"].startswith(("//", "#", "/*", "package", "import"))]
     assert stats["by_domain"]["code"]["kept"] >= 25 and stats["by_domain"]["math"]["kept"] >= 25
     assert all(langs[i] == "code" for i in kept_ids if domains[i] == "code")
-    assert code_ids  # the corpus has code
     # Report: a histogram per classifier, and the counts it is drawn from add up to the scored rows.
     hist = stats["quality_scores"]["quality_web"]
     assert sum(hist["kept"].values()) == stats["kept"]
