@@ -41,7 +41,7 @@ LOST_AFTER_SECONDS = 60.0  # a cluster unreachable this long has lost its jobs
 class JobOut(BaseModel):
     id: str
     name: str
-    kind: str = "curate"  # curate | mix | ablate
+    kind: str = "curate"  # curate | mix | ablate | synthesize
     owner: str
     state: str
     output: str

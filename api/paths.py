@@ -76,6 +76,10 @@ def job_reads(job) -> list[tuple[str, str]]:
             reads.append(("weights_file", job.weights_file))
         if kind == "ablate" and job.target.files:
             reads += [(f"target.files.{i}", p) for i, p in enumerate(job.target.files)]
+        if kind == "synthesize":
+            from curation.synthesis.spec import model_reads
+
+            reads += model_reads(job)
         return reads
     reads = [(f"inputs.{i}.path", inp.path) for i, inp in enumerate(job.inputs)]
     st = job.stages

@@ -1,4 +1,4 @@
-"""The `curate` command: run a job, run the demo (more subcommands arrive with mixtures and the API)."""
+"""The `curate` command: jobs of every kind (run, mix, ablate, synthesize), the demo, quality models, the API."""
 
 from __future__ import annotations
 
@@ -26,13 +26,20 @@ def run_command(spec_path: str | None, *, output: str | None = None, address: st
     try:
         if spec_data is None:
             spec_data = read_spec_file(spec_path)
-        if isinstance(spec_data, dict) and spec_data.get("kind") == "ablate":
+        kind = spec_data.get("kind") if isinstance(spec_data, dict) else None
+        if kind == "synthesize":
+            from curation.synthesis.job import run_synthesize
+            from curation.synthesis.spec import parse_synthesize_spec
+
+            run_synthesize(parse_synthesize_spec(spec_data, output=output), address=address,
+                           progress=Progress(enabled=not quiet))
+        elif kind == "ablate":
             from mixtures.ablate import run_ablate
             from mixtures.spec import parse_ablate_spec
 
             run_ablate(parse_ablate_spec(spec_data, output=output), address=address,
                        progress=Progress(enabled=not quiet))
-        elif isinstance(spec_data, dict) and spec_data.get("kind") == "mix":
+        elif kind == "mix":
             from mixtures.job import run_mix
             from mixtures.spec import parse_mix_spec
 
@@ -143,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     ab.add_argument("--output", help="output location (overrides the spec's `output`)")
     ab.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     ab.add_argument("--quiet", action="store_true", help="no progress lines")
+    sy = sub.add_parser("synthesize", help="rewrite and generate documents with a language model (kind: synthesize)")
+    sy.add_argument("spec", help="synthesis spec (YAML)")
+    sy.add_argument("--output", help="output location (overrides the spec's `output`)")
+    sy.add_argument("--address", help="Ray cluster address (hf generators on Ray; default: RAY_ADDRESS, else local)")
+    sy.add_argument("--quiet", action="store_true", help="no progress lines")
     d = sub.add_parser("demo", help="run the bundled demo corpus through the full pipeline")
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")
@@ -188,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return _train_quality(args)
     if args.command == "distill-quality":
         return _distill_quality(args)
-    if args.command in ("run", "mix", "ablate"):
+    if args.command in ("run", "mix", "ablate", "synthesize"):
         return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
     if args.command == "demo":
         rc = run_command(None, spec_data=demo_spec(args.output), address=args.address, quiet=args.quiet)

@@ -311,6 +311,60 @@ class RayExecutor:
                     report(len(refs) - len(pending), len(refs))
         return ray.get(refs)
 
+    def generator_pool(self, spec: Any) -> "_GeneratorActors":
+        """A local model (synthesis generator kind hf) as Ray actors: one per GPU of the cluster (or
+        `workers`), each holding the model once; CPU actors when there is no GPU."""
+        import ray
+
+        from curation.synthesis.generators import HFGenerator
+
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        on_gpu = gpus > 0 and spec.device != "cpu"
+        n = spec.workers or max(1, gpus if on_gpu else 1)
+        actor = ray.remote(num_gpus=1 if on_gpu else 0, num_cpus=0 if on_gpu else 1, max_restarts=1)(HFGenerator)
+        return _GeneratorActors([actor.remote(spec) for _ in range(n)], spec.batch_size)
+
+
+class _GeneratorActors:
+    """The synthesis job's threads call `generate`; each call runs on an idle actor (one batch at a time
+    per actor, so a GPU holds one batch and the next waits in the driver, not in the actor's queue)."""
+
+    name = "ray-actors"
+
+    def __init__(self, actors: list[Any], batch_size: int):
+        import queue
+
+        from curation.synthesis.generators import TransportStats
+
+        self.actors = actors
+        self.idle: Any = queue.Queue()
+        for a in actors:
+            self.idle.put(a)
+        self.concurrency, self.batch_size = len(actors), batch_size
+        self.stats = TransportStats()
+
+    def generate(self, units: list[Any]) -> list[Any]:
+        import ray
+
+        from curation.synthesis.generators import Generation
+
+        actor = self.idle.get()
+        try:
+            gens = ray.get(actor.generate.remote(units))
+            self.stats.add(requests=1, error=next((g.error.split(":", 1)[0] for g in gens if g.error), None))
+            return gens
+        except ray.exceptions.RayError as e:  # the actor died (out of memory, a lost node)
+            self.stats.add(requests=1, error="worker")
+            return [Generation(u.key, error=f"model worker failed: {str(e)[:300]}", attempts=1) for u in units]
+        finally:
+            self.idle.put(actor)
+
+    def close(self) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a)
+
 
 def _stage_fn(job: CurateJob, names: list[str]) -> Callable[[pa.Table], pa.Table]:
     """A stateless stage (no model) as a plain function for a Ray task pool."""

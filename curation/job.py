@@ -46,15 +46,15 @@ class JobError(RuntimeError):
     """The job cannot run or did not finish correctly; the message says why."""
 
 
-def _check_output(layout: Layout, job: CurateJob) -> None:
-    """Refuse to mix two different jobs' results in one output folder."""
+def check_output_folder(layout: Layout, job: Any) -> None:
+    """Refuse to mix two different jobs' results in one output folder (any job kind with a fingerprint)."""
     try:
         with layout.fs.open_input_stream(layout.path("job.yaml")) as f:
             previous = yaml.safe_load(f.read())
     except (FileNotFoundError, OSError):
         return
     try:
-        prev_fp = CurateJob.model_validate(previous).fingerprint()
+        prev_fp = type(job).model_validate(previous).fingerprint()
     except Exception:
         prev_fp = None
     if prev_fp != job.fingerprint():
@@ -68,7 +68,7 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
     t_start = time.monotonic()
     files = discover(job)
     layout = Layout(job.output)
-    _check_output(layout, job)
+    check_output_folder(layout, job)
     try:
         layout.write_bytes(layout.path("job.yaml"), resolved_yaml(job).encode())
     except OSError as e:

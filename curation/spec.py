@@ -455,7 +455,8 @@ def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
         data["output"] = output
     kind = data.get("kind", "curate")
     if kind != "curate":
-        hint = {"mix": "run it with `curate mix`", "ablate": "run it with `curate ablate`"}.get(
+        hint = {"mix": "run it with `curate mix`", "ablate": "run it with `curate ablate`",
+                "synthesize": "run it with `curate synthesize`"}.get(
             kind, "not available in this version")
         raise SpecError([("kind", f"`{kind}` is not a curation job ({hint}; expected `curate`)")])
     try:
@@ -496,7 +497,7 @@ def resolved_yaml(job: CurateJob) -> str:
 
 
 def parse_any_spec(data: Any, *, output: str | None = None) -> tuple[Any, str]:
-    """A spec of any kind (curate, mix, ablate) validated by its own model, and the YAML to run it from
+    """A spec of any kind (curate, mix, ablate, synthesize) validated by its own model, and the YAML to run it from
     (defaults filled in): what the service stores and submits."""
     kind = data.get("kind", "curate") if isinstance(data, dict) else "curate"
     if kind == "mix":
@@ -507,6 +508,10 @@ def parse_any_spec(data: Any, *, output: str | None = None) -> tuple[Any, str]:
         from mixtures.spec import parse_ablate_spec
 
         job = parse_ablate_spec(data, output=output)
+    elif kind == "synthesize":
+        from curation.synthesis.spec import parse_synthesize_spec
+
+        job = parse_synthesize_spec(data, output=output)
     else:
         job = parse_spec(data, output=output)
         return job, resolved_yaml(job)

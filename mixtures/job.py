@@ -21,7 +21,7 @@ from curation.outputs import Layout
 from curation.progress import Progress
 from curation.spec import SpecError
 from mixtures.allocate import Allocation, allocate, natural_weights, temperature_weights, unimax_weights
-from mixtures.pool import PoolIndexer, curated_files
+from mixtures.pool import POOL_VERSION, PoolIndexer, curated_files
 from mixtures.select import cut_shards, row_ids, select, shuffle_order
 from mixtures.shards import MANIFEST_VERSION, blend_files, write_shard
 from mixtures.spec import MixJob
@@ -68,6 +68,11 @@ def build_mixture(executor, layout: Layout, prefix: str, files: list[str], pool:
     rows = pa.table({"file": picked["file"], "row": picked["row"], "row_id": pa.array(rids, pa.string()),
                      "bucket": picked["bucket"], "n_tokens": picked["n_tokens"],
                      "epoch": pa.array(epochs, pa.int32())}).take(pa.array(order))
+    synthetic = picked["synthetic"].to_numpy(zero_copy_only=False)
+    synthetic_by_bucket: dict[str, int] = {}
+    for b, t, syn in zip(picked["bucket"].to_pylist(), picked["n_tokens"].to_numpy().tolist(), synthetic.tolist()):
+        if syn:
+            synthetic_by_bucket[b] = synthetic_by_bucket.get(b, 0) + t
     bounds = cut_shards(rows["n_tokens"].to_numpy(), job.shard_tokens)
     shards = executor.map(write_shard, [(layout, prefix, f"shards/shard-{i:05d}.parquet", files,
                                          rows.slice(a, b - a)) for i, (a, b) in enumerate(bounds)])
@@ -79,10 +84,16 @@ def build_mixture(executor, layout: Layout, prefix: str, files: list[str], pool:
                 "selected_tokens": selected.get(b, 0), "weight": alloc.weights[b],
                 "requested_weight": alloc.requested[b], "weight_source": source,
                 "epochs": selected.get(b, 0) / available[b] if available[b] else 0.0, "max_epochs": alloc.caps[b],
-                "redistributed_tokens": alloc.redistributed.get(b, 0)} for b in sorted(available)]
+                "redistributed_tokens": alloc.redistributed.get(b, 0),
+                "synthetic_tokens": synthetic_by_bucket.get(b, 0)} for b in sorted(available)]
+    achieved = int(sum(s["tokens"] for s in shards))
+    synthetic_tokens = int(sum(synthetic_by_bucket.values()))
     manifest = {"schema_version": MANIFEST_VERSION, "mixture_id": mixture_id, "name": job.name,
                 "tokenizer": {"name": TOKENIZER_NAME, "vocab_sha256": vocab_sha256()}, "seed": job.seed,
-                "target_tokens": target, "achieved_tokens": int(sum(s["tokens"] for s in shards)),
+                "target_tokens": target, "achieved_tokens": achieved,
+                # tokens of model-written documents (domain synthetic) and their share of the mixture
+                "synthetic_tokens": synthetic_tokens,
+                "synthetic_share": synthetic_tokens / achieved if achieved else 0.0,
                 "rows": int(sum(s["rows"] for s in shards)), "pool_documents": len(pool), "bucket_by": job.bucket_by,
                 "max_epochs": job.max_epochs, "redistribute": job.redistribute, "buckets": buckets, "shards": shards,
                 "inputs": files}
@@ -115,7 +126,8 @@ def _pool_key(files: list[str], job: MixJob) -> str:
         fs, path = filesystem_for(f)
         info = fs.get_file_info(path)
         stamp.append([f, info.size, info.mtime_ns])
-    key = json.dumps({"files": stamp, "bucket_by": job.bucket_by, "vocab": vocab_sha256()}, sort_keys=True)
+    key = json.dumps({"files": stamp, "bucket_by": job.bucket_by, "vocab": vocab_sha256(), "pool": POOL_VERSION},
+                     sort_keys=True)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -19,7 +20,8 @@ from curation.io.sources import _glob_regex, _split_glob, filesystem_for
 from curation.spec import SpecError
 
 POOL_SCHEMA = pa.schema([("file", pa.int32()), ("row", pa.int64()), ("id", pa.string()), ("bucket", pa.string()),
-                         ("n_tokens", pa.int64())])
+                         ("n_tokens", pa.int64()), ("synthetic", pa.bool_())])
+POOL_VERSION = 2  # part of the pool cache key: bump when POOL_SCHEMA changes
 
 
 def curated_files(inputs: list[str]) -> list[str]:
@@ -69,7 +71,9 @@ def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
     if missing:
         raise SpecError([("inputs", f"{uri} lacks column(s) {missing}: not a curated output")])
     has_counts = "n_tokens" in schema.names
-    cols = ["id", *bucket_by] + (["n_tokens"] if has_counts else ["text"])
+    has_domain = "domain" in schema.names
+    cols = list(dict.fromkeys(["id", *bucket_by] + (["n_tokens"] if has_counts else ["text"])
+                              + (["domain"] if has_domain else [])))
     parts = []
     row = 0
     for batch in pq.ParquetFile(path, filesystem=fs).iter_batches(batch_size=2000, columns=cols):
@@ -81,6 +85,10 @@ def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
         parts.append(pa.table({"file": pa.array(np.full(n, file_no, np.int32)),
                                "row": pa.array(np.arange(row, row + n, dtype=np.int64)),
                                "id": batch.column("id").cast(pa.string()), "bucket": pa.array(bucket, pa.string()),
-                               "n_tokens": pa.array(np.asarray(tokens, dtype=np.int64))}, schema=POOL_SCHEMA))
+                               "n_tokens": pa.array(np.asarray(tokens, dtype=np.int64)),
+                               # model-written documents (curate synthesize): the manifest reports their share
+                               "synthetic": (pc.equal(batch.column("domain"), "synthetic").fill_null(False)
+                                             if has_domain else pa.array(np.zeros(n, bool)))},
+                              schema=POOL_SCHEMA))
         row += n
     return pa.concat_tables(parts) if parts else POOL_SCHEMA.empty_table()

@@ -31,7 +31,8 @@ def write_shard(layout: Layout, prefix: str, rel: str, files: list[str], rows: p
         t = pq.read_table(path, columns=["id", "text", "source", "domain", "lang"], filesystem=fs)
         pieces.append(t.take(pa.array(src_row[sel])))
         positions.append(sel)
-    data = pa.concat_tables(pieces).take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
+    # curated files from different writers may type text as string or large_string (and ids likewise)
+    data = pa.concat_tables(pieces, promote_options="permissive").take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
     table = pa.table({"row_id": rows["row_id"], "id": data["id"].cast(pa.string()),
                       "text": data["text"].cast(pa.large_string()), "source": data["source"],
                       "domain": data["domain"], "lang": data["lang"], "bucket": rows["bucket"],
