@@ -68,8 +68,8 @@ def rewrite(document: str) -> str:
 
 
 class Backend:
-    def __init__(self, slow_s: float = 2.0):
-        self.slow_s = slow_s
+    def __init__(self, slow_s: float = 2.0, faults: bool = True):
+        self.slow_s, self.faults = slow_s, faults
         self.lock = threading.Lock()
         self.attempts: Counter = Counter()            # prompt hash -> requests seen
         self.served: dict[str, list[int]] = defaultdict(list)   # prompt hash -> phases of 200 answers
@@ -80,7 +80,7 @@ class Backend:
     def answer(self, prompt: str) -> tuple[int, dict, str | None, str]:
         """(status, headers, text, finish_reason) for one prompt (logged as served by the handler)."""
         doc = document_of(prompt)
-        kind = behaviour(doc)
+        kind = behaviour(doc) if self.faults else "ok"
         key = prompt_key(prompt)
         with self.lock:
             self.attempts[key] += 1
@@ -159,8 +159,8 @@ def _handler(backend: Backend):
 class OpenAITestServer:
     """The server on 127.0.0.1 (an ephemeral port) in a thread of the test process."""
 
-    def __init__(self, slow_s: float = 2.0):
-        self.backend = Backend(slow_s)
+    def __init__(self, slow_s: float = 2.0, faults: bool = True):
+        self.backend = Backend(slow_s, faults)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.backend))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -176,3 +176,11 @@ class OpenAITestServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+if __name__ == "__main__":  # a server of its own process (bench/synthesize.py): prints its URL, serves until killed
+    import sys
+
+    with OpenAITestServer(faults="--no-faults" not in sys.argv) as srv:
+        print(srv.url, flush=True)
+        srv.thread.join()

@@ -205,6 +205,38 @@ def test_mix_and_ablate_specs_are_jobs_too(server, tmp_path):
     assert any("does not exist" in line for line in logs), logs[-5:]
 
 
+def test_synthesize_spec_runs_as_a_job(server, tmp_path):
+    """kind: synthesize through the API: validated (422 with the key path), then run as a Ray job against an
+    OpenAI-compatible server on loopback (tests/openai_server.py)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.openai_server import OpenAITestServer
+
+    inp = server.out(tmp_path.name + "-in") / "curated"
+    inp.mkdir(parents=True)
+    texts = [f"Story {i}. The harvest was large this year and prices fell. Farmers in the region said they would "
+             f"store more grain. The ministry expects exports to grow by {i} percent next year." for i in range(12)]
+    pq.write_table(pa.table({"id": [f"s{i}" for i in range(12)], "text": texts, "source": ["news"] * 12,
+                             "domain": ["web"] * 12, "lang": ["en"] * 12}), inp / "part-00000.parquet")
+    with OpenAITestServer() as srv:
+        spec = {"kind": "synthesize", "inputs": [str(inp.parent)], "output": str(server.out(tmp_path.name)),
+                "tasks": {"wiki": {"template": "wikipedia", "select": {"min_chars": 100}}},
+                "generator": {"model": "tiny", "base_url": srv.url, "max_retries": 1, "backoff_s": 0.05,
+                              "timeout_s": 0.5}}
+        bad = {**spec, "tasks": {"wiki": {"template": "sonnet"}}}
+        r = server.call("POST", "/v1/jobs", json=bad)
+        assert r.status_code == 422 and ["body", "tasks", "wiki", "template"] in [d["loc"] for d in r.json()["detail"]]
+        r = server.call("POST", "/v1/jobs", json=spec)
+        assert r.status_code == 201 and r.json()["kind"] == "synthesize", r.text
+        done = server.wait_state(r.json()["id"], {"SUCCEEDED", "FAILED"})
+    assert done["state"] == "SUCCEEDED", done
+    stats = done["stats"]
+    assert stats["units"] == 12 == stats["kept"] + stats["rejected"] + stats["failed"] and stats["kept"] > 0
+    report = server.call("GET", f"/v1/jobs/{done['id']}/artifacts/report.html")
+    assert "Synthesis report" in report.text
+
+
 def test_request_body_size_limit(server):
     r = server.call("POST", "/v1/jobs", data=b"x" * 300_000, headers={"Content-Type": "application/yaml"})
     assert r.status_code == 413
