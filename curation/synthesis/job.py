@@ -328,8 +328,8 @@ def finalize_chunk(layout: Layout, job: SynthesizeJob, chunk: _Chunk, checks: di
     for r in bad:
         counts["by_lang"].setdefault(r["lang"] or "und", Counter())["units"] += 1
     for rel, s in sinks:
-        s.close()
-        counts["files"].append(rel)
+        if s.close():  # False: nothing was written (no empty files)
+            counts["files"].append(rel)
     return _plain(counts)
 
 
@@ -540,6 +540,7 @@ def run_synthesize(job: SynthesizeJob, *, address: str | None = None,
             gen.close()
         gen_seconds = time.monotonic() - t_gen
     stats = _stats(job, files, run, gen, gen_seconds, time.monotonic() - t_start)
+    layout.remove_dir(layout.path("_work", "ledger"))  # every chunk is written (a kill can leave one behind)
     layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2).encode())
     from curation.synthesis.report import write_synth_report
 
