@@ -5,8 +5,8 @@ The generator is the suite's OpenAI-compatible test server on loopback (tests/op
 process of its own, no planted faults), which answers at once, so the figure is the driver's own ceiling: HTTP client threads, the ledger, the checks
 (language ID, length, leakage, copy, Gopher repetition), Qwen token counts and the Parquet writes. It
 also times the checks alone, on the same outputs. Compare with what one GPU generates: a 7-8B model
-under vLLM writes about 6,300 output tokens/s on an H100 (docs/synthesis.md), about 10 rewrites/s of
-600 tokens.
+under vLLM writes about 6,300 output tokens/s on an H100 (docs/synthesis.md); the script prints how many of
+these outputs that is per second.
 
     python bench/synthesize.py [--docs 3000] [--concurrency 32] [--servers 2] [--json OUT.json]
 """

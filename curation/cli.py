@@ -107,16 +107,19 @@ def _distill_quality(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="curate", description="Curate pretraining corpora on Ray.")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run a curation job spec")
-    r.add_argument("spec", help="job spec (YAML)")
-    r.add_argument("--output", help="output location (overrides the spec's `output`)")
-    r.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
-    r.add_argument("--quiet", action="store_true", help="no progress lines")
-    m = sub.add_parser("mix", help="assemble a token-budgeted mixture from curated outputs (kind: mix)")
-    m.add_argument("spec", help="mixture spec (YAML)")
-    m.add_argument("--output", help="output location (overrides the spec's `output`)")
-    m.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
-    m.add_argument("--quiet", action="store_true", help="no progress lines")
+    # the job commands: one spec each (`run` takes any kind and dispatches on it)
+    for name, help_, what in (
+            ("run", "run a job spec of any kind (curate, mix, ablate, synthesize)", "job spec (YAML)"),
+            ("mix", "assemble a token-budgeted mixture from curated outputs (kind: mix)", "mixture spec (YAML)"),
+            ("ablate", "choose mixture weights with a swarm of small proxy models (kind: ablate)",
+             "ablation spec (YAML)"),
+            ("synthesize", "rewrite and generate documents with a language model (kind: synthesize)",
+             "synthesis spec (YAML)")):
+        j = sub.add_parser(name, help=help_)
+        j.add_argument("spec", help=what)
+        j.add_argument("--output", help="output location (overrides the spec's `output`)")
+        j.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+        j.add_argument("--quiet", action="store_true", help="no progress lines")
     tq = sub.add_parser("train-quality", help="train a fastText quality classifier from positive and negative documents")
     tq.add_argument("--positive", action="append", required=True, help="JSONL (.gz/.zst) or Parquet; repeatable; globs")
     tq.add_argument("--negative", action="append", required=True, help="as --positive")
@@ -145,16 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     dq.add_argument("--test-fraction", type=float, default=0.2)
     dq.add_argument("--batch-size", type=int, default=64, help="documents per scorer call")
     dq.add_argument("--seed", type=int, default=0)
-    ab = sub.add_parser("ablate", help="choose mixture weights with a swarm of small proxy models (kind: ablate)")
-    ab.add_argument("spec", help="ablation spec (YAML)")
-    ab.add_argument("--output", help="output location (overrides the spec's `output`)")
-    ab.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
-    ab.add_argument("--quiet", action="store_true", help="no progress lines")
-    sy = sub.add_parser("synthesize", help="rewrite and generate documents with a language model (kind: synthesize)")
-    sy.add_argument("spec", help="synthesis spec (YAML)")
-    sy.add_argument("--output", help="output location (overrides the spec's `output`)")
-    sy.add_argument("--address", help="Ray cluster address (hf generators on Ray; default: RAY_ADDRESS, else local)")
-    sy.add_argument("--quiet", action="store_true", help="no progress lines")
     d = sub.add_parser("demo", help="run the bundled demo corpus through the full pipeline")
     d.add_argument("--output", default="demo-output", help="output folder (default: ./demo-output)")
     d.add_argument("--address", help="Ray cluster address (default: a local cluster)")

@@ -496,6 +496,11 @@ def resolved_yaml(job: CurateJob) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
+def model_yaml(job: BaseModel) -> str:
+    """A validated spec of any kind but curate (see resolved_yaml) as YAML, defaults filled in."""
+    return yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
 def parse_any_spec(data: Any, *, output: str | None = None) -> tuple[Any, str]:
     """A spec of any kind (curate, mix, ablate, synthesize) validated by its own model, and the YAML to run it from
     (defaults filled in): what the service stores and submits."""
@@ -515,4 +520,4 @@ def parse_any_spec(data: Any, *, output: str | None = None) -> tuple[Any, str]:
     else:
         job = parse_spec(data, output=output)
         return job, resolved_yaml(job)
-    return job, yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return job, model_yaml(job)

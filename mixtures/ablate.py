@@ -34,7 +34,7 @@ import yaml
 from curation.execution import LocalExecutor, RayExecutor
 from curation.outputs import Layout
 from curation.progress import Progress
-from curation.spec import SpecError
+from curation.spec import SpecError, model_yaml
 from filters.metrics import spearman
 from mixtures.pool import curated_files
 from mixtures.regression import LinearModel, _Mean, choose_regressor, project_to_caps, propose, sample_mixtures
@@ -190,7 +190,7 @@ def run_ablate(job: AblateJob, *, address: str | None = None, progress: Progress
     t_start = time.monotonic()
     files = curated_files(job.inputs)
     layout = Layout(job.output)
-    layout.write_bytes(layout.path("job.yaml"), yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False).encode())
+    layout.write_bytes(layout.path("job.yaml"), model_yaml(job).encode())
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     rng = np.random.default_rng(job.seed)
     with executor:

@@ -19,7 +19,7 @@ import yaml
 from curation.execution import LocalExecutor, RayExecutor, tables_with_actor
 from curation.outputs import Layout
 from curation.progress import Progress
-from curation.spec import SpecError
+from curation.spec import SpecError, model_yaml
 from mixtures.allocate import Allocation, allocate, natural_weights, temperature_weights, unimax_weights
 from mixtures.pool import POOL_VERSION, PoolIndexer, curated_files
 from mixtures.select import cut_shards, row_ids, select, shuffle_order
@@ -154,7 +154,7 @@ def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | Non
     t0 = time.monotonic()
     files = curated_files(job.inputs)
     layout = Layout(job.output)
-    layout.write_bytes(layout.path("job.yaml"), yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False).encode())
+    layout.write_bytes(layout.path("job.yaml"), model_yaml(job).encode())
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     progress.say(f"mix {job.name!r}: {len(files)} curated file(s), target {job.target_tokens:,} tokens")
     with executor:

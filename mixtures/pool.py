@@ -41,7 +41,9 @@ def curated_files(inputs: list[str]) -> list[str]:
             if pattern is None and fs.get_file_info(base + "/curated").type == pafs.FileType.Directory:
                 base = base + "/curated"
             infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+            # "_" names are files still being written (curation.outputs.in_progress_name), as pyarrow.dataset skips
             found = sorted(fi.path for fi in infos if fi.type == pafs.FileType.File and fi.path.endswith(".parquet")
+                           and not fi.path.rsplit("/", 1)[1].startswith("_")
                            and (pattern is None or _glob_regex(pattern).match(fi.path[len(base):].lstrip("/"))))
         if not found:
             raise SpecError([(f"inputs.{i}", f"no curated Parquet files in {spec!r}")])

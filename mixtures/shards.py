@@ -32,7 +32,8 @@ def write_shard(layout: Layout, prefix: str, rel: str, files: list[str], rows: p
         pieces.append(t.take(pa.array(src_row[sel])))
         positions.append(sel)
     # curated files from different writers may type text as string or large_string (and ids likewise)
-    data = pa.concat_tables(pieces, promote_options="permissive").take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
+    data = pa.concat_tables(pieces, promote_options="permissive")
+    data = data.take(pa.array(np.argsort(np.concatenate(positions), kind="stable")))
     table = pa.table({"row_id": rows["row_id"], "id": data["id"].cast(pa.string()),
                       "text": data["text"].cast(pa.large_string()), "source": data["source"],
                       "domain": data["domain"], "lang": data["lang"], "bucket": rows["bucket"],

@@ -14,10 +14,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -32,7 +32,7 @@ from curation.synthesis.templates import resolve
 from filters.gopher_repetition import GopherRepetition
 from filters.langid import LanguageIdentifier
 from tests.conftest import BIN, REPO, read_jsonl_gz, shared_file
-from tests.openai_server import (EXPECTED_REASON, FAILED, KEPT, OpenAITestServer, behaviour, prompt_key, rewrite)
+from tests.openai_server import EXPECTED_REASON, FAILED, KEPT, OpenAITestServer, behaviour, prompt_key, rewrite
 
 CONCURRENCY = 4
 
@@ -142,11 +142,11 @@ def restarted(corpus):
                 except ValueError:
                     pass
         written_before = _outcomes(d / "out")
-        served_phase1 = {k for k, v in srv.backend.served.items() if 1 in v}
         srv.backend.phase = 2
         stats = run_synthesize(parse_synthesize_spec(yaml.safe_load(spec_path.read_text())))
         served = {k: list(v) for k, v in srv.backend.served.items()}
-    return d, docs, job, fp, ledger_keys, written_before, served_phase1, served, stats
+    return SimpleNamespace(d=d, docs=docs, job=job, fp=fp, ledger_keys=ledger_keys, written_before=written_before,
+                           served=served, stats=stats)
 
 
 def _prompt_of(job, task: str, text: str) -> str:
@@ -155,7 +155,7 @@ def _prompt_of(job, task: str, text: str) -> str:
 
 
 def test_every_selected_document_ends_kept_rejected_or_failed(restarted):
-    d, docs, job, fp, ledger_keys, written_before, _, _, stats = restarted
+    d, docs, stats = restarted.d, restarted.docs, restarted.stats
     got = _outcomes(d / "out")
     seen = _check_outcomes(got, docs)
     assert len(got) == len(docs)  # the code and the too-short document were not selected
@@ -174,7 +174,8 @@ def test_every_selected_document_ends_kept_rejected_or_failed(restarted):
 
 
 def test_no_generation_is_paid_twice_after_the_restart(restarted):
-    d, docs, job, fp, ledger_keys, written_before, served_phase1, served, stats = restarted
+    r = restarted
+    docs, job, fp, ledger_keys, written_before, served = r.docs, r.job, r.fp, r.ledger_keys, r.written_before, r.served
     assert ledger_keys or written_before, "the kill came before anything was recorded"
     again = {k for k, v in served.items() if 1 in v and 2 in v}
     for k, (doc_id, text) in enumerate(docs):
@@ -188,13 +189,13 @@ def test_no_generation_is_paid_twice_after_the_restart(restarted):
             assert len(phases) <= 1 or prompt_key(prompt) in again
     # only answers in flight when the job was killed can have been generated twice
     assert len(again) <= CONCURRENCY
-    run = stats["generation"]["this_run"]
+    run = r.stats["generation"]["this_run"]
     assert run["reused_from_ledger"] == len(ledger_keys)
     assert run["errors"].get("timeout", 0) >= 1 and run["errors"].get("429", 0) >= 1
 
 
 def test_curated_synthetic_documents_carry_their_provenance(restarted):
-    d, docs, job, *_ = restarted
+    d, docs, job = restarted.d, restarted.docs, restarted.job
     kept = _table(d / "out" / "curated")
     by_id = dict(docs)
     assert set(kept["domain"].to_pylist()) == {"synthetic"}
@@ -215,7 +216,7 @@ def test_mixture_treats_synthetic_buckets_like_any_other(restarted, tmp_path):
     from mixtures.job import run_mix
     from mixtures.spec import parse_mix_spec
 
-    d, *_ = restarted
+    d = restarted.d
     manifest = run_mix(parse_mix_spec({
         "kind": "mix", "inputs": [str(d / "in"), str(d / "out")], "output": str(tmp_path / "mix"),
         "target_tokens": 40_000, "bucket_by": ["source"], "max_epochs": 2,
@@ -235,7 +236,7 @@ def test_completions_batches_and_a_dead_server(corpus, tmp_path):
     connection errors are retried on the live server."""
     from tests.conftest import free_port
 
-    d, docs = corpus
+    _, docs = corpus
     keep = {"ok", "copy", "leak", "short", "flaky429"}
     picked = [(i, t) for i, t in docs if behaviour(t) in keep][:40]
     n = len(picked)
@@ -323,7 +324,7 @@ def test_hf_generator_with_a_tiny_model_on_ray(corpus, tmp_path, ray_session):
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    d, docs = corpus
+    _, docs = corpus
     words = sorted({w for _, t in docs[:8] for w in t.lower().split()})[:300]
     vocab = {w: i for i, w in enumerate(["<unk>", "<pad>", "</s>"] + words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))

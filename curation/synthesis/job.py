@@ -31,12 +31,12 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import xxhash
-import yaml
 
 from curation.io.sources import filesystem_for
 from curation.job import JobError, check_output_folder, write_progress
 from curation.outputs import CURATED_COLUMNS, Layout, _Sink, merge_counts
 from curation.progress import Progress
+from curation.spec import model_yaml
 from curation.synthesis.checks import TaskChecks, check_generations
 from curation.synthesis.generators import Generation, Unit, build_generator
 from curation.synthesis.ledger import ChunkLedger
@@ -59,14 +59,10 @@ def input_files(job: SynthesizeJob) -> list[str]:
     files = curated_files(job.inputs)
     if any(t.select.rejected_reasons for t in job.tasks.values()):
         for spec in job.inputs:
-            fs, path = filesystem_for(spec)
-            scheme = spec.split("://", 1)[0] + "://" if "://" in spec else ""
-            base = path.rstrip("/") + "/rejected"
-            if fs.get_file_info(base).type == pafs.FileType.Directory:
-                infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
-                files += sorted(scheme + i.path for i in infos
-                                if i.type == pafs.FileType.File and i.path.endswith(".parquet")
-                                and not i.path.rsplit("/", 1)[1].startswith("_"))
+            rejected = spec.rstrip("/") + "/rejected"
+            fs, path = filesystem_for(rejected)
+            if fs.get_file_info(path).type == pafs.FileType.Directory:
+                files += curated_files([rejected])
     return files
 
 
@@ -155,13 +151,14 @@ class _Chunk:
     ledger: ChunkLedger | None = None
     queue: deque = field(default_factory=deque)              # units still to send
     reused: int = 0
+    n_keys: int = 0                                          # distinct unit keys (set when opened)
 
     @property
     def name(self) -> str:
         return f"f{self.ordinal:05d}-c{self.index:05d}"
 
     def complete(self) -> bool:
-        return len(self.results) == len(self.rows)
+        return len(self.results) == self.n_keys and not self.queue
 
 
 @dataclass
@@ -249,13 +246,13 @@ def finalize_chunk(layout: Layout, job: SynthesizeJob, chunk: _Chunk, checks: di
                               "by_task": {}, "by_lang": {}, "prompt_tokens": 0, "completion_tokens": 0,
                               "kept_tokens": 0, "requests": 0, "by_task_reason": {}, "files": []}
     for r in chunk.rows:
-        t = counts["by_task"].setdefault(r["task"], Counter())
-        t["units"] += 1
+        bt = counts["by_task"].setdefault(r["task"], Counter())
+        bt["units"] += 1
         res = chunk.results[r["key"]]
         rec = res if isinstance(res, dict) else res.to_record() | {"requests": res.requests}
         for k in ("prompt_tokens", "completion_tokens"):
             counts[k] += int(rec.get(k) or 0)
-            t[k] += int(rec.get(k) or 0)
+            bt[k] += int(rec.get(k) or 0)
         counts["requests"] += int(rec.get("requests", rec.get("attempts", 0)) or 0)
     name = f"part-{chunk.ordinal:05d}-{chunk.index:05d}.parquet"
     sinks: list[tuple[str, _Sink]] = []
@@ -280,7 +277,8 @@ def finalize_chunk(layout: Layout, job: SynthesizeJob, chunk: _Chunk, checks: di
     if ok:
         recs = [chunk.results[r["key"]] for r in ok]
         t = pa.table({
-            "id": [f"{r['task']}:{r['id']}" for r in ok], "text": pa.array([x["text"] for x in recs], pa.large_string()),
+            "id": [f"{r['task']}:{r['id']}" for r in ok],
+            "text": pa.array([x["text"] for x in recs], pa.large_string()),
             "source": [job.tasks[r["task"]].source or f"synthetic-{r['task']}" for r in ok],
             "domain": ["synthetic"] * len(ok), "task": [r["task"] for r in ok],
             "template": [templates[r["task"]].name for r in ok],
@@ -418,6 +416,7 @@ class _Run:
                 ch.reused += 1
             else:
                 ch.queue.append(r)
+        ch.n_keys = len(seen)
         self.live["reused"] += ch.reused
         self.open_chunks[ch.name] = ch
         self._maybe_finalize(ch)
@@ -458,7 +457,7 @@ class _Run:
         self.consecutive_failures = streak
 
     def _maybe_finalize(self, ch: _Chunk) -> None:
-        if len(ch.results) < len({r["key"] for r in ch.rows}) or ch.queue:
+        if not ch.complete():
             return
         if self.consecutive_failures and any(not isinstance(v, dict) for v in ch.results.values()):
             # The generator is failing right now (a server down?): write nothing final yet. The chunk is
@@ -506,8 +505,7 @@ def run_synthesize(job: SynthesizeJob, *, address: str | None = None,
     layout = Layout(job.output)
     check_output_folder(layout, job)
     try:
-        layout.write_bytes(layout.path("job.yaml"),
-                           yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True).encode())
+        layout.write_bytes(layout.path("job.yaml"), model_yaml(job).encode())
     except OSError as e:
         raise JobError(f"cannot write to output {layout.uri}: {e}") from None
     templates = {name: resolve(t.template, name) for name, t in job.tasks.items()}
@@ -630,8 +628,7 @@ def _stats(job: SynthesizeJob, files: list[str], run: _Run, gen: Any, gen_second
                        f"rejected {rejected} + failed {failed}?")
     by_task = {}
     for name in job.tasks:
-        t = dict(totals.get("by_task", {}).get(name, {}))
-        t.setdefault("units", 0)
+        t = totals.get("by_task", {}).get(name, {})
         by_task[name] = {"selected": selected.get(name, 0), **{k: t.get(k, 0) for k in (
             "units", "kept", "rejected", "failed", "prompt_tokens", "completion_tokens", "kept_tokens")},
             "by_reason": totals.get("by_task_reason", {}).get(name, {}),

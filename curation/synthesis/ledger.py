@@ -39,7 +39,8 @@ class ChunkLedger:
     def load(self) -> dict[str, dict[str, Any]]:
         """key -> record of the generations already made for this chunk."""
         out: dict[str, dict[str, Any]] = {}
-        for path in self._paths():
+        paths = self._paths()
+        for path in paths:
             with self.layout.fs.open_input_stream(path) as f:
                 data = f.read().decode("utf-8", errors="replace")
             for line in data.splitlines():
@@ -49,8 +50,7 @@ class ChunkLedger:
                     continue
                 if isinstance(rec, dict) and isinstance(rec.get("key"), str) and isinstance(rec.get("text"), str):
                     out[rec["key"]] = rec
-        segs = [p for p in self._paths() if "-s" in p.rsplit("/", 1)[1]]
-        self._segment = len(segs)
+        self._segment = sum(1 for p in paths if not p.endswith(f"/{self.name}.jsonl"))
         return out
 
     def append(self, record: dict[str, Any]) -> None:
