@@ -8,29 +8,39 @@ unreachable, ends FAILED with the reason, never stuck in RUNNING.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
-import json
 import logging
+import os
 import secrets
+import threading
 import time
-from typing import Any
+from collections import Counter as Tally
+from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
 
-import yaml
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text, update
 
-from api.db import ACTIVE, STATES, Job, make_engine, migrate, session_factory, utcnow
-from api.paths import check_paths, job_reads
+from api.body import BodyError, parse_body
+from api.db import ACTIVE, STATES, Job, Lock, make_engine, migrate, session_factory, utcnow
+from api.paths import check_generator, check_paths
 from api.ray_backend import LocalRayHead, RayBackend, RayUnavailable
-from api.settings import ApiSettings, TokenEntry, hash_token
+from api.settings import ApiSettings, TokenEntry, TokenStore, hash_token
 from curation import __version__
+from curation.io.policy import ENV as POLICY_ENV
+from curation.io.policy import PathPolicy, guarding, is_uri, path_key
 from curation.outputs import Layout
 from curation.spec import SpecError, parse_any_spec
+
+T = TypeVar("T")
+MAX_ERRORS = 50  # errors listed in one 422
+MAX_MESSAGE = 500  # characters of one error message
 
 log = logging.getLogger("curation.api")
 ARTIFACTS = ("stats.json", "report.html", "job.yaml", "progress.json", "manifest.json", "funnel.png",
@@ -67,30 +77,60 @@ class LogPage(BaseModel):
     total: int
 
 
-def _job_out(job: Job, with_output: bool = False) -> JobOut:
-    out = JobOut(id=job.id, name=job.name, kind=job.kind or "curate", owner=job.owner, state=job.state,
-                 output=job.output,
-                 message=job.message, created_at=job.created_at, started_at=job.started_at,
-                 finished_at=job.finished_at)
-    if with_output:
-        out.progress = _read_json(job.output, "progress.json")
-        out.stats = _read_json(job.output, "stats.json")
-    return out
+def _job_out(job: Job, progress: dict | None = None, stats: dict | None = None) -> JobOut:
+    return JobOut(id=job.id, name=job.name, kind=job.kind or "curate", owner=job.owner, state=job.state,
+                  output=job.output, message=job.message, created_at=job.created_at, started_at=job.started_at,
+                  finished_at=job.finished_at, progress=progress, stats=stats)
 
 
 def _read_json(output: str, name: str) -> dict | None:
     try:
         layout = Layout(output)
-        return layout.read_json(layout.path(name))
-    except Exception:  # an output that is gone or unreachable is reported as "no data yet"
+        return layout.read_json(_artifact_path(layout, name))
+    except Exception:  # an output that is gone, unreachable or unsafe is reported as "no data yet"
         return None
+
+
+def _artifact_path(layout: Layout, name: str) -> str:
+    """The path of an artifact in an output folder, refusing links: a user who can write into a root could
+    otherwise plant `OUT/stats.json -> /etc/shadow` and have the service serve the target."""
+    path = layout.path(name)
+    if is_uri(layout.uri):
+        return path
+    real_dir = os.path.realpath(layout.root)
+    if os.path.islink(path) or os.path.realpath(path) != os.path.join(real_dir, name):
+        raise FileNotFoundError(f"{path} is a link")
+    return path
+
+
+def _errors(kind: str, errors: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """422/409 detail entries: the key path under body, the message bounded in length and count."""
+    out = [{"loc": ["body", *key.split(".")] if key else ["body"], "msg": msg[:MAX_MESSAGE], "type": kind}
+           for key, msg in errors[:MAX_ERRORS]]
+    if len(errors) > MAX_ERRORS:
+        out.append({"loc": ["body"], "msg": f"... and {len(errors) - MAX_ERRORS} more", "type": kind})
+    return out
+
+
+def _ancestors(key: str) -> list[str]:
+    """`key` and every folder above it, in the form `path_key` gives (`s3://b/x/y` -> `s3://b/x`, `s3://b`)."""
+    head, sep, rest = key.partition("://")
+    if not sep:
+        head, rest = "", key
+    parts = rest.split("/")
+    out = []
+    for i in range(len(parts), 0, -1):
+        p = "/".join(parts[:i])
+        if p:
+            out.append(f"{head}://{p}" if sep else p)
+    return out
 
 
 class _BodyLimit:
     """ASGI middleware: 413 for request bodies over the limit, declared or streamed."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float = 30.0):
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -103,7 +143,10 @@ class _BodyLimit:
 
         async def limited():
             nonlocal seen
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except asyncio.TimeoutError:
+                raise _TooSlow() from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
@@ -114,26 +157,47 @@ class _BodyLimit:
             await self.app(scope, limited, send)
         except _TooLarge:
             await JSONResponse({"detail": f"request body over {self.limit} bytes"}, 413)(scope, receive, send)
+        except _TooSlow:
+            await JSONResponse({"detail": f"request body not received within {self.timeout:g}s"},
+                               408)(scope, receive, send)
 
 
 class _TooLarge(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
 def create_app(settings: ApiSettings) -> FastAPI:
-    """The FastAPI application; Ray and the database are set up when it starts (lifespan)."""
+    """The FastAPI application; Ray and the database are set up when it starts (lifespan).
+
+    No route holds a database session while it waits on anything else: the job store is read and written in
+    short sessions on worker threads, job outputs are read on a bounded pool of their own with a timeout (a
+    storage that never answers costs a slot, not the service), and log streams are bounded per user."""
     registry = CollectorRegistry()
     requests_total = Counter("curation_api_requests_total", "HTTP requests", ["method", "route", "status"],
                              registry=registry)
     latency = Histogram("curation_api_request_seconds", "HTTP request latency", ["route"], registry=registry)
     jobs_gauge = Gauge("curation_jobs", "jobs by state", ["state"], registry=registry)
-    tokens = settings.token_lookup()
+    tokens = TokenStore(settings)
     bearer = HTTPBearer(auto_error=False, description="an API token (see `curate token`)")
+    storage_pool = concurrent.futures.ThreadPoolExecutor(settings.storage_threads, thread_name_prefix="storage")
+    # Slots per storage (bucket or host, or the local disks): one that never answers holds its own slots,
+    # not every user's. A read stuck past its timeout keeps its slot until the storage lets go of it.
+    per_storage = max(1, settings.storage_threads // 4)
+    storage_slots: dict[str, threading.BoundedSemaphore] = {}
+    streams: Tally[str] = Tally()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Database calls and Ray calls run on the loop's default pool: make it large enough that a slow Ray
+        # does not starve the job store.
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="api"))
         engine = make_engine(settings.database_url)
-        migrate(engine)
+        await asyncio.to_thread(migrate, engine)
         app.state.sessions = session_factory(engine)
         app.state.head = None
         address = settings.ray_address
@@ -152,11 +216,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 await task
             if app.state.head is not None:
                 await asyncio.to_thread(app.state.head.stop)
+            storage_pool.shutdown(wait=False, cancel_futures=True)
             engine.dispose()
 
     app = FastAPI(title="corpus-curation", version=__version__, lifespan=lifespan,
                   description="Submit, watch and cancel curation jobs that run on Ray.")
-    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(_BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_s)
 
     @app.middleware("http")
     async def _metrics(request: Request, call_next):
@@ -168,76 +233,156 @@ def create_app(settings: ApiSettings) -> FastAPI:
         latency.labels(path).observe(time.perf_counter() - t0)
         return response
 
-    def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> TokenEntry:
+    async def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> TokenEntry:
         entry = tokens.get(hash_token(creds.credentials)) if creds is not None else None
         if entry is None:
             raise HTTPException(401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
         return entry
 
-    def sessions(request: Request):
-        with request.app.state.sessions() as s:
-            yield s
+    async def db(request: Request, fn: Callable[[Any], T]) -> T:
+        """`fn(session)` in a short session on a worker thread (commits are fn's own)."""
+        def run() -> T:
+            with request.app.state.sessions() as s:
+                return fn(s)
+        return await asyncio.to_thread(run)
 
-    def owned(job_id: str, who: TokenEntry, s) -> Job:
-        job = s.get(Job, job_id)
+    async def storage(output: str, fn: Callable[[], T], what: str) -> T:
+        """`fn()` reading the job output `output`, on the storage pool with a timeout; 503 when the storage is
+        slow or all of its slots are taken by reads that have not come back."""
+        store = f"{urlsplit(output).scheme}://{urlsplit(output).netloc}" if is_uri(output) else "local"
+        slots = storage_slots.setdefault(store, threading.BoundedSemaphore(per_storage))
+        if not slots.acquire(blocking=False):
+            raise HTTPException(503, f"{what}: the job outputs' storage {store} is not answering (all "
+                                     f"{per_storage} reads in flight); try again later")
+
+        def run() -> T:
+            try:
+                return fn()
+            finally:
+                slots.release()
+        future = asyncio.get_running_loop().run_in_executor(storage_pool, run)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), settings.storage_timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(503, f"{what}: the job's output did not answer within "
+                                     f"{settings.storage_timeout_s:g}s") from None
+
+    async def owned(request: Request, job_id: str, who: TokenEntry) -> Job:
+        job = await db(request, lambda s: s.get(Job, job_id))
         if job is None or (job.owner != who.name and not who.admin):
             raise HTTPException(404, f"no job {job_id}")  # another user's job does not exist for you
         return job
 
     @app.get("/healthz", tags=["service"])
-    def healthz(s=Depends(sessions)) -> dict[str, str]:
-        s.execute(text("SELECT 1"))
+    async def healthz(request: Request) -> dict[str, str]:
+        try:
+            await asyncio.wait_for(db(request, lambda s: s.execute(text("SELECT 1"))), 5)
+        except Exception as e:
+            raise HTTPException(503, f"job store not answering: {type(e).__name__}") from None
         return {"status": "ok", "version": __version__}
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
-    def metrics(s=Depends(sessions)) -> Response:
-        counts = dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+    async def metrics(request: Request, who: TokenEntry = Depends(principal)) -> Response:
+        counts = await db(request, lambda s: dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all()))
         for state in STATES:
             jobs_gauge.labels(state).set(counts.get(state, 0))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def validate(raw: bytes, yaml_body: bool, who: TokenEntry, deny: tuple[str, ...]):
+        """Body -> (job, spec YAML, policy), or HTTPException 422 (runs on a worker thread)."""
+        try:
+            data = parse_body(raw, yaml_body, max_nodes=settings.max_spec_nodes, max_depth=settings.max_spec_depth)
+        except BodyError as e:
+            raise HTTPException(422, _errors("parse_error", [("", str(e))])) from None
+        policy = PathPolicy(tuple(settings.roots), deny, settings.allow_uri_options)
+        try:
+            with guarding(policy):  # paths are judged before any existence check
+                job, spec_yaml = parse_any_spec(data)
+        except SpecError as e:
+            raise HTTPException(422, _errors("spec_error", e.errors)) from None
+        except RecursionError:
+            raise HTTPException(422, _errors("spec_error", [("", "the spec is nested too deeply")])) from None
+        bad = check_paths(job, policy)
+        if bad:
+            raise HTTPException(422, _errors("path_error", bad))
+        bad = check_generator(job, settings.generator_urls, settings.generator_key_envs)
+        if bad:
+            raise HTTPException(422, _errors("policy_error", bad))
+        return job, spec_yaml, policy
+
+    def claim(s, job_id: str, who: TokenEntry, job, spec_yaml: str, key: str) -> Job:
+        """Record the job if its output overlaps no other job's and the user is under the active-jobs limit;
+        one transaction behind the lock row, so two racing submissions cannot both take one folder."""
+        s.execute(update(Lock).where(Lock.name == "submit").values(n=Lock.n + 1))
+        active = s.execute(select(func.count()).select_from(Job).where(
+            Job.owner == who.name, Job.state.in_(ACTIVE))).scalar_one()
+        if active >= settings.max_active_jobs_per_user:
+            s.rollback()
+            raise HTTPException(429, f"{who.name} has {active} active jobs (at most "
+                                     f"{settings.max_active_jobs_per_user}); wait for one to finish or cancel one")
+        esc = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        overlapping = s.execute(select(Job).where(or_(Job.output_key.in_(_ancestors(key)),
+                                                      Job.output_key.like(esc + "/%", escape="\\")))
+                                .order_by(Job.created_at.desc()).limit(20)).scalars().all()
+        for other in overlapping:
+            if other.owner != who.name:
+                why = "is the output of another user's job" if other.output_key == key else \
+                    "overlaps the output of another user's job"
+            elif other.output_key != key:
+                why = f"overlaps the output of your job {other.id} ({other.output})"
+            elif other.state in ACTIVE:
+                why = f"is in use by your job {other.id} ({other.state}); wait for it or cancel it"
+            else:
+                continue  # your own finished job's folder: a rerun resumes or is refused by the job itself
+            s.rollback()
+            raise HTTPException(409, _errors("output_conflict", [("output", why)]))
+        row = Job(id=job_id, owner=who.name, name=job.name, kind=job.kind, state="PENDING", spec_yaml=spec_yaml,
+                  output=job.output, output_key=key)
+        s.add(row)
+        s.commit()
+        return row
 
     @app.post("/v1/jobs", status_code=201, response_model=JobOut, tags=["jobs"], openapi_extra={"requestBody": {
         "required": True, "description": "the job spec (the same YAML `curate run` takes), as JSON or YAML",
         "content": {"application/json": {"schema": {"type": "object"}},
                     "application/yaml": {"schema": {"type": "string"}}}}})
-    async def submit(request: Request, who: TokenEntry = Depends(principal), s=Depends(sessions)) -> JobOut:
+    async def submit(request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         raw = await request.body()
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        try:
-            data = yaml.safe_load(raw) if "yaml" in ctype else json.loads(raw or b"null")
-        except (ValueError, yaml.YAMLError) as e:
-            raise HTTPException(422, [{"loc": ["body"], "msg": f"not valid {'YAML' if 'yaml' in ctype else 'JSON'}: "
-                                                              f"{str(e)[:200]}", "type": "parse_error"}]) from None
-        try:
-            job, spec_yaml = parse_any_spec(data)
-        except SpecError as e:
-            raise HTTPException(422, [{"loc": ["body", *path.split(".")] if path else ["body"], "msg": msg,
-                                       "type": "spec_error"} for path, msg in e.errors]) from None
-        bad = check_paths(job_reads(job), job.output, settings.roots)
-        if bad:
-            raise HTTPException(422, [{"loc": ["body", *p.split(".")], "msg": m, "type": "path_error"} for p, m in bad])
+        deny: tuple[str, ...] = ()
+        if not who.admin:  # other users' outputs: neither read nor written by this job
+            deny = tuple(await db(request, lambda s: s.execute(select(Job.output_key).where(
+                Job.owner != who.name, Job.output_key.is_not(None)).distinct()).scalars().all()))
+        job, spec_yaml, policy = await asyncio.to_thread(validate, raw, "yaml" in ctype, who, deny)
         job_id = "cj-" + secrets.token_hex(8)
+        key = path_key(job.output).key
+        row = await db(request, lambda s: claim(s, job_id, who, job, spec_yaml, key))
         workdir = settings.data_dir / "jobs" / job_id
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "job.yaml").write_text(spec_yaml, encoding="utf-8")
-        row = Job(id=job_id, owner=who.name, name=job.name, kind=job.kind, state="PENDING",
-                  spec_yaml=spec_yaml, output=job.output)
-        s.add(row)
-        s.commit()
+        await asyncio.to_thread(lambda: (workdir.mkdir(parents=True, exist_ok=True),
+                                         (workdir / "job.yaml").write_text(spec_yaml, encoding="utf-8")))
         try:
-            row.ray_submission_id = await asyncio.to_thread(
-                request.app.state.backend.submit, job_id, workdir, {"owner": who.name, "name": job.name})
+            sid = await asyncio.to_thread(request.app.state.backend.submit, job_id, workdir,
+                                          {"owner": who.name, "name": job.name}, {POLICY_ENV: policy.to_json()})
+            fields = {"ray_submission_id": sid}
         except RayUnavailable as e:
-            row.state, row.message, row.finished_at = "FAILED", f"not submitted: {e}", utcnow()
-        s.commit()
+            fields = {"state": "FAILED", "message": f"not submitted: {e}", "finished_at": utcnow()}
+
+        def record(s) -> Job:
+            r = s.get(Job, job_id)
+            for k, v in fields.items():
+                setattr(r, k, v)
+            s.commit()
+            return r
+        row = await db(request, record)
         log.info("job %s submitted by %s (%s)", job_id, who.name, row.state)
         return _job_out(row)
 
     @app.get("/v1/jobs", response_model=JobList, tags=["jobs"])
-    def list_jobs(state: str | None = Query(None, pattern="^(" + "|".join(STATES) + ")$"),
-                  name: str | None = Query(None, max_length=200), owner: str | None = Query(None, max_length=64),
-                  limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9),
-                  who: TokenEntry = Depends(principal), s=Depends(sessions)) -> JobList:
+    async def list_jobs(request: Request, state: str | None = Query(None, pattern="^(" + "|".join(STATES) + ")$"),
+                        name: str | None = Query(None, max_length=200),
+                        owner: str | None = Query(None, max_length=64),
+                        limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9),
+                        who: TokenEntry = Depends(principal)) -> JobList:
         q = select(Job)
         if not who.admin:
             q = q.where(Job.owner == who.name)
@@ -247,47 +392,72 @@ def create_app(settings: ApiSettings) -> FastAPI:
             q = q.where(Job.state == state)
         if name:
             q = q.where(Job.name == name)
-        total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-        rows = s.execute(q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)).scalars().all()
+
+        def page(s):
+            total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            return total, s.execute(q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)).scalars().all()
+        total, rows = await db(request, page)
         return JobList(jobs=[_job_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
     @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
-    def get_job(job_id: str, who: TokenEntry = Depends(principal), s=Depends(sessions)) -> JobOut:
-        return _job_out(owned(job_id, who, s), with_output=True)
+    async def get_job(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
+        job = await owned(request, job_id, who)
+        try:
+            progress, stats = await storage(job.output, lambda: (_read_json(job.output, "progress.json"),
+                                                     _read_json(job.output, "stats.json")), f"job {job_id}")
+        except HTTPException as e:  # the record still answers; the output's figures are left out, with why
+            out = _job_out(job)
+            out.message = (job.message + " | " if job.message else "") + str(e.detail)
+            return out
+        return _job_out(job, progress, stats)
 
     @app.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, status_code=202, tags=["jobs"])
-    async def cancel(job_id: str, request: Request, who: TokenEntry = Depends(principal),
-                     s=Depends(sessions)) -> JobOut:
-        job = owned(job_id, who, s)
+    async def cancel(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
+        job = await owned(request, job_id, who)
         if job.state not in ACTIVE:
             raise HTTPException(409, f"job {job_id} is already {job.state}")
         if job.ray_submission_id is None:
-            job.state, job.message, job.finished_at = "CANCELLED", "cancelled before it reached Ray", utcnow()
+            fields = {"state": "CANCELLED", "message": "cancelled before it reached Ray", "finished_at": utcnow()}
         else:
             try:
                 await asyncio.to_thread(request.app.state.backend.stop, job.ray_submission_id)
             except RayUnavailable as e:
                 raise HTTPException(503, str(e)) from None
-            job.message = f"cancel requested by {who.name}"
-        s.commit()
-        return _job_out(job)
+            fields = {"message": f"cancel requested by {who.name}"}
+
+        def record(s) -> Job:
+            r = s.get(Job, job_id)
+            for k, v in fields.items():
+                setattr(r, k, v)
+            s.commit()
+            return r
+        return _job_out(await db(request, record))
 
     @app.get("/v1/jobs/{job_id}/logs", tags=["jobs"], response_model=LogPage,
-             responses={200: {"content": {"text/plain": {}}, "description": "a page of lines, or a stream"}})
+             responses={200: {"content": {"text/plain": {}}, "description": "a page of lines, or a stream"},
+                        429: {"description": "too many log streams open"}})
     async def logs(job_id: str, request: Request, offset: int = Query(0, ge=0, le=10**9),
                    limit: int = Query(1000, ge=1, le=100_000), follow: bool = False,
-                   who: TokenEntry = Depends(principal), s=Depends(sessions)):
-        job = owned(job_id, who, s)
+                   who: TokenEntry = Depends(principal)):
+        job = await owned(request, job_id, who)
         backend: RayBackend = request.app.state.backend
         if job.ray_submission_id is None:
             return LogPage(lines=[], offset=offset, next_offset=offset, total=0)
         if follow:
+            if streams[who.name] >= settings.max_log_streams_per_user or \
+                    sum(streams.values()) >= settings.max_log_streams:
+                raise HTTPException(429, f"too many log streams open (at most {settings.max_log_streams_per_user} "
+                                         "per user); close one, or page with offset/limit")
+            streams[who.name] += 1
+
             async def stream():
                 try:
                     async for chunk in backend.tail(job.ray_submission_id):
                         yield chunk
                 except Exception as e:  # the cluster went away mid-stream
                     yield f"\n[log stream ended: {e}]\n"
+                finally:
+                    streams[who.name] -= 1
             return StreamingResponse(stream(), media_type="text/plain")
         try:
             lines = (await asyncio.to_thread(backend.logs, job.ray_submission_id)).splitlines()
@@ -297,32 +467,46 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return LogPage(lines=page, offset=offset, next_offset=offset + len(page), total=len(lines))
 
     @app.get("/v1/jobs/{job_id}/artifacts", tags=["jobs"])
-    def artifacts(job_id: str, who: TokenEntry = Depends(principal), s=Depends(sessions)) -> dict[str, Any]:
-        job = owned(job_id, who, s)
-        found = []
-        try:
-            layout = Layout(job.output)
-            for name in ARTIFACTS:
-                info = layout.fs.get_file_info(layout.path(name))
-                if info.size is not None and info.type.name == "File":
-                    found.append({"name": name, "bytes": info.size, "url": f"/v1/jobs/{job_id}/artifacts/{name}"})
-        except Exception:
-            pass
-        return {"job": job_id, "output": job.output, "artifacts": found,
-                "stats": _read_json(job.output, "stats.json"), "manifest": _read_json(job.output, "manifest.json")}
+    async def artifacts(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> dict[str, Any]:
+        job = await owned(request, job_id, who)
+
+        def listing() -> list[dict[str, Any]]:
+            found = []
+            try:
+                layout = Layout(job.output)
+                for name in ARTIFACTS:
+                    try:
+                        info = layout.fs.get_file_info(_artifact_path(layout, name))
+                    except FileNotFoundError:
+                        continue
+                    if info.size is not None and info.type.name == "File":
+                        found.append({"name": name, "bytes": info.size,
+                                      "url": f"/v1/jobs/{job_id}/artifacts/{name}"})
+            except Exception:
+                pass
+            return found
+        found, stats, manifest = await storage(
+            job.output, lambda: (listing(), _read_json(job.output, "stats.json"),
+                                 _read_json(job.output, "manifest.json")), f"job {job_id}")
+        return {"job": job_id, "output": job.output, "artifacts": found, "stats": stats, "manifest": manifest}
 
     @app.get("/v1/jobs/{job_id}/artifacts/{name}", tags=["jobs"],
              responses={200: {"content": {"application/json": {}, "text/html": {}, "image/png": {}}}})
-    def artifact(job_id: str, name: str, who: TokenEntry = Depends(principal), s=Depends(sessions)) -> Response:
-        job = owned(job_id, who, s)
+    async def artifact(job_id: str, name: str, request: Request, who: TokenEntry = Depends(principal)) -> Response:
+        job = await owned(request, job_id, who)
         if name not in ARTIFACTS:
             raise HTTPException(404, f"no artifact {name!r} (one of: {', '.join(ARTIFACTS)})")
-        try:
-            layout = Layout(job.output)
-            with layout.fs.open_input_stream(layout.path(name)) as f:
-                data = f.read()
-        except (FileNotFoundError, OSError):
-            raise HTTPException(404, f"job {job_id} has no {name} yet") from None
+
+        def read() -> bytes | None:
+            try:
+                layout = Layout(job.output)
+                with layout.fs.open_input_stream(_artifact_path(layout, name)) as f:
+                    return f.read()
+            except (FileNotFoundError, OSError):
+                return None
+        data = await storage(job.output, read, f"job {job_id}")
+        if data is None:
+            raise HTTPException(404, f"job {job_id} has no {name} yet")
         media = {"json": "application/json", "html": "text/html", "png": "image/png",
                  "yaml": "application/yaml"}[name.rsplit(".", 1)[1]]
         return Response(data, media_type=media)

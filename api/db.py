@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import DateTime, Index, String, Text, create_engine, event
+import contextlib
+import fcntl
+
+from sqlalchemy import DateTime, Index, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -31,6 +34,7 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     spec_yaml: Mapped[str] = mapped_column(Text)
     output: Mapped[str] = mapped_column(Text)
+    output_key: Mapped[str | None] = mapped_column(Text, nullable=True, index=True)  # curation.io.policy.path_key
     ray_submission_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -39,6 +43,15 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_jobs_owner_created", "owner", "created_at"),)
+
+
+class Lock(Base):
+    """A row whose update serializes a critical section across every server process sharing the database."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 def make_engine(url: str) -> Engine:
@@ -60,15 +73,33 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creating it on an empty database)."""
+    """Bring the schema to the newest Alembic revision (creating it on an empty database). Servers starting
+    together on a fresh database take turns: a file lock beside a SQLite database, an advisory lock on
+    PostgreSQL, so only the first creates the tables and the others find them made."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as conn:
+    with _migration_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(726354)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine):
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def session_factory(engine: Engine) -> sessionmaker:

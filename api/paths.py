@@ -1,99 +1,77 @@
-"""Input and output paths of submitted jobs must stay inside the configured roots.
+"""What a submitted job may touch: its paths against the roots and other users' outputs, its generator URLs
+and key names against the operator's lists.
 
-Local paths are resolved (symlinks, `..`) before the check, so `root/../etc` or a symlink out of a
-root is refused; object-store URIs may not contain `..` or `.` segments and must start with a root.
+The path rules themselves live in `curation.io.policy`, shared with the job, which applies the same policy
+again after glob expansion and wherever it opens a file.
 """
 
 from __future__ import annotations
 
-import os
+import ipaddress
 from urllib.parse import urlsplit
 
+from curation.io.policy import PathPolicy, declared_reads
 
-def _is_uri(path: str) -> bool:
-    return "://" in path
-
-
-def _strip_query(uri: str) -> str:
-    return uri.split("?", 1)[0]
-
-
-def inside_roots(path: str, roots: list[str]) -> bool:
-    """Whether `path` (a file, folder or glob) lies inside one of `roots`."""
-    if _is_uri(path):
-        p = urlsplit(_strip_query(path))
-        segments = p.path.split("/")
-        if any(s in ("..", ".") for s in segments):
-            return False
-        target = f"{p.scheme}://{p.netloc}{p.path}"
-        for root in roots:
-            if not _is_uri(root):
-                continue
-            r = _strip_query(root).rstrip("/") + "/"
-            if target == r.rstrip("/") or target.startswith(r):
-                return True
-        return False
-    if "\x00" in path:
-        return False
-    # The fixed part of a glob decides where it can reach.
-    fixed = []
-    for part in path.split(os.sep):
-        if any(c in part for c in "*?["):
-            break
-        fixed.append(part)
-    real = os.path.realpath(os.sep.join(fixed) or os.sep)
-    for root in roots:
-        if _is_uri(root):
-            continue
-        r = os.path.realpath(root)
-        if real == r or real.startswith(r.rstrip(os.sep) + os.sep):
-            return True
-    return False
+# Cloud metadata services by name (the link-local and well-known addresses are refused by address).
+_METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
+                   "instance-data.ec2.internal", "metadata.azure.com", "metadata.tencentyun.com"}
+_METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254", "169.254.169.254",
+                                                          "169.254.170.2")}
 
 
-def check_paths(reads: list[tuple[str, str]], output: str, roots: list[str]) -> list[tuple[str, str]]:
-    """(key path, message) for every path outside the roots: `reads` are (key, path) pairs the job reads
-    (inputs, model files), `output` is where it writes."""
-    errors = []
-    for key, p in reads:
-        if not os.path.isabs(p) and not _is_uri(p):
-            errors.append((key, "must be an absolute path or a URI"))
-        elif not inside_roots(p, roots):
-            errors.append((key, "is outside the allowed roots"))
-    if not os.path.isabs(output) and not _is_uri(output):
-        errors.append(("output", "must be an absolute path or a URI"))
-    elif not inside_roots(output, roots):
-        errors.append(("output", "is outside the allowed roots"))
+def check_paths(job, policy: PathPolicy) -> list[tuple[str, str]]:
+    """(key path, message) for every declared read and for the output that `policy` refuses."""
+    errors = [(key, why) for key, p in declared_reads(job) if (why := policy.problem(p)) is not None]
+    if (why := policy.problem(job.output, deny=False)) is not None:  # overlaps: a 409 from the job store
+        errors.append(("output", why))
     return errors
 
 
-def job_reads(job) -> list[tuple[str, str]]:
-    """(key path, path) of everything a job of any kind reads: inputs, model files, weights and target files."""
-    kind = getattr(job, "kind", "curate")
-    if kind != "curate":
-        reads = [(f"inputs.{i}", p) for i, p in enumerate(job.inputs)]
-        if kind == "mix" and job.weights_file:
-            reads.append(("weights_file", job.weights_file))
-        if kind == "ablate" and job.target.files:
-            reads += [(f"target.files.{i}", p) for i, p in enumerate(job.target.files)]
-        if kind == "synthesize":
-            from curation.synthesis.spec import model_reads
+def _metadata_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    if host in _METADATA_HOSTS:
+        return True
+    try:
+        addr = ipaddress.ip_address(int(host) if host.isdigit() else host)  # 2852039166 is 169.254.169.254
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_link_local or addr in _METADATA_ADDRESSES
 
-            reads += model_reads(job)
-        return reads
-    reads = [(f"inputs.{i}.path", inp.path) for i, inp in enumerate(job.inputs)]
-    st = job.stages
-    if st.langid is not None and st.langid.model:
-        reads.append(("stages.langid.model", st.langid.model))
-    if st.domain is not None and st.domain.model:
-        reads.append(("stages.domain.model", st.domain.model))
-    if st.quality is not None:
-        reads += [(f"stages.quality.classifiers.{n}.model", c.model) for n, c in st.quality.classifiers.items()]
-        if st.quality.perplexity is not None:
-            reads.append(("stages.quality.perplexity.model", st.quality.perplexity.model))
-    if st.urls is not None:
-        reads += [(f"stages.urls.block_domains.{i}", p) for i, p in enumerate(st.urls.block_domains)]
-        reads += [(f"stages.urls.allow_domains.{i}", p) for i, p in enumerate(st.urls.allow_domains or [])]
-    if st.decontam is not None:
-        reads += [(f"stages.decontam.benchmarks.{n}.path", b.path) for n, b in st.decontam.benchmarks.items()]
-    return reads
+
+def _url_allowed(url: str, prefix: str) -> bool:
+    """`url` is under `prefix` compared by parts (scheme, host, port, path segments), so neither
+    `http://ok:80@evil/` nor `http://ok.evil/` passes for the prefix `http://ok`."""
+    u, p = urlsplit(url), urlsplit(prefix)
+    if u.username is not None or u.password is not None:
+        return False
+    if (u.scheme.lower(), (u.hostname or "").lower(), u.port) != (p.scheme.lower(), (p.hostname or "").lower(),
+                                                                    p.port):
+        return False
+    base = p.path.rstrip("/")
+    return u.path.rstrip("/") == base or u.path.startswith(base + "/")
+
+
+def check_generator(job, url_prefixes: list[str], key_envs: list[str]) -> list[tuple[str, str]]:
+    """(key path, message) for a synthesis generator the operator did not allow: URLs outside the listed
+    prefixes (none by default), metadata and link-local hosts (never), `api_key_env` names not listed."""
+    if getattr(job, "kind", None) != "synthesize":
+        return []
+    gen, errors = job.generator, []
+    if gen.kind == "openai":
+        urls = [gen.base_url] if isinstance(gen.base_url, str) else list(gen.base_url or [])
+        key = "generator.base_url" if isinstance(gen.base_url, str) else None
+        for i, url in enumerate(urls):
+            where = key or f"generator.base_url.{i}"
+            host = urlsplit(url).hostname or ""
+            if _metadata_host(host):
+                errors.append((where, f"{host} is a link-local or cloud metadata address, never allowed"))
+            elif not any(_url_allowed(url, p) for p in url_prefixes):
+                allowed = ", ".join(url_prefixes) if url_prefixes else "none (curate serve --generator-url PREFIX)"
+                errors.append((where, f"{url} is not under a generator URL the service allows ({allowed})"))
+    if gen.api_key_env is not None and gen.api_key_env not in key_envs:
+        allowed = ", ".join(key_envs) if key_envs else "none (curate serve --generator-key-env NAME)"
+        errors.append(("generator.api_key_env", f"{gen.api_key_env} is not an environment variable the service "
+                                                f"lets jobs use ({allowed})"))
+    return errors

@@ -116,11 +116,16 @@ class RayBackend:
                 raise RayUnavailable(f"cannot reach Ray at {self.address}: {e}") from None
         return self._client
 
-    def submit(self, job_id: str, workdir: Path, metadata: dict[str, str]) -> str:
+    def submit(self, job_id: str, workdir: Path, metadata: dict[str, str],
+               env_vars: dict[str, str] | None = None) -> str:
+        """Submit; `env_vars` reach the job's driver and every worker (the service's path policy)."""
         entrypoint = f"{self.job_python} -m curation.run job.yaml"
+        runtime_env: dict = {"working_dir": str(workdir)}
+        if env_vars:
+            runtime_env["env_vars"] = env_vars
         try:
             return self.client.submit_job(entrypoint=entrypoint, submission_id=job_id, metadata=metadata,
-                                          runtime_env={"working_dir": str(workdir)})
+                                          runtime_env=runtime_env)
         except RayUnavailable:
             raise
         except Exception as e:

@@ -48,6 +48,13 @@ def run_command(spec_path: str | None, *, output: str | None = None, address: st
             run_job(parse_spec(spec_data, output=output), address=address, progress=Progress(enabled=not quiet))
     except (SpecError, InputError, JobError) as e:
         return _fail(str(e))
+    except OSError as e:  # a path the service's policy refuses, a read-only or vanished output
+        return _fail(f"I/O error, job stopped: {e}")
+    except Exception as e:
+        cause = getattr(e, "cause", None)  # a Ray task's error wraps the worker's exception
+        if isinstance(cause, (OSError, JobError, InputError)):
+            return _fail(f"I/O error in a worker, job stopped: {cause}")
+        raise
     except KeyboardInterrupt:
         return _fail("interrupted; run the same command again to resume")
     return 0
@@ -161,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--root", action="append", help="allowed root for job inputs/outputs (repeatable; "
                                                      "default: CURATION_API_ROOTS, comma-separated)")
     sv.add_argument("--data-dir", help="service state: job specs, local Ray head (default: ./curation-api-data)")
+    sv.add_argument("--generator-url", action="append", help="URL prefix synthesis generators may use (repeatable; "
+                                                             "default: none, so kind: synthesize with openai is refused)")
+    sv.add_argument("--generator-key-env", action="append",
+                    help="environment variable a spec's generator.api_key_env may name (repeatable; default: none)")
+    sv.add_argument("--allow-uri-options", action="store_true",
+                    help="let specs give object-store URI options (?endpoint_override=...); default: only a root's own")
+    sv.add_argument("--max-active-jobs", type=int, help="PENDING + RUNNING jobs per user (default 16; 429 beyond)")
     tk = sub.add_parser("token", help="create an API token: prints it once, and the tokens-file entry with its hash")
     tk.add_argument("name")
     tk.add_argument("--admin", action="store_true", help="sees and cancels every user's jobs")
@@ -175,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from api.server import serve
 
-        return serve(args.host, args.port, args.database, args.ray_address, args.tokens, args.root, args.data_dir)
+        return serve(args.host, args.port, args.database, args.ray_address, args.tokens, args.root, args.data_dir,
+                     generator_urls=args.generator_url, generator_key_envs=args.generator_key_env,
+                     allow_uri_options=args.allow_uri_options or None, max_active_jobs=args.max_active_jobs)
     if args.command == "token":
         from api.settings import hash_token, new_token
 

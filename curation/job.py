@@ -11,7 +11,9 @@ counts do not add up to the records read.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from collections import defaultdict
 from typing import Any
@@ -21,6 +23,7 @@ import yaml
 
 from curation import __version__
 from curation.execution import LocalExecutor, RayExecutor
+from curation.io.policy import active_policy, is_uri, require_declared_reads
 from curation.io.readers import ReadLimits
 from curation.io.sources import discover
 from curation.dedup import shuffle
@@ -46,8 +49,10 @@ class JobError(RuntimeError):
     """The job cannot run or did not finish correctly; the message says why."""
 
 
-def check_output_folder(layout: Layout, job: Any) -> None:
-    """Refuse to mix two different jobs' results in one output folder (any job kind with a fingerprint)."""
+def check_output_folder(layout: Layout, job: Any, spec_yaml: str | None = None) -> None:
+    """Refuse to mix two different jobs' results in one output folder (any job kind with a fingerprint). Both
+    sides are compared as read back from YAML (`spec_yaml`, the job.yaml this run writes), so a default
+    written as `100` and read back as `100.0` is the same spec."""
     try:
         with layout.fs.open_input_stream(layout.path("job.yaml")) as f:
             previous = yaml.safe_load(f.read())
@@ -57,22 +62,87 @@ def check_output_folder(layout: Layout, job: Any) -> None:
         prev_fp = type(job).model_validate(previous).fingerprint()
     except Exception:
         prev_fp = None
-    if prev_fp != job.fingerprint():
+    current = type(job).model_validate(yaml.safe_load(spec_yaml)) if spec_yaml is not None else job
+    if prev_fp != current.fingerprint():
         raise JobError(f"output {layout.uri} already holds a job with a different spec (see its job.yaml); "
                        "use a new output folder, or delete that one to start over")
+
+
+class OutputLock:
+    """This job's hold on its output folder for as long as it runs: an exclusive `flock` on `OUT/.lock` for
+    local outputs (released by the OS if the driver dies), so two jobs started together on one folder cannot
+    both pass the spec check and write; the second is refused. Object stores have no such lock: the service
+    refuses a second job on a folder in use, and a hand-run job relies on the spec check."""
+
+    def __init__(self, layout: Layout):
+        self.layout, self.fd = layout, None
+
+    def __enter__(self) -> "OutputLock":
+        if self.fd is not None or is_uri(self.layout.uri):
+            return self  # held already (claim_output takes it; `with lock:` then keeps it until the end)
+        try:
+            os.makedirs(self.layout.root, exist_ok=True)
+            self.fd = os.open(os.path.join(self.layout.root, ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise JobError(f"cannot write to output {self.layout.uri}: {e}") from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise JobError(f"output {self.layout.uri} is in use by another running job; wait for it to end, or "
+                           "use another output folder") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+            self.fd = None
+
+
+def _refuse_links(layout: Layout) -> None:
+    """Under a service's path policy: no symlink anywhere in a local output folder, where the job would write
+    or delete through it (a user who can write into a root could plant `OUT/curated -> /elsewhere`)."""
+    if active_policy() is None or is_uri(layout.uri) or not os.path.isdir(layout.root):
+        return
+    for folder, dirs, names in os.walk(layout.root):
+        for name in dirs + names:
+            if os.path.islink(os.path.join(folder, name)):
+                raise JobError(f"output {layout.uri}: {os.path.join(folder, name)} is a symbolic link; a job "
+                               "under the service writes only real folders and files")
+
+
+def claim_output(job: Any, spec_yaml: str) -> tuple[Layout, OutputLock]:
+    """Open a job's output for writing (every job kind): its declared reads and output allowed by the path
+    policy in force, no links in the folder, the folder locked, no other spec's results in it, then
+    `job.yaml` written. Use the lock as a context manager around the whole run."""
+    require_declared_reads(job)
+    layout = Layout(job.output)
+    _refuse_links(layout)
+    lock = OutputLock(layout).__enter__()
+    try:
+        check_output_folder(layout, job, spec_yaml)
+        layout.write_bytes(layout.path("job.yaml"), spec_yaml.encode())
+    except OSError as e:
+        lock.__exit__()
+        raise JobError(f"cannot write to output {layout.uri}: {e}") from None
+    except BaseException:
+        lock.__exit__()
+        raise
+    return layout, lock
 
 
 def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run a curation job to completion and return its stats (also written to OUT/stats.json)."""
     progress = progress or Progress()
+    files = discover(job, progress)
+    layout, lock = claim_output(job, resolved_yaml(job))
+    with lock:
+        return _run_job(job, files, layout, address, progress)
+
+
+def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, progress: Progress) -> dict[str, Any]:
     t_start = time.monotonic()
-    files = discover(job)
-    layout = Layout(job.output)
-    check_output_folder(layout, job)
-    try:
-        layout.write_bytes(layout.path("job.yaml"), resolved_yaml(job).encode())
-    except OSError as e:
-        raise JobError(f"cannot write to output {layout.uri}: {e}") from None
     limits = ReadLimits(job.execution.batch_size, job.execution.batch_bytes, job.stages.normalize.max_doc_bytes)
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     progress.say(f"job {job.name!r}: {len(files)} input file(s), output {layout.uri}, engine {executor.name}")
@@ -81,7 +151,8 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
     todo = []
     for f in files:
         marker = layout.read_json(layout.done_marker(f.ordinal))
-        if marker is not None and marker.get("uri") == f.uri:
+        # Same name, same size and modification time: a file changed or restored since is read again.
+        if marker is not None and marker.get("uri") == f.uri and marker.get("version") == f.version:
             file_stats[f.ordinal] = marker
         else:
             layout.remove_dir(layout.annotated_dir(f.ordinal))
@@ -100,6 +171,10 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
             write_progress(layout, "write", input_files=len(files))
             progress.say("writing curated, rejected and quarantine files")
             t0 = time.monotonic()
+            # An earlier run's stats must not sit beside files this run is rewriting (a driver killed here
+            # would leave them describing a partial curated/): they go first, and come back at the end.
+            for name in ("stats.json", "report.html"):
+                layout.remove_file(layout.path(name))
             for sub in ("curated", "rejected", "quarantine"):
                 layout.remove_dir(layout.path(sub))
             cluster_ids = _cluster_ids(executor, layout, files, dedup)
@@ -140,6 +215,7 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     pending: dict[int, dict[str, Any]] = defaultdict(lambda: {"rows": 0, "file_rows": None, "blank_lines": 0,
                                                               "stats": {}})
     uris = {f.ordinal: f.uri for f in todo}
+    versions = {f.ordinal: f.version for f in todo}
     t0 = time.monotonic()
     seen = 0
     done = 0
@@ -169,8 +245,8 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
             p["file_rows"] = row["file_rows"]
             p["blank_lines"] = row["blank_lines"]
         if p["file_rows"] is not None and p["rows"] == p["file_rows"]:
-            marker = {"uri": uris[row["ordinal"]], "records": p["rows"], "blank_lines": p["blank_lines"],
-                      "stats": p["stats"]}
+            marker = {"uri": uris[row["ordinal"]], "version": versions[row["ordinal"]], "records": p["rows"],
+                      "blank_lines": p["blank_lines"], "stats": p["stats"]}
             layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
             file_stats[row["ordinal"]] = marker
             done += 1

@@ -76,6 +76,10 @@ class Layout:
             return []
         return sorted(i.path for i in infos if i.type == pafs.FileType.File and not i.path.endswith(".tmp"))
 
+    def remove_file(self, path: str) -> None:
+        if self.fs.get_file_info(path).type == pafs.FileType.File:
+            self.fs.delete_file(path)
+
     def remove_dir(self, path: str) -> None:
         if self.fs.get_file_info(path).type == pafs.FileType.Directory:
             self.fs.delete_dir(path)

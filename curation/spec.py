@@ -162,7 +162,12 @@ def _checked_names(v: dict, pattern: str, rule: str) -> dict:
 
 
 def _local_file_error(path: str, what: str) -> str | None:
-    """A message when a local model path names no file (object-store paths are checked when loaded)."""
+    """A message when a local model path names no file (object-store paths are checked when loaded). Under a
+    path policy (the service's) a path outside it is refused before it is looked at."""
+    from curation.io.policy import guard_problem
+
+    if (why := guard_problem(path)) is not None:
+        return f"{what} {path} {why}"
     if "://" in path or Path(path).expanduser().is_file():
         return None
     return f"{what} not found: {path}"
@@ -497,8 +502,25 @@ def resolved_yaml(job: CurateJob) -> str:
 
 
 def model_yaml(job: BaseModel) -> str:
-    """A validated spec of any kind but curate (see resolved_yaml) as YAML, defaults filled in."""
-    return yaml.safe_dump(job.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    """A validated spec of any kind but curate (see resolved_yaml) as YAML, defaults filled in. Options that
+    are not set are left out, not written as null: in a spec `temperature:` (null) means "temperature
+    weighting with its defaults", so a null would turn an unset option on when the file is read back."""
+    return yaml.safe_dump(_drop_unset(job.model_dump(mode="json"), job), sort_keys=False, allow_unicode=True)
+
+
+def _drop_unset(data: dict, model: BaseModel) -> dict:
+    """`data` less the null values of fields whose default is null (null and absent mean the same there), at
+    every level of nested models."""
+    out = {}
+    for key, value in data.items():
+        field_ = type(model).model_fields.get(key)
+        sub = getattr(model, key, None)
+        if value is None and field_ is not None and field_.default is None:
+            continue
+        if isinstance(value, dict) and isinstance(sub, BaseModel):
+            value = _drop_unset(value, sub)
+        out[key] = value
+    return out
 
 
 def parse_any_spec(data: Any, *, output: str | None = None) -> tuple[Any, str]:

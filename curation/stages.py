@@ -365,6 +365,9 @@ class StageContext:
     @classmethod
     def build(cls, job: CurateJob, *, lid: bool = True, filters: bool = True, dedup: bool = True,
               domain: bool = True, quality: bool = True) -> "StageContext":
+        from curation.io.policy import require_declared_reads
+
+        require_declared_reads(job, skip_inputs=True)  # models and lists, checked where they are loaded
         ctx = cls(job)
         st = job.stages
         if lid and st.langid is not None:

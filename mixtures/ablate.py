@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from curation.execution import LocalExecutor, RayExecutor
+from curation.job import claim_output
 from curation.outputs import Layout
 from curation.progress import Progress
 from curation.spec import SpecError, model_yaml
@@ -184,13 +185,18 @@ def _paired(prop: list[dict], base: list[dict]) -> dict[str, Any]:
 
 def run_ablate(job: AblateJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run the ablation; returns what is written to OUT/ablation.json."""
-    from mixtures.job import _available, _load_or_build_pool
 
-    progress = progress or Progress()
     t_start = time.monotonic()
     files = curated_files(job.inputs)
-    layout = Layout(job.output)
-    layout.write_bytes(layout.path("job.yaml"), model_yaml(job).encode())
+    layout, lock = claim_output(job, model_yaml(job))
+    with lock:
+        return _run_ablate(job, files, layout, address, progress or Progress(), t_start)
+
+
+def _run_ablate(job: AblateJob, files: list[str], layout: Layout, address: str | None, progress: Progress,
+                t_start: float) -> dict[str, Any]:
+    from mixtures.job import _available, _load_or_build_pool
+
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     rng = np.random.default_rng(job.seed)
     with executor:

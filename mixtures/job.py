@@ -17,6 +17,7 @@ import pyarrow as pa
 import yaml
 
 from curation.execution import LocalExecutor, RayExecutor, tables_with_actor
+from curation.job import claim_output
 from curation.outputs import Layout
 from curation.progress import Progress
 from curation.spec import SpecError, model_yaml
@@ -150,11 +151,15 @@ def _load_or_build_pool(executor, layout: Layout, files: list[str], job: MixJob)
 
 def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run a mixture job; returns the main manifest (also written to OUT/manifest.json)."""
-    progress = progress or Progress()
     t0 = time.monotonic()
     files = curated_files(job.inputs)
-    layout = Layout(job.output)
-    layout.write_bytes(layout.path("job.yaml"), model_yaml(job).encode())
+    layout, lock = claim_output(job, model_yaml(job))
+    with lock:
+        return _run_mix(job, files, layout, address, progress or Progress(), t0)
+
+
+def _run_mix(job: MixJob, files: list[str], layout: Layout, address: str | None, progress: Progress,
+             t0: float) -> dict[str, Any]:
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     progress.say(f"mix {job.name!r}: {len(files)} curated file(s), target {job.target_tokens:,} tokens")
     with executor:

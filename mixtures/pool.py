@@ -40,10 +40,17 @@ def curated_files(inputs: list[str]) -> list[str]:
         else:
             if pattern is None and fs.get_file_info(base + "/curated").type == pafs.FileType.Directory:
                 base = base + "/curated"
+            elif pattern is None and any(fs.get_file_info(base + "/" + m).type != pafs.FileType.NotFound
+                                         for m in ("job.yaml", "rejected")):
+                # A curate output without curated/ (unfinished, or nothing kept): its rejected/ and _work/
+                # files are not mixture material.
+                raise SpecError([(f"inputs.{i}", f"{spec!r} is a job output with no curated/ folder (the job "
+                                                 "has not finished, or kept nothing)")])
             infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
-            # "_" names are files still being written (curation.outputs.in_progress_name), as pyarrow.dataset skips
+            # "_" and "." names are files still being written (curation.outputs.in_progress_name) or work
+            # folders, skipped at every level as pyarrow.dataset does
             found = sorted(fi.path for fi in infos if fi.type == pafs.FileType.File and fi.path.endswith(".parquet")
-                           and not fi.path.rsplit("/", 1)[1].startswith("_")
+                           and not any(part.startswith(("_", ".")) for part in fi.path[len(base):].split("/"))
                            and (pattern is None or _glob_regex(pattern).match(fi.path[len(base):].lstrip("/"))))
         if not found:
             raise SpecError([(f"inputs.{i}", f"no curated Parquet files in {spec!r}")])

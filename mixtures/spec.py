@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +16,13 @@ BUCKET_FIELDS = ("source", "domain", "lang")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Job(_Strict):
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not where or how fast it runs): one output folder holds one."""
+        data = self.model_dump(mode="json", exclude={"execution", "output"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class TemperatureSpec(_Strict):
@@ -37,7 +46,7 @@ class ExecutionSpec(_Strict):
     actors: int | None = Field(None, ge=1)
 
 
-class MixJob(_Strict):
+class MixJob(_Job):
     kind: Literal["mix"] = "mix"
     name: str = "mix"
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
@@ -124,7 +133,7 @@ class GPTProxySpec(_Strict):
         return self
 
 
-class AblateJob(_Strict):
+class AblateJob(_Job):
     """`curate ablate`: RegMix-style mixture search with small proxy models (see mixtures/ablate.py)."""
 
     kind: Literal["ablate"] = "ablate"

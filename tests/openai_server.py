@@ -159,9 +159,9 @@ def _handler(backend: Backend):
 class OpenAITestServer:
     """The server on 127.0.0.1 (an ephemeral port) in a thread of the test process."""
 
-    def __init__(self, slow_s: float = 2.0, faults: bool = True):
+    def __init__(self, slow_s: float = 2.0, faults: bool = True, port: int = 0):
         self.backend = Backend(slow_s, faults)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.backend))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.backend))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

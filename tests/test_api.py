@@ -23,22 +23,27 @@ class Server:
     """`curate serve` as a child process; stop() ends it by its pid and start() brings it back on the
     same port and database (a restart)."""
 
-    def __init__(self, tmp: Path, ray_address: str, env: dict[str, str]):
+    def __init__(self, tmp: Path, ray_address: str, env: dict[str, str], extra: tuple[str, ...] = ()):
         self.tmp, self.port = tmp, free_port()
+        self.root = tmp / "root"  # where users' jobs read and write; the service's own state stays outside
+        self.root.mkdir(exist_ok=True)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.generator_port = free_port()  # the one generator URL this service allows (tests/openai_server.py)
         tokens = [{"name": n, "sha256": hash_token(t), "admin": n == "root"} for n, t in TOKENS.items()]
-        (tmp / "tokens.yaml").write_text(yaml.safe_dump({"tokens": tokens}))
+        self.tokens_file = tmp / "tokens.yaml"
+        self.tokens_file.write_text(yaml.safe_dump({"tokens": tokens}))
         self.db = tmp / "api.sqlite"
         self.cmd = [str(BIN / "curate"), "serve", "--port", str(self.port), "--database", f"sqlite:///{self.db}",
-                    "--ray-address", ray_address, "--tokens", str(tmp / "tokens.yaml"), "--root", str(tmp),
+                    "--ray-address", ray_address, "--tokens", str(self.tokens_file), "--root", str(self.root),
                     "--root", str(REPO / "curation" / "demo"), "--root", str(SHARED_DATA),
-                    "--data-dir", str(tmp / "data")]
+                    "--data-dir", str(tmp / "data"),
+                    "--generator-url", f"http://127.0.0.1:{self.generator_port}/v1", *extra]
         self.env = dict(env, CURATION_API_MAX_BODY_BYTES="200000")
         self.proc = None
 
     def out(self, name: str) -> Path:
         """An output folder inside the server's roots."""
-        return self.tmp / "outputs" / name
+        return self.root / "outputs" / name
 
     def start(self) -> None:
         self.log = open(self.tmp / "server.log", "ab")
@@ -67,7 +72,8 @@ class Server:
         headers = kw.pop("headers", {})
         if who is not None:
             headers["Authorization"] = f"Bearer {TOKENS[who]}"
-        return requests.request(method, self.url + path, headers=headers, timeout=60, **kw)
+        kw.setdefault("timeout", 60)
+        return requests.request(method, self.url + path, headers=headers, **kw)
 
     def wait_state(self, job_id: str, states: set[str], timeout: float = 240, who: str = "alice") -> dict:
         deadline = time.monotonic() + timeout
@@ -170,7 +176,7 @@ def test_bad_spec_is_422_with_the_key_path(server, tmp_path):
 ])
 def test_paths_outside_the_roots_are_refused(server, tmp_path, field, value):
     spec = demo_spec(str(server.out(tmp_path.name)))
-    value = value.format(root=server.tmp)
+    value = value.format(root=server.root)
     if field == "output":
         spec["output"] = value
     else:
@@ -219,7 +225,7 @@ def test_synthesize_spec_runs_as_a_job(server, tmp_path):
              f"store more grain. The ministry expects exports to grow by {i} percent next year." for i in range(12)]
     pq.write_table(pa.table({"id": [f"s{i}" for i in range(12)], "text": texts, "source": ["news"] * 12,
                              "domain": ["web"] * 12, "lang": ["en"] * 12}), inp / "part-00000.parquet")
-    with OpenAITestServer() as srv:
+    with OpenAITestServer(port=server.generator_port) as srv:
         spec = {"kind": "synthesize", "inputs": [str(inp.parent)], "output": str(server.out(tmp_path.name)),
                 "tasks": {"wiki": {"template": "wikipedia", "select": {"min_chars": 100}}},
                 "generator": {"model": "tiny", "base_url": srv.url, "max_retries": 1, "backoff_s": 0.05,

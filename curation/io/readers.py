@@ -115,18 +115,42 @@ class _BatchBuilder:
         return pa.Table.from_pydict(r, schema=RAW_SCHEMA)
 
 
-def _iter_lines(stream) -> Iterator[bytes]:
-    """Lines of a binary stream, read in chunks (a 50 MB line is one line, not a crash)."""
+class _Overlong(bytes):
+    """The first bytes of a line longer than the limit; `size` is the whole line's length. Only this much is
+    ever held, so one 2 GB line (a gzip bomb) costs a bounded buffer, not 2 GB."""
+
+    size: int
+
+
+def _iter_lines(stream, max_line: int | None = None) -> Iterator[bytes]:
+    """Lines of a binary stream, read in chunks (a 50 MB line is one line, not a crash); a line over
+    `max_line` bytes comes out as an _Overlong (its first RAW_QUARANTINE_LIMIT bytes) as soon as it is known
+    to be too long, and the rest of it is skipped as it streams past."""
     pending = b""
+    skipping: _Overlong | None = None  # the overlong line whose rest is still streaming past
     while True:
         chunk = stream.read(_READ_CHUNK)
         if not chunk:
             break
+        if skipping is not None:
+            end = chunk.find(b"\n")
+            if end < 0:
+                skipping.size += len(chunk)
+                continue
+            skipping.size += end
+            yield skipping
+            skipping, chunk = None, chunk[end + 1:]
         pending += chunk
         lines = pending.split(b"\n")
         pending = lines.pop()
         yield from lines
-    if pending:
+        if max_line is not None and len(pending) > max_line:
+            skipping = _Overlong(pending[:RAW_QUARANTINE_LIMIT])
+            skipping.size = len(pending)
+            pending = b""
+    if skipping is not None:
+        yield skipping
+    elif pending:
         yield pending
 
 
@@ -185,8 +209,9 @@ def _compression_for(path: str) -> str | None:
 
 def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | None, str | None, str | None]:
     """(id, text, error) for one JSONL line."""
-    if len(line) > limits.max_doc_bytes:
-        return None, None, f"record is {len(line):,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})"
+    size = line.size if isinstance(line, _Overlong) else len(line)
+    if size > limits.max_doc_bytes:
+        return None, None, f"record is {size:,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})"
     try:
         s = line.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -217,7 +242,7 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
 def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     fs, path = filesystem_for(f.uri)
     with _open_decompressed(fs, path) as stream:
-        for lineno, line in enumerate(_iter_lines(stream), start=1):
+        for lineno, line in enumerate(_iter_lines(stream, limits.max_doc_bytes), start=1):
             if not line.strip():
                 b.blank_lines += 1
                 continue

@@ -10,9 +10,11 @@ import functools
 import re
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow.fs as pafs
 
+from curation.io.policy import PathRefused, active_policy, require_allowed
 from curation.spec import CurateJob, InputSpec
 
 _GLOB_CHARS = set("*?[")
@@ -43,10 +45,13 @@ class InputFile:
     domain: str
     text_field: str
     id_field: str | None
+    version: str | None = None  # size and modification time when listed: resume re-reads a changed file
 
 
 def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and in-filesystem path for a local path or URI."""
+    """The pyarrow filesystem and in-filesystem path for a local path or URI; under a service's path policy
+    (curation.io.policy) a path it does not allow raises PathRefused before anything is opened."""
+    require_allowed(uri)
     if "://" not in uri:
         return pafs.LocalFileSystem(), os.path.abspath(uri)
     return pafs.FileSystem.from_uri(uri)
@@ -100,9 +105,10 @@ def _matches_format(path: str, fmt: str) -> bool:
     return suffixes is None or name.lower().endswith(suffixes)
 
 
-def _walk_local(base: str) -> tuple[list[str], set[str]]:
+def _walk_local(base: str, policy=None) -> tuple[list[str], set[str]]:
     """Files under a local folder, following symlinks but never into a folder already walked (a link
-    loop, or two links to one folder), each file once (by its real path); and the dangling links."""
+    loop, or two links to one folder), each file once (by its real path); and the dangling links. Under a
+    path policy, a link out of the allowed roots is refused (InputError) instead of followed."""
     files, dangling = [], set()
     seen_dirs, seen_files = set(), set()
     stack = [base]
@@ -111,12 +117,18 @@ def _walk_local(base: str) -> tuple[list[str], set[str]]:
         real = os.path.realpath(folder)
         if real in seen_dirs:
             continue
+        if policy is not None and (why := policy.problem(folder)) is not None:
+            raise InputError(f"{folder} (really {real}) {why}")
         seen_dirs.add(real)
         with os.scandir(folder) as entries:
             for e in sorted(entries, key=lambda e: e.name, reverse=True):
-                if e.is_dir(follow_symlinks=True):
+                try:
+                    is_dir, is_file = e.is_dir(follow_symlinks=True), e.is_file(follow_symlinks=True)
+                except OSError:  # a cycle of file links (ELOOP): listed, and its read fails into quarantine
+                    is_dir = is_file = False
+                if is_dir:
                     stack.append(e.path)
-                elif e.is_file(follow_symlinks=True):
+                elif is_file:
                     target = os.path.realpath(e.path)
                     if target not in seen_files:
                         seen_files.add(target)
@@ -129,7 +141,10 @@ def _walk_local(base: str) -> tuple[list[str], set[str]]:
 
 def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     """(uri, fs path, relative path) of every file one input entry names, sorted by path."""
-    fs, path = filesystem_for(spec.path)
+    try:
+        fs, path = filesystem_for(spec.path)
+    except PathRefused as e:
+        raise InputError(f"input {spec.path!r}: {e}") from None
     scheme = spec.path.split("://", 1)[0] + "://" if "://" in spec.path else ""
     # URI options (`s3://b/k?endpoint_override=...&scheme=http`) must stay on every file's URI, or the
     # readers would reopen the files with the default endpoint and credentials lookup.
@@ -150,7 +165,7 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
                 paths = [fi.path for fi in fs.get_file_info(pafs.FileSelector(base, recursive=True))
                          if fi.type == pafs.FileType.File]
             else:
-                paths, dangling = _walk_local(base)
+                paths, dangling = _walk_local(base, active_policy())
         except OSError as e:
             raise InputError(f"input {spec.path!r}: cannot list {base!r}: {e}") from None
         found = []
@@ -164,6 +179,10 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     found.sort()
     if not found:
         raise InputError(f"input {spec.path!r}: no {spec.format} files found")
+    if (policy := active_policy()) is not None:
+        for p, _ in found:  # after expansion: a symlinked file out of a root, a glob into another's output
+            if (why := policy.problem(scheme + p + query if scheme else p)) is not None:
+                raise InputError(f"input {spec.path!r}: {p} {why}")
     for p, _ in found:
         # A dangling symlink stays in the list: reading it fails, and its quarantine row names it.
         if "://" not in spec.path and p not in dangling and not os.access(p, os.R_OK):
@@ -171,17 +190,46 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     return [(scheme + p + query if scheme else p, p, rel) for p, rel in found]
 
 
-def discover(job: CurateJob) -> list[InputFile]:
-    """Every input file of the job, numbered; fails up front on inputs that name nothing readable."""
+def _versions(uris: list[str]) -> list[str | None]:
+    """`size:mtime_ns` of each file (None where it cannot be read: the reader then quarantines it)."""
+    if not uris:
+        return []
+    fs, _ = filesystem_for(uris[0])
+    try:
+        infos = fs.get_file_info([filesystem_for(u)[1] for u in uris])
+    except OSError:
+        return [None] * len(uris)
+    return [f"{i.size}:{i.mtime_ns}" if i.type == pafs.FileType.File else None for i in infos]
+
+
+def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
+    """Every input file of the job, numbered; fails up front on inputs that name nothing readable. Files
+    inside the job's own output folder are never inputs (an output under an input folder would otherwise be
+    read back on the next run); how many were passed over is said."""
+    from curation.io.policy import path_key
+
+    out_key = path_key(job.output)
     files: list[InputFile] = []
     seen: set[str] = set()
+    skipped = 0
     for i, spec in enumerate(job.inputs):
+        listed, inside_output = [], 0
         for uri, path, rel in list_input(spec):
             if uri in seen:
                 continue  # two globs naming one file must not read it twice
+            if not out_key.error and path_key(uri).within(out_key.key):
+                inside_output += 1
+                continue
             seen.add(uri)
+            listed.append((uri, path, rel))
+        skipped += inside_output
+        if inside_output and not listed:
+            raise InputError(f"input {spec.path!r}: every file it names lies in the job's output {job.output}")
+        for (uri, path, rel), version in zip(listed, _versions([u for u, _, _ in listed])):
             files.append(InputFile(len(files), uri, path, rel, i, spec.format, spec.source, spec.domain,
-                                   spec.text_field, spec.id_field))
+                                   spec.text_field, spec.id_field, version))
+    if skipped and progress is not None:
+        progress.say(f"{skipped} file(s) under the output folder {job.output} are not read as input")
     if len(files) >= 1 << 31:
         raise InputError(f"{len(files)} input files: at most 2^31 are supported")
     return files

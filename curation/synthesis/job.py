@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curation.io.sources import filesystem_for
-from curation.job import JobError, check_output_folder, write_progress
+from curation.job import JobError, claim_output, write_progress
 from curation.outputs import CURATED_COLUMNS, Layout, _Sink, merge_counts
 from curation.progress import Progress
 from curation.spec import model_yaml
@@ -497,17 +497,17 @@ class _Run:
 def run_synthesize(job: SynthesizeJob, *, address: str | None = None,
                    progress: Progress | None = None) -> dict[str, Any]:
     """Run a synthesis job to completion (or resume one) and return its stats (also OUT/stats.json)."""
-    from contextlib import nullcontext
-
-    progress = progress or Progress()
     t_start = time.monotonic()
     files = input_files(job)
-    layout = Layout(job.output)
-    check_output_folder(layout, job)
-    try:
-        layout.write_bytes(layout.path("job.yaml"), model_yaml(job).encode())
-    except OSError as e:
-        raise JobError(f"cannot write to output {layout.uri}: {e}") from None
+    layout, lock = claim_output(job, model_yaml(job))
+    with lock:
+        return _run_synthesize(job, files, layout, address, progress or Progress(), t_start)
+
+
+def _run_synthesize(job: SynthesizeJob, files: list, layout: Layout, address: str | None, progress: Progress,
+                    t_start: float) -> dict[str, Any]:
+    from contextlib import nullcontext
+
     templates = {name: resolve(t.template, name) for name, t in job.tasks.items()}
     checks = {name: TaskChecks.build(t.checks, templates[name]) for name, t in job.tasks.items()}
     lid = None

@@ -133,7 +133,11 @@ class GeneratorSpec(_Strict):
                 raise ValueError("batch_size > 1 needs api: completions (the chat API takes one conversation "
                                  "per request; raise concurrency instead)")
         else:
-            err = None if "://" in self.model or Path(self.model).is_dir() else f"model folder not found: {self.model}"
+            from curation.io.policy import guard_problem
+
+            err = ((f"model folder {self.model} {why}" if (why := guard_problem(self.model)) else None)
+                   or (None if "://" in self.model or Path(self.model).is_dir()
+                       else f"model folder not found: {self.model}"))
             if err:
                 raise ValueError(err)
             import importlib.util
@@ -190,9 +194,4 @@ def parse_synthesize_spec(data: Any, *, output: str | None = None) -> Synthesize
     from mixtures.spec import _parse
 
     return _parse(SynthesizeJob, data, output)
-
-
-def model_reads(job: SynthesizeJob) -> list[tuple[str, str]]:
-    """(key path, path) of the files besides the inputs that the job reads (the API checks them)."""
-    return [("generator.model", job.generator.model)] if job.generator.kind == "hf" else []
 
