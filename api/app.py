@@ -34,13 +34,14 @@ from api.ray_backend import LocalRayHead, RayBackend, RayUnavailable
 from api.settings import ApiSettings, TokenEntry, TokenStore, hash_token
 from curation import __version__
 from curation.io.policy import ENV as POLICY_ENV
-from curation.io.policy import PathPolicy, guarding, is_uri, path_key
+from curation.io.policy import PathPolicy, declared_reads, guarding, is_uri, path_key
 from curation.outputs import Layout
 from curation.spec import SpecError, parse_any_spec
 
 T = TypeVar("T")
 MAX_ERRORS = 50  # errors listed in one 422
 MAX_MESSAGE = 500  # characters of one error message
+MAX_DENIED = 1000  # other users' outputs a job's inputs may cover (they travel in the job's environment)
 
 log = logging.getLogger("curation.api")
 ARTIFACTS = ("stats.json", "report.html", "job.yaml", "progress.json", "manifest.json", "funnel.png",
@@ -110,6 +111,12 @@ def _errors(kind: str, errors: list[tuple[str, str]]) -> list[dict[str, Any]]:
     if len(errors) > MAX_ERRORS:
         out.append({"loc": ["body"], "msg": f"... and {len(errors) - MAX_ERRORS} more", "type": kind})
     return out
+
+
+def _overlapping(key: str):
+    """Jobs whose output is `key`, holds it, or lies under it (indexed: IN over the ancestors, LIKE a prefix)."""
+    esc = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(Job.output_key.in_(_ancestors(key)), Job.output_key.like(esc + "/%", escape="\\"))
 
 
 def _ancestors(key: str) -> list[str]:
@@ -267,6 +274,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(503, f"{what}: the job's output did not answer within "
                                      f"{settings.storage_timeout_s:g}s") from None
 
+    async def set_fields(request: Request, job_id: str, fields: dict[str, Any]) -> Job:
+        """Update a job's record in a short session; the updated record."""
+        def record(s) -> Job:
+            row = s.get(Job, job_id)
+            for k, v in fields.items():
+                setattr(row, k, v)
+            s.commit()
+            return row
+        return await db(request, record)
+
     async def owned(request: Request, job_id: str, who: TokenEntry) -> Job:
         job = await db(request, lambda s: s.get(Job, job_id))
         if job is None or (job.owner != who.name and not who.admin):
@@ -288,13 +305,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             jobs_gauge.labels(state).set(counts.get(state, 0))
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    def validate(raw: bytes, yaml_body: bool, who: TokenEntry, deny: tuple[str, ...]):
+    def validate(raw: bytes, yaml_body: bool):
         """Body -> (job, spec YAML, policy), or HTTPException 422 (runs on a worker thread)."""
         try:
             data = parse_body(raw, yaml_body, max_nodes=settings.max_spec_nodes, max_depth=settings.max_spec_depth)
         except BodyError as e:
             raise HTTPException(422, _errors("parse_error", [("", str(e))])) from None
-        policy = PathPolicy(tuple(settings.roots), deny, settings.allow_uri_options)
+        policy = PathPolicy(tuple(settings.roots), (), settings.allow_uri_options)
         try:
             with guarding(policy):  # paths are judged before any existence check
                 job, spec_yaml = parse_any_spec(data)
@@ -310,6 +327,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(422, _errors("policy_error", bad))
         return job, spec_yaml, policy
 
+    def others_outputs_under(s, who: TokenEntry, reads: list[str]) -> list[str]:
+        """Outputs of other users' jobs that a read could reach: lying under its fixed part (a folder or glob
+        expands into them) or holding it. Only these travel with the job, so its policy stays small."""
+        found: set[str] = set()
+        for p in reads:
+            base = path_key(p).key
+            if not base:
+                continue
+            if any(c in base for c in "*?["):
+                base = base[:min(base.find(c) for c in "*?[" if c in base)].rsplit("/", 1)[0]
+            found.update(s.execute(select(Job.output_key).where(Job.owner != who.name, _overlapping(base))
+                                   .distinct().limit(MAX_DENIED + 1)).scalars().all())
+        return sorted(found)
+
     def claim(s, job_id: str, who: TokenEntry, job, spec_yaml: str, key: str) -> Job:
         """Record the job if its output overlaps no other job's and the user is under the active-jobs limit;
         one transaction behind the lock row, so two racing submissions cannot both take one folder."""
@@ -320,20 +351,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
             s.rollback()
             raise HTTPException(429, f"{who.name} has {active} active jobs (at most "
                                      f"{settings.max_active_jobs_per_user}); wait for one to finish or cancel one")
-        esc = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        overlapping = s.execute(select(Job).where(or_(Job.output_key.in_(_ancestors(key)),
-                                                      Job.output_key.like(esc + "/%", escape="\\")))
-                                .order_by(Job.created_at.desc()).limit(20)).scalars().all()
+        # Conflicts only: your own finished jobs on this very folder are not one (a rerun resumes, or is
+        # refused by the job itself when the spec differs).
+        overlapping = s.execute(select(Job).where(
+            _overlapping(key), or_(Job.owner != who.name, Job.output_key != key, Job.state.in_(ACTIVE)))
+            .limit(1)).scalars().all()
         for other in overlapping:
             if other.owner != who.name:
                 why = "is the output of another user's job" if other.output_key == key else \
                     "overlaps the output of another user's job"
             elif other.output_key != key:
                 why = f"overlaps the output of your job {other.id} ({other.output})"
-            elif other.state in ACTIVE:
-                why = f"is in use by your job {other.id} ({other.state}); wait for it or cancel it"
             else:
-                continue  # your own finished job's folder: a rerun resumes or is refused by the job itself
+                why = f"is in use by your job {other.id} ({other.state}); wait for it or cancel it"
             s.rollback()
             raise HTTPException(409, _errors("output_conflict", [("output", why)]))
         row = Job(id=job_id, owner=who.name, name=job.name, kind=job.kind, state="PENDING", spec_yaml=spec_yaml,
@@ -349,11 +379,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def submit(request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         raw = await request.body()
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        deny: tuple[str, ...] = ()
-        if not who.admin:  # other users' outputs: neither read nor written by this job
-            deny = tuple(await db(request, lambda s: s.execute(select(Job.output_key).where(
-                Job.owner != who.name, Job.output_key.is_not(None)).distinct()).scalars().all()))
-        job, spec_yaml, policy = await asyncio.to_thread(validate, raw, "yaml" in ctype, who, deny)
+        job, spec_yaml, policy = await asyncio.to_thread(validate, raw, "yaml" in ctype)
+        if not who.admin:  # other users' outputs where this job reads: refused now, and denied to the job
+            deny = await db(request, lambda s: others_outputs_under(s, who, [p for _, p in declared_reads(job)]))
+            if len(deny) > MAX_DENIED:
+                raise HTTPException(422, _errors("path_error", [("inputs", (
+                    f"the inputs cover the outputs of {len(deny)} jobs of other users; name your inputs "
+                    "more narrowly"))]))
+            policy = PathPolicy(policy.roots, tuple(deny), policy.allow_uri_options)
+            bad = [(k, why) for k, p in declared_reads(job) if (why := policy.problem(p)) is not None]
+            if bad:
+                raise HTTPException(422, _errors("path_error", bad))
         job_id = "cj-" + secrets.token_hex(8)
         key = path_key(job.output).key
         row = await db(request, lambda s: claim(s, job_id, who, job, spec_yaml, key))
@@ -366,14 +402,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             fields = {"ray_submission_id": sid}
         except RayUnavailable as e:
             fields = {"state": "FAILED", "message": f"not submitted: {e}", "finished_at": utcnow()}
-
-        def record(s) -> Job:
-            r = s.get(Job, job_id)
-            for k, v in fields.items():
-                setattr(r, k, v)
-            s.commit()
-            return r
-        row = await db(request, record)
+        row = await set_fields(request, job_id, fields)
         log.info("job %s submitted by %s (%s)", job_id, who.name, row.state)
         return _job_out(row)
 
@@ -424,14 +453,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             except RayUnavailable as e:
                 raise HTTPException(503, str(e)) from None
             fields = {"message": f"cancel requested by {who.name}"}
-
-        def record(s) -> Job:
-            r = s.get(Job, job_id)
-            for k, v in fields.items():
-                setattr(r, k, v)
-            s.commit()
-            return r
-        return _job_out(await db(request, record))
+        return _job_out(await set_fields(request, job_id, fields))
 
     @app.get("/v1/jobs/{job_id}/logs", tags=["jobs"], response_model=LogPage,
              responses={200: {"content": {"text/plain": {}}, "description": "a page of lines, or a stream"},

@@ -108,8 +108,12 @@ def settings_from_env(**overrides) -> ApiSettings:
         values["tokens"] = load_tokens(values["tokens_file"])
     if os.environ.get("CURATION_API_ROOTS"):
         values["roots"] = [r for r in os.environ["CURATION_API_ROOTS"].split(",") if r]
-    if os.environ.get("CURATION_API_MAX_BODY_BYTES"):
-        values["max_body_bytes"] = int(os.environ["CURATION_API_MAX_BODY_BYTES"])
+    for var, key in (("CURATION_API_MAX_BODY_BYTES", "max_body_bytes"), ("CURATION_API_BODY_TIMEOUT_S", "body_timeout_s"),
+                     ("CURATION_API_HEADER_TIMEOUT_S", "header_timeout_s"),
+                     ("CURATION_API_MAX_ACTIVE_JOBS", "max_active_jobs_per_user"),
+                     ("CURATION_API_STORAGE_TIMEOUT_S", "storage_timeout_s")):
+        if os.environ.get(var):
+            values[key] = float(os.environ[var]) if key.endswith("_s") else int(os.environ[var])
     for var, key in (("CURATION_API_GENERATOR_URLS", "generator_urls"),
                      ("CURATION_API_GENERATOR_KEY_ENVS", "generator_key_envs")):
         if os.environ.get(var):

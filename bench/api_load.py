@@ -55,7 +55,8 @@ def main() -> int:
     log = open(tmp / "server.log", "wb")
     server = subprocess.Popen([str(BIN / "curate"), "serve", "--port", str(port), "--database",
                                f"sqlite:///{tmp / 'api.sqlite'}", "--tokens", str(tmp / "tokens.yaml"), "--root",
-                               str(tmp), "--root", str(REPO / "curation" / "demo"), "--data-dir", str(tmp / "data")],
+                               str(tmp / "root"), "--root", str(REPO / "curation" / "demo"),
+                               "--data-dir", str(tmp / "data")],  # the service's state outside the roots
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
@@ -70,7 +71,7 @@ def main() -> int:
                 return 1
             time.sleep(0.5)
         headers = {"Authorization": f"Bearer {token}"}
-        job = requests.post(url + "/v1/jobs", json=demo_spec(str(tmp / "out")), headers=headers, timeout=60).json()
+        job = requests.post(url + "/v1/jobs", json=demo_spec(str(tmp / "root" / "out")), headers=headers, timeout=60).json()
         target = f"{url}/v1/jobs/{job['id']}"
         latencies: list[list[float]] = [[] for _ in range(args.clients)]
         errors = [0] * args.clients

@@ -166,8 +166,12 @@ def _run_mix(job: MixJob, files: list[str], layout: Layout, address: str | None,
         pool = _load_or_build_pool(executor, layout, files, job)
         ids = pool["id"]
         if len(pool) and pa.compute.count_distinct(ids).as_py() != len(pool):
-            raise SpecError([("inputs", "document ids are not unique across the inputs; mixture rows are named "
-                                        "by id")])
+            counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
+            repeated = counts.filter(pa.compute.greater(counts["id_count"], 1))
+            examples = ", ".join(repr(i) for i in repeated["id"].to_pylist()[:5])
+            raise SpecError([("inputs", f"document ids are not unique across the inputs ({len(repeated):,} ids "
+                                        f"repeat, e.g. {examples}); mixture rows are named by id: give each source "
+                                        "its own id_field or prefix, or curate the inputs in one job")])
         available = _available(pool)
         progress.say(f"pool: {len(pool):,} documents, {sum(available.values()):,} tokens in {len(available)} "
                      f"buckets ({time.monotonic() - t0:.1f}s)")

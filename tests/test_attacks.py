@@ -95,7 +95,8 @@ def attack(tmp_path_factory, ray_head):
     tmp = tmp_path_factory.mktemp("attack")
     hole, recorder = BlackHole(), Recorder()
     env = dict(env, AWS_ACCESS_KEY_ID="FAKEACCESSKEY", AWS_SECRET_ACCESS_KEY=FAKE_SECRET,
-               AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="us-east-1")
+               AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="us-east-1",
+               CURATION_API_HEADER_TIMEOUT_S="2", CURATION_API_BODY_TIMEOUT_S="2")
     slow_root = f"s3://slow/?endpoint_override=127.0.0.1:{hole.port}&scheme=http"
     srv = Server(tmp, address, env, extra=("--root", "s3://attack-bucket/", "--root", slow_root))
     srv.slow_root, srv.recorder = slow_root, recorder
@@ -730,3 +731,32 @@ def test_a_symlink_cycle_among_input_files_is_quarantined(tmp_path):
     stats = run_job(parse_spec(_small_job(tmp_path, d, tmp_path / "out")), progress=Progress(enabled=False))
     assert stats["kept"] == 3 and stats["quarantined"] == 2
     assert stats["input_records"] == stats["kept"] + stats["rejected"] + stats["quarantined"]
+
+
+def test_a_user_has_a_bounded_number_of_active_jobs(attack):
+    engine = create_engine(f"sqlite:///{attack.db}")
+    ids = [f"cj-active-{i}" for i in range(16)]
+    for i, job_id in enumerate(ids):
+        insert_job(attack, job_id, "root", str(attack.out(f"active-{i}")), state="PENDING")
+    try:
+        r = post(attack, demo_spec(str(attack.out("active-one-more"))), who="root")
+        assert r.status_code == 429 and "16 active jobs" in r.text, r.text
+        assert job_rows(attack) >= 16
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM jobs WHERE id LIKE 'cj-active-%'"))
+        engine.dispose()
+
+
+def test_slow_headers_and_bodies_are_cut_off(attack):
+    """A client trickling its headers (slowloris) or its body holds its connection only for the timeouts."""
+    with socket.create_connection(("127.0.0.1", attack.port), timeout=30) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the headers never end
+        t0 = time.monotonic()
+        assert s.recv(1024) == b"" and time.monotonic() - t0 < 20  # closed by the server
+    with socket.create_connection(("127.0.0.1", attack.port), timeout=30) as s:
+        s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['bob']}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+        reply = s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert healthz_seconds(attack) < 5

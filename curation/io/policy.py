@@ -67,9 +67,7 @@ def path_key(path: str) -> PathKey:
     if "\x00" in path:
         return PathKey("", error="contains a NUL character")
     if not is_uri(path):
-        if not os.path.isabs(os.path.expanduser(path)):
-            return PathKey("", error="must be an absolute path or a URI")
-        return PathKey(_local_key(path))
+        return PathKey(_local_key(path))  # relative to the working directory, as filesystem_for opens it
     p = urlsplit(path)
     scheme = p.scheme.lower()
     decoded = unquote(p.path)
@@ -102,6 +100,8 @@ class PathPolicy:
     def problem(self, path: str, *, deny: bool = True) -> str | None:
         """Why `path` (a file, folder or glob) is not allowed, or None; `deny=False` judges the roots and URI
         options only (the service checks a new output against other jobs' outputs in its store)."""
+        if not is_uri(path) and not os.path.isabs(os.path.expanduser(path)):
+            return "must be an absolute path or a URI"  # the service's working directory is no place to name
         k = path_key(path)
         if k.error:
             return k.error
