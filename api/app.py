@@ -372,7 +372,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         s.commit()
         return row
 
-    @app.post("/v1/jobs", status_code=201, response_model=JobOut, tags=["jobs"], openapi_extra={"requestBody": {
+    @app.post("/v1/jobs", status_code=201, response_model=JobOut, tags=["jobs"], responses={
+        409: {"description": "the output overlaps another job's output (or one of yours still running)"},
+        422: {"description": "a bad spec, a path outside the roots or another user's, a generator not allowed"},
+        429: {"description": "too many active jobs for this user"}}, openapi_extra={"requestBody": {
         "required": True, "description": "the job spec (the same YAML `curate run` takes), as JSON or YAML",
         "content": {"application/json": {"schema": {"type": "object"}},
                     "application/yaml": {"schema": {"type": "string"}}}}})

@@ -423,7 +423,10 @@ def test_11_two_jobs_racing_for_one_new_output_one_is_refused(attack):
     codes = sorted(r.status_code for r in results)
     assert codes == [201, 409], [r.text for r in results]
     winner = next(r for r in results if r.status_code == 201).json()["id"]
-    attack.wait_state(winner, {"SUCCEEDED", "FAILED"}, who="alice")
+    loser = next(r for r in results if r.status_code == 409)
+    assert locs(loser) == [["body", "output"]] and "in use by your job" in loser.json()["detail"][0]["msg"]
+    attack.call("POST", f"/v1/jobs/{winner}/cancel", who="alice")
+    attack.wait_state(winner, {"CANCELLED", "SUCCEEDED", "FAILED"}, who="alice")
 
 
 def test_11_two_runs_of_one_folder_at_once_the_second_is_refused(tmp_path):
