@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 import os
 import secrets
-import threading
 import time
 from collections import Counter as Tally
 from typing import Any, Callable, TypeVar
@@ -192,9 +191,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     bearer = HTTPBearer(auto_error=False, description="an API token (see `curate token`)")
     storage_pool = concurrent.futures.ThreadPoolExecutor(settings.storage_threads, thread_name_prefix="storage")
     # Slots per storage (bucket or host, or the local disks): one that never answers holds its own slots,
-    # not every user's. A read stuck past its timeout keeps its slot until the storage lets go of it.
+    # not every user's. A read stuck past its timeout keeps its slot (and its thread) until the storage lets
+    # go of it, so stuck reads never grow past the slots.
     per_storage = max(1, settings.storage_threads // 4)
-    storage_slots: dict[str, threading.BoundedSemaphore] = {}
+    storage_slots: dict[str, asyncio.Semaphore] = {}
     streams: Tally[str] = Tally()
 
     @contextlib.asynccontextmanager
@@ -211,7 +211,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if not address:
             app.state.head = LocalRayHead(settings.data_dir / "ray")
             address = await asyncio.to_thread(app.state.head.start)
-        app.state.backend = RayBackend(address, settings.job_python)
+        app.state.backend = RayBackend(address or "", settings.job_python)
         app.state.unreachable_since = None
         app.state.reconcile_seconds = settings.reconcile_seconds
         task = asyncio.create_task(_reconcile_forever(app))
@@ -257,17 +257,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
         """`fn()` reading the job output `output`, on the storage pool with a timeout; 503 when the storage is
         slow or all of its slots are taken by reads that have not come back."""
         store = f"{urlsplit(output).scheme}://{urlsplit(output).netloc}" if is_uri(output) else "local"
-        slots = storage_slots.setdefault(store, threading.BoundedSemaphore(per_storage))
-        if not slots.acquire(blocking=False):
+        slots = storage_slots.setdefault(store, asyncio.Semaphore(per_storage))
+        loop = asyncio.get_running_loop()
+        try:  # a busy storage makes a read wait for a slot, a storage that never answers makes it give up
+            await asyncio.wait_for(slots.acquire(), settings.storage_timeout_s)
+        except asyncio.TimeoutError:
             raise HTTPException(503, f"{what}: the job outputs' storage {store} is not answering (all "
-                                     f"{per_storage} reads in flight); try again later")
+                                     f"{per_storage} reads in flight); try again later") from None
 
         def run() -> T:
             try:
                 return fn()
             finally:
-                slots.release()
-        future = asyncio.get_running_loop().run_in_executor(storage_pool, run)
+                loop.call_soon_threadsafe(slots.release)
+        future = loop.run_in_executor(storage_pool, run)
         try:
             return await asyncio.wait_for(asyncio.shield(future), settings.storage_timeout_s)
         except asyncio.TimeoutError:
@@ -395,10 +398,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 raise HTTPException(422, _errors("path_error", bad))
         job_id = "cj-" + secrets.token_hex(8)
         key = path_key(job.output).key
-        row = await db(request, lambda s: claim(s, job_id, who, job, spec_yaml, key))
+        await db(request, lambda s: claim(s, job_id, who, job, spec_yaml, key))
         workdir = settings.data_dir / "jobs" / job_id
-        await asyncio.to_thread(lambda: (workdir.mkdir(parents=True, exist_ok=True),
-                                         (workdir / "job.yaml").write_text(spec_yaml, encoding="utf-8")))
+
+        def write_workdir() -> None:  # what Ray uploads as the job's working directory
+            workdir.mkdir(parents=True, exist_ok=True)
+            (workdir / "job.yaml").write_text(spec_yaml, encoding="utf-8")
+        await asyncio.to_thread(write_workdir)
         try:
             sid = await asyncio.to_thread(request.app.state.backend.submit, job_id, workdir,
                                           {"owner": who.name, "name": job.name}, {POLICY_ENV: policy.to_json()})
