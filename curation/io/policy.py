@@ -93,9 +93,11 @@ class PathPolicy:
     deny: tuple[str, ...] = ()
     allow_uri_options: bool = False
     _root_keys: tuple[PathKey, ...] = field(default=(), compare=False, repr=False)
+    _deny_keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_root_keys", tuple(path_key(r) for r in self.roots))
+        object.__setattr__(self, "_deny_keys", tuple(path_key(d).key for d in self.deny))
 
     def problem(self, path: str, *, deny: bool = True) -> str | None:
         """Why `path` (a file, folder or glob) is not allowed, or None; `deny=False` judges the roots and URI
@@ -111,8 +113,8 @@ class PathPolicy:
         if k.query and k.query != root.query and not self.allow_uri_options:
             return ("may not carry URI options ('?...'): the service's roots set the storage options "
                     f"(allowed here: {'?' + root.query if root.query else 'none'})")
-        for d in self.deny if deny else ():
-            if k.within(path_key(d).key):
+        for d in self._deny_keys if deny else ():
+            if k.within(d):
                 return "lies in the output of another user's job"
         return None
 

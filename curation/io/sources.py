@@ -190,15 +190,16 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     return [(scheme + p + query if scheme else p, p, rel) for p, rel in found]
 
 
-def _versions(uris: list[str]) -> list[str | None]:
-    """`size:mtime_ns` of each file (None where it cannot be read: the reader then quarantines it)."""
-    if not uris:
+def _versions(spec: InputSpec, paths: list[str]) -> list[str | None]:
+    """`size:mtime_ns` of each listed file of one input entry, in one call on its filesystem (None where it
+    cannot be read: the reader then quarantines it)."""
+    if not paths:
         return []
-    fs, _ = filesystem_for(uris[0])
+    fs, _ = filesystem_for(spec.path)
     try:
-        infos = fs.get_file_info([filesystem_for(u)[1] for u in uris])
+        infos = fs.get_file_info(paths)
     except OSError:
-        return [None] * len(uris)
+        return [None] * len(paths)
     return [f"{i.size}:{i.mtime_ns}" if i.type == pafs.FileType.File else None for i in infos]
 
 
@@ -225,7 +226,7 @@ def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
         skipped += inside_output
         if inside_output and not listed:
             raise InputError(f"input {spec.path!r}: every file it names lies in the job's output {job.output}")
-        for (uri, path, rel), version in zip(listed, _versions([u for u, _, _ in listed])):
+        for (uri, path, rel), version in zip(listed, _versions(spec, [p for _, p, _ in listed])):
             files.append(InputFile(len(files), uri, path, rel, i, spec.format, spec.source, spec.domain,
                                    spec.text_field, spec.id_field, version))
     if skipped and progress is not None:
