@@ -86,19 +86,23 @@ _BOOKKEEPING = ("_batch", "_file", "_file_rows", "_blank_lines", "_empty", "_in_
 def write_batches(t: pa.Table, layout: Layout) -> list[dict[str, Any]]:
     """Persist processed rows, one part file per reader batch, and describe each for the driver.
 
-    Ray Data may hand a writer several reader batches glued together (or, in principle, part of
-    one); grouping by `_batch` keeps part files identical to the reader's batches either way."""
+    Ray Data hands a writer blocks of about `execution.block_bytes`: several reader batches glued
+    together, or slices of one. Parts are per batch within a block and named by their first document,
+    so they sort in input order; the final files do not depend on where blocks were cut."""
     rows = []
     batches = t["_batch"].to_numpy()
     for b in np.unique(batches):
         g = t.filter(pa.array(batches == b))
+        # Named after its first document, not the batch: a batch sliced into several blocks gives
+        # several parts that sort in input order instead of overwriting one another.
+        first = int(g["_doc"][0].as_py())
         row = {"ordinal": int(g["_file"][0].as_py()), "file_rows": int(pc.max(g["_file_rows"]).as_py()),
                "blank_lines": int(pc.max(g["_blank_lines"]).as_py())}
         g = g.filter(pc.invert(g["_empty"]))
         t0 = time.perf_counter()
         stats = batch_stats(g)
         keep = [c for c in g.column_names if not c.startswith("_t_") and c not in _BOOKKEEPING]
-        write_annotated_part(layout, g.select(keep), part=int(b))
+        write_annotated_part(layout, g.select(keep), part=first)
         stats["timings"]["write_annotated"] = stats["timings"].get("write_annotated", 0.0) + time.perf_counter() - t0
         row.update(rows=len(g), stats=stats)
         rows.append(row)
@@ -218,6 +222,10 @@ class RayExecutor:
         ctx = DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
+        # Ray Data buffers what a generator UDF yields until it reaches the target block size (128 MiB
+        # by default): the per-file read task handed over each file as one block, and the actor pools
+        # then ran whole files per call, so nothing was written for minutes and a read task held a file.
+        ctx.target_max_block_size = self.job.execution.block_bytes
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -221,11 +222,24 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     done = 0
     stage_seconds: dict[str, float] = defaultdict(float)
 
+    sizes = {f.ordinal: f.size for f in todo}
+    total_size = sum(sizes.values()) if all(v is not None for v in sizes.values()) else None
+
+    def eta(el: float) -> str:
+        # Share of the input's bytes behind us: whole files done, plus the text read so far of the others
+        # (a fair measure for plain JSONL, capped at the file's size for compressed inputs).
+        if not total_size or not seen:
+            return ""
+        behind = sum(sizes[o] if o in file_stats else min(sizes[o] or 0, pending[o]["stats"].get("input_bytes", 0))
+                     for o in sizes if o in file_stats or o in pending)
+        share = min(1.0, behind / total_size)
+        return f", ETA {el / share - el:,.0f}s" if share > 0.001 and done < len(todo) else ""
+
     def line() -> str:
         el = time.monotonic() - t0
         # Per stage: records per second of that stage's own compute (summed over actors).
         per_stage = ", ".join(f"{k} {rate(seen, v)}" for k, v in stage_seconds.items() if ":" not in k and v > 0)
-        return f"annotate: {seen:,} records, {done}/{len(todo)} files, {rate(seen, el)} [{per_stage}]"
+        return f"annotate: {seen:,} records, {done}/{len(todo)} files, {rate(seen, el)}{eta(el)} [{per_stage}]"
 
     last_snapshot = 0.0
 
@@ -234,26 +248,37 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
                        stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
                        records_per_second=round(seen / max(time.monotonic() - t0, 1e-9), 1))
 
-    for row in executor.annotate(todo, limits):
-        p = pending[row["ordinal"]]
-        p["rows"] += row["rows"]
-        seen += row["rows"]
-        merge_counts(p["stats"], row["stats"])
-        for k, v in row["stats"].get("timings", {}).items():
-            stage_seconds[k] += v
-        if row["file_rows"] >= 0:
-            p["file_rows"] = row["file_rows"]
-            p["blank_lines"] = row["blank_lines"]
-        if p["file_rows"] is not None and p["rows"] == p["file_rows"]:
-            marker = {"uri": uris[row["ordinal"]], "version": versions[row["ordinal"]], "records": p["rows"],
-                      "blank_lines": p["blank_lines"], "stats": p["stats"]}
-            layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
-            file_stats[row["ordinal"]] = marker
-            done += 1
-        progress.tick(line)
-        if time.monotonic() - last_snapshot >= PROGRESS_EVERY:
-            last_snapshot = time.monotonic()
-            snapshot()
+    # Lines at a steady rate from the start, also while the first batches are still in the stages.
+    ticking = threading.Event()
+
+    def ticker() -> None:
+        while not ticking.wait(progress.every):
+            progress.tick(line)
+
+    threading.Thread(target=ticker, daemon=True).start()
+    try:
+        for row in executor.annotate(todo, limits):
+            p = pending[row["ordinal"]]
+            p["rows"] += row["rows"]
+            seen += row["rows"]
+            merge_counts(p["stats"], row["stats"])
+            for k, v in row["stats"].get("timings", {}).items():
+                stage_seconds[k] += v
+            if row["file_rows"] >= 0:
+                p["file_rows"] = row["file_rows"]
+                p["blank_lines"] = row["blank_lines"]
+            if p["file_rows"] is not None and p["rows"] == p["file_rows"]:
+                marker = {"uri": uris[row["ordinal"]], "version": versions[row["ordinal"]], "records": p["rows"],
+                          "blank_lines": p["blank_lines"], "stats": p["stats"]}
+                layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
+                file_stats[row["ordinal"]] = marker
+                done += 1
+            progress.tick(line)
+            if time.monotonic() - last_snapshot >= PROGRESS_EVERY:
+                last_snapshot = time.monotonic()
+                snapshot()
+    finally:
+        ticking.set()
     missing = [o for o in uris if o not in file_stats]
     if missing:
         raise JobError(f"annotation did not finish for input file(s) {[uris[o] for o in missing][:5]}")

@@ -32,6 +32,9 @@ CURATED_COLUMNS = ["id", "text", "source", "domain", "lang", "lang_score", "n_ch
 REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason"]
 QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error", "raw"]
 _ROW_GROUP_ROWS = 50_000
+# Of text: a row group of long documents is cut earlier; a writer holds at most this much per open file
+# (one per language of an input file, and its rejected and quarantine files).
+_ROW_GROUP_BYTES = 8 << 20
 DUP_REASONS = {1: "exact_duplicate", 2: "minhash_duplicate", 3: "url_duplicate"}
 
 
@@ -173,21 +176,45 @@ def in_progress_name(path: str) -> str:
 
 class _Sink:
     """A Parquet file opened on first write (no empty files for languages a shard lacks), written under
-    its in-progress name and renamed on close."""
+    its in-progress name and renamed on close. Rows are buffered into row groups of _ROW_GROUP_ROWS rows,
+    or fewer once their text reaches _ROW_GROUP_BYTES, cut by a scan over the rows alone: a file's layout
+    depends only on its rows, not on how the annotate phase cut them into parts (which follows Ray
+    Data's block boundaries)."""
 
     def __init__(self, layout: Layout, path: str):
         self.layout, self.path, self.writer = layout, path, None
+        self.pending: list[pa.Table] = []
+        self.rows = self.nbytes = 0
 
     def write(self, table: pa.Table) -> None:
-        if len(table) == 0:
+        while len(table):
+            body = table["text" if "text" in table.column_names else "raw"]
+            sizes = np.cumsum(pc.binary_length(body.cast(pa.large_binary())).fill_null(0).to_numpy(
+                zero_copy_only=False))
+            # The first row at which this row group is full, by rows or by text bytes.
+            by_bytes = int(np.searchsorted(sizes, _ROW_GROUP_BYTES - self.nbytes, side="left")) + 1
+            cut = min(len(table), _ROW_GROUP_ROWS - self.rows, by_bytes)
+            head = table.slice(0, cut)
+            self.pending.append(head)
+            self.rows += cut
+            self.nbytes += int(sizes[cut - 1])
+            table = table.slice(cut)
+            if self.rows >= _ROW_GROUP_ROWS or self.nbytes >= _ROW_GROUP_BYTES:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
             return
+        t = pa.concat_tables(self.pending, promote_options="permissive")
         if self.writer is None:
             self.layout.mkdir(self.path.rsplit("/", 1)[0])
-            self.writer = pq.ParquetWriter(in_progress_name(self.path), table.schema, filesystem=self.layout.fs,
+            self.writer = pq.ParquetWriter(in_progress_name(self.path), t.schema, filesystem=self.layout.fs,
                                            compression="zstd")
-        self.writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
+        self.writer.write_table(t, row_group_size=len(t))
+        self.pending, self.rows, self.nbytes = [], 0, 0
 
     def close(self) -> bool:
+        self._flush()
         if self.writer is None:
             return False
         self.writer.close()

@@ -383,6 +383,9 @@ class ExecutionSpec(_Strict):
     engine: Literal["ray", "local"] = Field("ray", description="local: the same stages in this process, no Ray")
     batch_size: int = Field(1000, ge=1, description="documents per batch")
     batch_bytes: int = Field(32_000_000, ge=1024, description="a batch is closed once its text reaches this size")
+    block_bytes: int = Field(1 << 20, ge=4096, description="Ray Data block size between stages: reader batches "
+                             "are merged up to about this size, or sliced down to it, so every stage streams "
+                             "and a task holds a few blocks, never a whole file")
     actors: int | None = Field(None, ge=1, description="actors per model stage pool; default: as many as fit in "
                                                          "three quarters of the cluster's CPUs")
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")

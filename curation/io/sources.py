@@ -47,6 +47,12 @@ class InputFile:
     id_field: str | None
     version: str | None = None  # size and modification time when listed: resume re-reads a changed file
 
+    @property
+    def size(self) -> int | None:
+        """Bytes on storage when listed (None if unknown)."""
+        head = (self.version or "").split(":", 1)[0]
+        return int(head) if head.isdigit() else None
+
 
 def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem and in-filesystem path for a local path or URI; under a service's path policy
