@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from curation.dedup import shuffle  # noqa: E402
+from curation.dedup.distributed import cluster_local  # noqa: E402
 
 BANDS = 14
 
@@ -54,7 +55,8 @@ def measure(n: int, dup_share: float, partitions: int, seed: int = 0) -> dict:
     t_reduce = time.perf_counter() - t0
     n_edges = sum(len(e[0]) for e in edges)
     t0 = time.perf_counter()
-    result = shuffle.resolve_parts(*edges)
+    u, v, kind = (np.concatenate([e[i] for e in edges]) for i in range(3))
+    result = cluster_local(u, v, kind, partitions=partitions)
     t_cluster = time.perf_counter() - t0
     n_records = len(recs)
     return {

@@ -18,7 +18,6 @@ import argparse
 import gzip
 import hashlib
 import json
-import os
 import random
 import re
 import shutil

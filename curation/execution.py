@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.dedup import shuffle
+from curation.dedup.distributed import LocalRunner, run_dedup
 from curation.io.readers import RAW_SCHEMA, ReadLimits, ReadSummary, read_file
 from curation.io.sources import InputFile
 from curation.outputs import Layout, batch_stats, write_annotated_part
@@ -171,9 +172,8 @@ class LocalExecutor:
             for t in read_batches(f, limits):
                 yield from write_batches(run_stages(t, list(plan), ctx, plan), self.layout)
 
-    def dedup(self, ordinals: Sequence[int], partitions: int) -> dict[str, np.ndarray]:
-        mapped = [map_keys(self.layout, g, partitions) for g in _group(ordinals, 4)]
-        return shuffle.resolve_parts(*(shuffle.reduce_edges([m[p] for m in mapped]) for p in range(partitions)))
+    def dedup(self, ordinals: Sequence[int], partitions: int, **kw: Any) -> dict[str, Any]:
+        return run_dedup(LocalRunner(), self.layout, _group(ordinals, 4), partitions, map_keys=map_keys, **kw)
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
@@ -288,20 +288,11 @@ class RayExecutor:
             for s in out["row"].to_pylist():
                 yield json.loads(s)
 
-    def dedup(self, ordinals: Sequence[int], partitions: int) -> dict[str, np.ndarray]:
-        """Mappers -> P reducers -> one clustering task; keys and edges stay in the object store,
-        only the per-document result comes back to the driver."""
-        import ray
-
-        layout = self.layout
-        mapper = ray.remote(num_cpus=0.5, num_returns=partitions)(map_keys) if partitions > 1 else \
-            ray.remote(num_cpus=0.5)(lambda lay, o, p: map_keys(lay, o, p)[0])
-        reducer = ray.remote(num_cpus=0.5)(lambda *parts: shuffle.reduce_edges(list(parts)))
-        mapped = [mapper.remote(layout, g, partitions) for g in _group(ordinals, 4 * self.cpus)]
-        if partitions == 1:
-            mapped = [[m] for m in mapped]
-        edges = [reducer.remote(*[m[p] for m in mapped]) for p in range(partitions)]
-        return ray.get(ray.remote(num_cpus=0.5)(shuffle.resolve_parts).remote(*edges))
+    def dedup(self, ordinals: Sequence[int], partitions: int, **kw: Any) -> dict[str, Any]:
+        """The dedup task graph (`curation.dedup.distributed`) as Ray tasks: every intermediate result stays
+        in the object store, decisions go to files, and only counters come back here."""
+        return run_dedup(_RayRunner(), self.layout, _group(ordinals, 4 * self.cpus), partitions, map_keys=map_keys,
+                         **kw)
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
@@ -372,6 +363,37 @@ class _GeneratorActors:
 
         for a in self.actors:
             ray.kill(a)
+
+
+class _RayRunner:
+    """`curation.dedup.distributed.Runner` on Ray tasks (retried on a lost node, results rebuilt from lineage)."""
+
+    def __init__(self, num_cpus: float = 0.5):
+        self.num_cpus = num_cpus
+        self._remotes: dict[tuple[Callable, int], Any] = {}
+
+    def submit(self, fn: Callable, args: Sequence[Any], num_returns: int = 1) -> list[Any]:
+        import ray
+
+        key = (fn, num_returns)
+        if key not in self._remotes:
+            body = fn if num_returns > 1 else _first_of(fn)
+            self._remotes[key] = ray.remote(num_cpus=self.num_cpus, num_returns=num_returns, max_retries=3)(body)
+        out = self._remotes[key].remote(*args)
+        return list(out) if num_returns > 1 else [out]
+
+    def get(self, handles: list[Any]) -> list[Any]:
+        import ray
+
+        return ray.get(list(handles))
+
+
+def _first_of(fn: Callable) -> Callable:
+    def one(*args: Any) -> Any:
+        return fn(*args)[0]
+
+    one.__name__ = one.__qualname__ = fn.__name__
+    return one
 
 
 def _stage_fn(job: CurateJob, names: list[str]) -> Callable[[pa.Table], pa.Table]:

@@ -19,7 +19,6 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import numpy as np
 import yaml
 
 from curation import __version__
@@ -27,8 +26,7 @@ from curation.execution import LocalExecutor, RayExecutor
 from curation.io.policy import active_policy, is_uri, require_declared_reads
 from curation.io.readers import ReadLimits
 from curation.io.sources import discover
-from curation.dedup import shuffle
-from curation.outputs import (SCORE_BIN, Layout, finalize_file, ids_of, merge_counts, scores_of, survivor_score_bins,
+from curation.outputs import (SCORE_BIN, Layout, finalize_file, merge_counts, survivor_score_bins,
                               top_fraction_threshold)
 from curation.progress import Progress, rate, summary_table
 from curation.spec import CurateJob, resolved_yaml
@@ -178,16 +176,8 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
                 layout.remove_file(layout.path(name))
             for sub in ("curated", "rejected", "quarantine"):
                 layout.remove_dir(layout.path(sub))
-            cluster_ids = _cluster_ids(executor, layout, files, dedup)
-            subs = {}
-            for f in files:
-                subs[f.ordinal] = None
-                if dedup is not None:
-                    sel = (dedup["doc"] >> 32) == f.ordinal
-                    subs[f.ordinal] = {k: v[sel] for k, v in dedup.items() if k != "seconds"}
-            min_scores = _top_fraction_thresholds(executor, job, files, subs, progress)
-            args = [(layout, f.ordinal, f.uri, subs[f.ordinal], cluster_ids.get(f.ordinal) if cluster_ids else None,
-                     min_scores) for f in files]
+            min_scores = _top_fraction_thresholds(executor, job, files, progress)
+            args = [(layout, f.ordinal, f.uri, min_scores) for f in files]
             finals = executor.map(finalize_file, args)
             write_seconds = phases["write"] = time.monotonic() - t0
 
@@ -286,35 +276,35 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     snapshot()
 
 
-def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, np.ndarray] | None:
+def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, Any] | None:
+    """The dedup phase; its decisions land in files under _work/dedup/ (one per input file), and only
+    counters come back."""
     spec = job.stages.dedup
     if spec is None or (spec.exact is None and spec.minhash is None and spec.url is None):
         return None
     t0 = time.monotonic()
     write_progress(executor.layout, "dedup", input_files=len(files))
     partitions = spec.partitions or max(1, 2 * executor.cpus)
-    result = executor.dedup([f.ordinal for f in files], partitions)
-    progress.say(f"dedup: {int(result.pop('edges')[0]):,} candidate edges from {partitions} shuffle partitions")
     keep_by = job.stages.quality.dedup_keep if job.stages.quality is not None else None
-    if keep_by is not None and len(result["doc"]):
-        result = shuffle.choose_keepers(result, _candidate_scores(executor, result["doc"], f"quality_{keep_by}"))
+    threshold = spec.minhash.verify_threshold if spec.minhash is not None else 1.0
+    result = executor.dedup([f.ordinal for f in files], partitions, threshold=threshold,
+                            score_col=f"quality_{keep_by}" if keep_by else None, progress=progress.say)
+    if keep_by is not None:
         progress.say(f"dedup: each cluster keeps its best quality_{keep_by} member")
-    result["seconds"] = time.monotonic() - t0  # type: ignore[assignment]
-    progress.say(f"dedup: {int((result['reason'] > 0).sum()):,} duplicates in "
-                 f"{len(np.unique(result['cluster'])):,} clusters ({time.monotonic() - t0:.1f}s)")
+    result["seconds"] = time.monotonic() - t0
+    progress.say(f"dedup: {result['duplicates']:,} duplicates in {result['clusters']:,} clusters "
+                 f"({result['seconds']:.1f}s)")
     return result
 
 
-def _top_fraction_thresholds(executor, job: CurateJob, files, subs: dict, progress: Progress
-                             ) -> dict[str, dict[str, float]] | None:
+def _top_fraction_thresholds(executor, job: CurateJob, files, progress: Progress) -> dict[str, dict[str, float]] | None:
     """column -> "lang/domain" -> lowest kept score, for classifiers with keep_top_fraction."""
     q = job.stages.quality
     fractions = {f"quality_{n}": c.keep_top_fraction for n, c in (q.classifiers.items() if q else [])
                  if c.keep_top_fraction is not None}
     if not fractions:
         return None
-    per_file = executor.map(survivor_score_bins, [(executor.layout, f.ordinal, subs[f.ordinal], list(fractions))
-                                                  for f in files])
+    per_file = executor.map(survivor_score_bins, [(executor.layout, f.ordinal, list(fractions)) for f in files])
     merged: dict[str, Any] = {}
     for d in per_file:
         merge_counts(merged, d)
@@ -322,37 +312,6 @@ def _top_fraction_thresholds(executor, job: CurateJob, files, subs: dict, progre
            for col in fractions}
     for col, by_group in out.items():
         progress.say(f"{col}: keeping the top {fractions[col]:.0%} of {len(by_group)} language/domain group(s)")
-    return out
-
-
-def _candidate_scores(executor, docs: np.ndarray, column: str) -> np.ndarray:
-    """`column` for every duplicate candidate (aligned with the sorted `docs`), read from the annotated parts."""
-    per_file = defaultdict(list)
-    for d in docs:
-        per_file[int(d) >> 32].append(d)
-    found = executor.map(scores_of, [(executor.layout, o, np.array(ds), column) for o, ds in per_file.items()])
-    score = np.full(len(docs), np.nan)
-    for d, s in found:
-        score[np.searchsorted(docs, d)] = s
-    return score
-
-
-def _cluster_ids(executor, layout: Layout, files, dedup) -> dict[int, dict[int, str]] | None:
-    """For every file, the ids of the kept documents that name the clusters its documents are in."""
-    if dedup is None or len(dedup["doc"]) == 0:
-        return None
-    roots = np.unique(dedup["cluster"])
-    per_file = defaultdict(list)
-    for r in roots:
-        per_file[int(r) >> 32].append(r)
-    found = executor.map(ids_of, [(layout, o, np.array(rs)) for o, rs in per_file.items()])
-    all_ids: dict[int, str] = {}
-    for d in found:
-        all_ids.update(d)
-    out: dict[int, dict[int, str]] = {}
-    for f in files:
-        sel = (dedup["doc"] >> 32) == f.ordinal
-        out[f.ordinal] = {int(c): all_ids[int(c)] for c in np.unique(dedup["cluster"][sel])}
     return out
 
 
@@ -442,8 +401,10 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         "quality_scores": {name: {"bin_width": SCORE_BIN, **hist}
                            for name, hist in sorted(total.get("score_histograms", {}).items())},
         "dedup": None if dedup is None else {
-            "candidate_documents": int(len(dedup["doc"])),
-            "clusters": int(len(np.unique(dedup["cluster"]))),
+            **{k: int(dedup[k]) for k in ("candidate_documents", "clusters", "duplicates", "candidate_edges",
+                                          "rejected_edges", "edges", "edges_max_per_task", "rounds", "partitions",
+                                          "file_groups")},
+            "similarity_threshold": None if minhash is None else round(minhash.verify_threshold, 4),
             "documents_by_cluster_size": dict(sorted(total.get("cluster_sizes", {}).items(), key=lambda kv: int(kv[0]))),
             "minhash": None if minhash is None else {"scheme": "datasketch affine32", "num_perm": minhash.num_perm,
                                                      "bands": minhash.bands, "rows": minhash.rows,

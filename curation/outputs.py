@@ -29,7 +29,7 @@ from curation.io.sources import filesystem_for
 
 CURATED_COLUMNS = ["id", "text", "source", "domain", "lang", "lang_score", "n_chars", "dup_cluster",
                    "dup_cluster_size"]
-REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason"]
+REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason", "dup_similarity"]
 QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error", "raw"]
 _ROW_GROUP_ROWS = 50_000
 # Of text: a row group of long documents is cut earlier; a writer holds at most this much per open file
@@ -230,12 +230,20 @@ def _groups(t: pa.Table) -> list[str]:
     return [f"{lang or 'und'}/{dom}" for lang, dom in zip(langs, t["domain"].to_pylist())]
 
 
-def survivor_score_bins(layout: Layout, ordinal: int, dedup: dict[str, np.ndarray] | None,
-                        columns: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
+def _dup_decisions(layout: Layout, ordinal: int) -> tuple[np.ndarray, pa.Table | None]:
+    """(sorted documents with a dedup decision, the decisions) of one input file."""
+    from curation.dedup.cluster import read_decisions
+
+    d = read_decisions(layout, ordinal)
+    return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
+
+
+def survivor_score_bins(layout: Layout, ordinal: int, columns: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
     """column -> "lang/domain" -> {score bin: documents} over one file's documents that survived every
     stage and dedup: what keep_top_fraction ranks."""
     out: dict[str, dict[str, dict[str, int]]] = {c: {} for c in columns}
-    dropped = dedup["doc"][dedup["reason"] > 0] if dedup is not None and len(dedup["doc"]) else np.zeros(0, np.int64)
+    docs, dec = _dup_decisions(layout, ordinal)
+    dropped = docs[dec["dup_reason"].to_numpy() > 0] if dec is not None else docs
     for part in layout.list_files(layout.annotated_dir(ordinal)):
         t = pq.read_table(part, filesystem=layout.fs)
         alive = (np.asarray(pc.and_(pc.is_null(t["error"]), pc.is_null(t["drop_reason"])).to_numpy(
@@ -263,14 +271,20 @@ def top_fraction_threshold(bins: dict[str, int], fraction: float) -> float:
     return -np.inf
 
 
-def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str, np.ndarray] | None,
-                  cluster_ids: dict[int, str] | None,
+def finalize_file(layout: Layout, ordinal: int, input_uri: str,
                   min_scores: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-    """Split one input file's annotated parts into curated / rejected / quarantine files.
+    """Split one input file's annotated parts into curated / rejected / quarantine files, with its dedup
+    decisions (its own decision file only).
 
     `min_scores` (column -> "lang/domain" -> lowest kept score) applies keep_top_fraction to the
     documents that survived everything else (`quality:NAME:top_fraction`)."""
     counts = FinalCounts()
+    dec_docs, dec = _dup_decisions(layout, ordinal)
+    if dec is not None:
+        dec_reason = dec["dup_reason"].to_numpy()
+        dec_cluster = dec["dup_cluster"].to_pylist()
+        dec_size = dec["dup_cluster_size"].to_numpy()
+        dec_sim = dec["dup_similarity"].to_numpy(zero_copy_only=False)
     sinks: dict[str, _Sink] = {}
 
     def sink(rel: str) -> _Sink:
@@ -286,15 +300,16 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
         reasons = t["drop_reason"].to_pylist()
         cluster = [None] * n
         size = np.ones(n, dtype=np.int64)
-        if dedup is not None and len(dedup["doc"]):
-            pos = np.searchsorted(dedup["doc"], docs)
-            pos = np.minimum(pos, len(dedup["doc"]) - 1)
-            hit = np.flatnonzero(dedup["doc"][pos] == docs)
+        similarity = np.full(n, np.nan, dtype=np.float32)
+        if dec is not None and len(dec_docs):
+            pos = np.minimum(np.searchsorted(dec_docs, docs), len(dec_docs) - 1)
+            hit = np.flatnonzero(dec_docs[pos] == docs)
             for i in hit:
                 j = pos[i]
-                size[i] = dedup["size"][j]
-                cluster[i] = cluster_ids.get(int(dedup["cluster"][j])) if cluster_ids else None
-                r = int(dedup["reason"][j])
+                size[i] = dec_size[j]
+                cluster[i] = dec_cluster[j]
+                similarity[i] = dec_sim[j]
+                r = int(dec_reason[j])
                 if r:
                     reasons[i] = DUP_REASONS[r]
                 counts.cluster_sizes[int(size[i])] += 1
@@ -316,6 +331,7 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
         t = t.set_column(t.column_names.index("drop_reason"), "drop_reason", pa.array(reasons, pa.string()))
         t = t.append_column("dup_cluster", pa.array(cluster, pa.string()))
         t = t.append_column("dup_cluster_size", pa.array(size, pa.int64()))
+        t = t.append_column("dup_similarity", pa.array(similarity, pa.float32(), from_pandas=True))
 
         is_q = np.asarray(pc.is_valid(t["error"]).to_numpy(zero_copy_only=False), dtype=bool)
         is_rej = np.array([r is not None for r in reasons]) & ~is_q
@@ -357,33 +373,3 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str, dedup: dict[str,
         if s.close():
             counts.files.append(rel)
     return counts.to_dict()
-
-
-def scores_of(layout: Layout, ordinal: int, docs: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(documents, their `column` values) for the given documents of one input file."""
-    found_docs, found_scores = [], []
-    want = np.unique(docs)
-    for part in layout.list_files(layout.annotated_dir(ordinal)):
-        t = pq.read_table(part, columns=["_doc", column], filesystem=layout.fs)
-        d = t["_doc"].to_numpy()
-        hit = np.flatnonzero(np.isin(d, want))
-        if len(hit):
-            found_docs.append(d[hit])
-            found_scores.append(t[column].to_numpy(zero_copy_only=False).astype(np.float64)[hit])
-    if not found_docs:
-        return np.zeros(0, np.int64), np.zeros(0)
-    return np.concatenate(found_docs), np.concatenate(found_scores)
-
-
-def ids_of(layout: Layout, ordinal: int, docs: np.ndarray) -> dict[int, str]:
-    """The `id` of the given documents of one input file (the kept member names its cluster)."""
-    out: dict[int, str] = {}
-    want = np.unique(docs)
-    for part in layout.list_files(layout.annotated_dir(ordinal)):
-        t = pq.read_table(part, columns=["_doc", "id"], filesystem=layout.fs)
-        d = t["_doc"].to_numpy()
-        hit = np.flatnonzero(np.isin(d, want))
-        if len(hit):
-            ids = t["id"].take(pa.array(hit)).to_pylist()
-            out.update(zip(d[hit].tolist(), ids))
-    return out

@@ -332,10 +332,17 @@ class MinHashSpec(_Strict):
     bands: int = Field(14, ge=1)
     rows: int = Field(8, ge=1)
     seed: int = 1
+    threshold: float | None = Field(None, gt=0, le=1, description="a candidate pair is a duplicate only if the "
+                                    "share of equal minhash values of the two signatures reaches this; default "
+                                    "the threshold the bands imply, (1/bands)^(1/rows)")
 
     @property
     def num_perm(self) -> int:
         return self.bands * self.rows
+
+    @property
+    def verify_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else (1 / self.bands) ** (1 / self.rows)
 
 
 def _null_means_defaults(data: Any, keys: tuple[str, ...]) -> Any:

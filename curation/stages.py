@@ -326,6 +326,13 @@ def dedup_keys(table: pa.Table, ctx: "StageContext") -> pa.Table:
             bk[alive] = ctx.minhasher.band_keys(sig)
         arr = pa.FixedSizeListArray.from_arrays(pa.array(bk.reshape(-1)), b)
         table = _set_column(table, "_bands", _masked(arr, alive, n), pa.list_(pa.uint64(), b))
+        # The whole signature too: dedup verifies each candidate pair on it (the share of equal values).
+        k = ctx.minhasher.num_perm
+        full = np.zeros((n, k), dtype=np.uint32)
+        if len(alive):
+            full[alive] = sig
+        arr = pa.FixedSizeListArray.from_arrays(pa.array(full.reshape(-1)), k)
+        table = _set_column(table, "_sig", _masked(arr, alive, n), pa.list_(pa.uint32(), k))
     if dedup.url is not None and "url" in table.column_names:
         from curation.dedup.minhash import exact_keys
         from filters.urls import normalize_url

@@ -8,6 +8,7 @@ from datasketch import MinHash, MinHashLSH
 
 from curation.dedup import shuffle
 from curation.dedup.components import connected_components
+from curation.dedup.distributed import cluster_local
 from curation.dedup.minhash import MinHasher, exact_keys, shingle_hash32, to_datasketch
 from filters import segmentation
 from tests.conftest import read_jsonl_gz, shared_file
@@ -98,7 +99,7 @@ def test_components_of_a_long_path_converge():
 def _clusters(recs: np.ndarray, partitions: int) -> dict[int, tuple[int, int]]:
     edges = [shuffle.reduce_edges([p]) for p in shuffle.partition(recs, partitions)]
     u, v, kind = (np.concatenate([e[i] for e in edges]) for i in range(3))
-    res = shuffle.resolve(u, v, kind)
+    res = cluster_local(u, v, kind, partitions=partitions)
     return {int(d): (int(c), int(r)) for d, c, r in zip(res["doc"], res["cluster"], res["reason"])}
 
 
@@ -115,3 +116,49 @@ def test_shuffle_finds_copies_whatever_the_partitioning(reuters_texts):
     assert sum(1 for x in near if x is not None and x[1] == 2) >= 16
     for partitions in (3, 16):
         assert _clusters(recs, partitions) == got
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 8])
+def test_star_rounds_give_the_components_of_one_machine(partitions):
+    """Large-star / small-star over hash partitions labels every node as the one-machine algorithm does."""
+    from curation.dedup import cluster
+    from curation.dedup.distributed import LocalRunner
+
+    rng = np.random.default_rng(partitions)
+    n = 3000
+    u = rng.integers(0, n, 2500).astype(np.int64) * 11 + (5 << 32)
+    v = rng.integers(0, n, 2500).astype(np.int64) * 11 + (5 << 32)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    nodes, roots = connected_components(u, v)
+    runner = LocalRunner()
+    edges = {"u": u, "v": v, "kind": np.ones(len(u), np.int8), "sim": np.ones(len(u), np.float32)}
+    pairs = [runner.submit(cluster.orient, (partitions, *[p]), num_returns=partitions)
+             for p in cluster.split(edges, cluster.node_partition(u, partitions), partitions)]
+    for _ in range(cluster.MAX_ROUNDS):
+        before = pairs
+        for large in (True, False):
+            step = [runner.submit(cluster.star_step, (large, partitions, *[q[p] for q in pairs]),
+                                  num_returns=partitions + 1) for p in range(partitions)]
+            pairs = [s[:partitions] for s in step]
+        if [cluster._fingerprint(*cluster._unique_pairs(q)) for q in zip(*before)] == \
+                [cluster._fingerprint(*cluster._unique_pairs(q)) for q in zip(*pairs)]:
+            break
+    got = cluster.concat([cluster.labels(*[q[p] for q in pairs])[0] for p in range(partitions)],
+                         {"doc": np.zeros(0, np.int64), "comp": np.zeros(0, np.int64)})
+    order = np.argsort(got["doc"])
+    assert np.array_equal(got["doc"][order], nodes) and np.array_equal(got["comp"][order], roots)
+    # The whole steps 2-4 agree across partition counts too.
+    assert cluster_local(u, v, edges["kind"], partitions=partitions)["cluster"].tolist() == \
+        cluster_local(u, v, edges["kind"], partitions=1)["cluster"].tolist()
+
+
+def test_a_chain_removes_only_what_is_similar_to_its_keeper():
+    """v2.0 ~ v2.4 ~ v2.8, but v2.8 is not similar to v2.0: v2.4 goes, v2.8 stays as a keeper of its own."""
+    res = cluster_local([2, 3], [1, 2], [1, 1], sim=[0.8, 0.8])
+    assert res["doc"].tolist() == [1, 2] and res["reason"].tolist() == [0, 2]
+    assert res["sim"][1] == pytest.approx(0.8)
+    # With a verified edge from v2.8 to v2.0 as well, both later versions go.
+    res = cluster_local([2, 3, 3], [1, 2, 1], [1, 1, 1], sim=[0.8, 0.8, 0.75])
+    assert res["reason"].tolist() == [0, 2, 2] and res["cluster"].tolist() == ["1", "1", "1"]
+    assert res["sim"].tolist() == pytest.approx([np.nan, 0.8, 0.75], nan_ok=True)

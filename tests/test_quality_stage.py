@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from curation.dedup.shuffle import choose_keepers, resolve
+from curation.dedup.distributed import cluster_local
 from curation.job import run_job
 from curation.spec import SpecError, parse_spec
 from filters.fasttext_quality import TrainParams, train_fasttext
@@ -165,17 +165,17 @@ def test_ray_actors_run_domain_and_quality_stages(corpus, tmp_path, ray_session)
     assert np.allclose(a["quality_web"].to_numpy(), b["quality_web"].to_numpy())
 
 
-def test_choose_keepers_prefers_the_best_score_then_input_order():
-    u = np.array([2, 3, 11], dtype=np.int64)
-    v = np.array([1, 1, 10], dtype=np.int64)
-    kind = np.array([1, 0, 1], dtype=np.int8)  # 3 is an exact copy of 1; 2 and 11 near copies
-    r = resolve(u, v, kind)
-    assert r["doc"].tolist() == [1, 2, 3, 10, 11] and r["reason"].tolist() == [0, 2, 1, 0, 2]
-    s = choose_keepers(r, np.array([0.2, 0.9, 0.2, 0.5, 0.5]))
+def test_keepers_prefer_the_best_score_then_input_order():
+    # 3 is an exact copy of 1; 2 a near copy of both; 11 a near copy of 10.
+    u, v, kind = [2, 3, 3, 11], [1, 1, 2, 10], [1, 0, 1, 1]
+    first = cluster_local(u, v, kind)
+    assert first["doc"].tolist() == [1, 2, 3, 10, 11]
+    assert first["reason"].tolist() == [0, 2, 1, 0, 2] and first["cluster"].tolist() == ["1", "1", "1", "10", "10"]
+    s = cluster_local(u, v, kind, score={1: 0.2, 2: 0.9, 3: 0.2, 10: 0.5, 11: 0.5})
     assert s["reason"].tolist() == [1, 0, 1, 0, 2]  # 2 wins its cluster; 1 and 3 are exact twins
-    assert s["cluster"].tolist() == [2, 2, 2, 10, 10]  # ties (10, 11) keep the first
-    n = choose_keepers(r, np.array([np.nan, np.nan, 0.1, np.nan, np.nan]))
-    assert n["cluster"].tolist()[:3] == [3, 3, 3]
+    assert s["cluster"].tolist() == ["2", "2", "2", "10", "10"]  # ties (10, 11) keep the first
+    n = cluster_local(u, v, kind, score={3: 0.1})  # a missing score loses to any score
+    assert n["cluster"].tolist()[:3] == ["3", "3", "3"] and n["size"].tolist()[:3] == [3, 3, 3]
 
 
 def test_spec_errors_name_the_key(tmp_path, corpus):

@@ -3,8 +3,9 @@
 Each mapper hashes its documents' keys (the exact-text hash and one key per LSH band) into P
 partitions; reducer j gets partition j from every mapper, so no process ever holds more than about
 1/P of all keys. A reducer sorts its keys and, for each run of equal keys, emits star edges from
-every member to the run's smallest document. Edges are far fewer than keys (only colliding
-documents produce any), and only they go on to clustering.
+every member to the run's smallest document (and, for band runs, to the member before it). Edges are
+far fewer than keys (only colliding documents produce any), and only they go on to verification and
+clustering (`curation.dedup.cluster`).
 """
 
 from __future__ import annotations
@@ -66,60 +67,18 @@ def reduce_edges(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nd
         z = np.zeros(0, dtype=np.int64)
         return z, z, np.zeros(0, dtype=np.int8)
     # Index of the first record of each run, for every record.
-    run_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), np.arange(len(recs)), 0))
+    idx = np.arange(len(recs))
+    run_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), idx, 0))
     member = np.concatenate([[False], same])
     u = recs["doc"][member]
     v = recs["doc"][run_start[member]]
     k2 = recs["k2"][member]
     kind = np.where(k2 & _BAND_TAG, EDGE_BAND, np.where(k2 & _URL_TAG, EDGE_URL, EDGE_EXACT)).astype(np.int8)
+    # Band runs also link each member to the one before it: an edge to the run's first document may fail
+    # the signature check while two later members are near copies of each other.
+    chain = member & (run_start != idx - 1) & ((recs["k2"] & _BAND_TAG) != 0)
+    u = np.concatenate([u, recs["doc"][chain]])
+    v = np.concatenate([v, recs["doc"][np.flatnonzero(chain) - 1]])
+    kind = np.concatenate([kind, np.full(int(chain.sum()), EDGE_BAND, np.int8)])
     keep = u != v  # a document repeated in one run (same band twice) is not its own duplicate
     return u[keep], v[keep], kind[keep]
-
-
-def resolve(u: np.ndarray, v: np.ndarray, kind: np.ndarray) -> dict[str, np.ndarray]:
-    """Per duplicate-candidate document: its cluster (smallest member), cluster size, and whether it
-    is dropped as an exact or a near duplicate (the cluster's smallest member is kept)."""
-    from curation.dedup.components import connected_components
-
-    nodes, roots = connected_components(u, v)
-    _, inv, counts = np.unique(roots, return_inverse=True, return_counts=True)
-    exact_dups = np.unique(u[kind == EDGE_EXACT])
-    url_dups = np.unique(u[kind == EDGE_URL])
-    is_exact = np.isin(nodes, exact_dups)
-    is_url = np.isin(nodes, url_dups)
-    # 0 kept, 1 exact text, 3 same URL, 2 near duplicate
-    reason = np.where(nodes == roots, 0, np.where(is_exact, 1, np.where(is_url, 3, 2))).astype(np.int8)
-    # Members of an exact-text (or same-URL) run, whichever of them is kept (choose_keepers needs it).
-    twin = np.isin(nodes, np.concatenate([exact_dups, v[kind == EDGE_EXACT]]))
-    url_twin = np.isin(nodes, np.concatenate([url_dups, v[kind == EDGE_URL]]))
-    return {"doc": nodes, "cluster": roots, "size": counts[inv].astype(np.int64), "reason": reason,
-            "exact_twin": twin, "url_twin": url_twin}
-
-
-def choose_keepers(result: dict[str, np.ndarray], score: np.ndarray) -> dict[str, np.ndarray]:
-    """Keep the best-scoring member of each cluster instead of the first (ties: the first in input
-    order; a missing score, NaN, loses to any score). `score` is aligned with result["doc"].
-
-    The cluster is renamed after its new keeper. A dropped member is an exact duplicate when its text
-    occurs elsewhere in the cluster, else a near duplicate."""
-    doc, cluster = result["doc"], result["cluster"]
-    if len(doc) == 0:
-        return result
-    s = np.where(np.isnan(score), -np.inf, score)
-    # Within each cluster: highest score first, then smallest document number.
-    order = np.lexsort((doc, -s, cluster))
-    first = np.concatenate([[True], cluster[order][1:] != cluster[order][:-1]])
-    keeper_of_cluster = dict(zip(cluster[order][first].tolist(), doc[order][first].tolist()))
-    new_cluster = np.array([keeper_of_cluster[c] for c in cluster.tolist()], dtype=np.int64)
-    kept = doc == new_cluster
-    reason = np.where(kept, 0, np.where(result["exact_twin"], 1, np.where(result["url_twin"], 3, 2))).astype(np.int8)
-    return {**result, "cluster": new_cluster, "reason": reason}
-
-
-def resolve_parts(*edge_parts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
-    """`resolve` over the edges of every reducer (what the clustering task receives)."""
-    u, v, kind = (np.concatenate([e[i] for e in edge_parts]) if edge_parts else np.zeros(0, np.int64)
-                  for i in range(3))
-    result = resolve(u, v, kind.astype(np.int8))
-    result["edges"] = np.array([len(u)])
-    return result
