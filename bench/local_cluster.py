@@ -102,6 +102,13 @@ class LocalCluster:
         return proc
 
     def __enter__(self) -> "LocalCluster":
+        try:
+            return self._up()
+        except BaseException:
+            self.__exit__()  # the nodes that did start end with us
+            raise
+
+    def _up(self) -> "LocalCluster":
         port = free_port()
         self.address = f"127.0.0.1:{port}"
         self._start(["--head", f"--port={port}", "--include-dashboard=false",

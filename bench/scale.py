@@ -209,6 +209,32 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
     return res
 
 
+def table(runs: list[dict]) -> str:
+    head = ["size", "docs", "wall s", "annotate s", "dedup s", "write s", "docs/s", "first write s",
+            "driver MB", "largest MB", "all MB", "edges", "max edges/task"]
+    rows = [head]
+    for r in runs:
+        ph = r.get("phase_s", {})
+        d = r.get("dedup", {})
+        rows.append([f"{r['multiple']}x", f"{r['docs']:,}", f"{r['wall_s']:.0f}", f"{ph.get('annotate', 0):.0f}",
+                     f"{ph.get('dedup', 0):.1f}", f"{ph.get('write', 0):.1f}", f"{r['docs'] / r['wall_s']:,.0f}",
+                     f"{r['first_write_s']}", f"{r['driver_peak_mb']:.0f}", f"{r['largest_process_mb']:.0f}",
+                     f"{r['all_processes_peak_mb']:.0f}", f"{d.get('edges', 0):,}", f"{d.get('edges_max_per_task', 0):,}"])
+    w = [max(len(x[i]) for x in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(x)) for x in rows)
+
+
+def ratios(runs: list[dict]) -> dict[str, float]:
+    """Largest size against the smallest: what the done-when limits are about."""
+    a, b = runs[0], runs[-1]
+    per_doc = (b["wall_s"] / b["docs"]) / (a["wall_s"] / a["docs"])
+    return {"multiple": b["multiple"] / a["multiple"],
+            "driver_peak_rss": round(b["driver_peak_mb"] / a["driver_peak_mb"], 3),
+            "largest_process_rss": round(b["largest_process_mb"] / a["largest_process_mb"], 3),
+            "seconds_per_document": round(per_doc, 3),
+            "first_write_s_max": max(r["first_write_s"] or float("inf") for r in runs)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", type=int, default=62_500, help="documents at 1x")
@@ -232,16 +258,37 @@ def main() -> int:
                       f"(planted {planted})", file=sys.stderr)
                 r = run_once(cluster, inputs, work / f"out-{m}x")
                 r.update(multiple=m, docs=args.base * m, planted=planted)
-                print(json.dumps(r, indent=1), file=sys.stderr)
+                print(json.dumps({k: v for k, v in r.items() if k != "stderr_tail"}), file=sys.stderr)
+                if r["returncode"] != 0:
+                    print(r["stderr_tail"], file=sys.stderr)
                 results["runs"].append(r)
-                shutil.rmtree(work / f"out-{m}x", ignore_errors=True) if m != sizes[0] else None
-                shutil.rmtree(inputs, ignore_errors=True) if m != sizes[0] else None
+                if m != sizes[0]:  # the smallest stays for the node-kill run
+                    shutil.rmtree(work / f"out-{m}x", ignore_errors=True)
+                    shutil.rmtree(inputs, ignore_errors=True)
+            print("\n" + table(results["runs"]))
+            if len(results["runs"]) > 1 and all(r["returncode"] == 0 for r in results["runs"]):
+                results["ratios"] = ratios(results["runs"])
+                print(f"\n{sizes[-1]}x / {sizes[0]}x: " + ", ".join(f"{k} {v}" for k, v in results["ratios"].items()))
+            if not args.no_kill:
+                m = sizes[0]
+                base = results["runs"][0]
+                k = run_once(cluster, work / f"in-{m}x", work / f"out-{m}x-kill", kill_in_dedup=True)
+                kill = {"killed_raylet": k["killed_raylet"], "returncode": k["returncode"],
+                        "identical": k.get("digest") == base.get("digest"), "resumed": False}
+                if k["returncode"] != 0:  # a clear failure is allowed if the same command resumes to identical output
+                    kill["failure"] = k["stderr_tail"].strip().splitlines()[-1:]
+                    again = run_once(cluster, work / f"in-{m}x", work / f"out-{m}x-kill", resume=True)
+                    kill.update(resumed=True, resume_returncode=again["returncode"],
+                                identical=again.get("digest") == base.get("digest"))
+                results["node_kill"] = kill
+                print(f"\nnode kill in the dedup phase ({m}x): {kill}")
     finally:
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    return 0
+    ok = all(r["returncode"] == 0 for r in results["runs"]) and results.get("node_kill", {}).get("identical", True)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -255,7 +255,15 @@ class RayExecutor:
         pools = 2 if "langid" in names and len(names) > 2 else 1
         # Actors must leave CPUs for the read and write tasks, or the pipeline deadlocks on small
         # clusters: together they reserve at most three quarters of the cluster.
-        actors = ex.actors or max(1, int(self.cpus * 0.75 / (pools * cpu)))
+        start = max(1, int(self.cpus * 0.75 / (pools * cpu)))
+
+        def pool() -> Any:
+            # A fixed pool when asked for; else Ray Data's autoscaling pool: it starts at what fits now and
+            # adds actors while there is work queued and a node with free CPUs (one that joins mid-job too).
+            if ex.actors:
+                return ray.data.ActorPoolStrategy(size=ex.actors)
+            top = ex.max_actors
+            return ray.data.ActorPoolStrategy(min_size=1, max_size=top, initial_size=min(start, top or start))
 
         def read(batch: dict) -> Iterator[pa.Table]:
             for o in batch["ordinal"]:
@@ -272,12 +280,12 @@ class RayExecutor:
         first = actor_stages[: actor_stages.index("langid") + 1] if "langid" in actor_stages else []
         if first:
             ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, first), batch_size=None,
-                                batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors),
+                                batch_format="pyarrow", compute=pool(),
                                 num_cpus=cpu)
         rest = actor_stages[len(first):]
         if rest:
             ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, rest), batch_size=None,
-                                batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=actors),
+                                batch_format="pyarrow", compute=pool(),
                                 num_cpus=cpu)
 
         def write(t: pa.Table) -> pa.Table:

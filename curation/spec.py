@@ -393,8 +393,11 @@ class ExecutionSpec(_Strict):
     block_bytes: int = Field(1 << 20, ge=4096, description="Ray Data block size between stages: reader batches "
                              "are merged up to about this size, or sliced down to it, so every stage streams "
                              "and a task holds a few blocks, never a whole file")
-    actors: int | None = Field(None, ge=1, description="actors per model stage pool; default: as many as fit in "
-                                                         "three quarters of the cluster's CPUs")
+    actors: int | None = Field(None, ge=1, description="a fixed number of actors per model stage pool; default: "
+                               "pools that start with as many as fit in three quarters of the cluster's CPUs "
+                               "and grow (Ray Data autoscaling) as nodes join, up to max_actors")
+    max_actors: int | None = Field(None, ge=1, description="the most actors an autoscaling pool grows to; "
+                                   "default: no limit but the cluster's free CPUs")
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
 
 
