@@ -151,7 +151,9 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
     for f in files:
         marker = layout.read_json(layout.done_marker(f.ordinal))
         # Same name, same size and modification time: a file changed or restored since is read again.
-        if marker is not None and marker.get("uri") == f.uri and marker.get("version") == f.version:
+        split = list(f.split) if f.split is not None else None
+        if marker is not None and marker.get("uri") == f.uri and marker.get("version") == f.version \
+                and marker.get("split") == split:
             file_stats[f.ordinal] = marker
         else:
             layout.remove_dir(layout.annotated_dir(f.ordinal))
@@ -207,12 +209,13 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
                                                               "stats": {}})
     uris = {f.ordinal: f.uri for f in todo}
     versions = {f.ordinal: f.version for f in todo}
+    splits = {f.ordinal: list(f.split) if f.split is not None else None for f in todo}
     t0 = time.monotonic()
     seen = 0
     done = 0
     stage_seconds: dict[str, float] = defaultdict(float)
 
-    sizes = {f.ordinal: f.size for f in todo}
+    sizes = {f.ordinal: f.bytes_to_read for f in todo}
     total_size = sum(sizes.values()) if all(v is not None for v in sizes.values()) else None
 
     def eta(el: float) -> str:
@@ -258,7 +261,8 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
                 p["file_rows"] = row["file_rows"]
                 p["blank_lines"] = row["blank_lines"]
             if p["file_rows"] is not None and p["rows"] == p["file_rows"]:
-                marker = {"uri": uris[row["ordinal"]], "version": versions[row["ordinal"]], "records": p["rows"],
+                marker = {"uri": uris[row["ordinal"]], "version": versions[row["ordinal"]],
+                          "split": splits[row["ordinal"]], "records": p["rows"],
                           "blank_lines": p["blank_lines"], "stats": p["stats"]}
                 layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
                 file_stats[row["ordinal"]] = marker

@@ -390,6 +390,9 @@ class ExecutionSpec(_Strict):
     engine: Literal["ray", "local"] = Field("ray", description="local: the same stages in this process, no Ray")
     batch_size: int = Field(1000, ge=1, description="documents per batch")
     batch_bytes: int = Field(32_000_000, ge=1024, description="a batch is closed once its text reaches this size")
+    split_bytes: int | None = Field(256 << 20, ge=4096, description="read tasks of about this size: a plain "
+                                    "JSONL file above it is read as byte ranges and a Parquet file as ranges of "
+                                    "row groups, each range a task of its own; null reads every file whole")
     block_bytes: int = Field(1 << 20, ge=4096, description="Ray Data block size between stages: reader batches "
                              "are merged up to about this size, or sliced down to it, so every stage streams "
                              "and a task holds a few blocks, never a whole file")

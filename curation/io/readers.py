@@ -29,7 +29,9 @@ RAW_SCHEMA = pa.schema([
     ("text", pa.large_string()),
     ("source", pa.string()),
     ("domain", pa.string()),
-    ("position", pa.int64()),  # line number (JSONL, 1-based), row (Parquet, 0-based), 0 (text file)
+    # line number (JSONL, 1-based; the line's byte offset in a file read in splits), row (Parquet, 0-based),
+    # 0 (text file)
+    ("position", pa.int64()),
     ("error", pa.string()),  # set only for quarantined records
     ("raw", pa.binary()),
 ])
@@ -66,11 +68,13 @@ class _BatchBuilder:
         return len(self.rows["_doc"])
 
     def add(self, position: int, id_: str | None, text: str | None, error: str | None = None,
-            raw: bytes | None = None, extra: dict[str, Any] | None = None) -> None:
+            raw: bytes | None = None, extra: dict[str, Any] | None = None, index: int | None = None) -> None:
+        """One record at `position`; `index` (a split's own record number) numbers the document instead
+        when the position could pass 2^32 (byte offsets)."""
         for name, values in self.extra.items():
             values.append((extra or {}).get(name))
         r = self.rows
-        r["_doc"].append((self.f.ordinal << 32) | (position & 0xFFFFFFFF))
+        r["_doc"].append((self.f.ordinal << 32) | ((position if index is None else index) & 0xFFFFFFFF))
         r["id"].append(id_ if id_ is not None else stable_id(self.f.source, self.f.uri, position))
         r["text"].append(text)
         r["source"].append(self.f.source)
@@ -239,7 +243,62 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
     return id_, text, None
 
 
+class _LineRange:
+    """The bytes of the lines that start in [start, end) of a seekable file: a line that crosses `start`
+    belongs to the split before, one that crosses `end` is read to its end."""
+
+    def __init__(self, fh, start: int, end: int):
+        self.fh, self.end = fh, end
+        self.pos = start
+        self.done = False
+        self.head = b""
+        if start > 0:
+            fh.seek(start - 1)
+            self.pos = start - 1
+            while True:  # skip the rest of the line that started before us
+                chunk = fh.read(_READ_CHUNK)
+                if not chunk:
+                    self.done = True
+                    break
+                nl = chunk.find(b"\n")
+                if nl >= 0:
+                    self.pos += nl + 1
+                    self.head = chunk[nl + 1:]
+                    break
+                self.pos += len(chunk)
+        else:
+            fh.seek(0)
+        self.first = self.pos  # byte offset of the first line of the range
+        if self.first >= end:
+            self.done = True  # a long line covers the whole range: no line starts in it
+
+    def read(self, n: int) -> bytes:
+        if self.done:
+            return b""
+        data, self.head = (self.head, b"") if self.head else (self.fh.read(n), b"")
+        if not data:
+            self.done = True
+            return b""
+        start, self.pos = self.pos, self.pos + len(data)
+        if self.pos >= self.end:
+            # Keep up to the newline that ends the line holding byte end-1; nothing after it is ours.
+            nl = data.find(b"\n", max(0, self.end - 1 - start))
+            if nl >= 0:
+                self.done = True
+                return data[:nl + 1]
+        return data
+
+    def __enter__(self) -> "_LineRange":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+
+
 def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+    if f.split is not None:
+        yield from _read_jsonl_range(f, b, limits)
+        return
     fs, path = filesystem_for(f.uri)
     with _open_decompressed(fs, path) as stream:
         for lineno, line in enumerate(_iter_lines(stream, limits.max_doc_bytes), start=1):
@@ -252,11 +311,33 @@ def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[
                 yield b.flush()
 
 
+def _read_jsonl_range(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+    """One split of a plain JSONL file; a record's position is the byte offset of its line (its line
+    number would need every byte before it)."""
+    fs, path = filesystem_for(f.uri)
+    start, end = f.split  # type: ignore[misc]
+    with _LineRange(fs.open_input_file(path), start, end) as stream:
+        offset = stream.first
+        for index, line in enumerate(_iter_lines(stream, limits.max_doc_bytes), start=1):
+            here = offset
+            offset += (line.size if isinstance(line, _Overlong) else len(line)) + 1
+            if not line.strip():
+                b.blank_lines += 1
+                continue
+            id_, text, error = _json_record(f, line, limits)
+            b.add(here, id_, text, error, line if error else None, index=index)
+            if b.full():
+                yield b.flush()
+
+
 def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     fs, path = filesystem_for(f.uri)
     with fs.open_input_file(path) as fh:
         pf = pq.ParquetFile(fh)
         schema = pf.schema_arrow
+        groups = list(range(*f.split)) if f.split is not None else list(range(pf.metadata.num_row_groups))
+        first = sum(pf.metadata.row_group(i).num_rows for i in range(groups[0])) if groups else 0
+        rows = sum(pf.metadata.row_group(i).num_rows for i in groups)
         problem = None
         if f.text_field not in schema.names:
             problem = f"wrong schema: no column {f.text_field!r} (columns: {', '.join(schema.names)})"
@@ -267,30 +348,31 @@ def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterato
             # Every row still has to be accounted for: one quarantine row per record, with its id
             # when the file has an id column.
             if f.id_field and f.id_field in schema.names:
-                ids = (v for batch in pf.iter_batches(batch_size=limits.batch_size, columns=[f.id_field])
+                ids = (v for batch in pf.iter_batches(batch_size=limits.batch_size, columns=[f.id_field],
+                                                      row_groups=groups)
                        for v in batch.column(0).to_pylist())
             else:
-                ids = (None for _ in range(pf.metadata.num_rows))
-            for pos, id_ in enumerate(ids):
-                b.add(pos, None if id_ is None else str(id_), None, problem)
+                ids = (None for _ in range(rows))
+            for pos, id_ in enumerate(ids, start=first):
+                b.add(pos, None if id_ is None else str(id_), None, problem, index=pos - first)
                 if b.full():
                     yield b.flush()
             return
         cols = [f.text_field] + ([f.id_field] if f.id_field and f.id_field in schema.names else [])
-        pos = 0
-        for batch in pf.iter_batches(batch_size=limits.batch_size, columns=cols):
+        pos = first
+        for batch in pf.iter_batches(batch_size=limits.batch_size, columns=cols, row_groups=groups):
             texts = batch.column(f.text_field).to_pylist()
             ids = batch.column(f.id_field).to_pylist() if len(cols) > 1 else [None] * len(texts)
             for id_, text in zip(ids, texts):
                 id_ = None if id_ is None else str(id_)
                 if text is None:
-                    b.add(pos, id_, None, f"text field {f.text_field!r} is null")
+                    b.add(pos, id_, None, f"text field {f.text_field!r} is null", index=pos - first)
                 elif len(text) * 4 > limits.max_doc_bytes and len(text.encode("utf-8")) > limits.max_doc_bytes:
                     # (a character is 1 to 4 UTF-8 bytes: only texts that might be over are encoded)
                     b.add(pos, id_, None, f"record is {len(text.encode()):,} bytes, over max_doc_bytes "
-                                         f"({limits.max_doc_bytes:,})", text.encode("utf-8"))
+                                         f"({limits.max_doc_bytes:,})", text.encode("utf-8"), index=pos - first)
                 else:
-                    b.add(pos, id_, text)
+                    b.add(pos, id_, text, index=pos - first)
                 pos += 1
                 if b.full():
                     yield b.flush()

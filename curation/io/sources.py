@@ -6,12 +6,14 @@ front with the path and the reason, instead of a job that "succeeds" on no data.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import os
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from curation.io.policy import PathRefused, active_policy, require_allowed
@@ -46,6 +48,15 @@ class InputFile:
     text_field: str
     id_field: str | None
     version: str | None = None  # size and modification time when listed: resume re-reads a changed file
+    # A part of a large file read as a task of its own (execution.split_bytes): [start, end) in bytes for
+    # JSONL (the lines that start in it), in row groups for Parquet. Each split has its own ordinal.
+    split: tuple[int, int] | None = None
+    split_size: int | None = None  # about how many of the file's bytes the split covers
+
+    @property
+    def bytes_to_read(self) -> int | None:
+        """About how many stored bytes this read task covers (for progress)."""
+        return self.split_size if self.split is not None else self.size
 
     @property
     def size(self) -> int | None:
@@ -237,6 +248,66 @@ def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
                                    spec.text_field, spec.id_field, version))
     if skipped and progress is not None:
         progress.say(f"{skipped} file(s) under the output folder {job.output} are not read as input")
+    files = split_large_files(files, job.execution.split_bytes, progress)
     if len(files) >= 1 << 31:
         raise InputError(f"{len(files)} input files: at most 2^31 are supported")
     return files
+
+
+def _jsonl_compression(path: str) -> str | None:
+    p = path.lower()
+    return "gzip" if p.endswith(".gz") else "zstd" if p.endswith((".zst", ".zstd")) else None
+
+
+def split_large_files(files: list[InputFile], split_bytes: int | None, progress: Any = None) -> list[InputFile]:
+    """Large files as several read tasks: plain JSONL by byte ranges, Parquet by row-group ranges of about
+    `split_bytes` each; every split gets its own ordinal (so its own part names, done marker and document
+    numbers), in file order. Compressed JSONL cannot be entered mid-stream and WARC has no index here:
+    those are read whole, and said."""
+    if not split_bytes:
+        return files
+    out: list[InputFile] = []
+    whole = []
+    for f in files:
+        size = f.size or 0
+        ranged: list[tuple[tuple[int, int], int]] = []
+        if size > split_bytes and f.format == "jsonl" and _jsonl_compression(f.path) is None:
+            ranged = [((a, min(a + split_bytes, size)), min(a + split_bytes, size) - a)
+                      for a in range(0, size, split_bytes)]
+        elif size > split_bytes and f.format == "parquet":
+            ranged = _row_group_ranges(f, split_bytes)
+        elif size > split_bytes:
+            whole.append(f.uri)
+        if len(ranged) <= 1:
+            out.append(dataclasses.replace(f, ordinal=len(out)))
+            continue
+        for r, nbytes in ranged:
+            out.append(dataclasses.replace(f, ordinal=len(out), split=r, split_size=nbytes))
+    if whole and progress is not None:
+        progress.say(f"{len(whole)} file(s) over split_bytes are read by one task each (compressed JSONL or "
+                     f"WARC cannot be split here), e.g. {whole[0]}")
+    return out
+
+
+def _row_group_ranges(f: InputFile, split_bytes: int) -> list[tuple[tuple[int, int], int]]:
+    """Consecutive row groups of about `split_bytes` (uncompressed) each, with the share of the file's bytes
+    each covers; a file that cannot be read is left whole, so its reader quarantines it as usual."""
+    import pyarrow.parquet as pq
+
+    try:
+        fs, path = filesystem_for(f.uri)
+        with fs.open_input_file(path) as fh:
+            meta = pq.ParquetFile(fh).metadata
+            sizes = [meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)]
+    except (OSError, ValueError, pa.ArrowException):
+        return []
+    bounds, start, acc = [], 0, 0
+    for i, n in enumerate(sizes):
+        acc += n
+        if acc >= split_bytes:
+            bounds.append((start, i + 1))
+            start, acc = i + 1, 0
+    if start < len(sizes):
+        bounds.append((start, len(sizes)))
+    total = max(1, sum(sizes))
+    return [((a, b), (f.size or 0) * sum(sizes[a:b]) // total) for a, b in bounds]
