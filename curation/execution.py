@@ -172,8 +172,8 @@ class LocalExecutor:
             for t in read_batches(f, limits):
                 yield from write_batches(run_stages(t, list(plan), ctx, plan), self.layout)
 
-    def dedup(self, ordinals: Sequence[int], partitions: int, **kw: Any) -> dict[str, Any]:
-        return run_dedup(LocalRunner(), self.layout, _group(ordinals, 4), partitions, map_keys=map_keys, **kw)
+    def dedup(self, ordinals: Sequence[int], partitions: int, groups: int, **kw: Any) -> dict[str, Any]:
+        return run_dedup(LocalRunner(), self.layout, _group(ordinals, groups), partitions, map_keys=map_keys, **kw)
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
@@ -225,7 +225,9 @@ class RayExecutor:
         # Ray Data buffers what a generator UDF yields until it reaches the target block size (128 MiB
         # by default): the per-file read task handed over each file as one block, and the actor pools
         # then ran whole files per call, so nothing was written for minutes and a read task held a file.
-        ctx.target_max_block_size = self.job.execution.block_bytes
+        block = getattr(self.job.execution, "block_bytes", None)  # curate jobs; mix and ablate keep Ray's
+        if block:
+            ctx.target_max_block_size = block
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -296,11 +298,10 @@ class RayExecutor:
             for s in out["row"].to_pylist():
                 yield json.loads(s)
 
-    def dedup(self, ordinals: Sequence[int], partitions: int, **kw: Any) -> dict[str, Any]:
+    def dedup(self, ordinals: Sequence[int], partitions: int, groups: int, **kw: Any) -> dict[str, Any]:
         """The dedup task graph (`curation.dedup.distributed`) as Ray tasks: every intermediate result stays
         in the object store, decisions go to files, and only counters come back here."""
-        return run_dedup(_RayRunner(), self.layout, _group(ordinals, 4 * self.cpus), partitions, map_keys=map_keys,
-                         **kw)
+        return run_dedup(_RayRunner(), self.layout, _group(ordinals, groups), partitions, map_keys=map_keys, **kw)
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:

@@ -167,7 +167,7 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
             t0 = time.monotonic()
             _annotate(executor, layout, todo, limits, file_stats, progress)
             phases = {"annotate": time.monotonic() - t0}
-            dedup = _dedup(executor, job, files, progress)
+            dedup = _dedup(executor, job, files, file_stats, progress)
             phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
             write_progress(layout, "write", input_files=len(files))
             progress.say("writing curated, rejected and quarantine files")
@@ -280,7 +280,21 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     snapshot()
 
 
-def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, Any] | None:
+KEYS_PER_PARTITION = 4_000_000  # about 100 MB of shuffled keys per reducer, and edges per clustering task
+DOCS_PER_FILE_GROUP = 100_000  # documents whose keys, signatures and decisions one per-file-group task handles
+
+
+def dedup_layout(records: int, files: int, partitions: int | None) -> tuple[int, int]:
+    """(shuffle partitions, file groups) for a corpus of `records` documents, sized by the data so each task's
+    share stays about constant as the corpus grows; a small job gets one of each, not a graph of dozens of
+    tiny tasks."""
+    keys = 16 * records  # 14 bands, the exact hash and a URL at most
+    p = partitions or max(1, -(-keys // KEYS_PER_PARTITION))
+    g = max(1, min(files, -(-records // DOCS_PER_FILE_GROUP)))
+    return p, g
+
+
+def _dedup(executor, job: CurateJob, files, file_stats: dict, progress: Progress) -> dict[str, Any] | None:
     """The dedup phase; its decisions land in files under _work/dedup/ (one per input file), and only
     counters come back."""
     spec = job.stages.dedup
@@ -288,10 +302,11 @@ def _dedup(executor, job: CurateJob, files, progress: Progress) -> dict[str, Any
         return None
     t0 = time.monotonic()
     write_progress(executor.layout, "dedup", input_files=len(files))
-    partitions = spec.partitions or max(1, 2 * executor.cpus)
+    records = sum(int(file_stats[f.ordinal]["records"]) for f in files)
+    partitions, groups = dedup_layout(records, len(files), spec.partitions)
     keep_by = job.stages.quality.dedup_keep if job.stages.quality is not None else None
     threshold = spec.minhash.verify_threshold if spec.minhash is not None else 1.0
-    result = executor.dedup([f.ordinal for f in files], partitions, threshold=threshold,
+    result = executor.dedup([f.ordinal for f in files], partitions, groups, threshold=threshold,
                             score_col=f"quality_{keep_by}" if keep_by else None, progress=progress.say)
     if keep_by is not None:
         progress.say(f"dedup: each cluster keeps its best quality_{keep_by} member")

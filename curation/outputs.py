@@ -28,13 +28,14 @@ import pyarrow.parquet as pq
 from curation.io.sources import filesystem_for
 
 CURATED_COLUMNS = ["id", "text", "source", "domain", "lang", "lang_score", "n_chars", "dup_cluster",
-                   "dup_cluster_size"]
-REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason", "dup_similarity"]
+                   "dup_cluster_size", "dup_similarity"]
+REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason"]
 QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error", "raw"]
-_ROW_GROUP_ROWS = 50_000
-# Of text: a row group of long documents is cut earlier; a writer holds at most this much per open file
-# (one per language of an input file, and its rejected and quarantine files).
-_ROW_GROUP_BYTES = 8 << 20
+# Row groups of about 64 MiB of text (SPEC: 64 to 256 MB in memory), or 1M rows of short documents. A write
+# task buffers at most one row group per open file (a language of its input file, its rejected and
+# quarantine files), and never more than the text of its input split.
+_ROW_GROUP_ROWS = 1_000_000
+_ROW_GROUP_BYTES = 64 << 20
 DUP_REASONS = {1: "exact_duplicate", 2: "minhash_duplicate", 3: "url_duplicate"}
 
 

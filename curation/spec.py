@@ -361,7 +361,8 @@ class DedupSpec(_Strict):
     exact: ExactDedupSpec | None = None
     minhash: MinHashSpec | None = None
     url: UrlDedupSpec | None = None
-    partitions: int | None = Field(None, ge=1, description="shuffle partitions for band keys; default from cluster size")
+    partitions: int | None = Field(None, ge=1, description="shuffle (and clustering) partitions; default one per "
+                            "4M keys (about 100 MB), so a task's share stays the same as the corpus grows")
 
     @model_validator(mode="before")
     @classmethod

@@ -295,6 +295,7 @@ def finalize_chunk(layout: Layout, job: SynthesizeJob, chunk: _Chunk, checks: di
         t = t.append_column("n_tokens", pa.array(count_tokens(t["text"].to_pylist()), pa.int64()))
         t = t.append_column("dup_cluster", pa.nulls(n, pa.string()))
         t = t.append_column("dup_cluster_size", pa.array(np.ones(n, np.int64)))
+        t = t.append_column("dup_similarity", pa.nulls(n, pa.float32()))
         reasons = t["drop_reason"].to_pylist()
         kept_mask = np.array([r is None for r in reasons])
         cols = CURATED_COLUMNS + SYNTH_COLUMNS
