@@ -284,13 +284,13 @@ KEYS_PER_PARTITION = 4_000_000  # about 100 MB of shuffled keys per reducer, and
 DOCS_PER_FILE_GROUP = 100_000  # documents whose keys, signatures and decisions one per-file-group task handles
 
 
-def dedup_layout(records: int, files: int, partitions: int | None) -> tuple[int, int]:
+def dedup_layout(records: int, files: int, partitions: int | None, groups: int | None = None) -> tuple[int, int]:
     """(shuffle partitions, file groups) for a corpus of `records` documents, sized by the data so each task's
     share stays about constant as the corpus grows; a small job gets one of each, not a graph of dozens of
     tiny tasks."""
     keys = 16 * records  # 14 bands, the exact hash and a URL at most
     p = partitions or max(1, -(-keys // KEYS_PER_PARTITION))
-    g = max(1, min(files, -(-records // DOCS_PER_FILE_GROUP)))
+    g = max(1, min(files, groups or -(-records // DOCS_PER_FILE_GROUP)))
     return p, g
 
 
@@ -303,11 +303,12 @@ def _dedup(executor, job: CurateJob, files, file_stats: dict, progress: Progress
     t0 = time.monotonic()
     write_progress(executor.layout, "dedup", input_files=len(files))
     records = sum(int(file_stats[f.ordinal]["records"]) for f in files)
-    partitions, groups = dedup_layout(records, len(files), spec.partitions)
+    partitions, groups = dedup_layout(records, len(files), spec.partitions, spec.file_groups)
     keep_by = job.stages.quality.dedup_keep if job.stages.quality is not None else None
     threshold = spec.minhash.verify_threshold if spec.minhash is not None else 1.0
     result = executor.dedup([f.ordinal for f in files], partitions, groups, threshold=threshold,
-                            score_col=f"quality_{keep_by}" if keep_by else None, progress=progress.say)
+                            score_col=f"quality_{keep_by}" if keep_by else None, progress=progress.say,
+                            cluster_partitions=spec.partitions)
     if keep_by is not None:
         progress.say(f"dedup: each cluster keeps its best quality_{keep_by} member")
     result["seconds"] = time.monotonic() - t0
@@ -422,7 +423,7 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         "dedup": None if dedup is None else {
             **{k: int(dedup[k]) for k in ("candidate_documents", "clusters", "duplicates", "candidate_edges",
                                           "rejected_edges", "edges", "edges_max_per_task", "rounds", "partitions",
-                                          "file_groups")},
+                                          "cluster_partitions", "file_groups")},
             "similarity_threshold": None if minhash is None else round(minhash.verify_threshold, 4),
             "documents_by_cluster_size": dict(sorted(total.get("cluster_sizes", {}).items(), key=lambda kv: int(kv[0]))),
             "minhash": None if minhash is None else {"scheme": "datasketch affine32", "num_perm": minhash.num_perm,

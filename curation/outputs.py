@@ -189,9 +189,9 @@ class _Sink:
 
     def write(self, table: pa.Table) -> None:
         while len(table):
-            body = table["text" if "text" in table.column_names else "raw"]
-            sizes = np.cumsum(pc.binary_length(body.cast(pa.large_binary())).fill_null(0).to_numpy(
-                zero_copy_only=False))
+            body = next((c for c in ("text", "raw") if c in table.column_names), None)
+            sizes = np.cumsum(pc.binary_length(table[body].cast(pa.large_binary())).fill_null(0).to_numpy(
+                zero_copy_only=False)) if body else np.zeros(len(table), np.int64)
             # The first row at which this row group is full, by rows or by text bytes.
             by_bytes = int(np.searchsorted(sizes, _ROW_GROUP_BYTES - self.nbytes, side="left")) + 1
             cut = min(len(table), _ROW_GROUP_ROWS - self.rows, by_bytes)

@@ -41,20 +41,27 @@ def families(tmp_path_factory):
             for r in rows:
                 f.write(json.dumps({"id": r["id"], "text": r["text"]}) + "\n")
     out = d / "out"
-    spec = {"name": "families", "output": str(out),
+    stats = run_job(parse_spec(_spec(d, out)), progress=Progress(enabled=False))
+    return stats, _rows(out), d
+
+
+def _spec(d, out, **dedup) -> dict:
+    return {"name": "families", "output": str(out),
             "inputs": [{"path": str(d / "code.jsonl"), "format": "jsonl", "source": "code"},
                        {"path": str(d / "udhr.jsonl"), "format": "jsonl", "source": "udhr"}],
-            "stages": {"dedup": {"exact": {}, "minhash": {}}}, "execution": {"engine": "local"}}
-    stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
-    cols = ["id", "text", "dup_cluster", "dup_cluster_size"]
+            "stages": {"dedup": {"exact": {}, "minhash": {}, **dedup}},
+            "execution": {"engine": "local", "split_bytes": None}}
+
+
+def _rows(out) -> list[dict]:
+    cols = ["id", "text", "dup_cluster", "dup_cluster_size", "dup_similarity"]
     rows = pads.dataset(out / "curated", format="parquet", partitioning="hive").to_table(columns=cols).to_pylist()
-    rows += pads.dataset(out / "rejected", format="parquet").to_table(
-        columns=cols + ["drop_reason", "dup_similarity"]).to_pylist()
-    return stats, rows
+    rows += pads.dataset(out / "rejected", format="parquet").to_table(columns=cols + ["drop_reason"]).to_pylist()
+    return rows
 
 
 def test_removed_documents_resemble_their_keeper(families):
-    stats, rows = families
+    stats, rows, _ = families
     assert stats["input_records"] == len(rows) == stats["kept"] + stats["rejected"]
     by_id = {r["id"]: r for r in rows}
     removed = [r for r in rows if r.get("drop_reason") in ("exact_duplicate", "minhash_duplicate")]
@@ -74,7 +81,22 @@ def test_removed_documents_resemble_their_keeper(families):
 
 
 def test_cluster_sizes_count_the_keeper_and_its_removed_documents(families):
-    _, rows = families
+    _, rows, _ = families
     members = Counter(r["dup_cluster"] for r in rows if r["dup_cluster"] is not None)
     assert members and all(r["dup_cluster_size"] == members[r["dup_cluster"]] for r in rows
                            if r["dup_cluster"] is not None)
+
+
+def test_many_partitions_and_file_groups_on_ray_decide_as_one_task_does(families, tmp_path, ray_session):
+    """The distributed graph (7 shuffle/component partitions, input files in 2 groups and split into 9 read
+    tasks, Ray tasks) removes the same documents for the same keepers as one partition in this process."""
+    _, rows, folder = families
+    out = tmp_path / "ray"
+    spec = _spec(folder, out, partitions=7, file_groups=2)
+    spec["execution"] = {"engine": "ray", "split_bytes": 1 << 20}
+    stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
+    assert stats["input_files"] >= 9 and stats["dedup"]["partitions"] == 7 and stats["dedup"]["file_groups"] == 2
+    assert stats["dedup"]["cluster_partitions"] == 7
+    key = lambda r: (r["id"], r["text"], r.get("drop_reason"), r["dup_cluster"], r["dup_cluster_size"],  # noqa: E731
+                     r["dup_similarity"])
+    assert sorted(map(key, _rows(out)), key=repr) == sorted(map(key, rows), key=repr)

@@ -80,7 +80,7 @@ def test_resolved_yaml_round_trips_through_load_spec(tmp_path):
     assert again.fingerprint() == job.fingerprint()
     # defaults are written out, not just the keys the user gave
     written = yaml.safe_load(path.read_text(encoding="utf-8"))
-    assert written["stages"]["dedup"]["minhash"] == {"ngram": 5, "bands": 20, "rows": 5, "seed": 1}
+    assert written["stages"]["dedup"]["minhash"] == {"ngram": 5, "bands": 20, "rows": 5, "seed": 1, "threshold": None}
     assert written["stages"]["filters"]["gopher_quality"]["min_doc_words"] == 20
     assert written["stages"]["filters"]["gopher_quality"]["max_doc_words"] == 100_000
     assert written["inputs"][0]["text_field"] == "text"

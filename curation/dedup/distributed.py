@@ -36,8 +36,12 @@ def _reduce(group_of: dict[int, int], groups: int, *parts: Any) -> list[Any]:
     return cluster.route_edges(edges, group_of, groups) + [int(len(edges[0]))]
 
 
+EDGES_PER_PARTITION = 4_000_000  # candidate edges per clustering partition (about 100 MB with their pairs)
+
+
 def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: int, *, threshold: float,
-              score_col: str | None, map_keys: Callable, progress: Callable[[str], None] = lambda m: None
+              score_col: str | None, map_keys: Callable, progress: Callable[[str], None] = lambda m: None,
+              cluster_partitions: int | None = None, edges_per_partition: int = EDGES_PER_PARTITION
               ) -> dict[str, Any]:
     """Dedup the annotated parts of the files in `groups` (lists of input ordinals: the unit of the
     per-file steps); decisions land in `_work/dedup/`. Returns counters for stats and progress."""
@@ -47,18 +51,22 @@ def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: 
     # 1. Keys of each file group, partitioned; star (and chain) edges per key partition, by file group.
     mapped = [runner.submit(map_keys, (layout, g, P), num_returns=P) for g in groups]
     reduced = [runner.submit(_reduce, (group_of, G, *[m[p] for m in mapped]), num_returns=G + 1) for p in range(P)]
-    # 2. Verify on the full signatures: attach u's side, then compare at v's side.
-    att_u = [runner.submit(cluster.attach_u, (layout, g, score_col, group_of, G, P, *[r[i] for r in reduced]),
-                           num_returns=G + P) for i, g in enumerate(groups)]
-    att_v = [runner.submit(cluster.attach_v, (layout, g, score_col, threshold, P, *[a[i] for a in att_u]),
-                           num_returns=2 * P + 1) for i, g in enumerate(groups)]
+    # Edges are far fewer than keys (a few per duplicate): the clustering steps get partitions of their own,
+    # sized by the edges, which keeps their partition-to-partition objects (C x C per step) few.
     candidate_edges = sum(runner.get([r[G] for r in reduced]))
-    checks = runner.get([a[2 * P] for a in att_v])
+    C = cluster_partitions or max(1, min(P, -(-candidate_edges // edges_per_partition)))
+    # 2. Verify on the full signatures: attach u's side, then compare at v's side.
+    att_u = [runner.submit(cluster.attach_u, (layout, g, score_col, group_of, G, C, *[r[i] for r in reduced]),
+                           num_returns=G + C) for i, g in enumerate(groups)]
+    att_v = [runner.submit(cluster.attach_v, (layout, g, score_col, threshold, C, *[a[i] for a in att_u]),
+                           num_returns=2 * C + 1) for i, g in enumerate(groups)]
+    checks = runner.get([a[2 * C] for a in att_v])
     verified_away = sum(c["rejected_edges"] for c in checks)
     progress(f"dedup: {candidate_edges:,} candidate edges from {P} shuffle partitions; "
-             f"{verified_away:,} band edges below the similarity threshold {threshold:.2f} dropped")
-    resolved, info = cluster_and_resolve(runner, P, group_of, G, [a[:P] for a in att_v],
-                                         [a[G:G + P] for a in att_u] + [a[P:2 * P] for a in att_v], progress)
+             f"{verified_away:,} band edges below the similarity threshold {threshold:.2f} dropped; "
+             f"clustering in {C} partition(s)")
+    resolved, info = cluster_and_resolve(runner, C, group_of, G, [a[:C] for a in att_v],
+                                         [a[G:G + C] for a in att_u] + [a[C:2 * C] for a in att_v], progress)
     # 5. One decision file per input file.
     written = [runner.submit(cluster.write_decisions, (layout, g, *[r[i] for r in resolved]))
                for i, g in enumerate(groups)]
@@ -68,7 +76,7 @@ def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: 
     return {"candidate_edges": candidate_edges, "rejected_edges": verified_away,
             "edges": sum(s["edges"] for s in summaries), "candidate_documents": sum(s["documents"] for s in summaries),
             "duplicates": sum(s["duplicates"] for s in summaries), "clusters": sum(s["clusters"] for s in summaries),
-            "rounds": rounds, "partitions": P, "file_groups": G,
+            "rounds": rounds, "partitions": P, "cluster_partitions": C, "file_groups": G,
             "edges_max_per_task": max([max_pairs] + [s["edges"] for s in summaries])}
 
 
