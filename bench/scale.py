@@ -149,11 +149,17 @@ class Sampler(threading.Thread):
         self.driver, self.cluster, self.output, self.on_phase = driver, cluster, output, on_phase
         self.t0 = time.monotonic()
         self.driver_peak = 0
+        self.driver_by_phase: dict[str, int] = {}
         self.largest = (0, "")
         self.total_peak = 0
         self.first_write: float | None = None
         self.phase = None
         self.stop = threading.Event()
+        self.cpu0 = {p: cpu_seconds([p]) for p in cluster.node_pids()}
+        self.cpu: dict[int, float] = dict(self.cpu0)
+
+    def cpu_used(self) -> float:
+        return sum(self.cpu.values()) - sum(self.cpu0.values())
 
     def run(self) -> None:
         annotated = self.output / "_work" / "annotated"
@@ -161,6 +167,8 @@ class Sampler(threading.Thread):
             pids = descendants(self.driver.pid)
             d = sum(rss_bytes(p) for p in pids)  # the driver and any helper it forks
             self.driver_peak = max(self.driver_peak, d)
+            key = self.phase or "start"
+            self.driver_by_phase[key] = max(self.driver_by_phase.get(key, 0), d)
             total = d
             for p in self.cluster.node_pids():
                 r = rss_bytes(p)
@@ -168,6 +176,8 @@ class Sampler(threading.Thread):
                 if r > self.largest[0]:
                     self.largest = (r, command_line(p)[:80])
             self.total_peak = max(self.total_peak, total)
+            for p in self.cluster.node_pids():  # cumulative CPU of every process seen (workers come and go)
+                self.cpu[p] = cpu_seconds([p])
             if self.first_write is None and annotated.exists() and any(annotated.rglob("*.parquet")):
                 self.first_write = time.monotonic() - self.t0
             try:
@@ -199,7 +209,6 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
     spec = output.parent / f"{output.name}.json"
     spec.write_text(json.dumps(job_spec(inputs, output, light)))
     env = dict(cluster.env, RAY_ADDRESS=cluster.address)
-    cpu0 = cpu_seconds(cluster.node_pids())
     t0 = time.monotonic()
     driver = subprocess.Popen([sys.executable, "-m", "curation.cli", "run", str(spec)], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -218,10 +227,11 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
         sampler.stop.set()
         sampler.join()
     wall = time.monotonic() - t0
-    cpu = cpu_seconds(cluster.node_pids()) - cpu0
+    cpu = sampler.cpu_used()
     res = {"kind": "curate", "returncode": driver.returncode, "seconds": round(wall, 1),
            "first_record_s": None if sampler.first_write is None else round(sampler.first_write, 1),
            "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
+           "driver_peak_rss_mb_by_phase": {k: round(v / 1e6, 1) for k, v in sampler.driver_by_phase.items()},
            "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1), "largest_process": sampler.largest[1],
            "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1),
            "cluster_cpu_seconds": round(cpu, 1), "read_bytes": folder_bytes(inputs),
@@ -285,7 +295,7 @@ def main() -> int:
     ap.add_argument("--big-file-gb", type=float, default=1.0, help="the one-big-file run (0: skip)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s) > 0]  # --sizes 0: none
     work = args.work or Path(tempfile.mkdtemp(prefix="curation-scale-"))
     results: dict = {"base_docs": args.base, "nodes": 1 + args.nodes, "cpus_per_node": 1, "runs": []}
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -319,7 +329,7 @@ def main() -> int:
             if args.big_file_gb > 0:
                 results["big_file"] = big_file_run(cluster, work, args.big_file_gb, args.data, 1 + args.nodes)
                 print(f"\none {args.big_file_gb:g} GB JSONL file: {results['big_file']['summary']}")
-            if not args.no_kill:
+            if not args.no_kill and sizes:
                 m = sizes[0]
                 base = results["runs"][0]
                 k = run_once(cluster, work / f"in-{m}x", work / f"out-{m}x-kill", kill_in_dedup=True)

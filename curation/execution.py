@@ -256,7 +256,8 @@ class RayExecutor:
         cpu = ex.actor_cpus
         pools = 2 if "langid" in names and len(names) > 2 else 1
         # Actors must leave CPUs for the read and write tasks, or the pipeline deadlocks on small
-        # clusters: together they reserve at most three quarters of the cluster.
+        # clusters: the pools start with at most three quarters of the cluster, and as they grow Ray
+        # Data's resource manager keeps a share for the other operators.
         start = max(1, int(self.cpus * 0.75 / (pools * cpu)))
 
         def pool() -> Any:
@@ -309,7 +310,7 @@ class RayExecutor:
         `every` seconds while they run."""
         import ray
 
-        remote = ray.remote(num_cpus=num_cpus)(fn)
+        remote = ray.remote(num_cpus=num_cpus)(_releasing(fn))
         refs = [remote.remote(*args) for args in arg_lists]
         if report is not None:
             pending = list(refs)
@@ -386,7 +387,7 @@ class _RayRunner:
 
         key = (fn, num_returns)
         if key not in self._remotes:
-            body = fn if num_returns > 1 else _first_of(fn)
+            body = _releasing(fn if num_returns > 1 else _first_of(fn))
             self._remotes[key] = ray.remote(num_cpus=self.num_cpus, num_returns=num_returns, max_retries=3)(body)
         out = self._remotes[key].remote(*args)
         return list(out) if num_returns > 1 else [out]
@@ -395,6 +396,19 @@ class _RayRunner:
         import ray
 
         return ray.get(list(handles))
+
+
+def _releasing(fn: Callable) -> Callable:
+    """fn, then the memory Arrow's allocator keeps cached handed back: a worker process runs many per-file
+    tasks in turn, and without this its RSS creeps up with every file it has seen (16x the files, +60%)."""
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        finally:
+            pa.default_memory_pool().release_unused()
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "task")
+    return run
 
 
 def _first_of(fn: Callable) -> Callable:
@@ -426,6 +440,9 @@ class _StageUDF:
                                       quality="quality" in names or "decontam" in names)
 
     def __call__(self, t: pa.Table) -> pa.Table:
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls % 50 == 0:
+            pa.default_memory_pool().release_unused()  # see _releasing: an actor sees every block of a job
         return run_stages(t, self.names, self.ctx, self.plan)
 
 
