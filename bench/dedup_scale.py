@@ -105,7 +105,7 @@ def main() -> int:
         rows.append(project(m, n, args.workers, args.dup_share, partitions))
     print(f"\nprojected for {args.workers} workers, {args.dup_share:.0%} near duplicates, ~256 MB per reducer:\n")
     print(f"{'documents':>10} {'shuffle GB':>11} {'partitions':>10} {'per reducer MB':>15} {'map+reduce h':>13} "
-          f"{'edges':>10} {'clustering GB':>14} {'clustering h':>13}")
+          f"{'edges':>10} {'clustering GB':>14} {'clustering h':>13}  (all partitions, one core)")
     for r in rows:
         print(f"{r['docs']:10.0e} {r['shuffle_GB']:11,.0f} {r['partitions']:10,} {r['reducer_MB']:15,.0f} "
               f"{r['map_reduce_hours']:13.2f} {r['edges']:10.2e} {r['cluster_GB']:14,.1f} {r['cluster_hours']:13.2f}")

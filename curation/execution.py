@@ -399,16 +399,27 @@ class _RayRunner:
 
 
 def _releasing(fn: Callable) -> Callable:
-    """fn, then the memory Arrow's allocator keeps cached handed back: a worker process runs many per-file
-    tasks in turn, and without this its RSS creeps up with every file it has seen (16x the files, +60%)."""
+    """fn, then the memory the allocators keep cached handed back to the OS (Arrow's pool, and the C heap
+    that numpy's arrays came from): a worker process runs many tasks in turn, a dedup reducer then a write
+    task, and would otherwise carry the largest one's footprint into every later one."""
     def run(*args: Any) -> Any:
         try:
             return fn(*args)
         finally:
             pa.default_memory_pool().release_unused()
+            _malloc_trim()
 
     run.__name__ = run.__qualname__ = getattr(fn, "__name__", "task")
     return run
+
+
+def _malloc_trim() -> None:
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; elsewhere the OS keeps what it keeps
+    except (OSError, AttributeError):
+        pass
 
 
 def _first_of(fn: Callable) -> Callable:

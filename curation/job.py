@@ -280,7 +280,9 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     snapshot()
 
 
-KEYS_PER_PARTITION = 4_000_000  # about 100 MB of shuffled keys per reducer, and edges per clustering task
+# About 50 MB of shuffled keys per reducer (its sort peaks near 110 bytes per key, under a stage actor's
+# footprint); fewer, larger partitions would mean fewer shuffle objects but bigger reducers.
+KEYS_PER_PARTITION = 2_000_000
 DOCS_PER_FILE_GROUP = 100_000  # documents whose keys, signatures and decisions one per-file-group task handles
 
 

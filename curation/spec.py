@@ -362,7 +362,7 @@ class DedupSpec(_Strict):
     minhash: MinHashSpec | None = None
     url: UrlDedupSpec | None = None
     partitions: int | None = Field(None, ge=1, description="shuffle (and clustering) partitions; default one per "
-                            "4M keys (about 100 MB), so a task's share stays the same as the corpus grows")
+                            "2M keys (about 50 MB), so a task's share stays the same as the corpus grows")
     file_groups: int | None = Field(None, ge=1, description="groups of input files for the per-file dedup tasks "
                                     "(keys, signature checks, decisions); default one per 100,000 documents")
 
