@@ -6,7 +6,6 @@ for it, and the kept document must be named as its cluster."""
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 
 import pyarrow.dataset as pads
@@ -16,18 +15,7 @@ from curation.job import run_job
 from curation.progress import Progress
 from curation.spec import parse_spec
 from tests.conftest import read_jsonl_gz, shared_file
-
-_WORD = re.compile(r"\w+")
-
-
-def shingles(text: str, n: int = 5) -> frozenset[str]:
-    w = _WORD.findall(text.lower())
-    return frozenset(" ".join(w[i:i + n]) for i in range(max(1, len(w) - n + 1)))
-
-
-def jaccard(a: frozenset, b: frozenset) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
-
+from tests.test_dedup_reuters import jaccard, shingles  # the same reference measure
 
 @pytest.fixture(scope="module")
 def families(tmp_path_factory):
