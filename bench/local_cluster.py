@@ -53,14 +53,25 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def rss_bytes(pid: int) -> int:
+def _status_bytes(pid: int, field: str) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def rss_bytes(pid: int) -> int:
+    return _status_bytes(pid, "VmRSS:")
+
+
+def heap_bytes(pid: int) -> int:
+    """Private resident memory (RssAnon): RSS less shared pages. Ray's memory guide measures a worker's
+    heap this way (RSS - SHR), because object-store pages a worker has read count in its RSS but live
+    once, in the node's object store."""
+    return _status_bytes(pid, "RssAnon:")
 
 
 def command_line(pid: int) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.local_cluster import LocalCluster, command_line, descendants, rss_bytes  # noqa: E402
+from bench.local_cluster import LocalCluster, command_line, descendants, heap_bytes, rss_bytes  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 EXACT_SHARE = 0.04  # planted exact copies of an earlier document
@@ -151,6 +151,9 @@ class Sampler(threading.Thread):
         self.driver_peak = 0
         self.driver_by_phase: dict[str, int] = {}
         self.largest = (0, "")
+        self.largest_heap = (0, "")
+        self.by_task: dict[str, int] = {}  # peak RSS per process title (a Ray worker's title names its task)
+        self.heap_by_task: dict[str, int] = {}
         self.total_peak = 0
         self.first_write: float | None = None
         self.phase = None
@@ -173,8 +176,15 @@ class Sampler(threading.Thread):
             for p in self.cluster.node_pids():
                 r = rss_bytes(p)
                 total += r
+                title = command_line(p)[:80]
                 if r > self.largest[0]:
-                    self.largest = (r, command_line(p)[:80])
+                    self.largest = (r, title)
+                h = heap_bytes(p)
+                if h > self.largest_heap[0]:
+                    self.largest_heap = (h, title)
+                if title.startswith("ray::"):
+                    self.by_task[title] = max(self.by_task.get(title, 0), r)
+                    self.heap_by_task[title] = max(self.heap_by_task.get(title, 0), h)
             self.total_peak = max(self.total_peak, total)
             for p in self.cluster.node_pids():  # cumulative CPU of every process seen (workers come and go)
                 self.cpu[p] = cpu_seconds([p])
@@ -189,6 +199,10 @@ class Sampler(threading.Thread):
                 if self.on_phase:
                     self.on_phase(phase)
             self.stop.wait(0.5)
+
+
+def _top_mb(by_title: dict[str, int], n: int = 12) -> dict[str, float]:
+    return {k: round(v / 1e6, 1) for k, v in sorted(by_title.items(), key=lambda kv: -kv[1])[:n]}
 
 
 def digest(out: Path) -> str:
@@ -233,6 +247,9 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
            "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
            "driver_peak_rss_mb_by_phase": {k: round(v / 1e6, 1) for k, v in sampler.driver_by_phase.items()},
            "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1), "largest_process": sampler.largest[1],
+           "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
+           "largest_heap_process": sampler.largest_heap[1],
+           "peak_rss_mb_by_task": _top_mb(sampler.by_task), "peak_heap_mb_by_task": _top_mb(sampler.heap_by_task),
            "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1),
            "cluster_cpu_seconds": round(cpu, 1), "read_bytes": folder_bytes(inputs),
            "killed_raylet": killed[0] if killed else None, "stderr_tail": err[-3000:]}
@@ -254,7 +271,7 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
 
 def table(runs: list[dict]) -> str:
     head = ["size", "docs", "seconds", "annotate", "dedup", "write", "docs/s", "first record s",
-            "driver MB", "largest MB", "all MB", "edges", "max edges/task"]
+            "driver MB", "largest MB", "largest heap MB", "all MB", "edges", "max edges/task"]
     rows = [head]
     for r in runs:
         ph = r.get("phase_s", {})
@@ -262,14 +279,14 @@ def table(runs: list[dict]) -> str:
         rows.append([f"{r['size']}x", f"{r.get('docs', 0):,}", f"{r['seconds']:.0f}", f"{ph.get('annotate', 0):.0f}",
                      f"{ph.get('dedup', 0):.1f}", f"{ph.get('write', 0):.1f}", f"{r.get('docs_per_s', 0):,.0f}",
                      f"{r['first_record_s']}", f"{r['driver_peak_rss_mb']:.0f}", f"{r['largest_process_rss_mb']:.0f}",
-                     f"{r['all_processes_peak_rss_mb']:.0f}", f"{d.get('edges', 0):,}",
+                     f"{r.get('largest_process_heap_mb', 0):.0f}", f"{r['all_processes_peak_rss_mb']:.0f}", f"{d.get('edges', 0):,}",
                      f"{d.get('edges_max_per_task', 0):,}"])
     w = [max(len(x[i]) for x in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(x)) for x in rows)
 
 
 GROWTH_KEYS = ("seconds", "docs_per_s", "first_record_s", "driver_peak_rss_mb", "largest_process_rss_mb",
-               "read_bytes", "written_bytes")
+               "largest_process_heap_mb", "read_bytes", "written_bytes")
 
 
 def growth(runs: list[dict]) -> dict[str, float]:

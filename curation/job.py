@@ -280,9 +280,10 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     snapshot()
 
 
-# About 50 MB of shuffled keys per reducer (its sort peaks near 110 bytes per key, under a stage actor's
-# footprint); fewer, larger partitions would mean fewer shuffle objects but bigger reducers.
-KEYS_PER_PARTITION = 2_000_000
+# About 24 MB of shuffled keys per reducer (its sort peaks near 110 bytes per key, well under a stage
+# actor's footprint); reducers read one range of each mapper's file, so more partitions cost reads, not
+# driver memory.
+KEYS_PER_PARTITION = 1_000_000
 DOCS_PER_FILE_GROUP = 100_000  # documents whose keys, signatures and decisions one per-file-group task handles
 
 

@@ -81,26 +81,38 @@ def test_killed_driver_resumes_to_identical_output(shards, undisturbed, tmp_path
     assert digest(out) == digest(undisturbed[0])
 
 
-def test_full_disk_stops_clearly_without_partial_files_under_final_names(shards, undisturbed, tmp_path):
+@pytest.mark.parametrize("phase", ["dedup", "write"])
+def test_full_disk_stops_clearly_without_partial_files_under_final_names(shards, undisturbed, tmp_path, phase):
     out = tmp_path / "out"
     # A file-size limit makes every write past 40 kB fail with EFBIG, as a full disk does (ENOSPC): the small
-    # batches of the annotate phase fit, the curated files of the write phase (about 60 kB) do not.
+    # batches of the annotate phase fit; the dedup exchange files (a group's keys) do not, and without dedup
+    # the curated files of the write phase (about 60 kB) do not.
     limit = "import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n" \
             "resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))"
     spec = spec_for(shards, out)
+    if phase == "write":
+        del spec["stages"]["dedup"]
+        reference = tmp_path / "reference"
+        run_job(parse_spec(spec_for(shards, reference) | {"stages": spec["stages"]}), progress=Progress(enabled=False))
+    else:
+        reference = undisturbed[0]
     proc = run_cli(spec, tmp_path / "job.json", limit)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 2, err
     assert "I/O error, job stopped" in err and "File too large" in err and "Traceback" not in err
-    assert len(list((out / "_work" / "done").glob("*.json"))) == 8  # it was the write phase that failed
-    assert list(out.rglob("_inprogress-*"))  # the partial file kept its in-progress name
+    assert len(list((out / "_work" / "done").glob("*.json"))) == 8  # annotate finished; a later phase failed
+    if phase == "write":
+        assert list(out.rglob("_inprogress-*"))  # the partial file kept its in-progress name
+    else:
+        assert not (out / "curated").exists()
+        assert not [p for p in (out / "_work").rglob("*.arrow")]  # no exchange file left behind
     for sub in ("curated", "rejected", "quarantine"):
         for p in (out / sub).rglob("*.parquet"):
             if not p.name.startswith("_"):
                 pq.read_table(p)  # whole, or it would not carry its final name
     # With room again, the same command finishes the job, identical to an undisturbed run.
-    run_job(parse_spec(spec_for(shards, out)), progress=Progress(enabled=False))
-    assert digest(out) == digest(undisturbed[0])
+    run_job(parse_spec(spec), progress=Progress(enabled=False))
+    assert digest(out) == digest(reference)
     assert not [p for p in out.rglob("_inprogress-*")]
 
 

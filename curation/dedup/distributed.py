@@ -2,15 +2,17 @@
 per-component keepers -> one decision file per input file (the steps are in `curation.dedup.cluster`).
 
 Only the runner knows where the tasks run (`LocalRunner` here, Ray tasks in `curation.execution`); what
-comes back to the driver is a handful of counters per task. Objects between steps are one per
-(task, partition) pair, as in the key shuffle.
+comes back to the driver is a handful of counters per task. Between steps, data goes through files
+under `_work/exchange/`, one per task and output family (`curation.dedup.exchange`), and each step runs
+to its end before the next starts: a count of things that grows with the tasks, not with their square.
 """
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any, Callable, Protocol, Sequence
 
-from curation.dedup import cluster, shuffle
+from curation.dedup import cluster, exchange, shuffle
 
 
 class Runner(Protocol):
@@ -31,9 +33,39 @@ class LocalRunner:
         return list(handles)
 
 
+class _Steps:
+    """Runs a step's tasks to their end, their routed outputs in files (`curation.dedup.exchange`)."""
+
+    def __init__(self, runner: Runner, layout: Any, root: str):
+        self.runner, self.layout, self.root = runner, layout, root
+
+    def run(self, name: str, fn: Callable, arg_lists: Sequence[Sequence[Any]], families: Sequence[int]
+            ) -> tuple[list[str], list[list[Any]]]:
+        """fn(*args) for each args (task i); its first sum(families) returned frames go to the step's family
+        folders (returned), what follows them comes back, per task."""
+        folders = [f"{self.root}/{name}/{k}" for k in range(len(families))]
+        task = exchange.step_task(fn)
+        handles = [self.runner.submit(task, (self.layout, folders, list(families), i, tuple(args)))[0]
+                   for i, args in enumerate(arg_lists)]
+        return folders, self.runner.get(handles)
+
+    def drop(self, name: str) -> None:
+        self.layout.remove_dir(f"{self.root}/{name}")
+
+
 def _reduce(group_of: dict[int, int], groups: int, *parts: Any) -> list[Any]:
     edges = shuffle.reduce_edges(list(parts))
     return cluster.route_edges(edges, group_of, groups) + [int(len(edges[0]))]
+
+
+def _components(partitions: int, n_pair_parts: int, n_edge_parts: int, *parts: Any) -> list[Any]:
+    """Labels of one node partition (its pairs after the last round), then `cluster.by_component`."""
+    lab = cluster.labels(*parts[:n_pair_parts])[0]
+    return cluster.by_component(partitions, n_edge_parts, lab, *parts[n_pair_parts:])
+
+
+def _inboxes(folder: str, producers: int, consumers: int) -> list[exchange.Inbox]:
+    return [exchange.Inbox(folder, producers, j) for j in range(consumers)]
 
 
 EDGES_PER_PARTITION = 4_000_000  # candidate edges per clustering partition (about 100 MB with their pairs)
@@ -48,30 +80,44 @@ def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: 
     P, G = partitions, len(groups)
     group_of = cluster.group_index(groups)
     layout.remove_dir(layout.path("_work", "dedup"))
+    root = layout.path("_work", "exchange")
+    layout.remove_dir(root)
+    steps = _Steps(runner, layout, root)
+    try:
+        return _run(steps, layout, groups, P, G, group_of, threshold, score_col, map_keys, progress,
+                    cluster_partitions, edges_per_partition)
+    finally:
+        layout.remove_dir(root)
+
+
+def _run(steps: _Steps, layout: Any, groups: list[list[int]], P: int, G: int, group_of: dict[int, int],
+         threshold: float, score_col: str | None, map_keys: Callable, progress: Callable[[str], None],
+         cluster_partitions: int | None, edges_per_partition: int) -> dict[str, Any]:
     # 1. Keys of each file group, partitioned; star (and chain) edges per key partition, by file group.
-    mapped = [runner.submit(map_keys, (layout, g, P), num_returns=P) for g in groups]
-    reduced = [runner.submit(_reduce, (group_of, G, *[m[p] for m in mapped]), num_returns=G + 1) for p in range(P)]
+    (keys,), _ = steps.run("keys", map_keys, [(layout, g, P) for g in groups], [P])
+    (edges,), counts = steps.run("reduce", _reduce, [(group_of, G, box) for box in _inboxes(keys, G, P)], [G])
+    steps.drop("keys")
     # Edges are far fewer than keys (a few per duplicate): the clustering steps get partitions of their own,
-    # sized by the edges, which keeps their partition-to-partition objects (C x C per step) few.
-    candidate_edges = sum(runner.get([r[G] for r in reduced]))
+    # sized by the edges.
+    candidate_edges = sum(c[0] for c in counts)
     C = cluster_partitions or max(1, min(P, -(-candidate_edges // edges_per_partition)))
     # 2. Verify on the full signatures: attach u's side, then compare at v's side.
-    att_u = [runner.submit(cluster.attach_u, (layout, g, score_col, group_of, G, C, *[r[i] for r in reduced]),
-                           num_returns=G + C) for i, g in enumerate(groups)]
-    att_v = [runner.submit(cluster.attach_v, (layout, g, score_col, threshold, C, *[a[i] for a in att_u]),
-                           num_returns=2 * C + 1) for i, g in enumerate(groups)]
-    checks = runner.get([a[2 * C] for a in att_v])
-    verified_away = sum(c["rejected_edges"] for c in checks)
+    (to_v, nodes_u), _ = steps.run("attach_u", cluster.attach_u,
+                                   [(layout, g, score_col, group_of, G, C, box)
+                                    for g, box in zip(groups, _inboxes(edges, P, G))], [G, C])
+    (verified, nodes_v), checks = steps.run("attach_v", cluster.attach_v,
+                                            [(layout, g, score_col, threshold, C, box)
+                                             for g, box in zip(groups, _inboxes(to_v, G, G))], [C, C])
+    verified_away = sum(c[0]["rejected_edges"] for c in checks)
     progress(f"dedup: {candidate_edges:,} candidate edges from {P} shuffle partitions; "
              f"{verified_away:,} band edges below the similarity threshold {threshold:.2f} dropped; "
              f"clustering in {C} partition(s)")
-    resolved, info = cluster_and_resolve(runner, C, group_of, G, [a[:C] for a in att_v],
-                                         [a[G:G + C] for a in att_u] + [a[C:2 * C] for a in att_v], progress)
+    decisions, info = cluster_and_resolve(steps, C, group_of, G, [(verified, G)], [(nodes_u, G), (nodes_v, G)],
+                                          progress)
+    summaries = info.pop("summaries")
     # 5. One decision file per input file.
-    written = [runner.submit(cluster.write_decisions, (layout, g, *[r[i] for r in resolved]))
-               for i, g in enumerate(groups)]
-    summaries = runner.get([r[G] for r in resolved])
-    runner.get([w[0] for w in written])
+    steps.run("write", cluster.write_decisions,
+              [(layout, g, box) for g, box in zip(groups, _inboxes(decisions, C, G))], [])
     max_pairs, rounds = info["edges_max_per_task"], info["rounds"]
     return {"candidate_edges": candidate_edges, "rejected_edges": verified_away,
             "edges": sum(s["edges"] for s in summaries), "candidate_documents": sum(s["documents"] for s in summaries),
@@ -80,40 +126,50 @@ def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: 
             "edges_max_per_task": max([max_pairs] + [s["edges"] for s in summaries])}
 
 
-def cluster_and_resolve(runner: Runner, P: int, group_of: dict[int, int], G: int, edge_parts: list[list[Any]],
-                        node_parts: list[list[Any]], progress: Callable[[str], None] = lambda m: None
-                        ) -> tuple[list[list[Any]], dict[str, int]]:
-    """Steps 2-4 on verified edges and node records (each producer's P parts, by node partition):
-    connected components by large-star / small-star rounds until the edge set stops changing, then
-    edges and nodes by component, then keepers. Returns each component partition's handles (G decision
-    frames by file group, then its summary) and the rounds / largest task."""
-    pairs = [runner.submit(cluster.orient, (P, *[e[p] for e in edge_parts]), num_returns=P) for p in range(P)]
+def cluster_and_resolve(steps: _Steps, P: int, group_of: dict[int, int], G: int,
+                        edge_families: list[tuple[str, int]], node_families: list[tuple[str, int]],
+                        progress: Callable[[str], None] = lambda m: None) -> tuple[str, dict[str, Any]]:
+    """Steps 2-4 on verified edges and node records, given as families (folder, producers) routed by node
+    partition: connected components by large-star / small-star rounds until the edge set stops changing,
+    then edges and nodes by component, then keepers. Returns the folder of the decision frames (one
+    batch per file group, from each of the P component partitions) and the rounds, largest task and the
+    partitions' summaries."""
+    def inbox(families: list[tuple[str, int]], p: int) -> list[exchange.Inbox]:
+        return [exchange.Inbox(folder, n, p) for folder, n in families]
+
+    (pairs,), _ = steps.run("orient", cluster.orient, [(P, *inbox(edge_families, p)) for p in range(P)], [P])
     previous = None
     rounds = max_pairs = 0
+    last = "orient"
     while True:
         rounds += 1
         if rounds > cluster.MAX_ROUNDS:
             raise RuntimeError(f"dedup: connected components did not converge in {cluster.MAX_ROUNDS} rounds")
         fingerprint: tuple = ()
         for large in (True, False):
-            step = [runner.submit(cluster.star_step, (large, P, *[q[p] for q in pairs]), num_returns=P + 1)
-                    for p in range(P)]
-            info = runner.get([s[P] for s in step])
-            max_pairs = max([max_pairs] + [i[0] for i in info])
+            name = f"star{rounds}{'L' if large else 'S'}"
+            (out,), info = steps.run(name, cluster.star_step,
+                                     [(large, P, exchange.Inbox(pairs, P, p)) for p in range(P)], [P])
+            steps.drop(last)
+            last, pairs = name, out
+            max_pairs = max([max_pairs] + [i[0][0] for i in info])
             if large:
-                fingerprint = tuple(i[1] for i in info)
-            pairs = [s[:P] for s in step]
+                fingerprint = tuple(i[0][1] for i in info)
         if fingerprint == previous:
             break
         previous = fingerprint
     progress(f"dedup: components converged in {rounds} round(s), at most {max_pairs:,} edge pairs per task")
-    labels = [runner.submit(cluster.labels, tuple(q[p] for q in pairs)) for p in range(P)]
-    comp = [runner.submit(cluster.by_component, (P, len(edge_parts), labels[p][0], *[e[p] for e in edge_parts],
-                                                 *[n[p] for n in node_parts]), num_returns=2 * P) for p in range(P)]
-    resolved = [runner.submit(cluster.resolve_components,
-                              (group_of, G, P, *[c[q] for c in comp], *[c[P + q] for c in comp]),
-                              num_returns=G + 1) for q in range(P)]
-    return resolved, {"rounds": rounds, "edges_max_per_task": max_pairs}
+    n_edges = sum(n for _, n in edge_families)
+    (comp_edges, comp_nodes), _ = steps.run(
+        "components", _components,
+        [(P, P, n_edges, exchange.Inbox(pairs, P, p), *inbox(edge_families, p), *inbox(node_families, p))
+         for p in range(P)], [P, P])
+    steps.drop(last)
+    (decisions,), summaries = steps.run(
+        "resolve", cluster.resolve_components,
+        [(group_of, G, P, exchange.Inbox(comp_edges, P, q), exchange.Inbox(comp_nodes, P, q)) for q in range(P)],
+        [G])
+    return decisions, {"rounds": rounds, "edges_max_per_task": max_pairs, "summaries": [s[0] for s in summaries]}
 
 
 def cluster_local(u: Any, v: Any, kind: Any, sim: Any = None, score: dict[int, float] | None = None,
@@ -132,9 +188,17 @@ def cluster_local(u: Any, v: Any, kind: Any, sim: Any = None, score: dict[int, f
     nodes = {"doc": docs, "id": np.array([str(d) for d in docs], dtype=object),
              "score": np.array([score.get(int(d), np.nan) for d in docs], dtype=np.float64)}
     group_of = {int(o): 0 for o in np.unique(docs >> 32)}
-    resolved, _ = cluster_and_resolve(LocalRunner(), P, group_of, 1,
-                                      [cluster.split(edges, cluster.node_partition(u, P), P)],
-                                      [cluster.split(nodes, cluster.node_partition(docs, P), P)])
-    out = cluster.concat([r[0] for r in resolved], {"doc": np.zeros(0, np.int64)})
+    with tempfile.TemporaryDirectory(prefix="dedup-") as tmp:
+        from curation.outputs import Layout
+
+        layout = Layout(tmp)
+        steps = _Steps(LocalRunner(), layout, layout.path("exchange"))
+        exchange.write_family(layout, exchange.family_file(layout.path("given", "edges"), 0),
+                              cluster.split(edges, cluster.node_partition(u, P), P))
+        exchange.write_family(layout, exchange.family_file(layout.path("given", "nodes"), 0),
+                              cluster.split(nodes, cluster.node_partition(docs, P), P))
+        decisions, _ = cluster_and_resolve(steps, P, group_of, 1, [(layout.path("given", "edges"), 1)],
+                                           [(layout.path("given", "nodes"), 1)])
+        out = cluster.concat(exchange.read_inbox(layout, exchange.Inbox(decisions, P, 0)), {"doc": np.zeros(0, np.int64)})
     order = np.argsort(out["doc"])
     return {k: val[order] for k, val in out.items()}
