@@ -209,10 +209,119 @@ def digest(out: Path) -> str:
     h = hashlib.sha256()
     for sub in ("curated", "rejected", "quarantine"):
         for p in sorted((out / sub).rglob("*.parquet")):
-            if not p.name.startswith("_"):
+            if not p.name.startswith((".", "_")):
                 h.update(str(p.relative_to(out)).encode())
                 h.update(p.read_bytes())
     return h.hexdigest()
+
+
+MIX_TOKENS_PER_DOC = 200  # the mixture's target per pool document (the pool holds about 350 a document)
+MIX_SHARD_TOKENS = 3_000_000  # 4 shards at 1x, 67 at 16x
+
+
+def generate_pool(folder: Path, n: int, data: Path, seed: int = 0, per_file: int = DOCS_PER_FILE) -> None:
+    """A mixture pool: n curated-like documents (id, text, source, domain, lang) in Parquet files of
+    DOCS_PER_FILE, over 3 sources and the languages of `sentence_pools` (70% English)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(seed)
+    pools = sentence_pools(data)
+    en = next(p for lang, p in pools if lang == "en")
+    others = [(lang, p) for lang, p in pools if lang != "en"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for start in range(0, n, per_file):
+        rows: dict[str, list] = {"id": [], "text": [], "source": [], "domain": [], "lang": []}
+        for i in range(start, min(n, start + per_file)):
+            lang, pool = ("en", en) if rng.random() < 0.7 else rng.choice(others)
+            rows["id"].append(f"d{i}")
+            rows["text"].append(" ".join(rng.choice(pool) for _ in range(rng.randint(6, 16))))
+            rows["source"].append(rng.choice(("web", "news", "books")))
+            rows["domain"].append("web")
+            rows["lang"].append(lang)
+        pq.write_table(pa.table(rows), folder / f"part-{start // per_file:05d}.parquet", compression="zstd")
+
+
+def run_mix_once(cluster: LocalCluster, inputs: Path, output: Path, docs: int, timeout: float = 3000) -> dict:
+    """One `curate mix` from a driver process of its own, sampled while it runs."""
+    shutil.rmtree(output, ignore_errors=True)
+    spec = output.parent / f"{output.name}.json"
+    spec.write_text(json.dumps({"kind": "mix", "name": "scale-mix", "inputs": [str(inputs)], "output": str(output),
+                                "target_tokens": docs * MIX_TOKENS_PER_DOC, "bucket_by": ["source", "lang"],
+                                "shard_tokens": MIX_SHARD_TOKENS, "formats": ["parquet", "megatron"],
+                                "execution": {"engine": "ray"}}))
+    env = dict(cluster.env, RAY_ADDRESS=cluster.address)
+    t0 = time.monotonic()
+    driver = subprocess.Popen([sys.executable, "-m", "curation.cli", "mix", str(spec)], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler(driver, cluster, output)
+    sampler.start()
+    try:
+        _, err = driver.communicate(timeout=timeout)
+    finally:
+        sampler.stop.set()
+        sampler.join()
+    wall = time.monotonic() - t0
+    res: dict = {"kind": "mix", "returncode": driver.returncode, "seconds": round(wall, 1), "docs": docs,
+                 "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
+                 "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1), "largest_process": sampler.largest[1],
+                 "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
+                 "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1), "stderr_tail": err[-3000:]}
+    manifest = output / "manifest.json"
+    if driver.returncode == 0 and manifest.exists():
+        m = json.loads(manifest.read_text())
+        io = m.get("io", {})
+        res.update(selected_tokens=m["achieved_tokens"], target_tokens=m["target_tokens"], shards=len(m["shards"]),
+                   pool_documents=m["pool_documents"], phase_s=io.get("phase_seconds", {}),
+                   shard_read_bytes=io.get("read_bytes"), shard_written_bytes=io.get("written_bytes"),
+                   read_per_written=round(io["read_bytes"] / io["written_bytes"], 3) if io.get("written_bytes") else None,
+                   us_per_selected_token=round(wall / m["achieved_tokens"] * 1e6, 4))
+    return res
+
+
+def mix_runs(cluster: LocalCluster, work: Path, base: int, sizes: list[int], data: Path, say) -> dict:
+    """`curate mix` at each size: the runs, their 16x/1x growth and the issue's limits."""
+    runs = []
+    for m in sizes:
+        inputs = work / f"pool-{m}x"
+        t0 = time.monotonic()
+        generate_pool(inputs, base * m, data)
+        say(f"mix {m}x: generated a pool of {base * m:,} documents in {time.monotonic() - t0:.0f}s")
+        r = run_mix_once(cluster, inputs, work / f"mix-{m}x", base * m)
+        r["size"] = m
+        say(json.dumps({k: v for k, v in r.items() if k != "stderr_tail"}))
+        if r["returncode"] != 0:
+            say(r["stderr_tail"])
+        runs.append(r)
+        shutil.rmtree(work / f"mix-{m}x", ignore_errors=True)
+        shutil.rmtree(inputs, ignore_errors=True)
+    out: dict = {"runs": runs}
+    if len(runs) > 1 and all(r["returncode"] == 0 for r in runs):
+        a, b = runs[0], runs[-1]
+        g = {"driver_peak_rss_mb": round(b["driver_peak_rss_mb"] / a["driver_peak_rss_mb"], 3),
+             "largest_process_rss_mb": round(b["largest_process_rss_mb"] / a["largest_process_rss_mb"], 3),
+             "us_per_selected_token": round(b["us_per_selected_token"] / a["us_per_selected_token"], 3),
+             "size": b["size"] / a["size"]}
+        out["growth"] = g
+        out["within_limits"] = (g["driver_peak_rss_mb"] < MIX_LIMITS["driver_peak_rss_mb"]
+                                and g["us_per_selected_token"] < MIX_LIMITS["us_per_selected_token"]
+                                and all((r["read_per_written"] or 99) < MIX_LIMITS["read_per_written"] for r in runs))
+    return out
+
+
+def mix_table(runs: list[dict]) -> str:
+    head = ["size", "docs", "seconds", "pool", "select", "shards", "shards n", "selected tokens", "us/token",
+            "driver MB", "largest MB", "read/written"]
+    rows = [head]
+    for r in runs:
+        ph = r.get("phase_s", {})
+        rows.append([f"{r['size']}x", f"{r['docs']:,}", f"{r['seconds']:.0f}", f"{ph.get('pool', 0):.0f}",
+                     f"{ph.get('select', 0):.1f}", f"{ph.get('shards', 0):.0f}", str(r.get("shards", "-")),
+                     f"{r.get('selected_tokens', 0):,}", f"{r.get('us_per_selected_token', 0):.3f}",
+                     f"{r['driver_peak_rss_mb']:.0f}", f"{r['largest_process_rss_mb']:.0f}",
+                     f"{r.get('read_per_written')}"])
+    w = [max(len(x[i]) for x in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(x)) for x in rows)
 
 
 def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: bool = False,
@@ -299,6 +408,7 @@ def growth(runs: list[dict]) -> dict[str, float]:
 
 
 LIMITS = {"driver_peak_rss_mb": 1.2, "largest_process_rss_mb": 1.5, "seconds_per_doc": 1.3}  # the issue's bar
+MIX_LIMITS = {"driver_peak_rss_mb": 1.2, "us_per_selected_token": 1.3, "read_per_written": 3.0}
 
 
 def main() -> int:
@@ -310,6 +420,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="folder for inputs and outputs (default: a temp dir)")
     ap.add_argument("--no-kill", action="store_true", help="skip the node-kill run")
     ap.add_argument("--big-file-gb", type=float, default=1.0, help="the one-big-file run (0: skip)")
+    ap.add_argument("--kind", choices=["curate", "mix", "all"], default="curate",
+                    help="the curate job (default), curate mix, or both")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s) > 0]  # --sizes 0: none
@@ -319,7 +431,14 @@ def main() -> int:
     try:
         with LocalCluster(workers=args.nodes, cpus_per_node=1) as cluster:
             say(f"cluster: head + {args.nodes} workers, 1 CPU each, at {cluster.address}")
-            for m in sizes:
+            if args.kind in ("mix", "all"):
+                results["mix"] = mix_runs(cluster, work, args.base, sizes, args.data, say)
+                print(mix_table(results["mix"]["runs"]), flush=True)
+                if "growth" in results["mix"]:
+                    g = results["mix"]["growth"]
+                    print(f"mix {sizes[-1]}x / {sizes[0]}x: " + ", ".join(f"{k} {v}" for k, v in g.items()) +
+                          f"; limits {MIX_LIMITS}: {'ok' if results['mix']['within_limits'] else 'OVER'}", flush=True)
+            for m in (sizes if args.kind in ("curate", "all") else []):
                 inputs = work / f"in-{m}x"
                 t0 = time.monotonic()
                 planted = generate(inputs, args.base * m, args.data)
@@ -333,20 +452,21 @@ def main() -> int:
                 if m != sizes[0]:  # the smallest stays for the node-kill run
                     shutil.rmtree(work / f"out-{m}x", ignore_errors=True)
                     shutil.rmtree(inputs, ignore_errors=True)
-            print(table(results["runs"]), flush=True)
-            ok = all(r["returncode"] == 0 for r in results["runs"])
-            if len(results["runs"]) > 1 and ok:
-                g = growth(results["runs"])
+            if results["runs"]:
+                print(table(results["runs"]), flush=True)
+            done = [r for r in results["runs"] if r["returncode"] == 0]  # a failed size is reported, not compared
+            if len(done) > 1 and done[0]["size"] == sizes[0] and done[-1]["size"] == sizes[-1]:
+                g = growth(done)
                 results["growth"] = {"curate": g}
                 verdict = {k: ("ok" if g[k] < lim else "OVER") for k, lim in LIMITS.items()}
                 results["within_limits"] = all(v == "ok" for v in verdict.values())
                 print(f"\n{sizes[-1]}x / {sizes[0]}x: " + ", ".join(f"{k} {v}" for k, v in g.items()))
                 print("limits (16x/1x): " + ", ".join(f"{k} < {lim} {verdict[k]}" for k, lim in LIMITS.items()) +
                       f"; first record at most {max(r['first_record_s'] or 1e9 for r in results['runs'])} s (< 30)")
-            if args.big_file_gb > 0:
+            if args.big_file_gb > 0 and args.kind != "mix":
                 results["big_file"] = big_file_run(cluster, work, args.big_file_gb, args.data, 1 + args.nodes)
                 print(f"\none {args.big_file_gb:g} GB JSONL file: {results['big_file']['summary']}")
-            if not args.no_kill and sizes:
+            if not args.no_kill and results["runs"]:
                 m = sizes[0]
                 base = results["runs"][0]
                 k = run_once(cluster, work / f"in-{m}x", work / f"out-{m}x-kill", kill_in_dedup=True)
@@ -364,7 +484,8 @@ def main() -> int:
             args.json.write_text(json.dumps(results, indent=2))
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    ok = all(r["returncode"] == 0 for r in results["runs"]) and results.get("node_kill", {}).get("identical", True)
+    ok = all(r["returncode"] == 0 for r in results["runs"] + results.get("mix", {}).get("runs", [])) and \
+        results.get("node_kill", {}).get("identical", True)
     return 0 if ok else 1
 
 

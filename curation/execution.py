@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.dedup import shuffle
-from curation.dedup.distributed import LocalRunner, run_dedup
+from curation.dedup.distributed import run_dedup
+from curation.exchange import LocalRunner
 from curation.io.readers import RAW_SCHEMA, ReadLimits, ReadSummary, read_file
 from curation.io.sources import InputFile
 from curation.outputs import Layout, batch_stats, write_annotated_part
@@ -172,6 +173,10 @@ class LocalExecutor:
             for t in read_batches(f, limits):
                 yield from write_batches(run_stages(t, list(plan), ctx, plan), self.layout)
 
+    def runner(self) -> LocalRunner:
+        """Where the steps of a distributed phase run (`curation.exchange.Steps`): here, one by one."""
+        return LocalRunner()
+
     def dedup(self, ordinals: Sequence[int], partitions: int, groups: int, **kw: Any) -> dict[str, Any]:
         return run_dedup(LocalRunner(), self.layout, _group(ordinals, groups), partitions, map_keys=map_keys, **kw)
 
@@ -302,7 +307,11 @@ class RayExecutor:
     def dedup(self, ordinals: Sequence[int], partitions: int, groups: int, **kw: Any) -> dict[str, Any]:
         """The dedup task graph (`curation.dedup.distributed`) as Ray tasks: every intermediate result stays
         in the object store, decisions go to files, and only counters come back here."""
-        return run_dedup(_RayRunner(), self.layout, _group(ordinals, groups), partitions, map_keys=map_keys, **kw)
+        return run_dedup(self.runner(), self.layout, _group(ordinals, groups), partitions, map_keys=map_keys, **kw)
+
+    def runner(self) -> "_RayRunner":
+        """Where the steps of a distributed phase run (`curation.exchange.Steps`): Ray tasks."""
+        return _RayRunner()
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
@@ -376,7 +385,7 @@ class _GeneratorActors:
 
 
 class _RayRunner:
-    """`curation.dedup.distributed.Runner` on Ray tasks (retried on a lost node, results rebuilt from lineage)."""
+    """`curation.exchange.Runner` on Ray tasks (retried on a lost node; what they hand on is in files)."""
 
     def __init__(self, num_cpus: float = 0.5):
         self.num_cpus = num_cpus
@@ -396,6 +405,13 @@ class _RayRunner:
         import ray
 
         return ray.get(list(handles))
+
+    def wait(self, handles: list[Any], timeout: float) -> list[Any]:
+        """The handles still running after at most `timeout` seconds."""
+        import ray
+
+        _, pending = ray.wait(list(handles), num_returns=len(handles), timeout=timeout)
+        return pending
 
 
 def _releasing(fn: Callable) -> Callable:
@@ -463,19 +479,36 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 
 
 def tables_with_actor(executor: "LocalExecutor | RayExecutor", udf: type, ctor_args: tuple, n_items: int,
-                      actors: int | None = None) -> pa.Table:
+                      actors: int | None = None, report: Callable[[list[pa.Table]], None] | None = None,
+                      every: float = 5.0) -> pa.Table:
     """Call `udf(*ctor_args)({"i": [item]})` for items 0..n-1 and concatenate the tables it returns.
     On Ray the udf runs in an actor pool (what it loads in __init__, e.g. a tokenizer, is loaded once
-    per actor); locally one instance serves every item."""
+    per actor); locally one instance serves every item. `report(the tables returned so far)` at most every
+    `every` seconds while they run."""
     if n_items == 0:
         return pa.table({})
+    out: list[pa.Table] = []
+    last = time.monotonic()
+
+    def tick() -> None:
+        nonlocal last
+        if report is not None and time.monotonic() - last >= every:
+            last = time.monotonic()
+            report(out)
+
     if isinstance(executor, LocalExecutor):
         inst = udf(*ctor_args)
-        return _concat([inst({"i": np.array([i])}) for i in range(n_items)])
+        for i in range(n_items):
+            out.append(inst({"i": np.array([i])}))
+            tick()
+        return _concat(out)
     import ray
 
     size = actors or max(1, int(executor.cpus * 0.75 / 0.5))
     ds = ray.data.from_items([{"i": i} for i in range(n_items)], override_num_blocks=n_items)
     ds = ds.map_batches(udf, fn_constructor_args=ctor_args, batch_size=1, batch_format="numpy",
                         compute=ray.data.ActorPoolStrategy(size=min(size, n_items)), num_cpus=0.5)
-    return _concat(list(ray.get(ds.to_arrow_refs())))
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        out.append(batch)
+        tick()
+    return _concat(out)

@@ -163,6 +163,9 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
 
     try:
         write_progress(layout, "starting", input_files=len(files))
+        from curation.dataset_card import curate_card
+
+        layout.write_bytes(layout.path("README.md"), curate_card(job.name))
         with executor:
             t0 = time.monotonic()
             _annotate(executor, layout, todo, limits, file_stats, progress)
@@ -189,9 +192,10 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
         from curation.report import write_report
 
         write_report(layout, stats)
+        layout.write_bytes(layout.path("README.md"), curate_card(job.name, stats))
     except OSError as e:  # a full disk, a read-only or vanished output, a lost object store
         raise JobError(f"I/O error, job stopped: {e}. Output {layout.uri}: files under their final names are "
-                       "complete (partial ones keep an _inprogress- name); input files already annotated are "
+                       "complete (partial ones keep an .inprogress- name); input files already annotated are "
                        "kept, so running the same command again resumes once the cause is fixed") from None
     if stats["input_records"] != stats["kept"] + stats["rejected"] + stats["quarantined"]:
         raise JobError(f"accounting error: {stats['input_records']} records read but {stats['kept']} kept + "

@@ -168,11 +168,12 @@ def score_bins(scores: np.ndarray) -> dict[str, int]:
 
 
 def in_progress_name(path: str) -> str:
-    """Where a file is written before it is complete: the same folder, a name starting with "_", which
-    pyarrow.dataset, datasets and our own readers skip; renamed to `path` once closed, so a file under its
-    final name is always whole (a full disk or a killed worker leaves only the in-progress name)."""
+    """Where a file is written before it is complete: the same folder, a hidden name (".inprogress-"),
+    which pyarrow.dataset, datasets and our own readers skip (datasets does not skip "_" names); renamed
+    to `path` once closed, so a file under its final name is always whole (a full disk or a killed worker
+    leaves only the in-progress name)."""
     folder, name = path.rsplit("/", 1)
-    return f"{folder}/_inprogress-{name}"
+    return f"{folder}/.inprogress-{name}"
 
 
 class _Sink:
@@ -210,7 +211,7 @@ class _Sink:
         if self.writer is None:
             self.layout.mkdir(self.path.rsplit("/", 1)[0])
             self.writer = pq.ParquetWriter(in_progress_name(self.path), t.schema, filesystem=self.layout.fs,
-                                           compression="zstd")
+                                           compression="zstd", write_page_index=True)
         self.writer.write_table(t, row_group_size=len(t))
         self.pending, self.rows, self.nbytes = [], 0, 0
 

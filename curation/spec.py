@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from curation.io.instruction import InstructionSpec
 from pydantic import (BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_serializer,
                       model_validator)
 
@@ -56,6 +57,22 @@ class InputSpec(_Strict):
     domain: str = "web"
     text_field: str = "text"
     id_field: str | None = "id"
+    instruction: InstructionSpec | None = Field(
+        None, description="JSONL instruction/chat records (messages, or prompt/response) rendered to text with "
+                          "a template (default ChatML); such an input's domain defaults to instruction")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instruction_domain(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("instruction") is not None and "domain" not in data:
+            data = {**data, "domain": "instruction"}
+        return data
+
+    @model_validator(mode="after")
+    def _instruction_format(self) -> "InputSpec":
+        if self.instruction is not None and self.format != "jsonl":
+            raise ValueError("instruction: records are read from JSONL inputs (format: jsonl)")
+        return self
 
 
 class NormalizeSpec(_Strict):

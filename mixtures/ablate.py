@@ -123,7 +123,8 @@ class _Swarm:
                 n = max(1, int(np.searchsorted(cum, self.fraction * cum[-1], side="left")) + 1)
                 keep.append(idx[:n])
             sel = np.sort(np.concatenate(keep))
-            self.subpools[seed] = pa.table({"id": t["id"].take(pa.array(sel)), "bucket": t["bucket"].take(pa.array(sel)),
+            self.subpools[seed] = pa.table({"id": t["id"].take(pa.array(sel)), "id_hash": t["id_hash"].take(pa.array(sel)),
+                                            "bucket": t["bucket"].take(pa.array(sel)),
                                             "n_tokens": t["n_tokens"].take(pa.array(sel)),
                                             "pool_index": pa.array(self.train_idx[sel])})
         return self.subpools[seed]

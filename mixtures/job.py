@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import yaml
 
 from curation.execution import LocalExecutor, RayExecutor, tables_with_actor
@@ -22,9 +24,8 @@ from curation.outputs import Layout
 from curation.progress import Progress
 from curation.spec import SpecError, model_yaml
 from mixtures.allocate import Allocation, allocate, natural_weights, temperature_weights, unimax_weights
-from mixtures.pool import POOL_VERSION, PoolIndexer, curated_files
-from mixtures.select import cut_shards, row_ids, select, shuffle_order
-from mixtures.shards import MANIFEST_VERSION, blend_files, write_shard
+from mixtures.pool import PoolIndexer, curated_files, part_paths
+from mixtures.shards import MANIFEST_VERSION, blend_files
 from mixtures.spec import MixJob
 from mixtures.tokenizer import TOKENIZER_NAME, vocab_sha256
 
@@ -57,57 +58,66 @@ def _mixture_id(job: MixJob, files: list[str], weights: dict[str, float], salt: 
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def build_mixture(executor, layout: Layout, prefix: str, files: list[str], pool: pa.Table, alloc: Allocation,
-                  job: MixJob, target: int, source: str, mixture_id: str) -> dict[str, Any]:
-    """Select, shuffle, write shards, manifest and blends under OUT/prefix; returns the manifest."""
-    sel = select(pool, alloc.tokens, job.seed, alloc.caps)
-    idx = sel["pool_index"].to_numpy()
-    epochs = sel["epoch"].to_numpy()
-    picked = pool.take(pa.array(idx))
-    rids = row_ids(picked["id"].to_pylist(), epochs)
-    order = shuffle_order(rids, job.seed)
-    rows = pa.table({"file": picked["file"], "row": picked["row"], "row_id": pa.array(rids, pa.string()),
-                     "bucket": picked["bucket"], "n_tokens": picked["n_tokens"],
-                     "epoch": pa.array(epochs, pa.int32())}).take(pa.array(order))
-    synthetic = picked["synthetic"].to_numpy(zero_copy_only=False)
-    synthetic_by_bucket: dict[str, int] = {}
-    for b, t, syn in zip(picked["bucket"].to_pylist(), picked["n_tokens"].to_numpy().tolist(), synthetic.tolist()):
-        if syn:
-            synthetic_by_bucket[b] = synthetic_by_bucket.get(b, 0) + t
-    bounds = cut_shards(rows["n_tokens"].to_numpy(), job.shard_tokens)
-    shards = executor.map(write_shard, [(layout, prefix, f"shards/shard-{i:05d}.parquet", files,
-                                         rows.slice(a, b - a)) for i, (a, b) in enumerate(bounds)])
-    available = _available(pool)
-    selected: dict[str, int] = {}
-    for b, t in zip(rows["bucket"].to_pylist(), rows["n_tokens"].to_numpy().tolist()):
-        selected[b] = selected.get(b, 0) + t
-    buckets = [{"name": b, "available_tokens": available[b], "allocated_tokens": alloc.tokens[b],
-                "selected_tokens": selected.get(b, 0), "weight": alloc.weights[b],
+def build_mixture(executor, layout: Layout, prefix: str, files: list[str], parts: list[str],
+                  available: dict[str, dict[str, int]], alloc: Allocation, job: MixJob, target: int, source: str,
+                  mixture_id: str, progress: Progress, min_tokens: int = 0,
+                  pool_seconds: float | None = None, compression: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Select, shuffle, write shards, manifest and blends under OUT/prefix, as steps over the pool parts
+    (`mixtures.distributed`); returns the manifest."""
+    from curation.exchange import Steps
+    from mixtures import distributed as dist
+    from mixtures.select import plan
+
+    tokens_of = {b: v["tokens"] for b, v in available.items()}
+    plans = plan(alloc.tokens, tokens_of, alloc.caps)
+    root = layout.path("_work", "exchange", "mix-" + (prefix.strip("/") or "main"))
+    layout.remove_dir(root)
+    steps = Steps(executor.runner(), layout, root, progress=lambda m: progress.say(f"{prefix or ''}{m}"))
+    t0 = time.monotonic()
+    try:
+        decisions, picks = dist.select_remainders(steps, layout, parts, plans, job.seed, min_tokens)
+        selected = sum(d["full"] * tokens_of[b] + d["tokens"] for b, d in decisions.items())
+        n_shards = dist.shard_count(selected, job.shard_tokens)
+        progress.say(f"{prefix or 'main '}selection: {selected:,} tokens chosen in {len(decisions)} bucket(s) "
+                     f"({time.monotonic() - t0:.1f}s); writing {n_shards} shard(s)")
+        t1 = time.monotonic()
+        shards, by_bucket, io = dist.write_shards(steps, layout, prefix, files, parts, decisions, picks, job.seed,
+                                              n_shards, job.formats, min_tokens, progress.say)
+    finally:
+        layout.remove_dir(root)
+    io["phase_seconds"] = {**({"pool": round(pool_seconds, 3)} if pool_seconds is not None else {}),
+                           "select": round(t1 - t0, 3), "shards": round(time.monotonic() - t1, 3)}
+    buckets = [{"name": b, "available_tokens": tokens_of[b], "allocated_tokens": alloc.tokens[b],
+                "selected_tokens": by_bucket.get(b, {}).get("tokens", 0), "weight": alloc.weights[b],
                 "requested_weight": alloc.requested[b], "weight_source": source,
-                "epochs": selected.get(b, 0) / available[b] if available[b] else 0.0, "max_epochs": alloc.caps[b],
-                "redistributed_tokens": alloc.redistributed.get(b, 0),
-                "synthetic_tokens": synthetic_by_bucket.get(b, 0)} for b in sorted(available)]
+                "epochs": by_bucket.get(b, {}).get("tokens", 0) / tokens_of[b] if tokens_of[b] else 0.0,
+                "max_epochs": alloc.caps[b], "redistributed_tokens": alloc.redistributed.get(b, 0),
+                "synthetic_tokens": by_bucket.get(b, {}).get("synthetic", 0)} for b in sorted(tokens_of)]
     achieved = int(sum(s["tokens"] for s in shards))
-    synthetic_tokens = int(sum(synthetic_by_bucket.values()))
+    synthetic_tokens = int(sum(v["synthetic"] for v in by_bucket.values()))
     manifest = {"schema_version": MANIFEST_VERSION, "mixture_id": mixture_id, "name": job.name,
                 "tokenizer": {"name": TOKENIZER_NAME, "vocab_sha256": vocab_sha256()}, "seed": job.seed,
                 "target_tokens": target, "achieved_tokens": achieved,
                 # tokens of model-written documents (domain synthetic) and their share of the mixture
                 "synthetic_tokens": synthetic_tokens,
                 "synthetic_share": synthetic_tokens / achieved if achieved else 0.0,
-                "rows": int(sum(s["rows"] for s in shards)), "pool_documents": len(pool), "bucket_by": job.bucket_by,
-                "max_epochs": job.max_epochs, "redistribute": job.redistribute, "buckets": buckets, "shards": shards,
-                "inputs": files}
+                "rows": int(sum(s["rows"] for s in shards)),
+                "pool_documents": sum(v["documents"] for v in available.values()), "bucket_by": job.bucket_by,
+                "max_epochs": job.max_epochs, "redistribute": job.redistribute, "formats": job.formats,
+                "buckets": buckets, "shards": shards, "inputs": files,
+                # the shard step's bytes read (curated columns once, routed rows) and written (shards, token files)
+                "io": io}
+    if compression is not None:  # Qwen tokens per byte and per character of the pool, by language and bucket
+        manifest["compression"] = compression
     manifest["blend_files"] = blend_files(layout, prefix, shards)
     layout.write_bytes(layout.path(f"{prefix}manifest.json"), json.dumps(manifest, indent=2).encode())
     return manifest
 
 
 def _available(pool: pa.Table) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for b, t in zip(pool["bucket"].to_pylist(), pool["n_tokens"].to_numpy().tolist()):
-        out[b] = out.get(b, 0) + t
-    return out
+    """Tokens per bucket of an in-memory pool (ablations)."""
+    g = pool.group_by("bucket").aggregate([("n_tokens", "sum")])
+    return dict(zip(g["bucket"].to_pylist(), g["n_tokens_sum"].to_pylist()))
 
 
 def _alloc_for(job: MixJob, available: dict[str, int], target: int, max_epochs: float) -> tuple[Allocation, str]:
@@ -118,35 +128,37 @@ def _alloc_for(job: MixJob, available: dict[str, int], target: int, max_epochs: 
     return alloc, job.weight_source()
 
 
-def _pool_key(files: list[str], job: MixJob) -> str:
-    """Identifies a pool: the curated files as they are now (size, mtime), the buckets, the vocabulary."""
-    from curation.io.sources import filesystem_for
+def build_pool(executor, layout: Layout, files: list[str], job: Any, progress: Progress | None = None) -> list[str]:
+    """Each curated file's pool part, counted once: parts of files that did not change are reused."""
+    parts = part_paths(layout, files, job.bucket_by)
+    missing = [i for i, p in enumerate(parts) if layout.fs.get_file_info(p).type != pafs.FileType.File]
+    if missing:
+        if progress is not None:
+            progress.say(f"counting tokens of {len(missing)} curated file(s) ({len(files) - len(missing)} counted before)")
+        t0 = time.monotonic()
 
-    stamp = []
-    for f in files:
-        fs, path = filesystem_for(f)
-        info = fs.get_file_info(path)
-        stamp.append([f, info.size, info.mtime_ns])
-    key = json.dumps({"files": stamp, "bucket_by": job.bucket_by, "vocab": vocab_sha256(), "pool": POOL_VERSION},
-                     sort_keys=True)
-    return hashlib.sha256(key.encode()).hexdigest()[:16]
+        def report(done: list[pa.Table]) -> None:
+            if progress is not None:
+                n, el = sum(len(t) for t in done), time.monotonic() - t0
+                docs = int(sum(t["rows"].to_numpy().sum() for t in done))
+                eta = f", ETA {(len(missing) - n) * el / n:.0f}s" if n else ""
+                progress.say(f"counting: {n}/{len(missing)} files, {docs:,} documents, {docs / el:,.0f}/s{eta}")
+
+        tables_with_actor(executor, PoolIndexer, ([files[i] for i in missing], job.bucket_by, layout,
+                                                   [parts[i] for i in missing]), len(missing), job.execution.actors,
+                          report=report)
+    return parts
 
 
-def _load_or_build_pool(executor, layout: Layout, files: list[str], job: MixJob) -> pa.Table:
-    """The pool index, counted once: cached under OUT/_work/ and reused while the inputs are unchanged."""
+def _load_or_build_pool(executor, layout: Layout, files: list[str], job: Any) -> pa.Table:
+    """The whole pool in memory, sorted by (file, row): for ablations, which run on a sample-sized pool."""
     import pyarrow.parquet as pq
 
-    cache = layout.path("_work", f"pool-{_pool_key(files, job)}.parquet")
-    try:
-        return pq.read_table(cache, filesystem=layout.fs)
-    except (FileNotFoundError, OSError):
-        pass
-    pool = tables_with_actor(executor, PoolIndexer, (files, job.bucket_by), len(files), job.execution.actors)
-    pool = pool.sort_by([("file", "ascending"), ("row", "ascending")])
-    layout.mkdir(layout.path("_work"))
-    pq.write_table(pool, cache + ".tmp", filesystem=layout.fs, compression="zstd")
-    layout.fs.move(cache + ".tmp", cache)
-    return pool
+    tables = []
+    for i, p in enumerate(build_pool(executor, layout, files, job)):
+        t = pq.read_table(p, filesystem=layout.fs)
+        tables.append(t.set_column(t.column_names.index("file"), "file", pa.array(np.full(len(t), i, np.int32))))
+    return pa.concat_tables(tables).sort_by([("file", "ascending"), ("row", "ascending")])
 
 
 def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
@@ -160,32 +172,44 @@ def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | Non
 
 def _run_mix(job: MixJob, files: list[str], layout: Layout, address: str | None, progress: Progress,
              t0: float) -> dict[str, Any]:
+    from curation.dataset_card import mix_card
+
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
     progress.say(f"mix {job.name!r}: {len(files)} curated file(s), target {job.target_tokens:,} tokens")
+    layout.write_bytes(layout.path("README.md"), mix_card(job.name, None, job.long_context is not None))
     with executor:
-        pool = _load_or_build_pool(executor, layout, files, job)
-        ids = pool["id"]
-        if len(pool) and pa.compute.count_distinct(ids).as_py() != len(pool):
-            counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
-            repeated = counts.filter(pa.compute.greater(counts["id_count"], 1))
-            examples = ", ".join(repr(i) for i in repeated["id"].to_pylist()[:5])
-            raise SpecError([("inputs", f"document ids are not unique across the inputs ({len(repeated):,} ids "
-                                        f"repeat, e.g. {examples}); mixture rows are named by id: give each source "
-                                        "its own id_field or prefix, or curate the inputs in one job")])
-        available = _available(pool)
-        progress.say(f"pool: {len(pool):,} documents, {sum(available.values()):,} tokens in {len(available)} "
+        from curation.exchange import Steps
+        from mixtures import distributed as dist
+
+        t_pool = time.monotonic()
+        parts = build_pool(executor, layout, files, job, progress)
+        steps = Steps(executor.runner(), layout, layout.path("_work", "exchange", "pool"), progress=progress.say)
+        try:
+            available, compression = dist.pool_stats(steps, layout, parts)
+            documents = sum(v["documents"] for v in available.values())
+            repeats, examples = dist.repeated_ids(steps, layout, parts, documents)
+        finally:
+            layout.remove_dir(layout.path("_work", "exchange", "pool"))
+        if repeats:
+            raise SpecError([("inputs", f"document ids are not unique across the inputs ({repeats:,} ids repeat, "
+                                        f"e.g. {', '.join(repr(i) for i in examples)}); mixture rows are named by id: "
+                                        "give each source its own id_field or prefix, or curate the inputs in one job")])
+        tokens = {b: v["tokens"] for b, v in available.items()}
+        progress.say(f"pool: {documents:,} documents, {sum(tokens.values()):,} tokens in {len(tokens)} "
                      f"buckets ({time.monotonic() - t0:.1f}s)")
-        alloc, source = _alloc_for(job, available, job.target_tokens, job.max_epochs)
-        manifest = build_mixture(executor, layout, "", files, pool, alloc, job, job.target_tokens, source,
-                                 _mixture_id(job, files, alloc.weights))
+        alloc, source = _alloc_for(job, tokens, job.target_tokens, job.max_epochs)
+        manifest = build_mixture(executor, layout, "", files, parts, available, alloc, job, job.target_tokens,
+                                 source, _mixture_id(job, files, alloc.weights), progress,
+                                 pool_seconds=time.monotonic() - t_pool, compression=compression)
         progress.say(f"main mixture: {manifest['achieved_tokens']:,} tokens in {len(manifest['shards'])} shard(s)")
         long_manifest = None
         if job.long_context is not None:
             from mixtures.long_context import build_long_context
 
-            long_manifest = build_long_context(executor, layout, files, pool, job, progress)
+            long_manifest = build_long_context(executor, layout, files, parts, job, progress)
     from mixtures.report import write_mix_report
 
     write_mix_report(layout, manifest, long_manifest)
+    layout.write_bytes(layout.path("README.md"), mix_card(job.name, manifest, long_manifest is not None))
     progress.say(f"done in {time.monotonic() - t0:.1f}s: {layout.path('manifest.json')}")
     return manifest

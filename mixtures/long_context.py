@@ -4,7 +4,7 @@ packed to `seq_len` tokens (documents joined with the end-of-text token, in the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -26,25 +26,32 @@ def length_histogram(tokens: np.ndarray) -> dict[str, int]:
     return out
 
 
-def build_long_context(executor, layout: Layout, files: list[str], pool: pa.Table, job, progress) -> dict[str, Any]:
-    from mixtures.job import _alloc_for, _available, _mixture_id, build_mixture
+def build_long_context(executor, layout: Layout, files: list[str], parts: list[str], job, progress) -> dict[str, Any]:
+    from curation.exchange import Steps
+    from mixtures import distributed as dist
+    from mixtures.job import _alloc_for, _mixture_id, build_mixture
 
     lc = job.long_context
-    long_pool = pool.filter(pa.compute.greater_equal(pool["n_tokens"], lc.min_tokens))
-    if len(long_pool) == 0:
+    root = layout.path("_work", "exchange", "long-stats")
+    try:
+        available, compression = dist.pool_stats(Steps(executor.runner(), layout, root), layout, parts, lc.min_tokens)
+    finally:
+        layout.remove_dir(root)
+    if not available:
         raise SpecError([("long_context.min_tokens", f"no document has {lc.min_tokens:,} tokens or more")])
-    available = _available(long_pool)
+    tokens = {b: v["tokens"] for b, v in available.items()}
     alloc, source = _alloc_for(job.model_copy(update={"weights": None, "weights_file": None, "temperature": None,
                                                       "unimax": None, "max_epochs_by_bucket": {}}),
-                               available, lc.target_tokens, lc.max_epochs)
-    manifest = build_mixture(executor, layout, "long_context/", files, long_pool, alloc, job, lc.target_tokens,
-                             "natural (long documents)", _mixture_id(job, files, alloc.weights, salt="long"))
+                               tokens, lc.target_tokens, lc.max_epochs)
+    manifest = build_mixture(executor, layout, "long_context/", files, parts, available, alloc, job, lc.target_tokens,
+                             "natural (long documents)", _mixture_id(job, files, alloc.weights, salt="long"), progress,
+                             min_tokens=lc.min_tokens, compression=compression)
     lengths = np.concatenate([pq.read_table(layout.path("long_context/" + s["path"]), columns=["n_tokens"],
                                             filesystem=layout.fs)["n_tokens"].to_numpy() for s in manifest["shards"]])
     manifest["min_tokens"] = lc.min_tokens
     manifest["length_histogram"] = length_histogram(lengths)
     if lc.pack:
-        manifest["packed"] = pack(layout, manifest, lc.seq_len)
+        manifest["packed"] = pack(layout, manifest, lc.seq_len, formats=job.formats)
     import json
 
     layout.write_bytes(layout.path("long_context/manifest.json"), json.dumps(manifest, indent=2).encode())
@@ -54,9 +61,15 @@ def build_long_context(executor, layout: Layout, files: list[str], pool: pa.Tabl
     return manifest
 
 
-def pack(layout: Layout, manifest: dict[str, Any], seq_len: int, rows_per_file: int = 512) -> dict[str, Any]:
+def pack(layout: Layout, manifest: dict[str, Any], seq_len: int, rows_per_file: int = 512,
+         formats: Sequence[str] = ("parquet",)) -> dict[str, Any]:
     """Concatenate the mixture's documents (each followed by end-of-text) into sequences of exactly
-    `seq_len` token ids; the tail that does not fill a sequence is dropped and reported."""
+    `seq_len` token ids; the tail that does not fill a sequence is dropped and reported. With token
+    `formats`, each packed file also as a Megatron dataset (one sequence per document) or a numpy token
+    file beside it."""
+    from mixtures import token_files
+
+    token_out: dict[str, list[dict[str, Any]]] = {f: [] for f in formats if f != "parquet"}
     eot = eot_token()
     buf: list[int] = []
     owners: list[str] = []
@@ -71,6 +84,18 @@ def pack(layout: Layout, manifest: dict[str, Any], seq_len: int, rows_per_file: 
                                      "row_ids": pa.array(seq_docs, pa.list_(pa.string()))}),
                            layout.path("long_context/" + rel), filesystem=layout.fs, compression="zstd")
             files.append(rel)
+            ids = np.asarray(seqs, dtype=np.int64).reshape(-1)
+            lengths = np.full(len(seqs), seq_len, np.int64)
+            stem = rel[: -len(".parquet")]
+            if "megatron" in token_out:
+                entries = token_files.write_megatron(layout, layout.path("long_context/" + stem), ids, lengths)
+                token_out["megatron"].append({"prefix": stem, "sequences": len(seqs),
+                                              "files": [{"path": stem + e.pop("suffix"), **e} for e in entries]})
+            if "numpy" in token_out:
+                entries = token_files.write_numpy(layout, layout.path("long_context/" + stem + ".npy"), ids, lengths,
+                                                  [",".join(d) for d in seq_docs])
+                token_out["numpy"].append({"path": stem + ".npy", "sequences": len(seqs),
+                                           "files": [{"path": stem + e.pop("suffix"), **e} for e in entries]})
             seqs, seq_docs = [], []
 
     for shard in manifest["shards"]:
@@ -88,4 +113,7 @@ def pack(layout: Layout, manifest: dict[str, Any], seq_len: int, rows_per_file: 
                     n_seq += 1
                 flush()
     flush(final=True)
-    return {"seq_len": seq_len, "sequences": n_seq, "files": files, "dropped_tail_tokens": len(buf)}
+    out = {"seq_len": seq_len, "sequences": n_seq, "files": files, "dropped_tail_tokens": len(buf)}
+    if token_out:
+        out["token_files"] = token_out
+    return out

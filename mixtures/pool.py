@@ -1,9 +1,10 @@
 """The pool a mixture draws from: every curated document with its bucket and Qwen token count.
 
-Only ids, buckets and counts are kept in memory (about 50 bytes a document); texts stay in the
-curated files and are read again when shards are written. Counting runs once per document, in an
-actor pool (the tokenizer is loaded once per actor); a curated file that already carries `n_tokens`
-is not counted again.
+The pool is data, not driver memory: one part per curated file under `OUT/_work/pool/` (row, id, a
+64-bit hash of the id, bucket, n_tokens, synthetic), written by the counting actors (the tokenizer is
+loaded once per actor) and named by the file's size and modification time, so a rerun counts only
+files that changed. A curated file that already carries `n_tokens` is not counted again. Texts stay in
+the curated files and are read once, when shards are written.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import pyarrow.parquet as pq
 from curation.io.sources import _glob_regex, _split_glob, filesystem_for
 from curation.spec import SpecError
 
-POOL_SCHEMA = pa.schema([("file", pa.int32()), ("row", pa.int64()), ("id", pa.string()), ("bucket", pa.string()),
-                         ("n_tokens", pa.int64()), ("synthetic", pa.bool_())])
-POOL_VERSION = 2  # part of the pool cache key: bump when POOL_SCHEMA changes
+POOL_SCHEMA = pa.schema([("file", pa.int32()), ("row", pa.int64()), ("id", pa.string()), ("id_hash", pa.uint64()),
+                         ("bucket", pa.string()), ("lang", pa.string()), ("n_tokens", pa.int64()),
+                         ("n_bytes", pa.int64()), ("n_chars", pa.int64()), ("synthetic", pa.bool_())])
+POOL_VERSION = 3  # part of the pool parts' names: bump when POOL_SCHEMA changes
 
 
 def curated_files(inputs: list[str]) -> list[str]:
@@ -58,17 +60,61 @@ def curated_files(inputs: list[str]) -> list[str]:
     return sorted(set(out), key=out.index)
 
 
-class PoolIndexer:
-    """Ray Data actor: one curated file in, its pool rows out (with token counts)."""
+def part_paths(layout: Any, files: list[str], bucket_by: list[str]) -> list[str]:
+    """Where each curated file's pool part lives: named by the file as it is now (size, mtime), the
+    buckets and the vocabulary."""
+    import hashlib
+    import json
 
-    def __init__(self, files: list[str], bucket_by: list[str]):
+    from mixtures.tokenizer import vocab_sha256
+
+    out = []
+    for f in files:
+        fs, path = filesystem_for(f)
+        info = fs.get_file_info(path)
+        key = json.dumps({"file": f, "size": info.size, "mtime": info.mtime_ns, "bucket_by": bucket_by,
+                          "vocab": vocab_sha256(), "pool": POOL_VERSION}, sort_keys=True)
+        out.append(layout.path("_work", "pool", hashlib.sha256(key.encode()).hexdigest()[:20] + ".parquet"))
+    return out
+
+
+class PoolIndexer:
+    """Ray Data actor: one curated file in, its pool part written (with token counts); a row (file, rows) out."""
+
+    def __init__(self, files: list[str], bucket_by: list[str], layout: Any, parts: list[str]):
         from mixtures.tokenizer import qwen_encoding
 
         qwen_encoding()  # load the vocabulary once per actor
-        self.files, self.bucket_by = files, bucket_by
+        self.files, self.bucket_by, self.layout, self.parts = files, bucket_by, layout, parts
 
     def __call__(self, batch: dict[str, Any]) -> pa.Table:
-        return pa.concat_tables([index_file(self.files[int(i)], int(i), self.bucket_by) for i in batch["i"]])
+        rows = []
+        for i in batch["i"]:
+            t = index_file(self.files[int(i)], int(i), self.bucket_by)
+            path = self.parts[int(i)]
+            self.layout.mkdir(path.rsplit("/", 1)[0])
+            pq.write_table(t, path + ".tmp", filesystem=self.layout.fs, compression="zstd")
+            self.layout.fs.move(path + ".tmp", path)
+            rows.append(len(t))
+        return pa.table({"file": pa.array(batch["i"], pa.int64()), "rows": pa.array(rows, pa.int64())})
+
+
+def read_part(layout: Any, path: str, columns: list[str] | None = None, min_tokens: int = 0) -> pa.Table:
+    """One pool part: the given columns of its documents of at least `min_tokens` tokens."""
+    cols = None if columns is None else list(dict.fromkeys(columns + (["n_tokens"] if min_tokens else [])))
+    t = pq.read_table(path, columns=cols, filesystem=layout.fs)
+    if min_tokens:
+        t = t.filter(pc.greater_equal(t["n_tokens"], min_tokens))
+    return t if columns is None else t.select(columns)
+
+
+def id_key(ids: list[str]) -> np.ndarray:
+    """The seed-free 64-bit hash of each id (xxh3), computed once when the pool is counted; the seeded
+    hashes selection and shuffling use are mixed from it with numpy (`mixtures.select.seeded`)."""
+    import xxhash
+
+    return np.fromiter((xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass")) for i in ids),
+                       dtype=np.uint64, count=len(ids))
 
 
 def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
@@ -81,20 +127,29 @@ def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
         raise SpecError([("inputs", f"{uri} lacks column(s) {missing}: not a curated output")])
     has_counts = "n_tokens" in schema.names
     has_domain = "domain" in schema.names
-    cols = list(dict.fromkeys(["id", *bucket_by] + (["n_tokens"] if has_counts else ["text"])
-                              + (["domain"] if has_domain else [])))
+    has_lang = "lang" in schema.names
+    cols = list(dict.fromkeys(["id", "text", *bucket_by] + (["n_tokens"] if has_counts else [])
+                              + (["domain"] if has_domain else []) + (["lang"] if has_lang else [])))
     parts = []
     row = 0
     for batch in pq.ParquetFile(path, filesystem=fs).iter_batches(batch_size=2000, columns=cols):
         n = batch.num_rows
+        text = batch.column("text")
         tokens = (batch.column("n_tokens").to_numpy(zero_copy_only=False) if has_counts
-                  else count_tokens(batch.column("text").to_pylist()))
-        keys = [batch.column(c).to_pylist() for c in bucket_by]
-        bucket = ["/".join(str(v) for v in vals) for vals in zip(*keys)]
+                  else count_tokens(text.to_pylist()))
+        keys = [pc.cast(batch.column(c), pa.string()).fill_null("None") for c in bucket_by]
+        bucket = keys[0] if len(keys) == 1 else pc.binary_join_element_wise(*keys, "/")
+        ids = batch.column("id").cast(pa.string())
         parts.append(pa.table({"file": pa.array(np.full(n, file_no, np.int32)),
                                "row": pa.array(np.arange(row, row + n, dtype=np.int64)),
-                               "id": batch.column("id").cast(pa.string()), "bucket": pa.array(bucket, pa.string()),
+                               "id": ids, "id_hash": pa.array(id_key(ids.to_pylist()), pa.uint64()),
+                               "bucket": bucket,
+                               "lang": (pc.cast(batch.column("lang"), pa.string()).fill_null("und") if has_lang
+                                        else pa.array(["und"] * n, pa.string())),
                                "n_tokens": pa.array(np.asarray(tokens, dtype=np.int64)),
+                               # the tokenizer's compression per language and bucket (tokens per byte, per char)
+                               "n_bytes": pc.binary_length(text).fill_null(0).cast(pa.int64()),
+                               "n_chars": pc.utf8_length(text).fill_null(0).cast(pa.int64()),
                                # model-written documents (curate synthesize): the manifest reports their share
                                "synthetic": (pc.equal(batch.column("domain"), "synthetic").fill_null(False)
                                              if has_domain else pa.array(np.zeros(n, bool)))},

@@ -37,6 +37,14 @@ def _section(title: str, m: dict[str, Any], png: str | None) -> str:
            f"<th>epochs</th><th>cap</th></tr>{rows}</table>")
     if png:
         out += f'<img src="{png}" alt="target vs achieved">'
+    if "compression" in m:  # the figure the Qwen2 report compares tokenizers by
+        out += "<h3>Qwen tokens per byte and per character (pool)</h3>"
+        for key, label in (("by_lang", "language"), ("by_bucket", "bucket")):
+            out += (f"<table><tr><th>{label}</th><th>documents</th><th>tokens</th><th>tokens / byte</th>"
+                    "<th>tokens / char</th></tr>" + "".join(
+                        f"<tr><td>{html.escape(k)}</td><td>{v['documents']:,}</td><td>{v['tokens']:,}</td>"
+                        f"<td>{v['tokens_per_byte'] or 0:.3f}</td><td>{v['tokens_per_char'] or 0:.3f}</td></tr>"
+                        for k, v in m["compression"][key].items()) + "</table>")
     if "length_histogram" in m:
         out += "<h3>Document lengths (tokens)</h3><table><tr><th>tokens</th><th>documents</th></tr>" + "".join(
             f"<tr><td>{k}</td><td>{v:,}</td></tr>" for k, v in m["length_histogram"].items()) + "</table>"

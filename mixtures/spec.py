@@ -63,8 +63,19 @@ class MixJob(_Job):
     redistribute: bool = Field(False, description="give the excess of capped buckets to the others, recorded")
     seed: int = 0
     shard_tokens: int = Field(50_000_000, gt=0)
+    formats: list[Literal["parquet", "megatron", "numpy"]] = Field(
+        default_factory=lambda: ["parquet"],
+        description="what each shard is written as besides Parquet (always written: the manifest, report and "
+                    "loader read it): megatron (.bin/.idx), numpy (raw uint32 token file + index)")
     long_context: LongContextSpec | None = None
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+    @model_validator(mode="after")
+    def _parquet_always(self) -> "MixJob":
+        if "parquet" not in self.formats:
+            self.formats = ["parquet", *self.formats]
+        self.formats = list(dict.fromkeys(self.formats))
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -102,18 +102,18 @@ def test_full_disk_stops_clearly_without_partial_files_under_final_names(shards,
     assert "I/O error, job stopped" in err and "File too large" in err and "Traceback" not in err
     assert len(list((out / "_work" / "done").glob("*.json"))) == 8  # annotate finished; a later phase failed
     if phase == "write":
-        assert list(out.rglob("_inprogress-*"))  # the partial file kept its in-progress name
+        assert list(out.rglob(".inprogress-*"))  # the partial file kept its in-progress name
     else:
         assert not (out / "curated").exists()
         assert not [p for p in (out / "_work").rglob("*.arrow")]  # no exchange file left behind
     for sub in ("curated", "rejected", "quarantine"):
         for p in (out / sub).rglob("*.parquet"):
-            if not p.name.startswith("_"):
+            if not p.name.startswith((".", "_")):
                 pq.read_table(p)  # whole, or it would not carry its final name
     # With room again, the same command finishes the job, identical to an undisturbed run.
     run_job(parse_spec(spec), progress=Progress(enabled=False))
     assert digest(out) == digest(reference)
-    assert not [p for p in out.rglob("_inprogress-*")]
+    assert not [p for p in out.rglob(".inprogress-*")]
 
 
 @pytest.mark.parametrize("output", ["/proc/curation-test-output", "{tmp}/a-file/out"])

@@ -122,7 +122,7 @@ def test_shuffle_finds_copies_whatever_the_partitioning(reuters_texts):
 def test_star_rounds_give_the_components_of_one_machine(partitions):
     """Large-star / small-star over hash partitions labels every node as the one-machine algorithm does."""
     from curation.dedup import cluster
-    from curation.dedup.distributed import LocalRunner
+    from curation.exchange import LocalRunner
 
     rng = np.random.default_rng(partitions)
     n = 3000

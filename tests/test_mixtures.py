@@ -79,7 +79,7 @@ def weights(pool_dir):
 def _mix(pool_dir: Path, out: Path, weights: dict, seed: int = 7, engine: str = "local", **extra) -> dict:
     spec = {"kind": "mix", "name": "test-mix", "inputs": [str(pool_dir)], "output": str(out),
             "target_tokens": 1_500_000, "weights": weights, "seed": seed, "shard_tokens": 200_000,
-            "execution": {"engine": engine}, **extra}
+            "execution": {"engine": engine}, "formats": ["parquet", "megatron", "numpy"], **extra}
     return run_mix(parse_mix_spec(spec), progress=Progress(enabled=False))
 
 
@@ -145,14 +145,88 @@ def test_shards_match_the_manifest(mixture):
         assert hashlib.sha256(blob).hexdigest() == s["sha256"] and len(blob) == s["bytes"]
         assert len(t) == s["rows"]
         assert int(count_tokens(t["text"].to_pylist()).sum()) == s["tokens"] == sum(t["n_tokens"].to_pylist())
-        assert pq.ParquetFile(out / s["path"]).metadata.row_group(0).column(0).compression == "ZSTD"
+        meta = pq.ParquetFile(out / s["path"]).metadata
+        assert meta.row_group(0).column(0).compression == "ZSTD" and meta.row_group(0).column(0).has_offset_index
     for key in ("target_tokens", "achieved_tokens", "seed", "buckets", "shards", "mixture_id"):
         assert key in m
     megatron = (out / m["blend_files"]["megatron"]).read_text().split()
-    assert megatron[1::2] == [s["path"] for s in m["shards"]]
+    assert megatron[1::2] == [str(out / s["token_files"]["megatron"]["prefix"]) for s in m["shards"]]
     assert sum(map(float, megatron[0::2])) == pytest.approx(1.0)
     hf = json.loads((out / m["blend_files"]["hf_interleave"]).read_text())
-    assert sum(hf["probabilities"]) == pytest.approx(1.0)
+    assert hf["data_files"] == [str(out / s["path"]) for s in m["shards"]]
+    assert hf["rows"] == m["rows"]
+
+
+def test_compression_per_language_is_recounted_from_the_pool(mixture, pool_dir):
+    """Tokens per byte and per character by language, the figure the Qwen2 report compares tokenizers by."""
+    out, m = mixture
+    by_lang = m["compression"]["by_lang"]
+    t = pads.dataset(pool_dir / "curated", format="parquet", partitioning="hive").to_table(columns=["lang", "text"])
+    for lang in ("en", "de"):
+        texts = [x for x, la in zip(t["text"].to_pylist(), t["lang"].to_pylist()) if la == lang]
+        got = by_lang[lang]
+        assert got["documents"] == len(texts) and got["tokens"] == int(count_tokens(texts).sum())
+        assert got["bytes"] == sum(len(x.encode()) for x in texts) and got["chars"] == sum(len(x) for x in texts)
+        assert got["tokens_per_byte"] == pytest.approx(got["tokens"] / got["bytes"], abs=1e-4)
+    assert by_lang["ja"]["tokens_per_char"] > by_lang["en"]["tokens_per_char"]  # fewer characters say more
+    assert set(m["compression"]["by_bucket"]) == {b["name"] for b in m["buckets"]}
+
+
+def test_without_token_formats_no_blend_names_parquet_as_megatron(pool_dir, weights, tmp_path):
+    m = _mix(pool_dir, tmp_path / "plain", weights[1], formats=["parquet"])
+    assert "megatron" not in m["blend_files"] and not (tmp_path / "plain" / "megatron").exists()
+    assert all("token_files" not in s for s in m["shards"])
+
+
+def test_token_files_hold_every_document_of_the_shards(mixture, weights):
+    """Megatron .bin/.idx read by the documented format, and the numpy token files split at their EOS tokens,
+    give the tokenizer's ids of every shard document, in shard order; recounted, each bucket is within 0.5%
+    of its allocation."""
+    import hashlib
+
+    from mixtures.token_files import read_megatron
+    from mixtures.tokenizer import encode, eot_token
+
+    out, m = mixture
+    eos = eot_token()
+    by_bucket: dict[str, int] = defaultdict(int)
+    for s in m["shards"]:
+        t = pq.read_table(out / s["path"], columns=["row_id", "text", "bucket"])
+        want = encode(t["text"].to_pylist())
+        tf = s["token_files"]
+        for fmt in ("megatron", "numpy"):
+            for f in tf[fmt]["files"]:
+                blob = (out / f["path"]).read_bytes()
+                assert hashlib.sha256(blob).hexdigest() == f["sha256"] and len(blob) == f["bytes"]
+        docs = read_megatron(str(out / tf["megatron"]["prefix"]))
+        assert [d[:-1].tolist() for d in docs] == want and all(d[-1] == eos for d in docs)
+        flat = np.memmap(out / tf["numpy"]["path"], dtype=np.uint32, mode="r")
+        assert len(flat) == tf["numpy"]["tokens"] == tf["megatron"]["tokens"] == sum(map(len, want)) + len(want)
+        ends = np.flatnonzero(flat == eos) + 1
+        starts = np.concatenate([[0], ends[:-1]])
+        assert [flat[a:b - 1].tolist() for a, b in zip(starts, ends)] == want
+        index = pq.read_table(out / tf["numpy"]["files"][1]["path"])
+        assert index["row_id"].to_pylist() == t["row_id"].to_pylist()
+        assert index["end"].to_pylist() == ends.tolist()
+        for b, d in zip(t["bucket"].to_pylist(), docs):
+            by_bucket[b] += len(d) - 1
+    for b in m["buckets"]:
+        if b["allocated_tokens"] >= 10_000:
+            assert abs(by_bucket[b["name"]] - b["allocated_tokens"]) <= 0.005 * b["allocated_tokens"], b
+
+
+def test_megatron_loads_the_token_files(mixture):
+    """With megatron-core and torch installed (the optional `megatron` extra), Megatron's own reader."""
+    pytest.importorskip("torch")
+    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    from mixtures.token_files import read_megatron
+
+    out, m = mixture
+    for s in m["shards"][:2]:
+        prefix = str(out / s["token_files"]["megatron"]["prefix"])
+        ds = indexed.IndexedDataset(prefix)
+        ours = read_megatron(prefix)
+        assert len(ds) == len(ours) and all(np.array_equal(ds[i], ours[i]) for i in range(len(ours)))
 
 
 def test_same_seed_same_bytes_other_seed_other_order(mixture, pool_dir, weights, tmp_path):
@@ -160,6 +234,8 @@ def test_same_seed_same_bytes_other_seed_other_order(mixture, pool_dir, weights,
     again = _mix(pool_dir, tmp_path / "again", weights[1])
     for a, b in zip(m["shards"], again["shards"]):
         assert (out / a["path"]).read_bytes() == (tmp_path / "again" / b["path"]).read_bytes()
+        assert a["token_files"]["megatron"]["files"] == b["token_files"]["megatron"]["files"]
+        assert a["token_files"]["numpy"]["files"] == b["token_files"]["numpy"]["files"]
     other = _mix(pool_dir, tmp_path / "other", weights[1], seed=8)
     order = lambda o, mm: [r for s in mm["shards"] for r in pq.read_table(o / s["path"], columns=["row_id"])
                            ["row_id"].to_pylist()]  # noqa: E731
@@ -230,6 +306,19 @@ def test_readers_trainers_use(mixture):
     ds = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(out.parent / "hf"))
     assert len(ds) == m["rows"] and set(ds.column_names) >= {"row_id", "text", "n_tokens", "bucket"}
     assert pads.dataset(files, format="parquet").count_rows() == m["rows"]
+    # The call hf_interleave.json documents, as written there: exactly the mixture's rows, in order.
+    hf = json.loads((out / m["blend_files"]["hf_interleave"]).read_text())
+    assert "load_dataset('parquet', data_files=data_files, split='train')" in hf["usage"]
+    got = datasets.load_dataset("parquet", data_files=hf["data_files"], split="train",
+                                cache_dir=str(out.parent / "hf2"))
+    want = [r for s in m["shards"] for r in pq.read_table(out / s["path"], columns=["row_id"])["row_id"].to_pylist()]
+    assert got["row_id"] == want
+    # The folder itself is a dataset (its card names the shards; _work/, megatron/ and numpy/ are not read).
+    folder = datasets.load_dataset(str(out), split="train", cache_dir=str(out.parent / "hf3"))
+    assert folder["row_id"] == want
+    lm = json.loads((out / "long_context" / "manifest.json").read_text())
+    longs = datasets.load_dataset(str(out), name="long_context", split="train", cache_dir=str(out.parent / "hf3"))
+    assert len(longs) == lm["rows"]
 
 
 def test_loader_ranks_partition_the_mixture(mixture):
@@ -254,6 +343,13 @@ def test_long_context_mixture(mixture):
     packed = pq.read_table(lc / lm["packed"]["files"][0])
     assert all(len(x) == 4096 for x in packed["input_ids"].to_pylist())
     assert lm["packed"]["sequences"] == sum(pq.read_metadata(lc / f).num_rows for f in lm["packed"]["files"])
+    from mixtures.token_files import read_megatron  # the packed rows in the token formats too
+
+    for f, mg, nps in zip(lm["packed"]["files"], lm["packed"]["token_files"]["megatron"],
+                          lm["packed"]["token_files"]["numpy"]):
+        rows = pq.read_table(lc / f)["input_ids"].to_pylist()
+        assert [d.tolist() for d in read_megatron(str(lc / mg["prefix"]))] == rows
+        assert np.memmap(lc / nps["path"], dtype=np.uint32, mode="r").tolist() == [t for r in rows for t in r]
     assert "Long-context mixture" in (out / "report.html").read_text()
 
 

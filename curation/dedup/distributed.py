@@ -3,54 +3,18 @@ per-component keepers -> one decision file per input file (the steps are in `cur
 
 Only the runner knows where the tasks run (`LocalRunner` here, Ray tasks in `curation.execution`); what
 comes back to the driver is a handful of counters per task. Between steps, data goes through files
-under `_work/exchange/`, one per task and output family (`curation.dedup.exchange`), and each step runs
+under `_work/exchange/`, one per task and output family (`curation.exchange`), and each step runs
 to its end before the next starts: a count of things that grows with the tasks, not with their square.
 """
 
 from __future__ import annotations
 
 import tempfile
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable
 
-from curation.dedup import cluster, exchange, shuffle
-
-
-class Runner(Protocol):
-    def submit(self, fn: Callable, args: Sequence[Any], num_returns: int = 1) -> list[Any]:
-        """Run fn(*args) (somewhere); fn returns a list of `num_returns` values: handles to them."""
-
-    def get(self, handles: list[Any]) -> list[Any]:
-        """The values behind handles."""
-
-
-class LocalRunner:
-    """Runs every step at once in this process; handles are the values."""
-
-    def submit(self, fn: Callable, args: Sequence[Any], num_returns: int = 1) -> list[Any]:
-        return list(fn(*args))
-
-    def get(self, handles: list[Any]) -> list[Any]:
-        return list(handles)
-
-
-class _Steps:
-    """Runs a step's tasks to their end, their routed outputs in files (`curation.dedup.exchange`)."""
-
-    def __init__(self, runner: Runner, layout: Any, root: str):
-        self.runner, self.layout, self.root = runner, layout, root
-
-    def run(self, name: str, fn: Callable, arg_lists: Sequence[Sequence[Any]], families: Sequence[int]
-            ) -> tuple[list[str], list[list[Any]]]:
-        """fn(*args) for each args (task i); its first sum(families) returned frames go to the step's family
-        folders (returned), what follows them comes back, per task."""
-        folders = [f"{self.root}/{name}/{k}" for k in range(len(families))]
-        task = exchange.step_task(fn)
-        handles = [self.runner.submit(task, (self.layout, folders, list(families), i, tuple(args)))[0]
-                   for i, args in enumerate(arg_lists)]
-        return folders, self.runner.get(handles)
-
-    def drop(self, name: str) -> None:
-        self.layout.remove_dir(f"{self.root}/{name}")
+from curation import exchange
+from curation.dedup import cluster, shuffle
+from curation.exchange import LocalRunner, Runner, Steps
 
 
 def _reduce(group_of: dict[int, int], groups: int, *parts: Any) -> list[Any]:
@@ -62,10 +26,6 @@ def _components(partitions: int, n_pair_parts: int, n_edge_parts: int, *parts: A
     """Labels of one node partition (its pairs after the last round), then `cluster.by_component`."""
     lab = cluster.labels(*parts[:n_pair_parts])[0]
     return cluster.by_component(partitions, n_edge_parts, lab, *parts[n_pair_parts:])
-
-
-def _inboxes(folder: str, producers: int, consumers: int) -> list[exchange.Inbox]:
-    return [exchange.Inbox(folder, producers, j) for j in range(consumers)]
 
 
 EDGES_PER_PARTITION = 4_000_000  # candidate edges per clustering partition (about 100 MB with their pairs)
@@ -82,7 +42,7 @@ def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: 
     layout.remove_dir(layout.path("_work", "dedup"))
     root = layout.path("_work", "exchange")
     layout.remove_dir(root)
-    steps = _Steps(runner, layout, root)
+    steps = Steps(runner, layout, root, progress=lambda m: progress(f"dedup {m}"))
     try:
         return _run(steps, layout, groups, P, G, group_of, threshold, score_col, map_keys, progress,
                     cluster_partitions, edges_per_partition)
@@ -90,12 +50,12 @@ def run_dedup(runner: Runner, layout: Any, groups: list[list[int]], partitions: 
         layout.remove_dir(root)
 
 
-def _run(steps: _Steps, layout: Any, groups: list[list[int]], P: int, G: int, group_of: dict[int, int],
+def _run(steps: Steps, layout: Any, groups: list[list[int]], P: int, G: int, group_of: dict[int, int],
          threshold: float, score_col: str | None, map_keys: Callable, progress: Callable[[str], None],
          cluster_partitions: int | None, edges_per_partition: int) -> dict[str, Any]:
     # 1. Keys of each file group, partitioned; star (and chain) edges per key partition, by file group.
     (keys,), _ = steps.run("keys", map_keys, [(layout, g, P) for g in groups], [P])
-    (edges,), counts = steps.run("reduce", _reduce, [(group_of, G, box) for box in _inboxes(keys, G, P)], [G])
+    (edges,), counts = steps.run("reduce", _reduce, [(group_of, G, box) for box in exchange.inboxes(keys, G, P)], [G])
     steps.drop("keys")
     # Edges are far fewer than keys (a few per duplicate): the clustering steps get partitions of their own,
     # sized by the edges.
@@ -104,10 +64,10 @@ def _run(steps: _Steps, layout: Any, groups: list[list[int]], P: int, G: int, gr
     # 2. Verify on the full signatures: attach u's side, then compare at v's side.
     (to_v, nodes_u), _ = steps.run("attach_u", cluster.attach_u,
                                    [(layout, g, score_col, group_of, G, C, box)
-                                    for g, box in zip(groups, _inboxes(edges, P, G))], [G, C])
+                                    for g, box in zip(groups, exchange.inboxes(edges, P, G))], [G, C])
     (verified, nodes_v), checks = steps.run("attach_v", cluster.attach_v,
                                             [(layout, g, score_col, threshold, C, box)
-                                             for g, box in zip(groups, _inboxes(to_v, G, G))], [C, C])
+                                             for g, box in zip(groups, exchange.inboxes(to_v, G, G))], [C, C])
     verified_away = sum(c[0]["rejected_edges"] for c in checks)
     progress(f"dedup: {candidate_edges:,} candidate edges from {P} shuffle partitions; "
              f"{verified_away:,} band edges below the similarity threshold {threshold:.2f} dropped; "
@@ -117,7 +77,7 @@ def _run(steps: _Steps, layout: Any, groups: list[list[int]], P: int, G: int, gr
     summaries = info.pop("summaries")
     # 5. One decision file per input file.
     steps.run("write", cluster.write_decisions,
-              [(layout, g, box) for g, box in zip(groups, _inboxes(decisions, C, G))], [])
+              [(layout, g, box) for g, box in zip(groups, exchange.inboxes(decisions, C, G))], [])
     max_pairs, rounds = info["edges_max_per_task"], info["rounds"]
     return {"candidate_edges": candidate_edges, "rejected_edges": verified_away,
             "edges": sum(s["edges"] for s in summaries), "candidate_documents": sum(s["documents"] for s in summaries),
@@ -126,7 +86,7 @@ def _run(steps: _Steps, layout: Any, groups: list[list[int]], P: int, G: int, gr
             "edges_max_per_task": max([max_pairs] + [s["edges"] for s in summaries])}
 
 
-def cluster_and_resolve(steps: _Steps, P: int, group_of: dict[int, int], G: int,
+def cluster_and_resolve(steps: Steps, P: int, group_of: dict[int, int], G: int,
                         edge_families: list[tuple[str, int]], node_families: list[tuple[str, int]],
                         progress: Callable[[str], None] = lambda m: None) -> tuple[str, dict[str, Any]]:
     """Steps 2-4 on verified edges and node records, given as families (folder, producers) routed by node
@@ -192,7 +152,7 @@ def cluster_local(u: Any, v: Any, kind: Any, sim: Any = None, score: dict[int, f
         from curation.outputs import Layout
 
         layout = Layout(tmp)
-        steps = _Steps(LocalRunner(), layout, layout.path("exchange"))
+        steps = Steps(LocalRunner(), layout, layout.path("exchange"))
         exchange.write_family(layout, exchange.family_file(layout.path("given", "edges"), 0),
                               cluster.split(edges, cluster.node_partition(u, P), P))
         exchange.write_family(layout, exchange.family_file(layout.path("given", "nodes"), 0),

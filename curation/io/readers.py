@@ -235,6 +235,9 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
     if f.id_field is not None and isinstance(obj.get(f.id_field), (str, int, float)) \
             and not isinstance(obj.get(f.id_field), bool):
         id_ = str(obj[f.id_field])
+    if f.instruction is not None:  # a chat or prompt/response record, rendered to one text
+        text, why = f.instruction.render(obj)
+        return id_, text, (f"instruction record: {why}" if why else None)
     if f.text_field not in obj:
         return id_, None, f"missing text field {f.text_field!r}"
     text = obj[f.text_field]

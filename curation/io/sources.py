@@ -52,6 +52,8 @@ class InputFile:
     # JSONL (the lines that start in it), in row groups for Parquet. Each split has its own ordinal.
     split: tuple[int, int] | None = None
     split_size: int | None = None  # about how many of the file's bytes the split covers
+    # an InstructionSpec: records are rendered to text (curation.io.instruction); not part of eq/hash
+    instruction: Any = dataclasses.field(default=None, compare=False)
 
     @property
     def bytes_to_read(self) -> int | None:
@@ -245,7 +247,7 @@ def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
             raise InputError(f"input {spec.path!r}: every file it names lies in the job's output {job.output}")
         for (uri, path, rel), version in zip(listed, _versions(spec, [p for _, p, _ in listed])):
             files.append(InputFile(len(files), uri, path, rel, i, spec.format, spec.source, spec.domain,
-                                   spec.text_field, spec.id_field, version))
+                                   spec.text_field, spec.id_field, version, instruction=spec.instruction))
     if skipped and progress is not None:
         progress.say(f"{skipped} file(s) under the output folder {job.output} are not read as input")
     files = split_large_files(files, job.execution.split_bytes, progress)

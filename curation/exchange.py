@@ -1,4 +1,5 @@
-"""How the dedup steps hand data to each other: through files, one per producing task.
+"""How the steps of a distributed phase (dedup, the mixture's shards) hand data to each other: through
+files, one per producing task.
 
 A step's task routes its output into a few *families* of frames (e.g. edges by the file group of `v`,
 node records by node partition); each family becomes one Arrow IPC file per task, whose record batch
@@ -16,13 +17,15 @@ the object store; a shared folder is what every step here needs, and it outlives
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 _STRUCT = b"curation.structured"  # schema metadata: the frame was a numpy structured array (the key records)
+_TABLE = b"curation.table"  # schema metadata: the frame was a pyarrow Table (kept as Arrow, text and all)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,10 @@ class Inbox:
 
 def to_batch(frame: Any) -> pa.RecordBatch:
     """A frame (dict of equal-length arrays; 2-D arrays are fixed-size lists; object arrays are strings)
-    or a numpy structured array as one record batch."""
+    or a numpy structured array or a pyarrow Table, as one record batch."""
+    if isinstance(frame, pa.Table):
+        schema = frame.schema.with_metadata({**(frame.schema.metadata or {}), _TABLE: b"1"})
+        return pa.RecordBatch.from_arrays([c.combine_chunks() for c in frame.columns], schema=schema)
     meta = None
     if isinstance(frame, np.ndarray):
         meta = {_STRUCT: b"1"}
@@ -58,7 +64,10 @@ def to_batch(frame: Any) -> pa.RecordBatch:
 
 
 def from_batch(batch: pa.RecordBatch) -> Any:
-    """The frame (or structured array) `to_batch` was given."""
+    """The frame (or structured array, or Table) `to_batch` was given."""
+    if batch.schema.metadata and batch.schema.metadata.get(_TABLE):
+        meta = {k: v for k, v in batch.schema.metadata.items() if k != _TABLE}
+        return pa.Table.from_batches([batch]).replace_schema_metadata(meta or None)
     frame: dict[str, np.ndarray] = {}
     for name, col in zip(batch.schema.names, batch.columns):
         if pa.types.is_fixed_size_list(col.type):
@@ -97,6 +106,62 @@ def read_inbox(layout: Any, inbox: Inbox) -> list[Any]:
 
 def family_file(folder: str, producer: int) -> str:
     return f"{folder}/{producer:05d}.arrow"
+
+
+class Runner(Protocol):
+    def submit(self, fn: Callable, args: Sequence[Any], num_returns: int = 1) -> list[Any]:
+        """Run fn(*args) (somewhere); fn returns a list of `num_returns` values: handles to them."""
+
+    def get(self, handles: list[Any]) -> list[Any]:
+        """The values behind handles."""
+
+
+class LocalRunner:
+    """Runs every task at once in this process; handles are the values."""
+
+    def submit(self, fn: Callable, args: Sequence[Any], num_returns: int = 1) -> list[Any]:
+        return list(fn(*args))
+
+    def get(self, handles: list[Any]) -> list[Any]:
+        return list(handles)
+
+
+class Steps:
+    """Runs a step's tasks to their end, their routed outputs in files under `root`; with `progress`, a line
+    every `every` seconds while a step's tasks run (tasks done, tasks/s, ETA), on runners that can wait."""
+
+    def __init__(self, runner: Runner, layout: Any, root: str, progress: Callable[[str], None] | None = None,
+                 every: float = 5.0):
+        self.runner, self.layout, self.root = runner, layout, root
+        self.progress, self.every = progress, every
+
+    def run(self, name: str, fn: Callable, arg_lists: Sequence[Sequence[Any]], families: Sequence[int]
+            ) -> tuple[list[str], list[list[Any]]]:
+        """fn(*args) for each args (task i); its first sum(families) returned frames go to the step's family
+        folders (returned), what follows them comes back, per task."""
+        folders = [f"{self.root}/{name}/{k}" for k in range(len(families))]
+        task = step_task(fn)
+        handles = [self.runner.submit(task, (self.layout, folders, list(families), i, tuple(args)))[0]
+                   for i, args in enumerate(arg_lists)]
+        wait = getattr(self.runner, "wait", None)
+        if self.progress is not None and wait is not None:
+            t0, pending = time.monotonic(), list(handles)
+            while pending:
+                pending = wait(pending, self.every)
+                if pending:
+                    done, el = len(handles) - len(pending), time.monotonic() - t0
+                    rate = done / el if el else 0.0
+                    eta = f", ETA {len(pending) / rate:.0f}s" if rate else ""
+                    self.progress(f"{name}: {done}/{len(handles)} tasks, {rate:.1f}/s{eta}")
+        return folders, self.runner.get(handles)
+
+    def drop(self, name: str) -> None:
+        self.layout.remove_dir(f"{self.root}/{name}")
+
+
+def inboxes(folder: str, producers: int, consumers: int) -> list[Inbox]:
+    """One Inbox per consumer of a family that `producers` tasks wrote."""
+    return [Inbox(folder, producers, j) for j in range(consumers)]
 
 
 def run_task(layout: Any, fn: Callable, folders: Sequence[str], counts: Sequence[int], producer: int,
