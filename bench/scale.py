@@ -215,6 +215,24 @@ def digest(out: Path) -> str:
     return h.hexdigest()
 
 
+def sampled_driver(cluster: LocalCluster, cli_args: list[str], output: Path, timeout: float, on_phase=None
+                   ) -> tuple["Sampler", str, float, int]:
+    """`curate CLI_ARGS` as a driver process of its own on the cluster, sampled while it runs:
+    (sampler, stderr, wall seconds, return code)."""
+    env = dict(cluster.env, RAY_ADDRESS=cluster.address)
+    t0 = time.monotonic()
+    driver = subprocess.Popen([sys.executable, "-m", "curation.cli", *cli_args], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler(driver, cluster, output, on_phase)
+    sampler.start()
+    try:
+        _, err = driver.communicate(timeout=timeout)
+    finally:
+        sampler.stop.set()
+        sampler.join()
+    return sampler, err, time.monotonic() - t0, driver.returncode
+
+
 MIX_TOKENS_PER_DOC = 200  # the mixture's target per pool document (the pool holds about 350 a document)
 MIX_SHARD_TOKENS = 3_000_000  # 4 shards at 1x, 67 at 16x
 
@@ -250,25 +268,14 @@ def run_mix_once(cluster: LocalCluster, inputs: Path, output: Path, docs: int, t
                                 "target_tokens": docs * MIX_TOKENS_PER_DOC, "bucket_by": ["source", "lang"],
                                 "shard_tokens": MIX_SHARD_TOKENS, "formats": ["parquet", "megatron"],
                                 "execution": {"engine": "ray"}}))
-    env = dict(cluster.env, RAY_ADDRESS=cluster.address)
-    t0 = time.monotonic()
-    driver = subprocess.Popen([sys.executable, "-m", "curation.cli", "mix", str(spec)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    sampler = Sampler(driver, cluster, output)
-    sampler.start()
-    try:
-        _, err = driver.communicate(timeout=timeout)
-    finally:
-        sampler.stop.set()
-        sampler.join()
-    wall = time.monotonic() - t0
-    res: dict = {"kind": "mix", "returncode": driver.returncode, "seconds": round(wall, 1), "docs": docs,
+    sampler, err, wall, returncode = sampled_driver(cluster, ["mix", str(spec)], output, timeout)
+    res: dict = {"kind": "mix", "returncode": returncode, "seconds": round(wall, 1), "docs": docs,
                  "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
                  "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1), "largest_process": sampler.largest[1],
                  "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
                  "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1), "stderr_tail": err[-3000:]}
     manifest = output / "manifest.json"
-    if driver.returncode == 0 and manifest.exists():
+    if returncode == 0 and manifest.exists():
         m = json.loads(manifest.read_text())
         io = m.get("io", {})
         res.update(selected_tokens=m["achieved_tokens"], target_tokens=m["target_tokens"], shards=len(m["shards"]),
@@ -331,10 +338,6 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
         shutil.rmtree(output, ignore_errors=True)
     spec = output.parent / f"{output.name}.json"
     spec.write_text(json.dumps(job_spec(inputs, output, light)))
-    env = dict(cluster.env, RAY_ADDRESS=cluster.address)
-    t0 = time.monotonic()
-    driver = subprocess.Popen([sys.executable, "-m", "curation.cli", "run", str(spec)], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed: list[int] = []
 
     def on_phase(phase: str) -> None:
@@ -342,16 +345,9 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
             time.sleep(1.0)  # into the shuffle, not at its first line
             killed.append(cluster.kill_worker_raylet(0))
 
-    sampler = Sampler(driver, cluster, output, on_phase)
-    sampler.start()
-    try:
-        _, err = driver.communicate(timeout=timeout)
-    finally:
-        sampler.stop.set()
-        sampler.join()
-    wall = time.monotonic() - t0
+    sampler, err, wall, returncode = sampled_driver(cluster, ["run", str(spec)], output, timeout, on_phase)
     cpu = sampler.cpu_used()
-    res = {"kind": "curate", "returncode": driver.returncode, "seconds": round(wall, 1),
+    res = {"kind": "curate", "returncode": returncode, "seconds": round(wall, 1),
            "first_record_s": None if sampler.first_write is None else round(sampler.first_write, 1),
            "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
            "driver_peak_rss_mb_by_phase": {k: round(v / 1e6, 1) for k, v in sampler.driver_by_phase.items()},
@@ -363,7 +359,7 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
            "cluster_cpu_seconds": round(cpu, 1), "read_bytes": folder_bytes(inputs),
            "killed_raylet": killed[0] if killed else None, "stderr_tail": err[-3000:]}
     stats_path = output / "stats.json"
-    if driver.returncode == 0 and stats_path.exists():
+    if returncode == 0 and stats_path.exists():
         stats = json.loads(stats_path.read_text())
         res["docs"] = stats["input_records"]
         res["docs_per_s"] = round(stats["input_records"] / wall, 1)
