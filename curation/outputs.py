@@ -224,6 +224,13 @@ class _Sink:
         return True
 
 
+def write_parquet(layout: Layout, path: str, table: pa.Table) -> None:
+    """One Parquet file with `_Sink`'s row groups and page index, under its in-progress name until whole."""
+    sink = _Sink(layout, path)
+    sink.write(table)
+    sink.close()
+
+
 TOP_FRACTION_BIN = 0.001  # score resolution of keep_top_fraction thresholds
 
 

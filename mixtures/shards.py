@@ -12,31 +12,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.io.sources import filesystem_for
-from curation.outputs import Layout, in_progress_name
+from curation.outputs import Layout, write_parquet
 
 SHARD_COLUMNS = ["row_id", "id", "text", "source", "domain", "lang", "bucket", "n_tokens", "epoch"]
 MANIFEST_VERSION = 1
-
-
-ROW_GROUP_BYTES = 100 << 20  # uncompressed, about what `datasets` writes
-ROW_GROUP_ROWS = 100_000
-
-
-def write_parquet(layout: Layout, path: str, table: pa.Table) -> None:
-    """zstd Parquet with row groups of about ROW_GROUP_BYTES (or ROW_GROUP_ROWS rows) and the page index,
-    under its in-progress name until whole."""
-    sizes = np.cumsum(pc.binary_length(table["text"].cast(pa.large_binary())).fill_null(0).to_numpy()) \
-        if len(table) else np.zeros(0, np.int64)
-    tmp = in_progress_name(path)
-    with pq.ParquetWriter(tmp, table.schema, filesystem=layout.fs, compression="zstd", write_page_index=True) as w:
-        start = 0
-        while start < len(table):
-            base = int(sizes[start - 1]) if start else 0
-            end = min(len(table), start + ROW_GROUP_ROWS,
-                      max(start + 1, int(np.searchsorted(sizes, base + ROW_GROUP_BYTES, side="right"))))
-            w.write_table(table.slice(start, end - start), row_group_size=end - start)
-            start = end
-    layout.fs.move(tmp, path)  # a shard under its final name is always whole
 
 
 def route_copies(file_uri: str, file_no: int, part: pa.Table, epochs: np.ndarray, seed: int, shards: int

@@ -24,6 +24,9 @@ def test_chats_and_prompt_response_pairs_render_with_the_template():
                                template="{role}: {content}\n")
     conv = {"conversations": [{"from": "human", "value": "hi {there}"}, {"from": "gpt", "value": "hello"}]}
     assert sharegpt.render(conv) == ("user: hi {there}\nassistant: hello\n", None)
+    for template in ("{content.__class__.__mro__}", "{0}", "{role!r}", "{content:>99999}", "{text}"):
+        with pytest.raises(ValueError, match="only"):
+            InstructionSpec(template=template)
     for bad in ({"messages": []}, {"messages": [{"role": "user"}]}, {"prompt": "only a prompt"}, {"messages": "x"}):
         text, why = spec.render(bad)
         assert text is None and why

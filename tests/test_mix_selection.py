@@ -70,13 +70,13 @@ def test_selection_over_parts_equals_select_on_the_whole_pool(tmp_path, seed):
 
 
 def test_shard_row_groups_are_cut_by_bytes_with_a_page_index(tmp_path, monkeypatch):
-    from mixtures import shards
+    from curation import outputs
 
-    monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 1000)
+    monkeypatch.setattr(outputs, "_ROW_GROUP_BYTES", 1000)
     t = pa.table({"text": ["x" * 300] * 10, "n": list(range(10))})
-    shards.write_parquet(Layout(str(tmp_path)), str(tmp_path / "s.parquet"), t)
+    outputs.write_parquet(Layout(str(tmp_path)), str(tmp_path / "s.parquet"), t)
     meta = pq.ParquetFile(tmp_path / "s.parquet").metadata
-    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [3, 3, 3, 1]
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 4, 2]  # the row that fills one ends it
     assert meta.row_group(0).column(0).has_offset_index
     assert pq.read_table(tmp_path / "s.parquet").equals(t)
     assert not list(tmp_path.glob(".inprogress-*")) and not list(tmp_path.glob("_inprogress-*"))

@@ -9,9 +9,10 @@ the default is ChatML, Qwen's chat format. Its markers are ordinary text to the 
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CHATML = "<|im_start|>{role}\n{content}<|im_end|>\n"
 
@@ -27,6 +28,16 @@ class InstructionSpec(BaseModel):
     system_field: str | None = Field("system", description="optional system turn of a prompt/response record")
     template: str = Field(CHATML, description="one turn; {role} and {content} are filled in")
     roles: dict[str, str] = Field(default_factory=dict, description="rename roles, e.g. {human: user, gpt: assistant}")
+
+    @field_validator("template")
+    @classmethod
+    def _plain_fields(cls, v: str) -> str:
+        # Only {role} and {content}: str.format would otherwise reach attributes of the values
+        # ({content.__class__...}), which a spec from a user of the service must not do.
+        for _, field, spec, conv in string.Formatter().parse(v):
+            if field is not None and (field not in ("role", "content") or spec or conv):
+                raise ValueError(f"template: only {{role}} and {{content}} may be filled in, not {{{field}}}")
+        return v
 
     def render(self, record: dict[str, Any]) -> tuple[str | None, str | None]:
         """(text, None) or (None, why the record cannot be rendered)."""
