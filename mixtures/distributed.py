@@ -162,26 +162,30 @@ def select_remainders(steps: Steps, layout: Any, parts: list[str], plans: dict[s
 
 
 def _route(layout: Any, path: str, file_uri: str, file_no: int, decisions: dict[str, dict[str, Any]],
-           picks: np.ndarray, seed: int, shards: int, min_tokens: int) -> list[Any]:
+           picks: np.ndarray, seed: int, shards: int, min_tokens: int, with_ids: bool) -> list[Any]:
     from mixtures.shards import route_copies
 
     t = read_part(layout, path, ["row", "id", "id_hash", "bucket", "n_tokens", "synthetic"], min_tokens)
     epochs = sel.selected_epochs(t, file_no, decisions, picks, seed)
-    return route_copies(file_uri, file_no, t, epochs, seed, shards)
+    return route_copies(file_uri, file_no, t, epochs, seed, shards, (layout.fs, path) if with_ids else None)
 
 
 def write_shards(steps: Steps, layout: Any, prefix: str, files: list[str], parts: list[str],
                  decisions: dict[str, dict[str, Any]], picks: dict[int, np.ndarray], seed: int, shards: int,
-                 formats: Sequence[str], min_tokens: int = 0,
-                 report: Callable[[str], None] = lambda m: None) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int]]:
+                 formats: Sequence[str], min_tokens: int = 0, pack_len: int | None = None,
+                 report: Callable[[str], None] = lambda m: None
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int], list[dict[str, Any]]]:
     """The shard step (5). Returns the shards' manifest entries (empty shards are not written), per
-    bucket the selected and synthetic tokens, and the step's bytes read (curated columns, routed rows)
-    and written (shards and token files)."""
+    bucket the selected and synthetic tokens, the step's bytes read (curated columns and kept token
+    ids, routed rows) and written (shards, token files, packed files), and with `pack_len` each
+    shard's packed sequences (`mixtures.shards.pack_shard`)."""
     from mixtures.shards import write_shard
 
     empty = np.zeros(0, np.int64)
+    with_ids = bool(set(formats) - {"parquet"}) or bool(pack_len)
     (routed,), counts = steps.run("route", _route, [(layout, p, files[i], i, decisions, picks.get(i, empty), seed,
-                                                     shards, min_tokens) for i, p in enumerate(parts)], [shards])
+                                                     shards, min_tokens, with_ids) for i, p in enumerate(parts)],
+                                  [shards])
     per_bucket: dict[str, dict[str, int]] = defaultdict(lambda: {"tokens": 0, "synthetic": 0, "rows": 0})
     for c, _ in counts:
         for b, (n, syn, rows) in c.items():
@@ -190,13 +194,19 @@ def write_shards(steps: Steps, layout: Any, prefix: str, files: list[str], parts
             per_bucket[b]["rows"] += rows
     report(f"shards: {sum(v['rows'] for v in per_bucket.values()):,} rows routed to {shards} shard(s)")
     _, entries = steps.run("shards", write_shard, [(layout, prefix, f"shards/shard-{j:05d}.parquet", formats,
-                                                    Inbox(routed, len(parts), j)) for j in range(shards)], [])
+                                                    pack_len, Inbox(routed, len(parts), j)) for j in range(shards)], [])
     steps.drop("route")
     shards_out = [e[0] for e in entries if e[0] is not None]
-    written = sum(s["bytes"] + sum(f["bytes"] for tf in s.get("token_files", {}).values() for f in tf["files"])
-                  for s in shards_out)
+    packed = [e[2] for e in entries if e[2] is not None]
+
+    def token_bytes(entry: dict[str, Any]) -> int:
+        return sum(f["bytes"] for tf in entry.get("token_files", {}).values()
+                   for g in (tf if isinstance(tf, list) else [tf]) for f in g["files"])
+
+    written = sum(s["bytes"] + token_bytes(s) for s in shards_out) + sum(token_bytes(p) for p in packed) + sum(
+        layout.fs.get_file_info(layout.path(prefix + f)).size for p in packed for f in p["files"])
     io = {"read_bytes": int(sum(r for _, r in counts) + sum(e[1] for e in entries)), "written_bytes": int(written)}
-    return shards_out, dict(per_bucket), io
+    return shards_out, dict(per_bucket), io, packed
 
 
 def shard_count(tokens: int, shard_tokens: int) -> int:

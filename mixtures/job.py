@@ -61,9 +61,10 @@ def _mixture_id(job: MixJob, files: list[str], weights: dict[str, float], salt: 
 def build_mixture(executor, layout: Layout, prefix: str, files: list[str], parts: list[str],
                   available: dict[str, dict[str, int]], alloc: Allocation, job: MixJob, target: int, source: str,
                   mixture_id: str, progress: Progress, min_tokens: int = 0,
-                  pool_seconds: float | None = None, compression: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Select, shuffle, write shards, manifest and blends under OUT/prefix, as steps over the pool parts
-    (`mixtures.distributed`); returns the manifest."""
+                  pool_seconds: float | None = None, compression: dict[str, Any] | None = None,
+                  pack_len: int | None = None) -> dict[str, Any]:
+    """Select, shuffle, write shards (and with `pack_len` packed sequences), manifest and blends under
+    OUT/prefix, as steps over the pool parts (`mixtures.distributed`); returns the manifest."""
     from curation.exchange import Steps
     from mixtures import distributed as dist
     from mixtures.select import plan
@@ -81,8 +82,9 @@ def build_mixture(executor, layout: Layout, prefix: str, files: list[str], parts
         progress.say(f"{prefix or 'main '}selection: {selected:,} tokens chosen in {len(decisions)} bucket(s) "
                      f"({time.monotonic() - t0:.1f}s); writing {n_shards} shard(s)")
         t1 = time.monotonic()
-        shards, by_bucket, io = dist.write_shards(steps, layout, prefix, files, parts, decisions, picks, job.seed,
-                                              n_shards, job.formats, min_tokens, progress.say)
+        shards, by_bucket, io, packed = dist.write_shards(steps, layout, prefix, files, parts, decisions, picks,
+                                                          job.seed, n_shards, job.formats, min_tokens, pack_len,
+                                                          progress.say)
     finally:
         layout.remove_dir(root)
     io["phase_seconds"] = {**({"pool": round(pool_seconds, 3)} if pool_seconds is not None else {}),
@@ -102,16 +104,33 @@ def build_mixture(executor, layout: Layout, prefix: str, files: list[str], parts
                 "synthetic_tokens": synthetic_tokens,
                 "synthetic_share": synthetic_tokens / achieved if achieved else 0.0,
                 "rows": int(sum(s["rows"] for s in shards)),
+                # documents per power-of-two bin of token length (shards' histograms summed)
+                "length_histogram": _merge_counts([s.pop("length_histogram") for s in shards]),
                 "pool_documents": sum(v["documents"] for v in available.values()), "bucket_by": job.bucket_by,
                 "max_epochs": job.max_epochs, "redistribute": job.redistribute, "formats": job.formats,
                 "buckets": buckets, "shards": shards, "inputs": files,
                 # the shard step's bytes read (curated columns once, routed rows) and written (shards, token files)
                 "io": io}
+    if pack_len:
+        manifest["packed"] = {"seq_len": pack_len, "sequences": sum(p["sequences"] for p in packed),
+                              "files": [f for p in packed for f in p["files"]],
+                              "dropped_tail_tokens": sum(p["dropped_tail_tokens"] for p in packed)}
+        if any("token_files" in p for p in packed):
+            manifest["packed"]["token_files"] = {f: [e for p in packed for e in p["token_files"][f]]
+                                                 for f in packed[0]["token_files"]}
     if compression is not None:  # Qwen tokens per byte and per character of the pool, by language and bucket
         manifest["compression"] = compression
     manifest["blend_files"] = blend_files(layout, prefix, shards)
     layout.write_bytes(layout.path(f"{prefix}manifest.json"), json.dumps(manifest, indent=2).encode())
     return manifest
+
+
+def _merge_counts(hists: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for h in hists:
+        for k, v in h.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0].split("-")[0])))
 
 
 def _available(pool: pa.Table) -> dict[str, int]:
@@ -130,7 +149,8 @@ def _alloc_for(job: MixJob, available: dict[str, int], target: int, max_epochs: 
 
 def build_pool(executor, layout: Layout, files: list[str], job: Any, progress: Progress | None = None) -> list[str]:
     """Each curated file's pool part, counted once: parts of files that did not change are reused."""
-    parts = part_paths(layout, files, job.bucket_by)
+    with_ids = bool(getattr(job, "keeps_token_ids", False))  # ablation jobs count only
+    parts = part_paths(layout, files, job.bucket_by, with_ids)
     missing = [i for i, p in enumerate(parts) if layout.fs.get_file_info(p).type != pafs.FileType.File]
     if missing:
         if progress is not None:
@@ -145,7 +165,7 @@ def build_pool(executor, layout: Layout, files: list[str], job: Any, progress: P
                 progress.say(f"counting: {n}/{len(missing)} files, {docs:,} documents, {docs / el:,.0f}/s{eta}")
 
         tables_with_actor(executor, PoolIndexer, ([files[i] for i in missing], job.bucket_by, layout,
-                                                   [parts[i] for i in missing]), len(missing), job.execution.actors,
+                                                   [parts[i] for i in missing], with_ids), len(missing), job.execution.actors,
                           report=report)
     return parts
 

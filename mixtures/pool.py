@@ -5,6 +5,10 @@ The pool is data, not driver memory: one part per curated file under `OUT/_work/
 loaded once per actor) and named by the file's size and modification time, so a rerun counts only
 files that changed. A curated file that already carries `n_tokens` is not counted again. Texts stay in
 the curated files and are read once, when shards are written.
+
+When the mixture is also written as token ids (Megatron or numpy files, packed long-context rows), the
+counting pass keeps the ids it computes (`token_ids`, in row groups of `PART_ROW_GROUP` documents): the
+shard step reads them for the rows it takes instead of tokenizing the text a second time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ POOL_SCHEMA = pa.schema([("file", pa.int32()), ("row", pa.int64()), ("id", pa.st
                          ("bucket", pa.string()), ("lang", pa.string()), ("n_tokens", pa.int64()),
                          ("n_bytes", pa.int64()), ("n_chars", pa.int64()), ("synthetic", pa.bool_())])
 POOL_VERSION = 3  # part of the pool parts' names: bump when POOL_SCHEMA changes
+TOKEN_IDS = pa.field("token_ids", pa.large_list(pa.int32()))  # int32: the vocabulary exceeds 65,535
+PART_ROW_GROUP = 2000  # documents per row group of a part: the shard step reads ids a row group at a time
+
+
+def pool_schema(with_ids: bool) -> pa.Schema:
+    return POOL_SCHEMA.append(TOKEN_IDS) if with_ids else POOL_SCHEMA
 
 
 def curated_files(inputs: list[str]) -> list[str]:
@@ -60,9 +70,9 @@ def curated_files(inputs: list[str]) -> list[str]:
     return sorted(set(out), key=out.index)
 
 
-def part_paths(layout: Any, files: list[str], bucket_by: list[str]) -> list[str]:
+def part_paths(layout: Any, files: list[str], bucket_by: list[str], with_ids: bool = False) -> list[str]:
     """Where each curated file's pool part lives: named by the file as it is now (size, mtime), the
-    buckets and the vocabulary."""
+    buckets, the vocabulary and whether it keeps the token ids."""
     import hashlib
     import json
 
@@ -73,7 +83,8 @@ def part_paths(layout: Any, files: list[str], bucket_by: list[str]) -> list[str]
         fs, path = filesystem_for(f)
         info = fs.get_file_info(path)
         key = json.dumps({"file": f, "size": info.size, "mtime": info.mtime_ns, "bucket_by": bucket_by,
-                          "vocab": vocab_sha256(), "pool": POOL_VERSION}, sort_keys=True)
+                          "vocab": vocab_sha256(), "pool": POOL_VERSION, **({"ids": True} if with_ids else {})},
+                         sort_keys=True)
         out.append(layout.path("_work", "pool", hashlib.sha256(key.encode()).hexdigest()[:20] + ".parquet"))
     return out
 
@@ -81,19 +92,20 @@ def part_paths(layout: Any, files: list[str], bucket_by: list[str]) -> list[str]
 class PoolIndexer:
     """Ray Data actor: one curated file in, its pool part written (with token counts); a row (file, rows) out."""
 
-    def __init__(self, files: list[str], bucket_by: list[str], layout: Any, parts: list[str]):
+    def __init__(self, files: list[str], bucket_by: list[str], layout: Any, parts: list[str], with_ids: bool = False):
         from mixtures.tokenizer import qwen_encoding
 
         qwen_encoding()  # load the vocabulary once per actor
-        self.files, self.bucket_by, self.layout, self.parts = files, bucket_by, layout, parts
+        self.files, self.bucket_by, self.layout, self.parts, self.with_ids = files, bucket_by, layout, parts, with_ids
 
     def __call__(self, batch: dict[str, Any]) -> pa.Table:
         rows = []
         for i in batch["i"]:
-            t = index_file(self.files[int(i)], int(i), self.bucket_by)
+            t = index_file(self.files[int(i)], int(i), self.bucket_by, self.with_ids)
             path = self.parts[int(i)]
             self.layout.mkdir(path.rsplit("/", 1)[0])
-            pq.write_table(t, path + ".tmp", filesystem=self.layout.fs, compression="zstd")
+            pq.write_table(t, path + ".tmp", filesystem=self.layout.fs, compression="zstd",
+                           row_group_size=PART_ROW_GROUP)
             self.layout.fs.move(path + ".tmp", path)
             rows.append(len(t))
         return pa.table({"file": pa.array(batch["i"], pa.int64()), "rows": pa.array(rows, pa.int64())})
@@ -117,8 +129,8 @@ def id_key(ids: list[str]) -> np.ndarray:
                        dtype=np.uint64, count=len(ids))
 
 
-def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
-    from mixtures.tokenizer import count_tokens
+def index_file(uri: str, file_no: int, bucket_by: list[str], with_ids: bool = False) -> pa.Table:
+    from mixtures.tokenizer import count_tokens, encode_arrow
 
     fs, path = filesystem_for(uri)
     schema = pq.read_schema(path, filesystem=fs)
@@ -132,11 +144,18 @@ def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
                               + (["domain"] if has_domain else []) + (["lang"] if has_lang else [])))
     parts = []
     row = 0
-    for batch in pq.ParquetFile(path, filesystem=fs).iter_batches(batch_size=2000, columns=cols):
+    schema = pool_schema(with_ids)
+    for batch in pq.ParquetFile(path, filesystem=fs).iter_batches(batch_size=PART_ROW_GROUP, columns=cols):
         n = batch.num_rows
         text = batch.column("text")
-        tokens = (batch.column("n_tokens").to_numpy(zero_copy_only=False) if has_counts
-                  else count_tokens(text.to_pylist()))
+        extra = {}
+        if with_ids:  # the ids are what counting computes anyway: keep them for the token files
+            extra["token_ids"] = ids_ = encode_arrow(text.to_pylist())
+            tokens = pc.list_value_length(ids_).to_numpy()
+        elif has_counts:
+            tokens = batch.column("n_tokens").to_numpy(zero_copy_only=False)
+        else:
+            tokens = count_tokens(text.to_pylist())
         keys = [pc.cast(batch.column(c), pa.string()).fill_null("None") for c in bucket_by]
         bucket = keys[0] if len(keys) == 1 else pc.binary_join_element_wise(*keys, "/")
         ids = batch.column("id").cast(pa.string())
@@ -152,7 +171,7 @@ def index_file(uri: str, file_no: int, bucket_by: list[str]) -> pa.Table:
                                "n_chars": pc.utf8_length(text).fill_null(0).cast(pa.int64()),
                                # model-written documents (curate synthesize): the manifest reports their share
                                "synthetic": (pc.equal(batch.column("domain"), "synthetic").fill_null(False)
-                                             if has_domain else pa.array(np.zeros(n, bool)))},
-                              schema=POOL_SCHEMA))
+                                             if has_domain else pa.array(np.zeros(n, bool))), **extra},
+                              schema=schema))
         row += n
-    return pa.concat_tables(parts) if parts else POOL_SCHEMA.empty_table()
+    return pa.concat_tables(parts) if parts else schema.empty_table()

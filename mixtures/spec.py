@@ -70,6 +70,11 @@ class MixJob(_Job):
     long_context: LongContextSpec | None = None
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
+    @property
+    def keeps_token_ids(self) -> bool:
+        """Whether the mixture is written as token ids too, so counting keeps the ids it computes."""
+        return bool(set(self.formats) - {"parquet"}) or bool(self.long_context and self.long_context.pack)
+
     @model_validator(mode="after")
     def _parquet_always(self) -> "MixJob":
         if "parquet" not in self.formats:

@@ -52,5 +52,12 @@ def encode(texts: Sequence[str]) -> list[list[int]]:
     return [enc.encode_ordinary(t) for t in texts]
 
 
+def encode_arrow(texts: Sequence[str]):
+    """Each text's ids as one Arrow list (large_list<int32>): pyarrow converts the lists in C."""
+    import pyarrow as pa
+
+    return pa.array(encode(texts), pa.large_list(pa.int32()))
+
+
 def eot_token() -> int:
     return qwen_encoding().eot_token

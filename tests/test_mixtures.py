@@ -257,8 +257,9 @@ def test_token_counts_are_cached_with_the_output(mixture, pool_dir, weights, tmp
 
     out, m = mixture
     calls = []
-    real = mixtures.tokenizer.count_tokens
-    monkeypatch.setattr(mixtures.tokenizer, "count_tokens", lambda texts: calls.append(len(texts)) or real(texts))
+    for name in ("count_tokens", "encode"):  # counting only, or counting that keeps the ids (token formats)
+        real = getattr(mixtures.tokenizer, name)
+        monkeypatch.setattr(mixtures.tokenizer, name, lambda texts, real=real: calls.append(len(texts)) or real(texts))
     copy = tmp_path / "copy"
     shutil.copytree(out / "_work", copy / "_work")
     again = _mix(pool_dir, copy, weights[1])
@@ -343,6 +344,27 @@ def test_long_context_mixture(mixture):
     packed = pq.read_table(lc / lm["packed"]["files"][0])
     assert all(len(x) == 4096 for x in packed["input_ids"].to_pylist())
     assert lm["packed"]["sequences"] == sum(pq.read_metadata(lc / f).num_rows for f in lm["packed"]["files"])
+    # Each shard packs its own documents in order, ids joined by EOT, its tail (< seq_len) dropped; every
+    # sequence names the documents it holds part of.
+    from mixtures.tokenizer import encode, eot_token
+
+    dropped = 0
+    for shard in lm["shards"]:
+        t = pq.read_table(lc / shard["path"], columns=["row_id", "text"])
+        stream, owner = [], []
+        for rid, ids in zip(t["row_id"].to_pylist(), encode(t["text"].to_pylist())):
+            stream += ids + [eot_token()]
+            owner += [rid] * (len(ids) + 1)
+        stem = shard["path"].rsplit("/", 1)[-1][: -len(".parquet")]
+        mine = [f for f in lm["packed"]["files"] if f.startswith(f"packed/{stem}-")]
+        rows = pq.read_table([lc / f for f in mine]) if mine else None
+        n = len(stream) // 4096
+        assert (rows.num_rows if rows else 0) == n
+        for k in range(n):
+            assert rows["input_ids"][k].as_py() == stream[k * 4096:(k + 1) * 4096]
+            assert rows["row_ids"][k].as_py() == list(dict.fromkeys(owner[k * 4096:(k + 1) * 4096]))
+        dropped += len(stream) - n * 4096
+    assert lm["packed"]["dropped_tail_tokens"] == dropped
     from mixtures.token_files import read_megatron  # the packed rows in the token formats too
 
     for f, mg, nps in zip(lm["packed"]["files"], lm["packed"]["token_files"]["megatron"],
