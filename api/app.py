@@ -35,7 +35,8 @@ from curation import __version__
 from curation.io.policy import ENV as POLICY_ENV
 from curation.io.policy import PathPolicy, declared_reads, guarding, is_uri, path_key
 from curation.outputs import Layout
-from curation.spec import SpecError, parse_any_spec
+from curation.kinds import parse_any_spec
+from curation.spec import SpecError
 
 T = TypeVar("T")
 MAX_ERRORS = 50  # errors listed in one 422

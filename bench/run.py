@@ -179,10 +179,10 @@ class Ours:
     """Our per-stage figures on a list of raw texts, each stage fed the previous stage's output."""
 
     def __init__(self, job):
-        from curation.stages import StageContext
+        from curation.stages import build
 
         self.job = job
-        self.ctx = StageContext.build(job)  # loads fastText once, as one Ray actor would
+        self.stages = {s.name: s for s in build(job)}  # loads fastText once, as one Ray actor would
 
     def stages(self, texts: list[str], nbytes: int, tag: str = "") -> tuple[list[Figure], list[str], list[str]]:
         """Figures for normalize, langid, each filter, MinHash and the exact hash; also the normalized
@@ -190,23 +190,25 @@ class Ours:
         import pyarrow as pa
 
         from curation.dedup.minhash import MinHasher, exact_keys
-        from curation.stages import StageContext, heuristic_filters, langid, normalize
+        from curation.stages.filters import FiltersSpec, HeuristicFilters
 
         n = len(texts)
         impl = "ours" + tag
         figs = []
         raw = [raw_table(c) for c in chunks(texts)]
-        sec, normed = measure(lambda: [normalize(t, self.ctx) for t in raw])
+        normalize, langid = self.stages["normalize"], self.stages["langid"]
+        sec, normed = measure(lambda: [normalize.process(t) for t in raw])
         figs.append(Figure("normalize", impl, n, nbytes, sec))
-        sec, labelled = measure(lambda: [langid(t, self.ctx) for t in normed])
+        sec, labelled = measure(lambda: [langid.process(t) for t in normed])
         figs.append(Figure("langid", impl, n, nbytes, sec))
         # Each filter on every document (drop reasons cleared), as the peers' per-filter runs see them.
         fresh = [t.set_column(t.column_names.index("drop_reason"), "drop_reason", pa.nulls(len(t), pa.string()))
                  for t in labelled]
-        for filt in self.ctx.filters:
-            one = StageContext(self.job, filters=[filt])
-            sec, _ = measure(lambda: [heuristic_filters(t, one) for t in fresh])
-            figs.append(Figure(filt.name, impl, n, nbytes, sec))
+        for name, opts in self.job.stages.filters.enabled():
+            one = HeuristicFilters(FiltersSpec({name: opts}))
+            one.setup()
+            sec, _ = measure(lambda: [one.process(t) for t in fresh])
+            figs.append(Figure(name, impl, n, nbytes, sec))
         norm_texts = [s for t in normed for s in t["text"].to_pylist()]
         langs = [s for t in labelled for s in t["lang"].to_pylist()]
         m = self.job.stages.dedup.minhash
@@ -225,23 +227,20 @@ class Ours:
     def end_to_end(self, texts: list[str], nbytes: int, tag: str = "") -> Figure:
         """normalize -> langid -> 4 filters -> quality classifier -> MinHash band keys on batches of 1000 raw
         texts."""
-        from curation.dedup.minhash import MinHasher
-        from curation.stages import StageContext, alive_mask, stage_plan
+        from curation.stages import alive_mask, build
 
         q = self.job.stages.quality
         job = make_job(self.job.output, exact=False,
                        quality_model=Path(q.classifiers["web"].model) if q is not None else None)
-        plan = stage_plan(job)
-        ctx = StageContext(job, lid=self.ctx.lid, filters=self.ctx.filters, quality_scorers=self.ctx.quality_scorers)
-        m = job.stages.dedup.minhash
+        stages = build(job)  # models loaded here, as once per actor, not timed
 
         def run() -> int:
-            ctx.minhasher = MinHasher(m.ngram, m.bands, m.rows, m.seed)  # empty word-hash cache, like a new actor
+            stages[-1].setup()  # dedup: an empty word-hash cache, like a new actor
             kept = 0
             for c in chunks(texts):
                 t = raw_table(c)
-                for _, fn in plan:
-                    t = fn(t, ctx)
+                for stage in stages:
+                    t = stage.process(t)
                 kept += int(alive_mask(t).sum())
             return kept
 
@@ -278,18 +277,19 @@ def our_quality(texts: list[str], nbytes: int, model: Path, tag: str = "") -> li
     import pyarrow as pa
 
     from curation.spec import parse_spec
-    from curation.stages import StageContext, domain, quality
+    from curation.stages import build
 
     job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
                       "stages": {"domain": {}, "quality": {"classifiers": {"web": {"model": str(model),
                                                                                     "min_score": 0.5}}}},
                       "execution": {"engine": "local"}})
-    ctx = StageContext.build(job)
+    stages = {s.name: s for s in build(job)}
+    quality, domain = stages["quality"], stages["domain"]
     tables = [pa.table({"text": pa.array(c, pa.large_string()), "error": pa.nulls(len(c), pa.string()),
                         "drop_reason": pa.nulls(len(c), pa.string()), "domain": pa.array(["web"] * len(c)),
                         "lang": pa.array(["en"] * len(c))}) for c in chunks(texts)]
-    sec_q, _ = measure(lambda: [quality(t, ctx) for t in tables])
-    sec_d, _ = measure(lambda: [domain(t, ctx) for t in tables])
+    sec_q, _ = measure(lambda: [quality.process(t) for t in tables])
+    sec_d, _ = measure(lambda: [domain.process(t) for t in tables])
     return [Figure("quality", "ours" + tag, len(texts), nbytes, sec_q),
             Figure("domain", "ours" + tag, len(texts), nbytes, sec_d)]
 
@@ -592,9 +592,9 @@ def memory_child(corpus: Path, dedup: bool, result: Path) -> None:
             stages["dedup"] = {"exact": {}, "minhash": {}}
         job = parse_spec({"output": out, "inputs": [{"path": str(corpus), "format": "jsonl", "source": "bench"}],
                           "stages": stages, "execution": {"engine": "local", "batch_size": BATCH}})
-        from curation.stages import StageContext
+        from curation.stages import build
 
-        StageContext.build(job)  # models and libraries loaded: what every worker holds before any document
+        build(job)  # models and libraries loaded: what every worker holds before any document
         baseline = rss()
         peak = [baseline]
         stop = threading.Event()

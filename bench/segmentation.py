@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 import pyarrow as pa  # noqa: E402
 
 from curation.spec import QWEN29, parse_spec  # noqa: E402
-from curation.stages import StageContext, stage_plan  # noqa: E402
+from curation.stages import build, run  # noqa: E402
 from filters.segmentation import register_segmenter, tokenize, unregister_segmenter  # noqa: E402
 
 MIN_SECONDS = 0.3
@@ -109,14 +109,12 @@ def main() -> int:
     job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
                       "languages": "all", "stages": {"langid": {}, "filters": {"gopher_quality": {},
                       "gopher_repetition": {}, "c4": {}, "fineweb": {}}, "dedup": {"exact": {}, "minhash": {}}}})
-    ctx = StageContext.build(job)
-    plan = stage_plan(job)
+    stages = build(job)
     rows = []
 
     def run_chain(texts: list[str]) -> None:
         t = pa.table({"text": texts, "error": pa.nulls(len(texts), pa.string())})
-        for _, stage in plan:
-            t = stage(t, ctx)
+        run(t, stages)
 
     for lang in QWEN29:
         texts = docs.get(lang, [])

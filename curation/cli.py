@@ -16,36 +16,20 @@ def _fail(msg: str) -> int:
 
 
 def run_command(spec_path: str | None, *, output: str | None = None, address: str | None = None,
-                quiet: bool = False, spec_data: dict | None = None) -> int:
-    """Validate, run and summarise one job; every expected failure is one clear line, exit code 2."""
+                quiet: bool = False, spec_data: dict | None = None, command: str = "run") -> int:
+    """Validate, run and summarise one job (`command`: the subcommand it was given to; `run` takes every
+    kind, `mix`/`ablate`/`synthesize` only theirs); every expected failure is one clear line, exit code 2."""
     from curation.io.sources import InputError
-    from curation.job import JobError, run_job
+    from curation.job import JobError
+    from curation.kinds import parse_any_spec, run_any
     from curation.progress import Progress
-    from curation.spec import SpecError, parse_spec, read_spec_file
+    from curation.spec import SpecError, read_spec_file
 
     try:
         if spec_data is None:
             spec_data = read_spec_file(spec_path)
-        kind = spec_data.get("kind") if isinstance(spec_data, dict) else None
-        if kind == "synthesize":
-            from curation.synthesis.job import run_synthesize
-            from curation.synthesis.spec import parse_synthesize_spec
-
-            run_synthesize(parse_synthesize_spec(spec_data, output=output), address=address,
-                           progress=Progress(enabled=not quiet))
-        elif kind == "ablate":
-            from mixtures.ablate import run_ablate
-            from mixtures.spec import parse_ablate_spec
-
-            run_ablate(parse_ablate_spec(spec_data, output=output), address=address,
-                       progress=Progress(enabled=not quiet))
-        elif kind == "mix":
-            from mixtures.job import run_mix
-            from mixtures.spec import parse_mix_spec
-
-            run_mix(parse_mix_spec(spec_data, output=output), address=address, progress=Progress(enabled=not quiet))
-        else:
-            run_job(parse_spec(spec_data, output=output), address=address, progress=Progress(enabled=not quiet))
+        job, _ = parse_any_spec(spec_data, output=output, command=command)
+        run_any(job, address=address, progress=Progress(enabled=not quiet))
     except (SpecError, InputError, JobError) as e:
         return _fail(str(e))
     except OSError as e:  # a path the service's policy refuses, a read-only or vanished output
@@ -210,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "distill-quality":
         return _distill_quality(args)
     if args.command in ("run", "mix", "ablate", "synthesize"):
-        return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet)
+        return run_command(args.spec, output=args.output, address=args.address, quiet=args.quiet,
+                           command=args.command)
     if args.command == "demo":
         rc = run_command(None, spec_data=demo_spec(args.output), address=args.address, quiet=args.quiet)
         if rc == 0:

@@ -2,8 +2,10 @@
 
 Both run the same pure functions (`curation.stages`, `curation.dedup.shuffle`, `curation.outputs`);
 this module is the only one that knows about Ray. On Ray the per-document stages are a Ray Data
-streaming pipeline (read tasks -> language-ID actor pool -> filter/dedup-key actor pool -> write
-tasks) with backpressure; the dedup shuffle is Ray tasks with one object per (mapper, partition).
+streaming pipeline with backpressure: read tasks, then one operator per group of consecutive stages that
+share a pool (`Stage.resources`: an autoscaling actor pool where a stage holds a model, set up once per
+actor; tasks otherwise), then write tasks. The distributed steps (dedup, mixtures) are Ray tasks that
+hand data on through files (`curation.exchange`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from curation.io.readers import RAW_SCHEMA, ReadLimits, ReadSummary, read_file
 from curation.io.sources import InputFile
 from curation.outputs import Layout, batch_stats, write_annotated_part
 from curation.spec import CurateJob
-from curation.stages import StageContext, stage_plan
+from curation.stages import registry as stage_registry
+from curation.stages.base import Stage
 
 
 def read_batches(f: InputFile, limits: ReadLimits) -> Iterator[pa.Table]:
@@ -62,23 +65,6 @@ def _with_file_meta(t: pa.Table, file_rows: int, blank: int, ordinal: int, empty
                                ("_file_rows", file_rows, pa.int64()), ("_blank_lines", blank, pa.int64()),
                                ("_empty", empty, pa.bool_())):
         t = t.append_column(name, pa.array([value] * n, type_))
-    return t
-
-
-def run_stages(t: pa.Table, names: Sequence[str], ctx: StageContext, plan: dict[str, Callable]) -> pa.Table:
-    """Apply the named stages; each stage's seconds land in a `_t_<stage>` column (row 0)."""
-    for name in names:
-        t0 = time.perf_counter()
-        t = plan[name](t, ctx)
-        timings = {name: time.perf_counter() - t0}
-        if ctx.last_timings:
-            timings.update({f"{name}:{k}": v for k, v in ctx.last_timings.items()})
-            ctx.last_timings.clear()
-        for k, v in timings.items():
-            col = np.zeros(len(t))
-            if len(t):
-                col[0] = v
-            t = t.append_column(f"_t_{k}", pa.array(col))
     return t
 
 
@@ -167,11 +153,10 @@ class LocalExecutor:
         return 1
 
     def annotate(self, files: Sequence[InputFile], limits: ReadLimits) -> Iterator[dict[str, Any]]:
-        plan = dict(stage_plan(self.job))
-        ctx = StageContext.build(self.job)
+        stages = _build_stages(self.job)
         for f in files:
             for t in read_batches(f, limits):
-                yield from write_batches(run_stages(t, list(plan), ctx, plan), self.layout)
+                yield from write_batches(stage_registry.run(t, stages), self.layout)
 
     def runner(self) -> LocalRunner:
         """Where the steps of a distributed phase run (`curation.exchange.Steps`): here, one by one."""
@@ -179,6 +164,10 @@ class LocalExecutor:
 
     def dedup(self, ordinals: Sequence[int], partitions: int, groups: int, **kw: Any) -> dict[str, Any]:
         return run_dedup(LocalRunner(), self.layout, _group(ordinals, groups), partitions, map_keys=map_keys, **kw)
+
+    def share(self, value: Any) -> Any:
+        """A value many `map` calls take: itself here (on Ray, one copy in the object store)."""
+        return value
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
@@ -256,14 +245,14 @@ class RayExecutor:
             return
         job, layout = self.job, self.layout
         ex = job.execution
-        names = [n for n, _ in stage_plan(job)]
+        groups = stage_registry.pools(stage_registry.plan(job))
         by_ordinal = {f.ordinal: f for f in files}
         cpu = ex.actor_cpus
-        pools = 2 if "langid" in names and len(names) > 2 else 1
+        n_pools = sum(any(s.resources.model for s in g) for g in groups) or 1
         # Actors must leave CPUs for the read and write tasks, or the pipeline deadlocks on small
         # clusters: the pools start with at most three quarters of the cluster, and as they grow Ray
         # Data's resource manager keeps a share for the other operators.
-        start = max(1, int(self.cpus * 0.75 / (pools * cpu)))
+        start = max(1, int(self.cpus * 0.75 / (n_pools * cpu)))
 
         def pool() -> Any:
             # A fixed pool when asked for; else Ray Data's autoscaling pool: it starts at what fits now and
@@ -281,20 +270,19 @@ class RayExecutor:
 
         ds = ray.data.from_items([{"ordinal": f.ordinal} for f in files], override_num_blocks=len(files))
         ds = ds.map_batches(read, batch_size=1, batch_format="numpy", num_cpus=0.25)
-        ds = ds.map_batches(_stage_fn(job, ["normalize"]), batch_size=None, batch_format="pyarrow", num_cpus=0.25)
-        actor_stages = [n for n in names if n != "normalize"]
-        # Two pools: the stages up to language ID (domain tagging, LID), then the rest, so neither
-        # holds every model and both stream.
-        first = actor_stages[: actor_stages.index("langid") + 1] if "langid" in actor_stages else []
-        if first:
-            ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, first), batch_size=None,
-                                batch_format="pyarrow", compute=pool(),
-                                num_cpus=cpu)
-        rest = actor_stages[len(first):]
-        if rest:
-            ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, rest), batch_size=None,
-                                batch_format="pyarrow", compute=pool(),
-                                num_cpus=cpu)
+        # One operator per pool: the stages of a pool share its workers, so no worker holds every model
+        # and each pool scales with its own queue.
+        for group in groups:
+            names = [s.name for s in group]
+            cpus = max((s.resources.cpus or cpu) for s in group)
+            gpus = max(s.resources.gpus for s in group)
+            extra = {"num_gpus": gpus} if gpus else {}
+            if any(s.resources.model for s in group):
+                ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, names), batch_size=None,
+                                    batch_format="pyarrow", compute=pool(), num_cpus=cpus, **extra)
+            else:
+                ds = ds.map_batches(_stage_fn(job, names), batch_size=None, batch_format="pyarrow",
+                                    num_cpus=cpus, **extra)
 
         def write(t: pa.Table) -> pa.Table:
             return pa.table({"row": [json.dumps(r) for r in write_batches(t, layout)]})
@@ -312,6 +300,12 @@ class RayExecutor:
     def runner(self) -> "_RayRunner":
         """Where the steps of a distributed phase run (`curation.exchange.Steps`): Ray tasks."""
         return _RayRunner()
+
+    def share(self, value: Any) -> Any:
+        """A value many `map` calls take, put in the object store once (tasks receive the value)."""
+        import ray
+
+        return ray.put(value)
 
     def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
             every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
@@ -446,31 +440,39 @@ def _first_of(fn: Callable) -> Callable:
     return one
 
 
+def _build_stages(job: CurateJob, names: list[str] | None = None) -> list[Stage]:
+    """The job's stages set up in this worker, after checking the files they read against the job's path
+    policy (the service's roots travel with the job to every worker)."""
+    from curation.io.policy import require_declared_reads
+
+    require_declared_reads(job, skip_inputs=True)
+    return stage_registry.build(job, names)
+
+
 def _stage_fn(job: CurateJob, names: list[str]) -> Callable[[pa.Table], pa.Table]:
-    """A stateless stage (no model) as a plain function for a Ray task pool."""
-    plan = dict(stage_plan(job))
+    """Stages that hold no model as a plain function for a Ray task pool (set up once per task process)."""
+    built: list[Stage] = []
 
     def fn(t: pa.Table) -> pa.Table:
-        return run_stages(t, names, StageContext(job), plan)
+        if not built:
+            built.extend(_build_stages(job, names))
+        return stage_registry.run(t, built)
 
     return fn
 
 
 class _StageUDF:
-    """Stages that hold a model: built once per Ray actor, then called for every batch."""
+    """Ray Data actor of one pool: its stages set up once per actor, then called for every batch."""
 
     def __init__(self, job: CurateJob, names: list[str]):
-        self.names = names
-        self.plan = dict(stage_plan(job))
-        self.ctx = StageContext.build(job, lid="langid" in names, filters="filters" in names,
-                                      dedup="dedup_keys" in names, domain="domain" in names or "extract" in names,
-                                      quality="quality" in names or "decontam" in names)
+        self.stages = _build_stages(job, names)
+        self.calls = 0
 
     def __call__(self, t: pa.Table) -> pa.Table:
-        self.calls = getattr(self, "calls", 0) + 1
+        self.calls += 1
         if self.calls % 50 == 0:
             pa.default_memory_pool().release_unused()  # see _releasing: an actor sees every block of a job
-        return run_stages(t, self.names, self.ctx, self.plan)
+        return stage_registry.run(t, self.stages)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -182,7 +182,10 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
             for sub in ("curated", "rejected", "quarantine"):
                 layout.remove_dir(layout.path(sub))
             min_scores = _top_fraction_thresholds(executor, job, files, progress)
-            args = [(layout, f.ordinal, f.uri, min_scores) for f in files]
+            from curation.stages.registry import output_columns
+
+            columns = output_columns(job)
+            args = [(layout, f.ordinal, f.uri, min_scores, columns) for f in files]
             finals = executor.map(finalize_file, args)
             write_seconds = phases["write"] = time.monotonic() - t0
 
@@ -342,14 +345,6 @@ def _top_fraction_thresholds(executor, job: CurateJob, files, progress: Progress
     return out
 
 
-def _stage_of(reason: str) -> str:
-    """The funnel stage a drop reason belongs to ("c4:too_few_sentences" -> "c4")."""
-    if reason.endswith(":top_fraction"):  # ranks the documents that survived dedup, so it comes last
-        return "top_fraction"
-    return {"exact_duplicate": "exact_dedup", "minhash_duplicate": "minhash_dedup",
-            "url_duplicate": "url_dedup"}.get(reason, reason.split(":")[0])
-
-
 def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict], dedup, write_seconds: float,
                     wall: float) -> dict[str, Any]:
     annotate: dict[str, Any] = {}
@@ -364,41 +359,27 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         merge_counts(total, {k: v for k, v in fin.items() if k != "files"})
     by_reason = dict(sorted(total.get("by_reason", {}).items(), key=lambda kv: (-kv[1], kv[0])))
     timings = annotate.get("timings", {})
+    from curation.stages import registry as stage_registry
+
     dropped_by_stage: dict[str, int] = defaultdict(int)
     for r, n in by_reason.items():
-        dropped_by_stage[_stage_of(r)] += n
+        dropped_by_stage[stage_registry.funnel_row(r)] += n
     quarantined = total.get("quarantined", 0)
-    # The funnel: each stage's in/out among parsed records, in pipeline order.
-    order = (["normalize"] + (["url"] if job.stages.urls is not None else [])
-             + (["extract"] if job.stages.extract is not None else [])
-             + (["domain"] if job.stages.domain is not None else []) + ["langid"])
-    if job.stages.filters is not None:
-        order += [name for name, _ in job.stages.filters.enabled()]
-    if job.stages.quality is not None:
-        order.append("quality")
-    if job.stages.decontam is not None:
-        order.append("decontam")
-    if job.stages.dedup is not None and job.stages.dedup.exact is not None:
-        order.append("exact_dedup")
-    if job.stages.dedup is not None and job.stages.dedup.minhash is not None:
-        order.append("minhash_dedup")
-    if job.stages.dedup is not None and job.stages.dedup.url is not None:
-        order.append("url_dedup")
-    if job.stages.quality is not None and any(c.keep_top_fraction for c in job.stages.quality.classifiers.values()):
-        order.append("top_fraction")
-    if job.stages.langid is None:
-        order.remove("langid")
+    # The funnel: each stage's in/out among parsed records, in pipeline order (from the stage registry).
+    order = stage_registry.funnel_order(job)
+    seconds: dict[str, float] = {}
+    for st in stage_registry.plan(job):
+        rows = st.funnel()
+        for row in rows:  # a stage of several rows (the filters) times each as NAME:ROW
+            seconds[row] = timings.get(f"{st.name}:{row}", 0.0) if len(rows) > 1 else timings.get(st.name, 0.0)
     by_stage = [{"stage": "read", "in": records, "out": records - quarantined, "seconds": 0.0}]
     alive = records - quarantined
-    # Exact and MinHash dedup share their key stage and shuffle: their time is split evenly.
+    # Exact, MinHash and URL dedup share their key stage and shuffle: their time is split evenly.
     n_dedup = sum(s.endswith("_dedup") for s in order) or 1
-    dedup_seconds = (float(dedup["seconds"]) if dedup is not None else 0.0) + timings.get("dedup_keys", 0.0)
+    dedup_seconds = (float(dedup["seconds"]) if dedup is not None else 0.0) + timings.get("dedup", 0.0)
     for s in order:
         out = alive - dropped_by_stage.get(s, 0)
-        if s.endswith("_dedup"):
-            sec = dedup_seconds / n_dedup
-        else:
-            sec = timings.get(f"filters:{s}", timings.get(s, 0.0))
+        sec = dedup_seconds / n_dedup if s.endswith("_dedup") else seconds.get(s, 0.0)
         by_stage.append({"stage": s, "in": alive, "out": out, "seconds": round(sec, 3)})
         alive = out
     by_stage.append({"stage": "write", "in": records, "out": total.get("kept", 0) + total.get("rejected", 0)

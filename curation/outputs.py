@@ -151,8 +151,9 @@ class FinalCounts:
 
 SCORE_BIN = 0.05  # histogram bin width of quality scores (probabilities, or grades up to 5)
 SCORE_COLUMNS_PREFIX = "quality_"
-EXTRA_SCORE_COLUMNS = ("domain_score", "perplexity", "contaminated_by",
-                       "url", "warc_date", "content_type", "http_status", "warc_digest")  # WARC inputs
+# Reader columns written beside the documents (WARC inputs); the stages' own columns come from the stage
+# registry (`curation.stages.registry.output_columns`), passed to finalize_file by the job.
+EXTRA_SCORE_COLUMNS = ("url", "warc_date", "content_type", "http_status", "warc_digest")
 
 
 def score_bins(scores: np.ndarray) -> dict[str, int]:
@@ -281,9 +282,11 @@ def top_fraction_threshold(bins: dict[str, int], fraction: float) -> float:
 
 
 def finalize_file(layout: Layout, ordinal: int, input_uri: str,
-                  min_scores: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+                  min_scores: dict[str, dict[str, float]] | None = None,
+                  stage_columns: Sequence[str] = ()) -> dict[str, Any]:
     """Split one input file's annotated parts into curated / rejected / quarantine files, with its dedup
-    decisions (its own decision file only).
+    decisions (its own decision file only). `stage_columns`: the columns the job's stages add that are
+    written beside the documents (scores, flags).
 
     `min_scores` (column -> "lang/domain" -> lowest kept score) applies keep_top_fraction to the
     documents that survived everything else (`quality:NAME:top_fraction`)."""
@@ -345,7 +348,8 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str,
         is_q = np.asarray(pc.is_valid(t["error"]).to_numpy(zero_copy_only=False), dtype=bool)
         is_rej = np.array([r is not None for r in reasons]) & ~is_q
         is_kept = ~is_q & ~is_rej
-        extras = [c for c in t.column_names if c.startswith(SCORE_COLUMNS_PREFIX) or c in EXTRA_SCORE_COLUMNS]
+        extras = [c for c in t.column_names if c.startswith(SCORE_COLUMNS_PREFIX) or c in EXTRA_SCORE_COLUMNS
+                  or c in stage_columns]
         for c in extras:
             if c.startswith(SCORE_COLUMNS_PREFIX):
                 values = t[c].to_numpy(zero_copy_only=False).astype(np.float64)

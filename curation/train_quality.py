@@ -20,7 +20,7 @@ import numpy as np
 
 from curation.io.readers import ReadLimits, read_file
 from curation.io.sources import InputError, InputFile, list_input
-from curation.spec import InputSpec
+from curation.io.input_spec import InputSpec
 from filters.fasttext_quality import NEGATIVE_LABEL, POSITIVE_LABEL, FastTextScorer, TrainParams, is_test_group, \
     train_fasttext
 from filters.metrics import precision_recall, roc_auc

@@ -1,9 +1,15 @@
-"""The interface every heuristic filter implements: a batch of texts in, one decision per text out."""
+"""What every heuristic filter is: a base class that owns the batch loop, and the result of a batch.
+
+A filter is a dataclass subclass of `Filter` whose fields are its rule thresholds (defaulting to the
+published values, so a job spec's options map onto them one to one and are validated by them); it writes
+only `check(text, lang)`, the rule for one document. The stage that runs filters (curation/stages/filters.py)
+owns the rest: which rows each filter sees (`domains`), timings, and the drop reasons in `stats.json`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import ClassVar, Sequence
 
 
 @dataclass
@@ -20,10 +26,34 @@ class FilterResult:
     texts: list[str] | None = None
 
 
-class BatchFilter(Protocol):
-    """A heuristic filter. Implementations are dataclasses whose fields are the rule thresholds,
-    defaulting to the published values, so a job spec's options map onto them one to one."""
+class Filter:
+    """Base of the heuristic filters (built in and plugins).
 
-    name: str
+    - `name`: its key under `stages.filters` and the prefix of its drop reasons ("NAME:rule").
+    - `domains`: the document domains it applies to; None (the web filters) means every domain that no
+      registered filter claims for itself (code and math have rules of their own).
+    - `rewrites`: `check` returns (reason, new text) instead of a reason.
+    - `reasons`: the reasons it can give, for docs and reports.
+    """
 
-    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult: ...
+    name: ClassVar[str]
+    domains: ClassVar[frozenset[str] | None] = None
+    rewrites: ClassVar[bool] = False
+    reasons: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, text: str, lang: str | None = None):  # -> str | None, or (str | None, str) when rewriting
+        raise NotImplementedError
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        check = self.check
+        if not self.rewrites:
+            return FilterResult([check(t, lang) for t, lang in zip(texts, langs)])
+        reasons: list[str | None] = []
+        new_texts: list[str] = []
+        for text, lang in zip(texts, langs):
+            reason, new_text = check(text, lang)
+            reasons.append(reason)
+            new_texts.append(new_text)
+        return FilterResult(reasons, new_texts)
+
+

@@ -34,7 +34,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from curation.spec import QWEN29
+from filters.languages import QWEN29
 from filters.fasttext_quality import prepare
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -6,7 +6,7 @@ Run from the project root (the reference text lives in ``../shared/data``)::
     python -m filters.build_language_tables --check    # regenerate in memory, exit 1 on any difference
 
 Reference text
-    For each of the 29 Qwen2 languages (``curation.spec.QWEN29``): the primary UDHR version
+    For each of the 29 Qwen2 languages (``filters.languages.QWEN29``): the primary UDHR version
     (``is_primary_variant``; 31 units, preamble + 30 articles) and the Tatoeba sentences of
     ``lid_tatoeba_laser.jsonl.gz`` (up to 1000, deduplicated; none for lo and my, a few hundred
     for th, ceb and km), NFC-normalised (the Vietnamese UDHR and a third of the Bengali Tatoeba
@@ -77,7 +77,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-from curation.spec import QWEN29
+from filters.languages import QWEN29
 from filters.gopher_quality import (
     _LETTERLESS_TOKEN,
     GOPHER_ENGLISH_STOP_WORDS,

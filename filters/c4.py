@@ -21,12 +21,11 @@ one is a sentence too. It has no abbreviation list, so "U.S. officials" counts t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass
 
 import regex
 
-from filters.base import FilterResult
+from filters.base import Filter
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, UNSPACED_LANGUAGES, words
 
@@ -77,7 +76,7 @@ def count_sentences(text: str, any_terminal: bool = False) -> int:
 
 
 @dataclass
-class C4Quality:
+class C4Quality(Filter):
     """C4's line and page heuristics. -1 disables a numeric rule, False a boolean one.
 
     ``min_words_per_line`` left at its default comes from the document's row of the language table
@@ -96,7 +95,8 @@ class C4Quality:
     filter_curly_bracket: bool = True
     filter_policy: bool = True
     language_table: bool = True
-    name: str = field(default="c4", init=False, repr=False)
+    name = "c4"
+    rewrites = True
 
     def __post_init__(self) -> None:
         self._min_words: dict[str, int] = {}
@@ -164,13 +164,3 @@ class C4Quality:
         if n_sentences < self.min_num_sentences:
             return _FEW_SENTENCES, text
         return None, ("\n" if split_paragraph else " ").join(kept).strip()
-
-    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
-        check = self.check
-        reasons: list[str | None] = []
-        new_texts: list[str] = []
-        for text, lang in zip(texts, langs):
-            reason, new_text = check(text, lang)
-            reasons.append(reason)
-            new_texts.append(new_text)
-        return FilterResult(reasons, new_texts)

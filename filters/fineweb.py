@@ -16,14 +16,13 @@ are only computed for documents that reach the last rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import Sequence
 
 import regex
 
-from filters.base import FilterResult
+from filters.base import Filter
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, tokenize
 
@@ -51,7 +50,7 @@ _LAST_CHAR = itemgetter(-1)
 
 
 @dataclass
-class FineWebQuality:
+class FineWebQuality(Filter):
     """FineWeb's line-level heuristics. ``stop_chars`` None means any Unicode sentence terminal.
 
     ``short_line_length`` and ``new_line_ratio`` left at their defaults come from the document's row of
@@ -67,7 +66,7 @@ class FineWebQuality:
     char_duplicates_ratio: float = 0.01
     new_line_ratio: float = 0.3
     language_table: bool = True
-    name: str = field(default="fineweb", init=False, repr=False)
+    name = "fineweb"
 
     def __post_init__(self) -> None:
         stops = TERMINAL_PUNCTUATION if self.stop_chars is None else tuple(self.stop_chars)
@@ -117,7 +116,3 @@ class FineWebQuality:
             if (new_lines / n_words if n_words else float("inf")) > new_line_ratio:
                 return _LIST
         return None
-
-    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
-        check = self.check
-        return FilterResult([check(t, lang) for t, lang in zip(texts, langs)])

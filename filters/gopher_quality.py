@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field, fields
-from typing import Sequence
+from dataclasses import dataclass, fields
 
 import regex
 
-from filters.base import FilterResult
+from filters.base import Filter
 from filters.fineweb import TERMINAL_PUNCTUATION
 from filters.language_table import LANGUAGE_TABLE
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
@@ -135,7 +134,7 @@ def token_counts(text: str, lang: str | None) -> tuple[list[str], str, int, int]
 
 
 @dataclass
-class GopherQuality:
+class GopherQuality(Filter):
     """Gopher's document quality heuristics. A threshold set to None (or 0) disables its rule.
 
     The thresholds in TABLE_THRESHOLDS come from the document's row of the language table
@@ -156,7 +155,7 @@ class GopherQuality:
     min_stop_words: int | None = 2
     stop_words: dict[str, list[str]] | None = None
     language_table: bool = True
-    name: str = field(default="gopher_quality", init=False, repr=False)
+    name = "gopher_quality"
 
     def __post_init__(self) -> None:
         lists = STOP_WORDS if self.stop_words is None else self.stop_words
@@ -233,7 +232,3 @@ class GopherQuality:
             else:
                 return _STOP
         return None
-
-    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
-        check = self.check
-        return FilterResult([check(t, lang) for t, lang in zip(texts, langs)])

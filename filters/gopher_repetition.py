@@ -25,12 +25,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate, compress
 from operator import itemgetter
 from typing import Iterable, Sequence
 
-from filters.base import FilterResult
+from filters.base import Filter
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 
 # The n-gram thresholds are calibrated on words. Where the segmenter falls back to one token per
@@ -156,7 +156,7 @@ def _repeated_chars(
 
 
 @dataclass
-class GopherRepetition:
+class GopherRepetition(Filter):
     """Gopher's repetition heuristics. A fraction set to None (or 0) disables its rule."""
 
     dup_line_frac: float | None = 0.3
@@ -165,7 +165,7 @@ class GopherRepetition:
     dup_para_char_frac: float | None = 0.2
     top_n_grams: tuple[tuple[int, float], ...] = _TOP_N
     dup_n_grams: tuple[tuple[int, float], ...] = _DUP_N
-    name: str = field(default="gopher_repetition", init=False, repr=False)
+    name = "gopher_repetition"
 
     def __post_init__(self) -> None:
         self._top = tuple((int(n), float(f), f"gopher_repetition:top_{n}_gram") for n, f in self.top_n_grams)
@@ -216,7 +216,3 @@ class GopherRepetition:
             elif repeated / n_chars > frac:
                 return reason
         return None
-
-    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
-        check = self.check
-        return FilterResult([check(t, lang) for t, lang in zip(texts, langs)])

@@ -1,8 +1,8 @@
-"""The heuristic quality filters by job-spec name, in the order the pipeline runs them.
+"""The built-in heuristic quality filters by job-spec name (filters/registry.py adds the plugins).
 
-The order is FineWeb's (Gopher quality, Gopher repetition, C4, FineWeb): cheap rules that drop
-the most pages first, and C4, which rewrites pages, before the FineWeb line statistics that
-should see the rewritten text.
+FineWeb's order (Gopher quality, Gopher repetition, C4, FineWeb) is the recommended one: cheap rules that
+drop the most pages first, and C4, which rewrites pages, before the FineWeb line statistics that should
+see the rewritten text. A job runs its filters in the order its spec lists them.
 """
 
 from __future__ import annotations

@@ -155,7 +155,7 @@ def label_probabilities(lid: LanguageIdentifier, texts: Sequence[str], lang: str
 def build_thresholds(data_dir: str | Path = DEFAULT_DATA_DIR,
                      lid: LanguageIdentifier | None = None) -> tuple[dict[str, float], dict[str, dict]]:
     """The table (lang -> threshold) and what it came from (n paragraphs, raw percentile)."""
-    from curation.spec import QWEN29
+    from filters.languages import QWEN29
 
     lid = lid or LanguageIdentifier()
     paras = reference_paragraphs(data_dir, QWEN29, "build")

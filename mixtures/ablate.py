@@ -146,11 +146,7 @@ class _Swarm:
             self.texts.update(_read_texts(self.files, self.pool, missing))
         index = {i: k for k, i in enumerate(need.tolist())}
         corpus = [self.texts[i] for i in need.tolist()]
-        corpus_arg, target_arg = corpus, target
-        if isinstance(self.executor, RayExecutor):
-            import ray
-
-            corpus_arg, target_arg = ray.put(corpus), ray.put(target)
+        corpus_arg, target_arg = self.executor.share(corpus), self.executor.share(target)
         kind = self.job.proxy
         options = self.job.gpt.model_dump() if kind == "gpt" else {"order": self.job.ngram_order}
         args = [(corpus_arg, np.array([index[i] for i in r.tolist()], dtype=np.int64), target_arg, kind, options, s)

@@ -16,7 +16,7 @@ from curation.spec import SpecError
 def build_long_context(executor, layout: Layout, files: list[str], parts: list[str], job, progress) -> dict[str, Any]:
     from curation.exchange import Steps
     from mixtures import distributed as dist
-    from mixtures.job import _alloc_for, _mixture_id, build_mixture
+    from mixtures.build import _alloc_for, _mixture_id, build_mixture
 
     lc = job.long_context
     root = layout.path("_work", "exchange", "long-stats")

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from curation.spec import SpecError, _key_errors, read_spec_file
+from curation.specbase import read_spec_file, validate_spec
 
 BUCKET_FIELDS = ("source", "domain", "lang")
 
@@ -19,6 +19,16 @@ class _Strict(BaseModel):
 
 
 class _Job(_Strict):
+    def declared_reads(self) -> list[tuple[str, str]]:
+        """(key path, path) of every file the job names to read (checked against the service's roots)."""
+        reads = [(f"inputs.{i}", p) for i, p in enumerate(self.inputs)]  # type: ignore[attr-defined]
+        if getattr(self, "weights_file", None):
+            reads.append(("weights_file", self.weights_file))  # type: ignore[attr-defined]
+        target = getattr(self, "target", None)
+        if target is not None and target.files:
+            reads += [(f"target.files.{i}", p) for i, p in enumerate(target.files)]
+        return reads
+
     def fingerprint(self) -> str:
         """Hash of everything that changes results (not where or how fast it runs): one output folder holds one."""
         data = self.model_dump(mode="json", exclude={"execution", "output"})
@@ -101,16 +111,7 @@ class MixJob(_Job):
         return "natural"
 
 
-def _parse(model: type, data: Any, output: str | None) -> Any:
-    """Validate a loaded spec with `model`; errors name their key paths (SpecError)."""
-    if not isinstance(data, dict):
-        raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])
-    if output is not None:
-        data = {**data, "output": output}
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise SpecError(_key_errors(e)) from None
+_parse = validate_spec  # the name used before curation.specbase had it
 
 
 def parse_mix_spec(data: Any, *, output: str | None = None) -> MixJob:

@@ -406,7 +406,7 @@ def test_10_mix_and_ablate_jobs_submitted_through_the_api_succeed(attack):
 def test_10_every_job_kind_survives_the_store_round_trip():
     """What the service stores (parse_any_spec's YAML) parses back into the same job, for every kind and every
     weighting option."""
-    from curation.spec import parse_any_spec
+    from curation.kinds import parse_any_spec
 
     base = {"inputs": ["/d/pool"], "output": "/d/out", "target_tokens": 1000}
     specs = [demo_spec("/d/out"), {**base, "kind": "mix"}, {**base, "kind": "mix", "temperature": None},

@@ -76,14 +76,14 @@ def test_script_mismatch_is_a_drop_reason():
     import pyarrow as pa
 
     from curation.spec import parse_spec
-    from curation.stages import StageContext, langid, normalize
+    from curation.stages import build, run
 
     job = parse_spec({"output": "x", "inputs": [{"path": "x", "format": "jsonl", "source": "s"}],
                       "languages": "all", "stages": {"langid": {"min_score": 0.0}}})
-    ctx = StageContext.build(job)
+    stages = build(job)
     # lid.176 calls this Thai (score ~0.89), yet 93% of its letters are Latin: a product list.
     latin_as_thai = "ราคา iPhone Samsung Galaxy Xiaomi Oppo Vivo Huawei Nokia Sony Motorola"
     t = pa.table({"text": ["ภาษาไทย ยินดีต้อนรับสู่ประเทศไทย", latin_as_thai], "error": [None, None]})
-    t = langid(normalize(t, ctx), ctx)
+    t = run(t, stages)
     assert t["lang"].to_pylist() == ["th", "th"]
     assert t["drop_reason"].to_pylist() == [None, "langid:script_mismatch"]

@@ -82,7 +82,7 @@ def test_check_mode_exit_status(data_dir):
 def test_stage_uses_table_then_min_score():
     import pyarrow as pa
 
-    from curation.stages import StageContext, langid
+    from curation.stages import build, run as run_stages
 
     base = {"output": "/tmp/unused", "inputs": [{"path": "/tmp/unused", "source": "t", "format": "jsonl"}], "languages": "all",
             "execution": {"engine": "local"}}
@@ -90,10 +90,10 @@ def test_stage_uses_table_then_min_score():
 
     def run(langid_spec):
         job = parse_spec({**base, "stages": {"langid": langid_spec}})
-        ctx = StageContext.build(job, filters=False, dedup=False)
+        stages = build(job, ["langid"])
         t = pa.table({"text": pa.array(texts, pa.large_string()), "error": pa.nulls(2, pa.string()),
                       "drop_reason": pa.nulls(2, pa.string())})
-        out = langid(t, ctx)
+        out = run_stages(t, stages)
         return out["lang"].to_pylist(), out["lang_score"].to_pylist(), out["drop_reason"].to_pylist()
 
     langs, scores, _ = run({})

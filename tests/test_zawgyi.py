@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from curation.spec import parse_spec
-from curation.stages import StageContext, langid
+from curation.stages import build, run
 from filters.zawgyi import (ZAWGYI_THRESHOLD, is_zawgyi, unicode_to_zawgyi, zawgyi_probability,
                             zawgyi_to_unicode)
 from tests.conftest import read_jsonl_gz, shared_file
@@ -78,10 +78,10 @@ def _run(burmese, policy):
     lang_spec = {} if policy is None else {"zawgyi": policy}
     job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "/tmp/unused", "source": "t", "format": "jsonl"}],
                       "stages": {"langid": lang_spec}, "execution": {"engine": "local"}})
-    ctx = StageContext.build(job, filters=False, dedup=False)
+    stages = build(job, ["langid"])
     unicode_texts = burmese[1:6]
     texts = unicode_texts + [unicode_to_zawgyi(t) for t in unicode_texts] + ["The quick brown fox jumps over the lazy dog again."]
-    return job, unicode_texts, langid(_table(texts), ctx)
+    return job, unicode_texts, run(_table(texts), stages)
 
 
 @pytest.mark.parametrize("policy", [None, "convert"])

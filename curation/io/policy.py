@@ -173,34 +173,9 @@ def guard_problem(path: str) -> str | None:
 
 def declared_reads(job: Any) -> list[tuple[str, str]]:
     """(key path, path) of every file or folder a job of any kind names to read: inputs, model files, lists,
-    weights and target files. One list for the service's check at submission and the job's at start, so a
-    new option that reads a file is added here once."""
-    kind = getattr(job, "kind", "curate")
-    if kind != "curate":
-        reads = [(f"inputs.{i}", p) for i, p in enumerate(job.inputs)]
-        if kind == "mix" and job.weights_file:
-            reads.append(("weights_file", job.weights_file))
-        if kind == "ablate" and job.target.files:
-            reads += [(f"target.files.{i}", p) for i, p in enumerate(job.target.files)]
-        if kind == "synthesize" and job.generator.kind == "hf":
-            reads.append(("generator.model", job.generator.model))
-        return reads
-    reads = [(f"inputs.{i}.path", inp.path) for i, inp in enumerate(job.inputs)]
-    st = job.stages
-    if st.langid is not None and st.langid.model:
-        reads.append(("stages.langid.model", st.langid.model))
-    if st.domain is not None and st.domain.model:
-        reads.append(("stages.domain.model", st.domain.model))
-    if st.quality is not None:
-        reads += [(f"stages.quality.classifiers.{n}.model", c.model) for n, c in st.quality.classifiers.items()]
-        if st.quality.perplexity is not None:
-            reads.append(("stages.quality.perplexity.model", st.quality.perplexity.model))
-    if st.urls is not None:
-        reads += [(f"stages.urls.block_domains.{i}", p) for i, p in enumerate(st.urls.block_domains)]
-        reads += [(f"stages.urls.allow_domains.{i}", p) for i, p in enumerate(st.urls.allow_domains or [])]
-    if st.decontam is not None:
-        reads += [(f"stages.decontam.benchmarks.{n}.path", b.path) for n, b in st.decontam.benchmarks.items()]
-    return reads
+    weights and target files, as the job's own model declares them (`declared_reads()`; a curate job's
+    stages each declare theirs). One list for the service's check at submission and the job's at start."""
+    return job.declared_reads()
 
 
 def require_declared_reads(job: Any, *, skip_inputs: bool = False) -> None:

@@ -11,13 +11,16 @@ import functools
 import re
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from curation.io.policy import PathRefused, active_policy, require_allowed
-from curation.spec import CurateJob, InputSpec
+from curation.io.input_spec import InputSpec
+
+if TYPE_CHECKING:
+    from curation.spec import CurateJob
 
 _GLOB_CHARS = set("*?[")
 _SUFFIXES = {

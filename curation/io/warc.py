@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from curation.io.readers import ReadLimits, _BatchBuilder
+    from curation.io.batches import BatchBuilder as _BatchBuilder, ReadLimits
     from curation.io.sources import InputFile
 
 WARC_COLUMNS = pa.schema([("url", pa.string()), ("warc_date", pa.string()), ("content_type", pa.string()),

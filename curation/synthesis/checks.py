@@ -55,11 +55,11 @@ class TaskChecks:
 
     @classmethod
     def build(cls, spec: ChecksSpec, template: Template) -> "TaskChecks":
-        from filters.heuristics import ALL_FILTERS
+        from filters.registry import all_filters
 
         # {language} is filled per document: n-grams across it are not the template's own words
         words = mixed_units(template.instructions().replace("{language}", "\n"))
-        return cls(spec, template, [ALL_FILTERS[name](**opts) for name, opts in spec.filters.enabled()],
+        return cls(spec, template, [all_filters()[name](**opts) for name, opts in spec.filters.enabled()],
                    frozenset(gram_hashes(words, spec.leak_ngram)))
 
     def limit(self, name: str) -> float:

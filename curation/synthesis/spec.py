@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from curation.spec import FiltersSpec, _checked_names
+from curation.specbase import _checked_names, validate_spec
+from curation.stages.filters import FiltersSpec
 
 
 class _Strict(BaseModel):
@@ -65,7 +66,7 @@ class ChecksSpec(_Strict):
     copy_ngram: int = Field(8, ge=2)
     leak_ngram: int = Field(8, ge=3, description="an n-gram of the instructions in the output is a prompt leak")
     allow_truncated: bool = Field(False, description="accept outputs cut by max_tokens (finish_reason length)")
-    filters: FiltersSpec = Field(default_factory=lambda: FiltersSpec(gopher_repetition={}),
+    filters: FiltersSpec = Field(default_factory=lambda: FiltersSpec({"gopher_repetition": {}}),
                                  description="heuristic filters, as in a curate job's stages.filters")
 
 
@@ -183,6 +184,13 @@ class SynthesizeJob(_Strict):
     def _names(cls, v: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
         return _checked_names(v, r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "task names are letters, digits, _ . -")
 
+    def declared_reads(self) -> list[tuple[str, str]]:
+        """(key path, path) of every file the job names to read (checked against the service's roots)."""
+        reads = [(f"inputs.{i}", p) for i, p in enumerate(self.inputs)]
+        if self.generator.kind == "hf":
+            reads.append(("generator.model", self.generator.model))
+        return reads
+
     def fingerprint(self) -> str:
         """Everything that changes results; not the transport (URLs, concurrency, retries, prices)."""
         data = self.model_dump(mode="json", exclude={"execution", "output", "generator"})
@@ -191,7 +199,5 @@ class SynthesizeJob(_Strict):
 
 
 def parse_synthesize_spec(data: Any, *, output: str | None = None) -> SynthesizeJob:
-    from mixtures.spec import _parse
-
-    return _parse(SynthesizeJob, data, output)
+    return validate_spec(SynthesizeJob, data, output)
 

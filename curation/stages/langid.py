@@ -1,0 +1,135 @@
+"""Language ID with fastText (filters/langid.py): `lang` and `lang_score`, and the language policy."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, model_validator
+
+from curation.specbase import Strict
+from curation.stages.base import Resources, Stage, alive_mask, set_column, values, with_reasons, with_texts
+
+
+class LangIdSpec(Strict):
+    model: str | None = Field(None, description="path to a fastText LID model; default: bundled lid.176.ftz")
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    min_score_by_lang: dict[str, float] = Field(
+        default_factory=dict, description="minimum score per label; labels not named here take the bundled "
+                                          "table (filters/lid_thresholds.yaml, bundled model only), then min_score")
+    bundled_thresholds: bool = Field(
+        True, description="use filters/lid_thresholds.yaml for labels not in min_score_by_lang (ignored with a "
+                          "custom model); false: min_score for all of them")
+    zawgyi: Literal["convert", "drop", "keep"] | None = Field(
+        None, description="documents labelled `my` in legacy Zawgyi encoding: converted to Unicode, dropped "
+                          "(langid:zawgyi) or kept as they are; null: convert when python-myanmar is installed, "
+                          "else drop")
+    other_languages: Literal["drop", "keep", "other"] = Field(
+        "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other")
+    sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
+    min_script_share: float | None = Field(
+        0.5, ge=0.0, le=1.0, description="drop (langid:script_mismatch) when fewer of the letters are in the "
+                                         "label's scripts; null turns the check off")
+
+    @model_validator(mode="after")
+    def _resolve_zawgyi(self) -> "LangIdSpec":
+        from filters.zawgyi import converter_available, default_policy
+
+        if self.zawgyi is None:
+            self.zawgyi = default_policy()
+        elif self.zawgyi == "convert" and not converter_available():
+            raise ValueError("zawgyi: convert needs the python-myanmar package (use drop or keep)")
+        return self
+
+
+class LangId(Stage):
+    """`lang` and `lang_score` for every parsed row; low scores and unwanted languages are dropped. Code
+    documents (domain `code`, declared or tagged) get `lang` code, no score, and are not dropped.
+
+    The minimum score of a label is `min_score_by_lang`, else the bundled per-language table
+    (filters/lid_thresholds.yaml; bundled model only), else `min_score`. Rows labelled `my` in legacy
+    Zawgyi encoding are converted to Unicode (and re-scored), dropped (`langid:zawgyi`) or kept, as
+    `zawgyi` says (filters/zawgyi.py)."""
+
+    name = "langid"
+    spec_model = LangIdSpec
+    resources = Resources(pool="language")
+    adds = ("lang", "lang_score")
+    drop_reasons = ("langid:low_score", "langid:not_target_language", "langid:script_mismatch", "langid:zawgyi")
+    description = "language ID (fastText lid.176 by default) and the language policy"
+
+    def reads(self) -> list[tuple[str, str]]:
+        return [("model", self.spec.model)] if self.spec.model else []
+
+    def score_columns(self) -> list[str]:
+        return []  # lang and lang_score are core columns of every output
+
+    def setup(self) -> None:
+        from filters.langid import LanguageIdentifier
+
+        self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars)
+
+    def process(self, table: pa.Table) -> pa.Table:
+        from filters.langid import bundled_thresholds, sample_text
+        from filters.scripts import script_share
+
+        spec = self.spec
+        texts = table["text"].to_pylist()
+        parsed = [i for i, t in enumerate(texts) if t is not None]
+        langs: list[str | None] = [None] * len(texts)
+        scores = np.full(len(texts), np.nan, dtype=np.float32)
+        if parsed:
+            pl, ps = self.lid.predict([texts[i] for i in parsed])
+            for j, i in enumerate(parsed):
+                langs[i] = pl[j]
+            scores[parsed] = ps
+        alive = alive_mask(table)
+        reasons = table["drop_reason"].to_pylist()
+        zawgyi_policy = spec.zawgyi or "keep"
+        rewritten = False
+        if zawgyi_policy != "keep":
+            from filters.zawgyi import is_zawgyi, zawgyi_to_unicode
+
+            zg = [i for i in np.flatnonzero(alive)
+                  if langs[i] == "my" and is_zawgyi(sample_text(texts[i], spec.sample_chars))]
+            if zg and zawgyi_policy == "drop":
+                for i in zg:
+                    reasons[i] = "langid:zawgyi"
+                alive[zg] = False
+            elif zg:
+                for i in zg:
+                    texts[i] = zawgyi_to_unicode(texts[i])
+                rewritten = True
+                pl, ps = self.lid.predict([texts[i] for i in zg])
+                for j, i in enumerate(zg):
+                    langs[i] = pl[j]
+                scores[zg] = ps
+        defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
+        targets = self.job.target_languages
+        domains = values(table, "domain", "web")
+        for i in np.flatnonzero(alive):
+            if domains[i] == "code":  # a programming language, not a natural one: no language policy
+                langs[i], scores[i] = "code", np.nan
+                continue
+            lang = langs[i]
+            if targets is not None and lang not in targets:
+                if spec.other_languages == "drop":
+                    reasons[i] = "langid:not_target_language"
+                    continue
+                if spec.other_languages == "other":
+                    langs[i] = "other"
+            min_score = spec.min_score_by_lang.get(lang)
+            if min_score is None:
+                min_score = defaults.get(lang, spec.min_score)
+            if scores[i] < min_score:
+                reasons[i] = "langid:low_score"
+            elif spec.min_script_share is not None:
+                share = script_share(sample_text(texts[i], spec.sample_chars), lang)
+                if share is not None and share < spec.min_script_share:
+                    reasons[i] = "langid:script_mismatch"
+        table = set_column(table, "lang", langs, pa.string())
+        table = set_column(table, "lang_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
+        if rewritten:
+            table = with_texts(table, texts)
+        return with_reasons(table, reasons)

@@ -1,0 +1,153 @@
+"""Model-based quality: fastText classifiers (filters/fasttext_quality.py) and KenLM perplexity."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, field_validator, model_validator
+
+from curation.specbase import Strict, checked_names, local_file_error
+from curation.stages.base import Resources, Stage, alive_mask, set_column, values, with_reasons
+
+SCORE_PREFIX = "quality_"
+
+
+class ClassifierSpec(Strict):
+    """One fastText quality classifier: its score goes to the column `quality_NAME` for every row."""
+
+    model: str = Field(description="fastText model (e.g. from `curate train-quality`, or DCLM's)")
+    positive_label: str | None = Field(
+        None, description="the label whose probability is the score; default __label__hq (graded models with "
+                          "numeric labels score as the expected grade)")
+    min_score: float | None = Field(None, description="drop (quality:NAME) below this score; null keeps all")
+    min_score_by_lang: dict[str, float] = Field(default_factory=dict, description="per-language minimum")
+    min_score_by_domain: dict[str, float] = Field(default_factory=dict, description="per-domain minimum")
+    keep_top_fraction: float | None = Field(
+        None, gt=0.0, le=1.0, description="keep only this best-scoring share of the surviving documents of each "
+                                          "(language, domain) group (quality:NAME:top_fraction)")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, v: str) -> str:
+        if err := local_file_error(v, "quality model"):
+            raise ValueError(err)
+        return v
+
+    def threshold(self, lang: str | None, domain: str | None) -> float | None:
+        """The minimum score for a document: by language, then by domain, then min_score."""
+        if lang in self.min_score_by_lang:
+            return self.min_score_by_lang[lang]
+        if domain in self.min_score_by_domain:
+            return self.min_score_by_domain[domain]
+        return self.min_score
+
+
+class PerplexitySpec(Strict):
+    """KenLM perplexity (optional; needs the kenlm package and a model the user gives)."""
+
+    model: str = Field(description="KenLM model (.arpa or .bin)")
+    max_perplexity: float | None = Field(None, gt=0, description="drop (quality:perplexity) above this")
+
+    @field_validator("model")
+    @classmethod
+    def _model_exists(cls, v: str) -> str:
+        import importlib.util
+
+        if err := local_file_error(v, "KenLM model"):
+            raise ValueError(err)
+        if importlib.util.find_spec("kenlm") is None:
+            raise ValueError("perplexity scoring needs the kenlm module (pip install kenlm); "
+                             "leave stages.quality.perplexity out to run without it")
+        return v
+
+
+class QualitySpec(Strict):
+    """Model-based quality filters (after the heuristic filters)."""
+
+    classifiers: dict[str, ClassifierSpec] = Field(default_factory=dict)
+    perplexity: PerplexitySpec | None = None
+    dedup_keep: str | None = Field(
+        None, description="a classifier NAME: the best-scoring member of a duplicate cluster is kept "
+                          "(default: the first in input order)")
+
+    @field_validator("classifiers")
+    @classmethod
+    def _names(cls, v: dict[str, ClassifierSpec]) -> dict[str, ClassifierSpec]:
+        return checked_names(v, r"[a-z0-9_]{1,40}", "classifier names must be lower-case letters, digits and _")
+
+    @model_validator(mode="after")
+    def _keep_names_a_classifier(self) -> "QualitySpec":
+        if self.dedup_keep is not None and self.dedup_keep not in self.classifiers:
+            raise ValueError(f"dedup_keep: {self.dedup_keep!r} is not one of the classifiers "
+                             f"({', '.join(self.classifiers) or 'none'})")
+        return self
+
+
+class Quality(Stage):
+    """`quality_NAME` for every parsed row (kept or rejected: thresholds can be tuned afterwards), and
+    `perplexity` with a KenLM model; surviving rows below a classifier's threshold are dropped as
+    `quality:NAME` (above the perplexity limit: `quality:perplexity`)."""
+
+    name = "quality"
+    spec_model = QualitySpec
+    resources = Resources(pool="quality")
+    drop_reasons = ("quality:NAME", "quality:perplexity", "quality:NAME:top_fraction")
+    description = "fastText quality classifiers and KenLM perplexity"
+
+    @classmethod
+    def active(cls, spec: Any) -> bool:
+        return spec is not None and (bool(spec.classifiers) or spec.perplexity is not None)
+
+    def reads(self) -> list[tuple[str, str]]:
+        out = [(f"classifiers.{n}.model", c.model) for n, c in self.spec.classifiers.items()]
+        if self.spec.perplexity is not None:
+            out.append(("perplexity.model", self.spec.perplexity.model))
+        return out
+
+    def late_funnel(self) -> list[str]:
+        # keep_top_fraction ranks the documents that survived dedup, so it comes last
+        return ["top_fraction"] if any(c.keep_top_fraction for c in self.spec.classifiers.values()) else []
+
+    def score_columns(self) -> list[str]:
+        return ([SCORE_PREFIX + n for n in self.spec.classifiers]
+                + (["perplexity"] if self.spec.perplexity is not None else []))
+
+    def setup(self) -> None:
+        from filters.fasttext_quality import FastTextScorer
+
+        self.scorers = {name: FastTextScorer(c.model, c.positive_label) for name, c in self.spec.classifiers.items()}
+        self.perplexity = None
+        if self.spec.perplexity is not None:
+            from filters.perplexity import KenLMPerplexity
+
+            self.perplexity = KenLMPerplexity(self.spec.perplexity.model)
+
+    def process(self, table: pa.Table) -> pa.Table:
+        texts = table["text"].to_pylist()
+        alive = alive_mask(table)
+        reasons = table["drop_reason"].to_pylist()
+        langs = values(table, "lang", None)
+        domains = values(table, "domain", "web")
+        for name, scorer in self.scorers.items():
+            t0 = time.perf_counter()
+            scores = scorer.scores(texts)
+            clf = self.spec.classifiers[name]
+            for i in np.flatnonzero(alive):
+                limit = clf.threshold(langs[i], domains[i])
+                if limit is not None and not scores[i] >= limit:
+                    reasons[i] = f"quality:{name}"
+                    alive[i] = False
+            table = set_column(table, SCORE_PREFIX + name, pa.array(scores, mask=np.isnan(scores)), pa.float32())
+            self.timings[SCORE_PREFIX + name] = time.perf_counter() - t0
+        if self.perplexity is not None:
+            ppl = self.perplexity.scores(texts)
+            limit = self.spec.perplexity.max_perplexity
+            if limit is not None:
+                for i in np.flatnonzero(alive):
+                    if not ppl[i] <= limit:
+                        reasons[i] = "quality:perplexity"
+            table = set_column(table, "perplexity", pa.array(ppl, mask=np.isnan(ppl)), pa.float32())
+        return with_reasons(table, reasons)
