@@ -26,6 +26,31 @@ BIN = Path(sys.executable).parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# Modules whose tests start servers, subprocess jobs or Ray jobs of their own (the fixtures below mark the
+# rest that use Ray): deselected by the fast loop, `pytest -m "not slow"`.
+SLOW_MODULES = {"test_api", "test_api_local_head", "test_attacks", "test_ray_job_submit", "test_plugins",
+                "test_fault_tolerance", "test_ablate", "test_distill", "test_k8s_manifests", "test_s3_input"}
+RAY_FIXTURES = {"ray_session", "ray_head"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Markers from what a test uses: `ray` (and `slow`) for tests on a Ray cluster, `slow` for the modules
+    above, `shared_data` for modules that read ../shared/data."""
+    sources: dict[str, str] = {}
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2]
+        if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)
+            item.add_marker(pytest.mark.slow)
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        path = str(item.module.__file__)
+        if path not in sources:
+            sources[path] = Path(path).read_text(encoding="utf-8")
+        if "SHARED_DATA" in sources[path] or "shared_file(" in sources[path]:
+            item.add_marker(pytest.mark.shared_data)
+
+
 def shared_file(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():

@@ -62,6 +62,7 @@ def _first_failure(filters, text, lang):
     return None
 
 
+@pytest.mark.slow
 def test_code_and_math_pass_their_rules_but_not_the_prose_rules(documents):
     print(f"\n{'class':6} {'docs':>6} {'own rules pass':>15} {'prose rules pass':>17}  own rules' drops / prose drops")
     for label, rules in (("code", CodeQuality()), ("math", MathQuality())):

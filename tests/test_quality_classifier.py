@@ -42,6 +42,7 @@ def page_sets(tmp_path_factory):
     return pos, neg, len(pages)
 
 
+@pytest.mark.slow
 def test_train_quality_cli_reaches_auc_09_on_held_out_pages(page_sets, tmp_path):
     pos, neg, n_pages = page_sets
     model = tmp_path / "web.bin"

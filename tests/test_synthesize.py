@@ -300,6 +300,7 @@ def test_spec_errors_name_their_keys(tmp_path):
     assert hotter.fingerprint() != job.fingerprint()
 
 
+@pytest.mark.slow
 def test_a_dead_generator_stops_the_job_and_the_rerun_resumes(corpus, tmp_path):
     """A server that is down fails every request: the job stops after `stop_after_failures` in a row
     without writing those failures as final, and the rerun (pointed at a live server) finishes the job."""

@@ -80,6 +80,7 @@ def test_warc_job_extracts_pages_and_accounts_for_every_record(pages, tmp_path):
     assert found >= 0.85 * total
 
 
+@pytest.mark.slow  # trafilatura over every gold page: 20 s
 @pytest.mark.parametrize("name, required_floor, forbidden_floor", [("trafilatura", 0.92, 0.85),
                                                                     ("resiliparse", 0.92, 0.6)])
 def test_extraction_quality_on_gold_snippets(pages, name, required_floor, forbidden_floor):
