@@ -1,1 +1,1 @@
-"""The REST service for curation jobs (`curate serve`, coming next)."""
+"""The REST service for curation jobs (`curate serve`): FastAPI routes, the job store, Ray job submission."""

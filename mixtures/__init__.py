@@ -1,1 +1,1 @@
-"""Token-budgeted mixtures: token counting, allocation, shards and manifests (`curate mix`, coming next)."""
+"""Token-budgeted mixtures (`curate mix`) and mixture ablations (`curate ablate`): Qwen token counts, allocation, selection, shuffled shards, token files and manifests."""
