@@ -22,9 +22,8 @@ from curation.stages.langid import LangIdSpec  # noqa: F401
 from curation.stages.normalize import NormalizeSpec  # noqa: F401
 from curation.stages.quality import ClassifierSpec, PerplexitySpec, QualitySpec  # noqa: F401
 from curation.stages.urls import UrlsSpec  # noqa: F401
-from curation.specbase import (KeyErrors, SpecError, Strict, _checked_names, _key_errors, _KeyErrors,  # noqa: F401
-                               _local_file_error, _null_means_defaults, _Strict, read_spec_file)
-from pydantic import (BaseModel, Field, ValidationError, field_validator, model_validator)
+from curation.specbase import SpecError, Strict, null_means_defaults, read_spec_file, validate_spec
+from pydantic import (BaseModel, Field, field_validator, model_validator)
 
 from curation.io.input_spec import InputSpec  # noqa: F401  (curation.spec.InputSpec for its users)
 from filters.languages import QWEN29  # noqa: F401  (curation.spec.QWEN29 for its users)
@@ -47,9 +46,9 @@ def _stages_spec() -> type[BaseModel]:
     names = tuple(fields)
 
     def _null_runs_defaults(cls, data: Any) -> Any:
-        return _null_means_defaults(data, names)
+        return null_means_defaults(data, names)
 
-    return create_model("StagesSpec", __base__=_Strict,
+    return create_model("StagesSpec", __base__=Strict,
                         __validators__={"_null_runs_defaults": model_validator(mode="before")(
                             classmethod(_null_runs_defaults))},
                         **fields)
@@ -58,7 +57,7 @@ def _stages_spec() -> type[BaseModel]:
 StagesSpec = _stages_spec()
 
 
-class ExecutionSpec(_Strict):
+class ExecutionSpec(Strict):
     engine: Literal["ray", "local"] = Field("ray", description="local: the same stages in this process, no Ray")
     batch_size: int = Field(1000, ge=1, description="documents per batch")
     batch_bytes: int = Field(32_000_000, ge=1024, description="a batch is closed once its text reaches this size")
@@ -86,7 +85,7 @@ def _warc_needs_its_packages(job: "CurateJob") -> "CurateJob":
     return job
 
 
-class CurateJob(_Strict):
+class CurateJob(Strict):
     kind: Literal["curate"] = "curate"
     name: str = "curate"
     output: str
@@ -132,21 +131,13 @@ class CurateJob(_Strict):
 
 def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
     """Validate a spec already loaded from YAML/JSON; `output` overrides the spec's output."""
-    if not isinstance(data, dict):
-        raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])
-    data = dict(data)
-    if output is not None:
-        data["output"] = output
-    kind = data.get("kind", "curate")
+    kind = data.get("kind", "curate") if isinstance(data, dict) else "curate"
     if kind != "curate":
         hint = {"mix": "run it with `curate mix`", "ablate": "run it with `curate ablate`",
                 "synthesize": "run it with `curate synthesize`"}.get(
             kind, "not available in this version")
         raise SpecError([("kind", f"`{kind}` is not a curation job ({hint}; expected `curate`)")])
-    try:
-        return CurateJob.model_validate(data)
-    except ValidationError as e:
-        raise SpecError(_key_errors(e)) from None
+    return validate_spec(CurateJob, data, output)
 
 
 def load_spec(path: str | Path, *, output: str | None = None) -> CurateJob:

@@ -42,11 +42,6 @@ class Strict(BaseModel):
 
 
 
-# The names used across the project before this module existed.
-_KeyErrors = KeyErrors
-_Strict = Strict
-
-
 def checked_names(v: dict, pattern: str, rule: str) -> dict:
     """`v` unchanged if every key matches `pattern` (they become column names and drop reasons)."""
     import re
@@ -69,19 +64,12 @@ def local_file_error(path: str, what: str) -> str | None:
     return f"{what} not found: {path}"
 
 
-_checked_names = checked_names
-_local_file_error = local_file_error
-
-
 def null_means_defaults(data: Any, keys: tuple[str, ...]) -> Any:
     """`langid:` written with no value runs the stage with its defaults, as for filters; only a
     stage left out does not run."""
     if isinstance(data, dict):
         return {k: ({} if v is None and k in keys else v) for k, v in data.items()}
     return data
-
-
-_null_means_defaults = null_means_defaults
 
 
 def key_errors(err: ValidationError) -> list[tuple[str, str]]:
@@ -101,9 +89,6 @@ def key_errors(err: ValidationError) -> list[tuple[str, str]]:
             msg = f"{msg} (got {e['input']!r})"
         lines.append((path, msg.removeprefix("Value error, ")))
     return lines
-
-
-_key_errors = key_errors
 
 
 def read_spec_file(path: str | Path) -> Any:

@@ -7,15 +7,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from curation.specbase import read_spec_file, validate_spec
+from curation.specbase import Strict, read_spec_file, validate_spec
 
 BUCKET_FIELDS = ("source", "domain", "lang")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = Strict  # unknown keys are errors, as in every spec
 
 
 class _Job(_Strict):
@@ -111,11 +110,8 @@ class MixJob(_Job):
         return "natural"
 
 
-_parse = validate_spec  # the name used before curation.specbase had it
-
-
 def parse_mix_spec(data: Any, *, output: str | None = None) -> MixJob:
-    return _parse(MixJob, data, output)
+    return validate_spec(MixJob, data, output)
 
 
 def load_mix_spec(path: str | Path, *, output: str | None = None) -> MixJob:
@@ -191,4 +187,4 @@ class AblateJob(_Job):
 
 
 def parse_ablate_spec(data: Any, *, output: str | None = None) -> AblateJob:
-    return _parse(AblateJob, data, output)
+    return validate_spec(AblateJob, data, output)

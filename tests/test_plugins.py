@@ -25,9 +25,13 @@ WORDS = "the river runs past the old mill where children play and birds sing eve
 def plugin_env(tmp_path_factory):
     """The example plugin built from its pyproject and installed (pip, no index, no build isolation: the
     environment's setuptools) into a target folder that the child processes get on PYTHONPATH."""
+    import shutil
+
     site = tmp_path_factory.mktemp("plugin-site")
+    src = tmp_path_factory.mktemp("plugin-src") / "plugin"
+    shutil.copytree(REPO / "examples" / "plugin", src)  # setuptools builds in the source folder: not the repo's
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--target", str(site), str(REPO / "examples" / "plugin")],
+                           "--no-index", "--target", str(site), str(src)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert list(site.glob("curation_example_plugin-*.dist-info/entry_points.txt"))

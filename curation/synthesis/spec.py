@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from curation.specbase import _checked_names, validate_spec
+from curation.specbase import Strict, checked_names, validate_spec
 from curation.stages.filters import FiltersSpec
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Strict = Strict  # unknown keys are errors, as in every spec
 
 
 class BandSpec(_Strict):
@@ -182,7 +181,7 @@ class SynthesizeJob(_Strict):
     @field_validator("tasks")
     @classmethod
     def _names(cls, v: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
-        return _checked_names(v, r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "task names are letters, digits, _ . -")
+        return checked_names(v, r"[A-Za-z0-9_][A-Za-z0-9_.-]*", "task names are letters, digits, _ . -")
 
     def declared_reads(self) -> list[tuple[str, str]]:
         """(key path, path) of every file the job names to read (checked against the service's roots)."""
