@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 from curation.dedup import shuffle
 from curation.dedup.distributed import run_dedup
 from curation.exchange import LocalRunner
-from curation.io.readers import RAW_SCHEMA, ReadLimits, ReadSummary, read_file
+from curation.io.formats import ReadSummary, read_file
+from curation.io.readers import RAW_SCHEMA, ReadLimits
 from curation.io.sources import InputFile
 from curation.outputs import Layout, batch_stats, write_annotated_part
 from curation.spec import CurateJob

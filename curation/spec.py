@@ -75,16 +75,6 @@ class ExecutionSpec(Strict):
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
 
 
-def _warc_needs_its_packages(job: "CurateJob") -> "CurateJob":
-    import importlib.util
-
-    if any(i.format == "warc" for i in job.inputs):
-        missing = [m for m in ("fastwarc", "resiliparse") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise ValueError(f"format warc needs {' and '.join(missing)}: pip install 'corpus-curation[warc]'")
-    return job
-
-
 class CurateJob(Strict):
     kind: Literal["curate"] = "curate"
     name: str = "curate"
@@ -93,10 +83,6 @@ class CurateJob(Strict):
     languages: Literal["qwen29", "all"] | list[str] = "qwen29"
     stages: StagesSpec = Field(default_factory=StagesSpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
-
-    @model_validator(mode="after")
-    def _warc_packages(self) -> "CurateJob":
-        return _warc_needs_its_packages(self)
 
     @field_validator("languages")
     @classmethod

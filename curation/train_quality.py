@@ -18,7 +18,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from curation.io.readers import ReadLimits, read_file
+from curation.io.formats import read_file
+from curation.io.readers import ReadLimits
 from curation.io.sources import InputError, InputFile, list_input
 from curation.io.input_spec import InputSpec
 from filters.fasttext_quality import NEGATIVE_LABEL, POSITIVE_LABEL, FastTextScorer, TrainParams, is_test_group, \

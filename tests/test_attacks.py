@@ -600,7 +600,8 @@ def test_mix_over_an_output_without_curated_is_a_clear_error(tmp_path):
 
 
 def test_a_gzip_bomb_of_one_huge_line_is_not_buffered_whole(tmp_path):
-    from curation.io.readers import ReadLimits, read_file
+    from curation.io.formats import read_file
+    from curation.io.readers import ReadLimits
     from curation.io.sources import InputFile
 
     path = tmp_path / "bomb.jsonl.gz"

@@ -12,7 +12,8 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from curation.io.readers import ReadLimits, read_file
+from curation.io.formats import read_file
+from curation.io.readers import ReadLimits
 from curation.io.sources import discover
 from curation.job import run_job
 from curation.progress import Progress

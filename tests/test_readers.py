@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from curation.io.readers import RAW_QUARANTINE_LIMIT, RAW_SCHEMA, ReadLimits, ReadSummary, read_file, stable_id
+from curation.io.formats import ReadSummary, read_file
+from curation.io.readers import RAW_QUARANTINE_LIMIT, RAW_SCHEMA, ReadLimits, stable_id
 from curation.io.sources import InputError, discover
 from curation.spec import parse_spec
 

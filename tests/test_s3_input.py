@@ -18,7 +18,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from curation.io.readers import ReadLimits, read_file
+from curation.io.formats import read_file
+from curation.io.readers import ReadLimits
 from curation.io.sources import InputError, discover
 from curation.job import run_job
 from curation.progress import Progress

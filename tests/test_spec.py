@@ -4,12 +4,14 @@ key's path and what was wrong, before any work starts."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
 
 from curation.spec import CurateJob, SpecError, load_spec, parse_spec, resolved_yaml
 
+MODEL_FILE = Path(__file__).parents[1] / "filters" / "models" / "domain.ftz"  # any file
 BASE = {
     "name": "spec-test",
     "output": "/tmp/never-written",
@@ -184,7 +186,7 @@ def test_bad_enum():
     lines = error_lines(spec_error(data))
     assert len(lines) == 1
     assert lines[0].startswith("inputs.1.format: ")
-    assert "'jsonl'" in lines[0] and "'parquet'" in lines[0] and "'csv'" in lines[0]
+    assert lines[0] == "inputs.1.format: unknown input format 'csv'; known formats: jsonl, parquet, text, warc"
 
 
 def test_several_errors_reported_together():
@@ -202,8 +204,14 @@ def test_quality_stage_keys_are_checked():
     assert "quality" not in [s.name for s in plan(parse_spec(data))]
     data["stages"]["quality"] = {"classifiers": {"web": {"threshold": 0.5}}, "dedup_keep": "web"}
     lines = error_lines(spec_error(data))
-    assert "stages.quality.classifiers.web.model: required key is missing" in lines
-    assert "stages.quality.classifiers.web.threshold: unknown key" in lines
+    assert lines == ["stages.quality.classifiers.web.threshold: unknown key"]
+    data["stages"]["quality"] = {"classifiers": {"web": {"min_score": 0.5}}, "dedup_keep": "web"}
+    assert error_lines(spec_error(data)) == ["stages.quality.classifiers.web.model: scorer fasttext needs a model file"]
+    data["stages"]["quality"]["classifiers"]["web"] = {"scorer": "fasttext", "model": str(MODEL_FILE), "options": {"k": 1}}
+    assert error_lines(spec_error(data)) == ["stages.quality.classifiers.web.options.k: unknown key"]
+    data["stages"]["quality"]["classifiers"]["web"] = {"scorer": "perplexity", "model": str(MODEL_FILE)}
+    assert error_lines(spec_error(data)) == [
+        "stages.quality.classifiers.web.scorer: unknown scorer 'perplexity'; known scorers: fasttext"]
 
 
 @pytest.mark.parametrize("kind", ["mix", "ablate"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Iterator
 
 import pyarrow as pa
 
-from curation.io.sources import InputFile
+from curation.io.files import InputFile
 
 RAW_QUARANTINE_LIMIT = 1 << 20  # raw bytes kept per quarantined record; the position locates the rest
 RAW_SCHEMA = pa.schema([
@@ -111,4 +111,23 @@ class BatchBuilder:
         return pa.Table.from_pydict(r, schema=RAW_SCHEMA)
 
 
-_BatchBuilder = BatchBuilder  # the name used before this module existed
+
+class Reader:
+    """One input format. A subclass sets `name` (and `suffixes`) and writes `read`.
+
+    `read` calls `builder.add(position, id, text)` for every record (`error=` and `raw=` to quarantine one
+    it cannot parse), and yields `builder.flush()` whenever `builder.full()`; the caller flushes the rest.
+    An exception out of `read` (OSError, ValueError, pyarrow errors) ends the file with one quarantine
+    row naming it, after the records already added. `position` must grow with the record's place in the
+    file (it numbers the document, and resume and the outputs' order rely on it).
+    """
+
+    name: ClassVar[str]
+    # File names a folder input picks up (lower-cased suffix match); None: every file in the folder.
+    suffixes: ClassVar[tuple[str, ...] | None] = None
+    # The package extra a reader needs, named in the spec error when its imports are missing (or None).
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()  # (importable module, pip requirement)
+    description: ClassVar[str] = ""
+
+    def read(self, f: InputFile, builder: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+        raise NotImplementedError

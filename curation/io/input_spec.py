@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from curation.io.instruction import InstructionSpec
 from curation.specbase import Strict as _Strict
@@ -12,7 +12,8 @@ from curation.specbase import Strict as _Strict
 
 class InputSpec(_Strict):
     path: str = Field(description="file, folder or glob; local or s3:// / gs:// (pyarrow.fs)")
-    format: Literal["jsonl", "parquet", "text", "warc"]
+    format: str = Field(description="jsonl, parquet, text (one document per file), warc (WARC/WET), or a "
+                                    "format an installed reader plugin registers (curation.io.formats)")
     source: str
     domain: str = "web"
     text_field: str = "text"
@@ -20,6 +21,20 @@ class InputSpec(_Strict):
     instruction: InstructionSpec | None = Field(
         None, description="JSONL instruction/chat records (messages, or prompt/response) rendered to text with "
                           "a template (default ChatML); such an input's domain defaults to instruction")
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        import importlib.util
+
+        from curation.io.formats import reader_for
+
+        reader = reader_for(v)  # ValueError listing the known formats
+        missing = [(m, req) for m, req in reader.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(f"format {v} needs {' and '.join(m for m, _ in missing)}: "
+                             f"pip install {' '.join(sorted({repr(r) for _, r in missing}))}")
+        return v
 
     @model_validator(mode="before")
     @classmethod

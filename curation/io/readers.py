@@ -1,4 +1,4 @@
-"""Streaming readers: one input file in, a stream of fixed-schema record batches out.
+"""The built-in input formats (jsonl, parquet, text, warc): one input file in, fixed-schema record batches out.
 
 Every record of the file comes out exactly once, either as a document or as a quarantine row that
 carries the error, the position in the file and (up to a limit) the raw bytes. Nothing is skipped
@@ -11,16 +11,13 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.io.sources import InputFile, filesystem_for
-
-from curation.io.batches import (RAW_QUARANTINE_LIMIT, RAW_SCHEMA, BatchBuilder, ReadLimits,  # noqa: F401
-                                 _BatchBuilder, stable_id)
+from curation.io.files import InputFile, filesystem_for
+from curation.io.batches import RAW_QUARANTINE_LIMIT, RAW_SCHEMA, BatchBuilder, Reader, ReadLimits, stable_id  # noqa: F401
 
 _READ_CHUNK = 8 << 20
 
@@ -204,7 +201,7 @@ class _LineRange:
         self.fh.close()
 
 
-def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+def _read_jsonl(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     if f.split is not None:
         yield from _read_jsonl_range(f, b, limits)
         return
@@ -220,7 +217,7 @@ def _read_jsonl(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[
                 yield b.flush()
 
 
-def _read_jsonl_range(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+def _read_jsonl_range(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     """One split of a plain JSONL file; a record's position is the byte offset of its line (its line
     number would need every byte before it)."""
     fs, path = filesystem_for(f.uri)
@@ -239,7 +236,7 @@ def _read_jsonl_range(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Ite
                 yield b.flush()
 
 
-def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+def _read_parquet(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     fs, path = filesystem_for(f.uri)
     with fs.open_input_file(path) as fh:
         pf = pq.ParquetFile(fh)
@@ -287,7 +284,7 @@ def _read_parquet(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterato
                     yield b.flush()
 
 
-def _read_text(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+def _read_text(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     fs, path = filesystem_for(f.uri)
     with fs.open_input_stream(path, compression=_compression_for(path)) as stream:
         data = stream.read(limits.max_doc_bytes + 1)
@@ -301,32 +298,44 @@ def _read_text(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[p
     yield from ()
 
 
-def _read_warc(f: InputFile, b: _BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+def _read_warc(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
     from curation.io.warc import read_warc
 
     yield from read_warc(f, b, limits)
 
 
-_READERS = {"jsonl": _read_jsonl, "parquet": _read_parquet, "text": _read_text, "warc": _read_warc}
+class JsonlReader(Reader):
+    name = "jsonl"
+    suffixes = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".jsonl.zstd", ".ndjson")
+    description = "one JSON object per line (gzip or zstd by suffix); text_field and id_field name the fields"
+
+    def read(self, f: InputFile, builder: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+        return _read_jsonl(f, builder, limits)
 
 
-@dataclass
-class ReadSummary:
-    blank_lines: int = 0
+class ParquetReader(Reader):
+    name = "parquet"
+    suffixes = (".parquet", ".pq")
+    description = "Parquet files, streamed by row group; text_field and id_field name the columns"
+
+    def read(self, f: InputFile, builder: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+        return _read_parquet(f, builder, limits)
 
 
-def read_file(f: InputFile, limits: ReadLimits, summary: ReadSummary | None = None) -> Iterator[pa.Table]:
-    """Stream one input file as RAW_SCHEMA batches.
+class TextReader(Reader):
+    name = "text"
+    suffixes = None
+    description = "one document per file (UTF-8); the id is the file's path under the input folder"
 
-    A file that cannot be read or decoded part way (truncated gzip, not Parquet at all) ends with one
-    quarantine row at position -1 naming the error, after the records read before it.
-    """
-    b = _BatchBuilder(f, limits)
-    try:
-        yield from _READERS[f.format](f, b, limits)
-    except (OSError, pa.ArrowException, EOFError, ValueError) as e:
-        b.add(-1, None, None, f"file unreadable: {type(e).__name__}: {e} (records before this point were read)")
-    if len(b):
-        yield b.flush()
-    if summary is not None:
-        summary.blank_lines += b.blank_lines
+    def read(self, f: InputFile, builder: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+        return _read_text(f, builder, limits)
+
+
+class WarcReader(Reader):
+    name = "warc"
+    suffixes = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
+    requires = (("fastwarc", "corpus-curation[warc]"), ("resiliparse", "corpus-curation[warc]"))
+    description = "WARC responses (HTML, for stages.extract) and WET conversions, one row per record"
+
+    def read(self, f: InputFile, builder: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
+        return _read_warc(f, builder, limits)

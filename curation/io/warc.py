@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from curation.io.batches import BatchBuilder as _BatchBuilder, ReadLimits
-    from curation.io.sources import InputFile
+    from curation.io.batches import BatchBuilder, ReadLimits
+    from curation.io.files import InputFile
 
 WARC_COLUMNS = pa.schema([("url", pa.string()), ("warc_date", pa.string()), ("content_type", pa.string()),
                           ("http_status", pa.int32()), ("warc_digest", pa.string())])
@@ -39,12 +39,12 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
     return bytes_to_str(body, enc), enc
 
 
-def read_warc(f: "InputFile", b: "_BatchBuilder", limits: "ReadLimits") -> Iterator[pa.Table]:
+def read_warc(f: "InputFile", b: "BatchBuilder", limits: "ReadLimits") -> Iterator[pa.Table]:
     try:
         from fastwarc.warc import ArchiveIterator, WarcRecordType
     except ImportError as exc:  # the spec check names the extra; this covers a direct reader call
         raise ImportError("format warc needs FastWARC and Resiliparse: pip install 'corpus-curation[warc]'") from exc
-    from curation.io.sources import filesystem_for
+    from curation.io.files import filesystem_for
 
     b.with_extra(WARC_COLUMNS)
     fs, path = filesystem_for(f.uri)

@@ -1,4 +1,4 @@
-"""Model-based quality: fastText classifiers (filters/fasttext_quality.py) and KenLM perplexity."""
+"""Model-based quality: scorers (fastText built in, plugins through filters/scorers.py) and KenLM perplexity."""
 
 from __future__ import annotations
 
@@ -7,21 +7,26 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from curation.specbase import Strict, checked_names, local_file_error
+from curation.specbase import KeyErrors, Strict, checked_names, key_errors, local_file_error
 from curation.stages.base import Resources, Stage, alive_mask, set_column, values, with_reasons
 
 SCORE_PREFIX = "quality_"
 
 
 class ClassifierSpec(Strict):
-    """One fastText quality classifier: its score goes to the column `quality_NAME` for every row."""
+    """One quality scorer (a fastText classifier by default): its score goes to the column `quality_NAME`
+    for every row."""
 
-    model: str = Field(description="fastText model (e.g. from `curate train-quality`, or DCLM's)")
+    scorer: str = Field("fasttext", description="fasttext, or a scorer an installed plugin registers "
+                                                "(group corpus_curation.scorers, filters/scorers.py)")
+    model: str | None = Field(None, description="the scorer's model file (fastText: from `curate train-quality`, "
+                                                "`curate distill-quality`, or DCLM's)")
     positive_label: str | None = Field(
-        None, description="the label whose probability is the score; default __label__hq (graded models with "
-                          "numeric labels score as the expected grade)")
+        None, description="fastText: the label whose probability is the score; default __label__hq (graded models "
+                          "with numeric labels score as the expected grade)")
+    options: dict[str, Any] = Field(default_factory=dict, description="a plugin scorer's own options")
     min_score: float | None = Field(None, description="drop (quality:NAME) below this score; null keeps all")
     min_score_by_lang: dict[str, float] = Field(default_factory=dict, description="per-language minimum")
     min_score_by_domain: dict[str, float] = Field(default_factory=dict, description="per-domain minimum")
@@ -29,12 +34,49 @@ class ClassifierSpec(Strict):
         None, gt=0.0, le=1.0, description="keep only this best-scoring share of the surviving documents of each "
                                           "(language, domain) group (quality:NAME:top_fraction)")
 
+    @field_validator("scorer")
+    @classmethod
+    def _known_scorer(cls, v: str) -> str:
+        from filters.scorers import all_scorers
+
+        if v not in all_scorers():
+            raise ValueError(f"unknown scorer {v!r}; known scorers: {', '.join(all_scorers())}")
+        return v
+
     @field_validator("model")
     @classmethod
-    def _model_exists(cls, v: str) -> str:
-        if err := local_file_error(v, "quality model"):
+    def _model_exists(cls, v: str | None) -> str | None:
+        if v is not None and (err := local_file_error(v, "quality model")):
             raise ValueError(err)
         return v
+
+    @model_validator(mode="after")
+    def _scorer_options(self) -> "ClassifierSpec":
+        cls = self.scorer_class()
+        if cls.needs_model and self.model is None:
+            raise KeyErrors([("model", f"scorer {self.scorer} needs a model file")])
+        if self.positive_label is not None and self.scorer != "fasttext":
+            raise KeyErrors([("positive_label", "only for scorer fasttext (a plugin scorer takes options:)")])
+        try:
+            self.scorer_options()
+        except ValidationError as e:
+            raise KeyErrors([(f"options.{path}" if path != "(top level)" else "options", msg)
+                             for path, msg in key_errors(e)]) from None
+        return self
+
+    def scorer_class(self) -> type:
+        from filters.scorers import all_scorers
+
+        return all_scorers()[self.scorer]
+
+    def scorer_options(self) -> Any:
+        """The options validated by the scorer's own model (fastText's: positive_label)."""
+        opts = {"positive_label": self.positive_label, **self.options} if self.scorer == "fasttext" else self.options
+        return self.scorer_class().options_model.model_validate(opts)
+
+    def reads(self) -> list[tuple[str, str]]:
+        out = [("model", self.model)] if self.model is not None else []
+        return out + [(f"options.{k}", p) for k, p in self.scorer_class().reads(self.scorer_options())]
 
     def threshold(self, lang: str | None, domain: str | None) -> float | None:
         """The minimum score for a document: by language, then by domain, then min_score."""
@@ -102,7 +144,7 @@ class Quality(Stage):
         return spec is not None and (bool(spec.classifiers) or spec.perplexity is not None)
 
     def reads(self) -> list[tuple[str, str]]:
-        out = [(f"classifiers.{n}.model", c.model) for n, c in self.spec.classifiers.items()]
+        out = [(f"classifiers.{n}.{k}", p) for n, c in self.spec.classifiers.items() for k, p in c.reads()]
         if self.spec.perplexity is not None:
             out.append(("perplexity.model", self.spec.perplexity.model))
         return out
@@ -116,9 +158,11 @@ class Quality(Stage):
                 + (["perplexity"] if self.spec.perplexity is not None else []))
 
     def setup(self) -> None:
-        from filters.fasttext_quality import FastTextScorer
-
-        self.scorers = {name: FastTextScorer(c.model, c.positive_label) for name, c in self.spec.classifiers.items()}
+        self.scorers = {}
+        for name, c in self.spec.classifiers.items():
+            scorer = c.scorer_class()(c.model, c.scorer_options())
+            scorer.setup()
+            self.scorers[name] = scorer
         self.perplexity = None
         if self.spec.perplexity is not None:
             from filters.perplexity import KenLMPerplexity

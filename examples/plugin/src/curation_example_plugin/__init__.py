@@ -6,18 +6,27 @@
 - `WordCount`, a stage: adds `n_words` to every document and drops those with fewer than `min_words`
   (`word_count:too_few`); words listed in `ignore_words_file` do not count. The file is declared in
   `reads()`, so the service checks it against its roots like every built-in model path.
+- `TsvReader`, an input format (`format: tsv`): one `id<TAB>text` record per line; a line without a tab is
+  quarantined with its line number, like a bad JSONL line.
+- `Variety`, a quality scorer (`scorer: variety`): the share of distinct words, to threshold with
+  `min_score` like a fastText classifier; words in its `stopwords_file` option do not count.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from curation.io.formats import Reader
+from curation.io.files import filesystem_for
 from curation.stages.base import Resources, Stage, alive_mask, set_column
 from filters.base import Filter
+from filters.scorers import Scorer
 
 
 @dataclass
@@ -71,3 +80,59 @@ class WordCount(Stage):
                 reasons[i] = "word_count:too_few"
         table = set_column(table, "n_words", pa.array(counts, pa.int64()), pa.int64())
         return set_column(table, "drop_reason", reasons, pa.string())
+
+
+class TsvReader(Reader):
+    name = "tsv"
+    suffixes = (".tsv",)
+    description = "one id<TAB>text record per line"
+
+    def read(self, f, builder, limits) -> Iterator[pa.Table]:
+        fs, path = filesystem_for(f.uri)  # local paths and object stores alike, under the service's path policy
+        with fs.open_input_stream(path) as raw, io.BufferedReader(raw) as stream:  # streamed line by line
+            yield from self._records(stream, builder)
+
+    @staticmethod
+    def _records(stream, builder) -> Iterator[pa.Table]:
+        for lineno, line in enumerate(stream, start=1):
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            id_, tab, text = line.decode("utf-8", "replace").partition("\t")
+            if not tab:
+                builder.add(lineno, None, None, "no tab: expected id<TAB>text", line)
+            else:
+                builder.add(lineno, id_, text)
+            if builder.full():
+                yield builder.flush()
+
+
+class VarietyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stopwords_file: str | None = Field(None, description="words (one per line) left out of the count")
+
+
+class Variety(Scorer):
+    name = "variety"
+    options_model = VarietyOptions
+    needs_model = False
+    description = "distinct words / words"
+
+    @classmethod
+    def reads(cls, options: VarietyOptions) -> list[tuple[str, str]]:
+        return [("stopwords_file", options.stopwords_file)] if options.stopwords_file else []
+
+    def setup(self) -> None:
+        self.stop: frozenset[str] = frozenset()
+        if self.options.stopwords_file:
+            with open(self.options.stopwords_file, encoding="utf-8") as f:
+                self.stop = frozenset(w.strip().lower() for w in f if w.strip())
+
+    def scores(self, texts: Sequence[str | None]) -> np.ndarray:
+        out = np.full(len(texts), np.nan, dtype=np.float32)
+        for i, t in enumerate(texts):
+            if t is not None:
+                words = [w for w in t.lower().split() if w not in self.stop]
+                out[i] = len(set(words)) / len(words) if words else 0.0
+        return out
