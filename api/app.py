@@ -34,8 +34,8 @@ from api.settings import ApiSettings, TokenEntry, TokenStore, hash_token
 from curation import __version__
 from curation.io.policy import ENV as POLICY_ENV
 from curation.io.policy import PathPolicy, declared_reads, guarding, is_uri, path_key
-from curation.outputs import Layout
 from curation.kinds import parse_any_spec
+from curation.outputs import Layout
 from curation.spec import SpecError
 
 T = TypeVar("T")
@@ -44,8 +44,17 @@ MAX_MESSAGE = 500  # characters of one error message
 MAX_DENIED = 1000  # other users' outputs a job's inputs may cover (they travel in the job's environment)
 
 log = logging.getLogger("curation.api")
-ARTIFACTS = ("stats.json", "report.html", "job.yaml", "progress.json", "manifest.json", "funnel.png",
-             "drop_reasons.png", "languages.png", "cluster_sizes.png")
+ARTIFACTS = (
+    "stats.json",
+    "report.html",
+    "job.yaml",
+    "progress.json",
+    "manifest.json",
+    "funnel.png",
+    "drop_reasons.png",
+    "languages.png",
+    "cluster_sizes.png",
+)
 LOST_AFTER_SECONDS = 60.0  # a cluster unreachable this long has lost its jobs
 
 
@@ -79,9 +88,20 @@ class LogPage(BaseModel):
 
 
 def _job_out(job: Job, progress: dict | None = None, stats: dict | None = None) -> JobOut:
-    return JobOut(id=job.id, name=job.name, kind=job.kind or "curate", owner=job.owner, state=job.state,
-                  output=job.output, message=job.message, created_at=job.created_at, started_at=job.started_at,
-                  finished_at=job.finished_at, progress=progress, stats=stats)
+    return JobOut(
+        id=job.id,
+        name=job.name,
+        kind=job.kind or "curate",
+        owner=job.owner,
+        state=job.state,
+        output=job.output,
+        message=job.message,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        progress=progress,
+        stats=stats,
+    )
 
 
 def _read_json(output: str, name: str) -> dict | None:
@@ -106,8 +126,10 @@ def _artifact_path(layout: Layout, name: str) -> str:
 
 def _errors(kind: str, errors: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """422/409 detail entries: the key path under body, the message bounded in length and count."""
-    out = [{"loc": ["body", *key.split(".")] if key else ["body"], "msg": msg[:MAX_MESSAGE], "type": kind}
-           for key, msg in errors[:MAX_ERRORS]]
+    out = [
+        {"loc": ["body", *key.split(".")] if key else ["body"], "msg": msg[:MAX_MESSAGE], "type": kind}
+        for key, msg in errors[:MAX_ERRORS]
+    ]
     if len(errors) > MAX_ERRORS:
         out.append({"loc": ["body"], "msg": f"... and {len(errors) - MAX_ERRORS} more", "type": kind})
     return out
@@ -165,8 +187,9 @@ class _BodyLimit:
         except _TooLarge:
             await JSONResponse({"detail": f"request body over {self.limit} bytes"}, 413)(scope, receive, send)
         except _TooSlow:
-            await JSONResponse({"detail": f"request body not received within {self.timeout:g}s"},
-                               408)(scope, receive, send)
+            await JSONResponse({"detail": f"request body not received within {self.timeout:g}s"}, 408)(
+                scope, receive, send
+            )
 
 
 class _TooLarge(Exception):
@@ -184,8 +207,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     short sessions on worker threads, job outputs are read on a bounded pool of their own with a timeout (a
     storage that never answers costs a slot, not the service), and log streams are bounded per user."""
     registry = CollectorRegistry()
-    requests_total = Counter("curation_api_requests_total", "HTTP requests", ["method", "route", "status"],
-                             registry=registry)
+    requests_total = Counter(
+        "curation_api_requests_total", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
     latency = Histogram("curation_api_request_seconds", "HTTP request latency", ["route"], registry=registry)
     jobs_gauge = Gauge("curation_jobs", "jobs by state", ["state"], registry=registry)
     tokens = TokenStore(settings)
@@ -203,7 +227,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         # Database calls and Ray calls run on the loop's default pool: make it large enough that a slow Ray
         # does not starve the job store.
         asyncio.get_running_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="api"))
+            concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="api")
+        )
         engine = make_engine(settings.database_url)
         await asyncio.to_thread(migrate, engine)
         app.state.sessions = session_factory(engine)
@@ -227,8 +252,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             storage_pool.shutdown(wait=False, cancel_futures=True)
             engine.dispose()
 
-    app = FastAPI(title="corpus-curation", version=__version__, lifespan=lifespan,
-                  description="Submit, watch and cancel curation jobs that run on Ray.")
+    app = FastAPI(
+        title="corpus-curation",
+        version=__version__,
+        lifespan=lifespan,
+        description="Submit, watch and cancel curation jobs that run on Ray.",
+    )
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_s)
 
     @app.middleware("http")
@@ -249,9 +278,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     async def db(request: Request, fn: Callable[[Any], T]) -> T:
         """`fn(session)` in a short session on a worker thread (commits are fn's own)."""
+
         def run() -> T:
             with request.app.state.sessions() as s:
                 return fn(s)
+
         return await asyncio.to_thread(run)
 
     async def storage(output: str, fn: Callable[[], T], what: str) -> T:
@@ -263,29 +294,36 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:  # a busy storage makes a read wait for a slot, a storage that never answers makes it give up
             await asyncio.wait_for(slots.acquire(), settings.storage_timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPException(503, f"{what}: the job outputs' storage {store} is not answering (all "
-                                     f"{per_storage} reads in flight); try again later") from None
+            raise HTTPException(
+                503,
+                f"{what}: the job outputs' storage {store} is not answering (all "
+                f"{per_storage} reads in flight); try again later",
+            ) from None
 
         def run() -> T:
             try:
                 return fn()
             finally:
                 loop.call_soon_threadsafe(slots.release)
+
         future = loop.run_in_executor(storage_pool, run)
         try:
             return await asyncio.wait_for(asyncio.shield(future), settings.storage_timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPException(503, f"{what}: the job's output did not answer within "
-                                     f"{settings.storage_timeout_s:g}s") from None
+            raise HTTPException(
+                503, f"{what}: the job's output did not answer within {settings.storage_timeout_s:g}s"
+            ) from None
 
     async def set_fields(request: Request, job_id: str, fields: dict[str, Any]) -> Job:
         """Update a job's record in a short session; the updated record."""
+
         def record(s) -> Job:
             row = s.get(Job, job_id)
             for k, v in fields.items():
                 setattr(row, k, v)
             s.commit()
             return row
+
         return await db(request, record)
 
     async def owned(request: Request, job_id: str, who: TokenEntry) -> Job:
@@ -337,49 +375,92 @@ def create_app(settings: ApiSettings) -> FastAPI:
             if not base:
                 continue
             if any(c in base for c in "*?["):
-                base = base[:min(base.find(c) for c in "*?[" if c in base)].rsplit("/", 1)[0]
-            found.update(s.execute(select(Job.output_key).where(Job.owner != who.name, _overlapping(base))
-                                   .distinct().limit(MAX_DENIED + 1)).scalars().all())
+                base = base[: min(base.find(c) for c in "*?[" if c in base)].rsplit("/", 1)[0]
+            found.update(
+                s.execute(
+                    select(Job.output_key)
+                    .where(Job.owner != who.name, _overlapping(base))
+                    .distinct()
+                    .limit(MAX_DENIED + 1)
+                )
+                .scalars()
+                .all()
+            )
         return sorted(found)
 
     def claim(s, job_id: str, who: TokenEntry, job, spec_yaml: str, key: str) -> Job:
         """Record the job if its output overlaps no other job's and the user is under the active-jobs limit;
         one transaction behind the lock row, so two racing submissions cannot both take one folder."""
         s.execute(update(Lock).where(Lock.name == "submit").values(n=Lock.n + 1))
-        active = s.execute(select(func.count()).select_from(Job).where(
-            Job.owner == who.name, Job.state.in_(ACTIVE))).scalar_one()
+        active = s.execute(
+            select(func.count()).select_from(Job).where(Job.owner == who.name, Job.state.in_(ACTIVE))
+        ).scalar_one()
         if active >= settings.max_active_jobs_per_user:
             s.rollback()
-            raise HTTPException(429, f"{who.name} has {active} active jobs (at most "
-                                     f"{settings.max_active_jobs_per_user}); wait for one to finish or cancel one")
+            raise HTTPException(
+                429,
+                f"{who.name} has {active} active jobs (at most "
+                f"{settings.max_active_jobs_per_user}); wait for one to finish or cancel one",
+            )
         # Conflicts only: your own finished jobs on this very folder are not one (a rerun resumes, or is
         # refused by the job itself when the spec differs).
-        overlapping = s.execute(select(Job).where(
-            _overlapping(key), or_(Job.owner != who.name, Job.output_key != key, Job.state.in_(ACTIVE)))
-            .limit(1)).scalars().all()
+        overlapping = (
+            s.execute(
+                select(Job)
+                .where(_overlapping(key), or_(Job.owner != who.name, Job.output_key != key, Job.state.in_(ACTIVE)))
+                .limit(1)
+            )
+            .scalars()
+            .all()
+        )
         for other in overlapping:
             if other.owner != who.name:
-                why = "is the output of another user's job" if other.output_key == key else \
-                    "overlaps the output of another user's job"
+                why = (
+                    "is the output of another user's job"
+                    if other.output_key == key
+                    else "overlaps the output of another user's job"
+                )
             elif other.output_key != key:
                 why = f"overlaps the output of your job {other.id} ({other.output})"
             else:
                 why = f"is in use by your job {other.id} ({other.state}); wait for it or cancel it"
             s.rollback()
             raise HTTPException(409, _errors("output_conflict", [("output", why)]))
-        row = Job(id=job_id, owner=who.name, name=job.name, kind=job.kind, state="PENDING", spec_yaml=spec_yaml,
-                  output=job.output, output_key=key)
+        row = Job(
+            id=job_id,
+            owner=who.name,
+            name=job.name,
+            kind=job.kind,
+            state="PENDING",
+            spec_yaml=spec_yaml,
+            output=job.output,
+            output_key=key,
+        )
         s.add(row)
         s.commit()
         return row
 
-    @app.post("/v1/jobs", status_code=201, response_model=JobOut, tags=["jobs"], responses={
-        409: {"description": "the output overlaps another job's output (or one of yours still running)"},
-        422: {"description": "a bad spec, a path outside the roots or another user's, a generator not allowed"},
-        429: {"description": "too many active jobs for this user"}}, openapi_extra={"requestBody": {
-        "required": True, "description": "the job spec (the same YAML `curate run` takes), as JSON or YAML",
-        "content": {"application/json": {"schema": {"type": "object"}},
-                    "application/yaml": {"schema": {"type": "string"}}}}})
+    @app.post(
+        "/v1/jobs",
+        status_code=201,
+        response_model=JobOut,
+        tags=["jobs"],
+        responses={
+            409: {"description": "the output overlaps another job's output (or one of yours still running)"},
+            422: {"description": "a bad spec, a path outside the roots or another user's, a generator not allowed"},
+            429: {"description": "too many active jobs for this user"},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "the job spec (the same YAML `curate run` takes), as JSON or YAML",
+                "content": {
+                    "application/json": {"schema": {"type": "object"}},
+                    "application/yaml": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
     async def submit(request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         raw = await request.body()
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
@@ -388,9 +469,21 @@ def create_app(settings: ApiSettings) -> FastAPI:
         if not who.admin:  # other users' outputs where this job reads: refused now, and denied to the job
             deny = await db(request, lambda s: others_outputs_under(s, who, [p for _, p in declared_reads(job)]))
             if len(deny) > MAX_DENIED:
-                raise HTTPException(422, _errors("path_error", [("inputs", (
-                    f"the inputs cover the outputs of {len(deny)} jobs of other users; name your inputs "
-                    "more narrowly"))]))
+                raise HTTPException(
+                    422,
+                    _errors(
+                        "path_error",
+                        [
+                            (
+                                "inputs",
+                                (
+                                    f"the inputs cover the outputs of {len(deny)} jobs of other users; name your inputs "
+                                    "more narrowly"
+                                ),
+                            )
+                        ],
+                    ),
+                )
         policy = PathPolicy(tuple(settings.roots), tuple(deny), settings.allow_uri_options)
         bad = check_paths(job, policy)
         if bad:
@@ -403,10 +496,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
         def write_workdir() -> None:  # what Ray uploads as the job's working directory
             workdir.mkdir(parents=True, exist_ok=True)
             (workdir / "job.yaml").write_text(spec_yaml, encoding="utf-8")
+
         await asyncio.to_thread(write_workdir)
         try:
-            sid = await asyncio.to_thread(request.app.state.backend.submit, job_id, workdir,
-                                          {"owner": who.name, "name": job.name}, {POLICY_ENV: policy.to_json()})
+            sid = await asyncio.to_thread(
+                request.app.state.backend.submit,
+                job_id,
+                workdir,
+                {"owner": who.name, "name": job.name},
+                {POLICY_ENV: policy.to_json()},
+            )
             fields = {"ray_submission_id": sid}
         except RayUnavailable as e:
             fields = {"state": "FAILED", "message": f"not submitted: {e}", "finished_at": utcnow()}
@@ -415,11 +514,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return _job_out(row)
 
     @app.get("/v1/jobs", response_model=JobList, tags=["jobs"])
-    async def list_jobs(request: Request, state: str | None = Query(None, pattern="^(" + "|".join(STATES) + ")$"),
-                        name: str | None = Query(None, max_length=200),
-                        owner: str | None = Query(None, max_length=64),
-                        limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9),
-                        who: TokenEntry = Depends(principal)) -> JobList:
+    async def list_jobs(
+        request: Request,
+        state: str | None = Query(None, pattern="^(" + "|".join(STATES) + ")$"),
+        name: str | None = Query(None, max_length=200),
+        owner: str | None = Query(None, max_length=64),
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=10**9),
+        who: TokenEntry = Depends(principal),
+    ) -> JobList:
         q = select(Job)
         if not who.admin:
             q = q.where(Job.owner == who.name)
@@ -432,7 +535,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
         def page(s):
             total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            return total, s.execute(q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)).scalars().all()
+            return total, s.execute(
+                q.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+            ).scalars().all()
+
         total, rows = await db(request, page)
         return JobList(jobs=[_job_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
@@ -440,8 +546,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def get_job(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         job = await owned(request, job_id, who)
         try:
-            progress, stats = await storage(job.output, lambda: (_read_json(job.output, "progress.json"),
-                                                     _read_json(job.output, "stats.json")), f"job {job_id}")
+            progress, stats = await storage(
+                job.output,
+                lambda: (_read_json(job.output, "progress.json"), _read_json(job.output, "stats.json")),
+                f"job {job_id}",
+            )
         except HTTPException as e:  # the record still answers; the output's figures are left out, with why
             out = _job_out(job)
             out.message = (job.message + " | " if job.message else "") + str(e.detail)
@@ -463,21 +572,37 @@ def create_app(settings: ApiSettings) -> FastAPI:
             fields = {"message": f"cancel requested by {who.name}"}
         return _job_out(await set_fields(request, job_id, fields))
 
-    @app.get("/v1/jobs/{job_id}/logs", tags=["jobs"], response_model=LogPage,
-             responses={200: {"content": {"text/plain": {}}, "description": "a page of lines, or a stream"},
-                        429: {"description": "too many log streams open"}})
-    async def logs(job_id: str, request: Request, offset: int = Query(0, ge=0, le=10**9),
-                   limit: int = Query(1000, ge=1, le=100_000), follow: bool = False,
-                   who: TokenEntry = Depends(principal)):
+    @app.get(
+        "/v1/jobs/{job_id}/logs",
+        tags=["jobs"],
+        response_model=LogPage,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "a page of lines, or a stream"},
+            429: {"description": "too many log streams open"},
+        },
+    )
+    async def logs(
+        job_id: str,
+        request: Request,
+        offset: int = Query(0, ge=0, le=10**9),
+        limit: int = Query(1000, ge=1, le=100_000),
+        follow: bool = False,
+        who: TokenEntry = Depends(principal),
+    ):
         job = await owned(request, job_id, who)
         backend: RayBackend = request.app.state.backend
         if job.ray_submission_id is None:
             return LogPage(lines=[], offset=offset, next_offset=offset, total=0)
         if follow:
-            if streams[who.name] >= settings.max_log_streams_per_user or \
-                    sum(streams.values()) >= settings.max_log_streams:
-                raise HTTPException(429, f"too many log streams open (at most {settings.max_log_streams_per_user} "
-                                         "per user); close one, or page with offset/limit")
+            if (
+                streams[who.name] >= settings.max_log_streams_per_user
+                or sum(streams.values()) >= settings.max_log_streams
+            ):
+                raise HTTPException(
+                    429,
+                    f"too many log streams open (at most {settings.max_log_streams_per_user} "
+                    "per user); close one, or page with offset/limit",
+                )
             streams[who.name] += 1
 
             async def stream():
@@ -488,12 +613,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
                     yield f"\n[log stream ended: {e}]\n"
                 finally:
                     streams[who.name] -= 1
+
             return StreamingResponse(stream(), media_type="text/plain")
         try:
             lines = (await asyncio.to_thread(backend.logs, job.ray_submission_id)).splitlines()
         except RayUnavailable as e:
             raise HTTPException(503, str(e)) from None
-        page = lines[offset:offset + limit]
+        page = lines[offset : offset + limit]
         return LogPage(lines=page, offset=offset, next_offset=offset + len(page), total=len(lines))
 
     @app.get("/v1/jobs/{job_id}/artifacts", tags=["jobs"])
@@ -510,18 +636,23 @@ def create_app(settings: ApiSettings) -> FastAPI:
                     except FileNotFoundError:
                         continue
                     if info.size is not None and info.type.name == "File":
-                        found.append({"name": name, "bytes": info.size,
-                                      "url": f"/v1/jobs/{job_id}/artifacts/{name}"})
+                        found.append({"name": name, "bytes": info.size, "url": f"/v1/jobs/{job_id}/artifacts/{name}"})
             except Exception:
                 pass
             return found
+
         found, stats, manifest = await storage(
-            job.output, lambda: (listing(), _read_json(job.output, "stats.json"),
-                                 _read_json(job.output, "manifest.json")), f"job {job_id}")
+            job.output,
+            lambda: (listing(), _read_json(job.output, "stats.json"), _read_json(job.output, "manifest.json")),
+            f"job {job_id}",
+        )
         return {"job": job_id, "output": job.output, "artifacts": found, "stats": stats, "manifest": manifest}
 
-    @app.get("/v1/jobs/{job_id}/artifacts/{name}", tags=["jobs"],
-             responses={200: {"content": {"application/json": {}, "text/html": {}, "image/png": {}}}})
+    @app.get(
+        "/v1/jobs/{job_id}/artifacts/{name}",
+        tags=["jobs"],
+        responses={200: {"content": {"application/json": {}, "text/html": {}, "image/png": {}}}},
+    )
     async def artifact(job_id: str, name: str, request: Request, who: TokenEntry = Depends(principal)) -> Response:
         job = await owned(request, job_id, who)
         if name not in ARTIFACTS:
@@ -534,11 +665,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
                     return f.read()
             except (FileNotFoundError, OSError):
                 return None
+
         data = await storage(job.output, read, f"job {job_id}")
         if data is None:
             raise HTTPException(404, f"job {job_id} has no {name} yet")
-        media = {"json": "application/json", "html": "text/html", "png": "image/png",
-                 "yaml": "application/yaml"}[name.rsplit(".", 1)[1]]
+        media = {"json": "application/json", "html": "text/html", "png": "image/png", "yaml": "application/yaml"}[
+            name.rsplit(".", 1)[1]
+        ]
         return Response(data, media_type=media)
 
     return app
@@ -579,8 +712,9 @@ def reconcile(app: FastAPI) -> None:
             app.state.unreachable_since = None
             if state is None:
                 job.state, job.finished_at = "FAILED", now
-                job.message = ("lost with the Ray cluster: Ray no longer knows this job "
-                               "(the cluster was restarted or replaced)")
+                job.message = (
+                    "lost with the Ray cluster: Ray no longer knows this job (the cluster was restarted or replaced)"
+                )
                 continue
             if state != job.state:
                 if state == "RUNNING" and job.started_at is None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
-
 import contextlib
+import datetime as dt
 import fcntl
+from pathlib import Path
 
 from sqlalchemy import DateTime, Index, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import Engine

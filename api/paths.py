@@ -13,10 +13,18 @@ from urllib.parse import urlsplit
 from curation.io.policy import PathPolicy, declared_reads
 
 # Cloud metadata services by name (the link-local and well-known addresses are refused by address).
-_METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
-                   "instance-data.ec2.internal", "metadata.azure.com", "metadata.tencentyun.com"}
-_METADATA_ADDRESSES = {ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254", "169.254.169.254",
-                                                          "169.254.170.2")}
+_METADATA_HOSTS = {
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+    "metadata.azure.com",
+    "metadata.tencentyun.com",
+}
+_METADATA_ADDRESSES = {
+    ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254", "169.254.169.254", "169.254.170.2")
+}
 
 
 def check_paths(job, policy: PathPolicy) -> list[tuple[str, str]]:
@@ -46,8 +54,7 @@ def _url_allowed(url: str, prefix: str) -> bool:
     u, p = urlsplit(url), urlsplit(prefix)
     if u.username is not None or u.password is not None:
         return False
-    if (u.scheme.lower(), (u.hostname or "").lower(), u.port) != (p.scheme.lower(), (p.hostname or "").lower(),
-                                                                    p.port):
+    if (u.scheme.lower(), (u.hostname or "").lower(), u.port) != (p.scheme.lower(), (p.hostname or "").lower(), p.port):
         return False
     base = p.path.rstrip("/")
     return u.path.rstrip("/") == base or u.path.startswith(base + "/")
@@ -72,6 +79,10 @@ def check_generator(job, url_prefixes: list[str], key_envs: list[str]) -> list[t
                 errors.append((where, f"{url} is not under a generator URL the service allows ({allowed})"))
     if gen.api_key_env is not None and gen.api_key_env not in key_envs:
         allowed = ", ".join(key_envs) if key_envs else "none (curate serve --generator-key-env NAME)"
-        errors.append(("generator.api_key_env", f"{gen.api_key_env} is not an environment variable the service "
-                                                f"lets jobs use ({allowed})"))
+        errors.append(
+            (
+                "generator.api_key_env",
+                f"{gen.api_key_env} is not an environment variable the service lets jobs use ({allowed})",
+            )
+        )
     return errors

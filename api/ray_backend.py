@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import AsyncIterator
 
 log = logging.getLogger("curation.api")
-RAY_TO_STATE = {"PENDING": "PENDING", "RUNNING": "RUNNING", "SUCCEEDED": "SUCCEEDED", "FAILED": "FAILED",
-                "STOPPED": "CANCELLED"}
+RAY_TO_STATE = {
+    "PENDING": "PENDING",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "STOPPED": "CANCELLED",
+}
 
 
 class RayUnavailable(RuntimeError):
@@ -56,16 +61,32 @@ class LocalRayHead:
         env = dict(os.environ, **self.env, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
         env.pop("RAY_ADDRESS", None)
         dash = _free_port()
-        ports = {f: _free_port() for f in ("port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                           "metrics-export-port", "runtime-env-agent-port",
-                                           "ray-client-server-port")}
+        ports = {
+            f: _free_port()
+            for f in (
+                "port",
+                "dashboard-agent-listen-port",
+                "dashboard-agent-grpc-port",
+                "metrics-export-port",
+                "runtime-env-agent-port",
+                "ray-client-server-port",
+            )
+        }
         # Its own temp dir: Ray resolves "auto" (what a job's driver uses) through a "latest cluster"
         # file in the temp dir, which another cluster on this machine would otherwise overwrite.
         self.temp_dir = tempfile.mkdtemp(prefix="curation-api-ray-", dir="/tmp")
-        cmd = [str(Path(bindir) / "ray"), "start", "--head", "--block", f"--dashboard-port={dash}",
-               f"--temp-dir={self.temp_dir}",
-               "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-               *(f"--{k}={v}" for k, v in ports.items())]
+        cmd = [
+            str(Path(bindir) / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--dashboard-port={dash}",
+            f"--temp-dir={self.temp_dir}",
+            "--dashboard-host=127.0.0.1",
+            "--node-ip-address=127.0.0.1",
+            "--disable-usage-stats",
+            *(f"--{k}={v}" for k, v in ports.items()),
+        ]
         self.log = open(self.data_dir / "ray_head.log", "ab")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.address = f"http://127.0.0.1:{dash}"
@@ -116,16 +137,18 @@ class RayBackend:
                 raise RayUnavailable(f"cannot reach Ray at {self.address}: {e}") from None
         return self._client
 
-    def submit(self, job_id: str, workdir: Path, metadata: dict[str, str],
-               env_vars: dict[str, str] | None = None) -> str:
+    def submit(
+        self, job_id: str, workdir: Path, metadata: dict[str, str], env_vars: dict[str, str] | None = None
+    ) -> str:
         """Submit; `env_vars` reach the job's driver and every worker (the service's path policy)."""
         entrypoint = f"{self.job_python} -m curation.run job.yaml"
         runtime_env: dict = {"working_dir": str(workdir)}
         if env_vars:
             runtime_env["env_vars"] = env_vars
         try:
-            return self.client.submit_job(entrypoint=entrypoint, submission_id=job_id, metadata=metadata,
-                                          runtime_env=runtime_env)
+            return self.client.submit_job(
+                entrypoint=entrypoint, submission_id=job_id, metadata=metadata, runtime_env=runtime_env
+            )
         except RayUnavailable:
             raise
         except Exception as e:
@@ -142,8 +165,7 @@ class RayBackend:
             if "404" in text or "does not exist" in text or "not found" in text.lower():
                 return None, None
             raise RayUnavailable(f"cannot query Ray at {self.address}: {e}") from None
-        return RAY_TO_STATE.get(str(info.status.value if hasattr(info.status, "value") else info.status)), \
-            info.message
+        return RAY_TO_STATE.get(str(info.status.value if hasattr(info.status, "value") else info.status)), info.message
 
     def stop(self, submission_id: str) -> None:
         try:

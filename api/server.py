@@ -45,33 +45,57 @@ def _header_timeout_protocol(timeout: float):
     return HeaderTimeoutProtocol
 
 
-def serve(host: str, port: int, database: str | None, ray_address: str | None, tokens_file: str | None,
-          roots: list[str] | None, data_dir: str | None, **policy) -> int:
+def serve(
+    host: str,
+    port: int,
+    database: str | None,
+    ray_address: str | None,
+    tokens_file: str | None,
+    roots: list[str] | None,
+    data_dir: str | None,
+    **policy,
+) -> int:
     import uvicorn
 
     from api.app import create_app
     from api.settings import load_tokens
 
-    overrides = {"database_url": database, "ray_address": ray_address, "data_dir": data_dir,
-                 "tokens": load_tokens(tokens_file) if tokens_file else None,
-                 "tokens_file": tokens_file, "roots": roots or None,
-                 "generator_urls": policy.get("generator_urls"), "generator_key_envs": policy.get("generator_key_envs"),
-                 "allow_uri_options": policy.get("allow_uri_options"),
-                 "max_active_jobs_per_user": policy.get("max_active_jobs")}
+    overrides = {
+        "database_url": database,
+        "ray_address": ray_address,
+        "data_dir": data_dir,
+        "tokens": load_tokens(tokens_file) if tokens_file else None,
+        "tokens_file": tokens_file,
+        "roots": roots or None,
+        "generator_urls": policy.get("generator_urls"),
+        "generator_key_envs": policy.get("generator_key_envs"),
+        "allow_uri_options": policy.get("allow_uri_options"),
+        "max_active_jobs_per_user": policy.get("max_active_jobs"),
+    }
     settings = settings_from_env(**overrides)
     if not settings.tokens:
-        print("curate serve: error: no API tokens configured (create one with `curate token NAME`, then pass "
-              "--tokens FILE or set CURATION_API_TOKENS_FILE)")
+        print(
+            "curate serve: error: no API tokens configured (create one with `curate token NAME`, then pass "
+            "--tokens FILE or set CURATION_API_TOKENS_FILE)"
+        )
         return 2
     if not settings.roots:
-        print("curate serve: error: no allowed roots for job inputs and outputs (--root PATH, repeatable, or "
-              "CURATION_API_ROOTS)")
+        print(
+            "curate serve: error: no allowed roots for job inputs and outputs (--root PATH, repeatable, or "
+            "CURATION_API_ROOTS)"
+        )
         return 2
     if (problem := service_state_problem(settings)) is not None:
         print(f"curate serve: error: {problem}; keep them outside every --root")
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Request lines carry no secrets (tokens travel in headers, which uvicorn does not log).
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info",
-                http=_header_timeout_protocol(settings.header_timeout_s), h11_max_incomplete_event_size=64 * 1024)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        http=_header_timeout_protocol(settings.header_timeout_s),
+        h11_max_incomplete_event_size=64 * 1024,
+    )
     return 0

@@ -25,8 +25,9 @@ class TokenEntry(BaseModel):
 class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    database_url: str = Field(default_factory=lambda: os.environ.get("CURATION_DATABASE_URL",
-                                                                     "sqlite:///curation-api.db"))
+    database_url: str = Field(
+        default_factory=lambda: os.environ.get("CURATION_DATABASE_URL", "sqlite:///curation-api.db")
+    )
     ray_address: str | None = Field(default_factory=lambda: os.environ.get("CURATION_RAY_ADDRESS"))
     tokens: list[TokenEntry] = Field(default_factory=list)
     roots: list[str] = Field(default_factory=list, description="input and output paths must be inside one of these")
@@ -108,14 +109,19 @@ def settings_from_env(**overrides) -> ApiSettings:
         values["tokens"] = load_tokens(values["tokens_file"])
     if os.environ.get("CURATION_API_ROOTS"):
         values["roots"] = [r for r in os.environ["CURATION_API_ROOTS"].split(",") if r]
-    for var, key in (("CURATION_API_MAX_BODY_BYTES", "max_body_bytes"), ("CURATION_API_BODY_TIMEOUT_S", "body_timeout_s"),
-                     ("CURATION_API_HEADER_TIMEOUT_S", "header_timeout_s"),
-                     ("CURATION_API_MAX_ACTIVE_JOBS", "max_active_jobs_per_user"),
-                     ("CURATION_API_STORAGE_TIMEOUT_S", "storage_timeout_s")):
+    for var, key in (
+        ("CURATION_API_MAX_BODY_BYTES", "max_body_bytes"),
+        ("CURATION_API_BODY_TIMEOUT_S", "body_timeout_s"),
+        ("CURATION_API_HEADER_TIMEOUT_S", "header_timeout_s"),
+        ("CURATION_API_MAX_ACTIVE_JOBS", "max_active_jobs_per_user"),
+        ("CURATION_API_STORAGE_TIMEOUT_S", "storage_timeout_s"),
+    ):
         if os.environ.get(var):
             values[key] = float(os.environ[var]) if key.endswith("_s") else int(os.environ[var])
-    for var, key in (("CURATION_API_GENERATOR_URLS", "generator_urls"),
-                     ("CURATION_API_GENERATOR_KEY_ENVS", "generator_key_envs")):
+    for var, key in (
+        ("CURATION_API_GENERATOR_URLS", "generator_urls"),
+        ("CURATION_API_GENERATOR_KEY_ENVS", "generator_key_envs"),
+    ):
         if os.environ.get(var):
             values[key] = [v for v in os.environ[var].split(",") if v]
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -47,10 +47,15 @@ def build_pool_corpus(folder: Path, data: Path) -> Path:
             groups.setdefault(r["lang"], []).append(r)
         for rs in groups.values():
             for i in range(0, len(rs), 10):
-                yield {"id": rs[i]["id"], "text": "\n".join(x["text"] for x in rs[i:i + 10])}
+                yield {"id": rs[i]["id"], "text": "\n".join(x["text"] for x in rs[i : i + 10])}
 
-    sources = {"reuters": rows("news_reuters21578.jsonl.gz"), "web": rows("web_trafilatura_eval.jsonl.gz", "main_text"),
-               "code": rows("code_files.jsonl.gz"), "math": rows("math_problems.jsonl.gz"), "tatoeba": tatoeba()}
+    sources = {
+        "reuters": rows("news_reuters21578.jsonl.gz"),
+        "web": rows("web_trafilatura_eval.jsonl.gz", "main_text"),
+        "code": rows("code_files.jsonl.gz"),
+        "math": rows("math_problems.jsonl.gz"),
+        "tatoeba": tatoeba(),
+    }
     inputs = []
     for name, it in sources.items():
         path = folder / f"{name}.jsonl"
@@ -59,8 +64,12 @@ def build_pool_corpus(folder: Path, data: Path) -> Path:
                 f.write(json.dumps(r) + "\n")
         inputs.append({"path": str(path), "format": "jsonl", "source": name})
     out = folder / "pool"
-    run_job(parse_spec({"output": str(out), "inputs": inputs, "languages": "all", "stages": {},
-                        "execution": {"engine": "local"}}), progress=Progress(enabled=False))
+    run_job(
+        parse_spec(
+            {"output": str(out), "inputs": inputs, "languages": "all", "stages": {}, "execution": {"engine": "local"}}
+        ),
+        progress=Progress(enabled=False),
+    )
     return out
 
 
@@ -87,12 +96,19 @@ def main() -> int:
         folder = Path(tmp)
         t0 = time.perf_counter()
         pool_out = build_pool_corpus(folder, args.data)
-        job = parse_ablate_spec({"inputs": [str(pool_out)], "output": str(folder / "out"), "target_tokens": 30_000_000,
-                                 "execution": {"engine": "local"}, "proxy": "gpt"})
+        job = parse_ablate_spec(
+            {
+                "inputs": [str(pool_out)],
+                "output": str(folder / "out"),
+                "target_tokens": 30_000_000,
+                "execution": {"engine": "local"},
+                "proxy": "gpt",
+            }
+        )
         files = curated_files(job.inputs)
         ex = LocalExecutor(job)
         pool = _load_or_build_pool(ex, Layout(job.output), files, job)
-        held = id_hashes(pool["id"].to_pylist(), 0, "heldout").astype(np.float64) / 2.0 ** 64 < 0.05
+        held = id_hashes(pool["id"].to_pylist(), 0, "heldout").astype(np.float64) / 2.0**64 < 0.05
         train_idx = np.flatnonzero(~held)
         available = _available(pool.take(pa.array(train_idx)))
         buckets = sorted(available)
@@ -114,18 +130,32 @@ def main() -> int:
             local = np.searchsorted(need, r)
             ng = train_proxy(corpus, local, target, "ngram", {"order": 4}, 0)
             gp = train_proxy(corpus, local, target, "gpt", job.gpt.model_dump(), 0)
-            rows.append({"weights": dict(zip(buckets, np.round(w, 3).tolist())), "ngram": ng["loss"],
-                         "ngram_s": ng["seconds"], "gpt": gp["loss"], "gpt_s": gp["seconds"]})
-            print(f"mixture {k:2d}: ngram {ng['loss']:.4f} ({ng['seconds']:.2f}s)  gpt {gp['loss']:.4f} "
-                  f"({gp['seconds']:.1f}s)  {rows[-1]['weights']}")
+            rows.append(
+                {
+                    "weights": dict(zip(buckets, np.round(w, 3).tolist())),
+                    "ngram": ng["loss"],
+                    "ngram_s": ng["seconds"],
+                    "gpt": gp["loss"],
+                    "gpt_s": gp["seconds"],
+                }
+            )
+            print(
+                f"mixture {k:2d}: ngram {ng['loss']:.4f} ({ng['seconds']:.2f}s)  gpt {gp['loss']:.4f} "
+                f"({gp['seconds']:.1f}s)  {rows[-1]['weights']}"
+            )
         rho = spearman(np.array([r["ngram"] for r in rows]), np.array([r["gpt"] for r in rows]))
         ng_s = float(np.mean([r["ngram_s"] for r in rows]))
         gp_s = float(np.mean([r["gpt_s"] for r in rows]))
-        print(f"\nSpearman(ngram, gpt) over {len(rows)} mixtures: {rho:.3f}; seconds per mixture: ngram {ng_s:.2f}, "
-              f"gpt {gp_s:.1f} ({gp_s / ng_s:.0f}x)")
+        print(
+            f"\nSpearman(ngram, gpt) over {len(rows)} mixtures: {rho:.3f}; seconds per mixture: ngram {ng_s:.2f}, "
+            f"gpt {gp_s:.1f} ({gp_s / ng_s:.0f}x)"
+        )
         if args.json:
-            args.json.write_text(json.dumps({"spearman_ngram_gpt": rho, "ngram_seconds": ng_s, "gpt_seconds": gp_s,
-                                             "mixtures": rows}, indent=2))
+            args.json.write_text(
+                json.dumps(
+                    {"spearman_ngram_gpt": rho, "ngram_seconds": ng_s, "gpt_seconds": gp_s, "mixtures": rows}, indent=2
+                )
+            )
     return 0
 
 

@@ -86,8 +86,12 @@ def _hostile(url: str, headers: dict, job_id: str, db: Path, slow_root: str) -> 
     from curation.io.policy import path_key
 
     out = {"idle": _healthz_p50_ms(url)}
-    streams = [requests.get(f"{url}/v1/jobs/{job_id}/logs", params={"follow": "true"}, headers=headers,
-                            stream=True, timeout=30) for _ in range(16)]
+    streams = [
+        requests.get(
+            f"{url}/v1/jobs/{job_id}/logs", params={"follow": "true"}, headers=headers, stream=True, timeout=30
+        )
+        for _ in range(16)
+    ]
     out["log_streams"] = _healthz_p50_ms(url)
     accepted = sum(r.status_code == 200 for r in streams)
     for r in streams:
@@ -95,22 +99,33 @@ def _hostile(url: str, headers: dict, job_id: str, db: Path, slow_root: str) -> 
     output = slow_root.replace("?", "silent?", 1)
     engine = create_engine(f"sqlite:///{db}")
     with engine.begin() as c:
-        c.execute(text("INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, output_key, created_at, "
-                       "updated_at) VALUES ('cj-silent', 'load', 'silent', 'curate', 'SUCCEEDED', '{}', :o, :k, "
-                       "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"o": output, "k": path_key(output).key})
+        c.execute(
+            text(
+                "INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, output_key, created_at, "
+                "updated_at) VALUES ('cj-silent', 'load', 'silent', 'curate', 'SUCCEEDED', '{}', :o, :k, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"o": output, "k": path_key(output).key},
+        )
     engine.dispose()
-    pool = [threading.Thread(target=lambda: requests.get(f"{url}/v1/jobs/cj-silent", headers=headers, timeout=60))
-            for _ in range(45)]
+    pool = [
+        threading.Thread(target=lambda: requests.get(f"{url}/v1/jobs/cj-silent", headers=headers, timeout=60))
+        for _ in range(45)
+    ]
     for t in pool:
         t.start()
     time.sleep(0.5)
     out["silent_storage"] = _healthz_p50_ms(url)
     for t in pool:
         t.join()
-    for what, label in (("log_streams", f"16 log streams ({accepted} accepted)"),
-                        ("silent_storage", "45 reads of a silent storage")):
-        print(f"/healthz p50 {out[what]} ms with {label}: {out[what] / out['idle']:.1f}x idle "
-              f"({out['idle']} ms), {out[what] / 1000:.4f} of the 1 s limit")
+    for what, label in (
+        ("log_streams", f"16 log streams ({accepted} accepted)"),
+        ("silent_storage", "45 reads of a silent storage"),
+    ):
+        print(
+            f"/healthz p50 {out[what]} ms with {label}: {out[what] / out['idle']:.1f}x idle "
+            f"({out['idle']} ms), {out[what] / 1000:.4f} of the 1 s limit"
+        )
     return out
 
 
@@ -118,7 +133,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--hostile", action="store_true", help="also measure /healthz under log streams and a silent storage")
+    p.add_argument(
+        "--hostile", action="store_true", help="also measure /healthz under log streams and a silent storage"
+    )
     p.add_argument("--json", help="write the figures here")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="api-load-"))
@@ -130,11 +147,29 @@ def main() -> int:
     hole = _SilentStorage()
     slow_root = f"s3://slow/?endpoint_override=127.0.0.1:{hole.port}&scheme=http"
     env = dict(os.environ, AWS_ACCESS_KEY_ID="FAKE", AWS_SECRET_ACCESS_KEY="FAKE", AWS_EC2_METADATA_DISABLED="true")
-    server = subprocess.Popen([str(BIN / "curate"), "serve", "--port", str(port), "--database",
-                               f"sqlite:///{tmp / 'api.sqlite'}", "--tokens", str(tmp / "tokens.yaml"), "--root",
-                               str(tmp / "root"), "--root", str(REPO / "curation" / "demo"), "--root", slow_root,
-                               "--data-dir", str(tmp / "data")],  # the service's state outside the roots
-                              stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = subprocess.Popen(
+        [
+            str(BIN / "curate"),
+            "serve",
+            "--port",
+            str(port),
+            "--database",
+            f"sqlite:///{tmp / 'api.sqlite'}",
+            "--tokens",
+            str(tmp / "tokens.yaml"),
+            "--root",
+            str(tmp / "root"),
+            "--root",
+            str(REPO / "curation" / "demo"),
+            "--root",
+            slow_root,
+            "--data-dir",
+            str(tmp / "data"),
+        ],  # the service's state outside the roots
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -148,7 +183,9 @@ def main() -> int:
                 return 1
             time.sleep(0.5)
         headers = {"Authorization": f"Bearer {token}"}
-        job = requests.post(url + "/v1/jobs", json=demo_spec(str(tmp / "root" / "out")), headers=headers, timeout=60).json()
+        job = requests.post(
+            url + "/v1/jobs", json=demo_spec(str(tmp / "root" / "out")), headers=headers, timeout=60
+        ).json()
         target = f"{url}/v1/jobs/{job['id']}"
         hostile = _hostile(url, headers, job["id"], tmp / "api.sqlite", slow_root) if args.hostile else None
         latencies: list[list[float]] = [[] for _ in range(args.clients)]
@@ -182,17 +219,27 @@ def main() -> int:
         wall = time.monotonic() - t0
         lat = sorted(x for per in latencies for x in per)
         n = len(lat)
-        result = {"clients": args.clients, "seconds": round(wall, 2), "requests": n, "errors": sum(errors),
-                  "requests_per_second": round(n / wall, 1),
-                  "latency_ms": {"p50": round(1000 * lat[n // 2], 1), "p99": round(1000 * lat[int(n * 0.99)], 1),
-                                 "mean": round(1000 * statistics.fmean(lat), 1)},
-                  "job_states_seen": sorted(states)}
+        result = {
+            "clients": args.clients,
+            "seconds": round(wall, 2),
+            "requests": n,
+            "errors": sum(errors),
+            "requests_per_second": round(n / wall, 1),
+            "latency_ms": {
+                "p50": round(1000 * lat[n // 2], 1),
+                "p99": round(1000 * lat[int(n * 0.99)], 1),
+                "mean": round(1000 * statistics.fmean(lat), 1),
+            },
+            "job_states_seen": sorted(states),
+        }
         if hostile is not None:
             result["healthz_ms"] = hostile
-        print(f"{args.clients} clients polling GET /v1/jobs/ID for {wall:.1f}s: {n:,} requests, "
-              f"{result['requests_per_second']:,} req/s, {result['errors']} errors, latency p50 "
-              f"{result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms; "
-              f"job states seen: {', '.join(result['job_states_seen'])}")
+        print(
+            f"{args.clients} clients polling GET /v1/jobs/ID for {wall:.1f}s: {n:,} requests, "
+            f"{result['requests_per_second']:,} req/s, {result['errors']} errors, latency p50 "
+            f"{result['latency_ms']['p50']} ms, p99 {result['latency_ms']['p99']} ms; "
+            f"job states seen: {', '.join(result['job_states_seen'])}"
+        )
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=2))
         return 0 if result["errors"] == 0 else 1

@@ -60,12 +60,20 @@ def measure(n: int, dup_share: float, partitions: int, seed: int = 0) -> dict:
     t_cluster = time.perf_counter() - t0
     n_records = len(recs)
     return {
-        "docs": n, "dup_share": dup_share, "partitions": partitions, "records": n_records,
-        "record_bytes": record_bytes, "keys_per_doc": n_records / n,
-        "map_ns_per_record": t_map / n_records * 1e9, "reduce_ns_per_record": t_reduce / n_records * 1e9,
-        "edges": n_edges, "edges_per_duplicate_doc": n_edges / max(1, len(copies)),
+        "docs": n,
+        "dup_share": dup_share,
+        "partitions": partitions,
+        "records": n_records,
+        "record_bytes": record_bytes,
+        "keys_per_doc": n_records / n,
+        "map_ns_per_record": t_map / n_records * 1e9,
+        "reduce_ns_per_record": t_reduce / n_records * 1e9,
+        "edges": n_edges,
+        "edges_per_duplicate_doc": n_edges / max(1, len(copies)),
         "cluster_ns_per_edge": t_cluster / max(1, n_edges) * 1e9,
-        "edge_bytes": 8 + 8 + 1, "duplicates_found": int((result["reason"] > 0).sum()), "planted": len(copies),
+        "edge_bytes": 8 + 8 + 1,
+        "duplicates_found": int((result["reason"] > 0).sum()),
+        "planted": len(copies),
     }
 
 
@@ -74,11 +82,14 @@ def project(m: dict, n_docs: float, workers: int, dup_share: float, partitions: 
     shuffle_bytes = keys * m["record_bytes"]
     edges = n_docs * dup_share * m["edges_per_duplicate_doc"]
     return {
-        "docs": n_docs, "workers": workers, "partitions": partitions,
+        "docs": n_docs,
+        "workers": workers,
+        "partitions": partitions,
         "shuffle_GB": shuffle_bytes / 1e9,
         "reducer_MB": shuffle_bytes / partitions / 1e6,
         "map_reduce_hours": keys * (m["map_ns_per_record"] + m["reduce_ns_per_record"]) / 1e9 / workers / 3600,
-        "edges": edges, "cluster_GB": edges * (m["edge_bytes"] + 16) / 1e9,  # edges + node/label arrays
+        "edges": edges,
+        "cluster_GB": edges * (m["edge_bytes"] + 16) / 1e9,  # edges + node/label arrays
         "cluster_hours": edges * m["cluster_ns_per_edge"] / 1e9 / 3600,
     }
 
@@ -91,24 +102,36 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     m = measure(args.docs, args.dup_share, partitions=16)
-    print(f"measured on {m['docs']:,} documents ({m['planted']:,} planted near copies, "
-          f"{m['duplicates_found']:,} found), one core:")
-    print(f"  {m['keys_per_doc']:.0f} keys per document x {m['record_bytes']} bytes = "
-          f"{m['keys_per_doc'] * m['record_bytes']:.0f} bytes per document through the shuffle")
-    print(f"  map (keyed records + partition): {m['map_ns_per_record']:.0f} ns per key; reduce (sort + star edges): "
-          f"{m['reduce_ns_per_record']:.0f} ns per key")
-    print(f"  {m['edges_per_duplicate_doc']:.1f} edges per near-duplicate document; connected components: "
-          f"{m['cluster_ns_per_edge']:.0f} ns per edge")
+    print(
+        f"measured on {m['docs']:,} documents ({m['planted']:,} planted near copies, "
+        f"{m['duplicates_found']:,} found), one core:"
+    )
+    print(
+        f"  {m['keys_per_doc']:.0f} keys per document x {m['record_bytes']} bytes = "
+        f"{m['keys_per_doc'] * m['record_bytes']:.0f} bytes per document through the shuffle"
+    )
+    print(
+        f"  map (keyed records + partition): {m['map_ns_per_record']:.0f} ns per key; reduce (sort + star edges): "
+        f"{m['reduce_ns_per_record']:.0f} ns per key"
+    )
+    print(
+        f"  {m['edges_per_duplicate_doc']:.1f} edges per near-duplicate document; connected components: "
+        f"{m['cluster_ns_per_edge']:.0f} ns per edge"
+    )
     rows = []
     for n in (1e8, 1e9, 1e10):
         partitions = max(16, int(n * m["keys_per_doc"] * m["record_bytes"] / 256e6))  # about 256 MB per reducer
         rows.append(project(m, n, args.workers, args.dup_share, partitions))
     print(f"\nprojected for {args.workers} workers, {args.dup_share:.0%} near duplicates, ~256 MB per reducer:\n")
-    print(f"{'documents':>10} {'shuffle GB':>11} {'partitions':>10} {'per reducer MB':>15} {'map+reduce h':>13} "
-          f"{'edges':>10} {'clustering GB':>14} {'clustering h':>13}  (all partitions, one core)")
+    print(
+        f"{'documents':>10} {'shuffle GB':>11} {'partitions':>10} {'per reducer MB':>15} {'map+reduce h':>13} "
+        f"{'edges':>10} {'clustering GB':>14} {'clustering h':>13}  (all partitions, one core)"
+    )
     for r in rows:
-        print(f"{r['docs']:10.0e} {r['shuffle_GB']:11,.0f} {r['partitions']:10,} {r['reducer_MB']:15,.0f} "
-              f"{r['map_reduce_hours']:13.2f} {r['edges']:10.2e} {r['cluster_GB']:14,.1f} {r['cluster_hours']:13.2f}")
+        print(
+            f"{r['docs']:10.0e} {r['shuffle_GB']:11,.0f} {r['partitions']:10,} {r['reducer_MB']:15,.0f} "
+            f"{r['map_reduce_hours']:13.2f} {r['edges']:10.2e} {r['cluster_GB']:14,.1f} {r['cluster_hours']:13.2f}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"measured": m, "projected": rows}, indent=2))
     return 0

@@ -55,22 +55,36 @@ def main() -> int:
             n = args.base_files * size
             root = Path(tmp) / f"x{size}"
             _make(root / "in", n)
-            job = parse_spec({"output": str(root / "out"), "inputs": [{"path": str(root / "in"), "format": "jsonl",
-                                                                        "source": "s"}], "stages": {}})
+            job = parse_spec(
+                {
+                    "output": str(root / "out"),
+                    "inputs": [{"path": str(root / "in"), "format": "jsonl", "source": "s"}],
+                    "stages": {},
+                }
+            )
             policy = PathPolicy((str(root),)).to_json()
             plain, guarded = min(_time(job, None) for _ in range(3)), min(_time(job, policy) for _ in range(3))
-            out[f"{size}x"] = {"files": n, "seconds": round(plain, 3), "seconds_with_policy": round(guarded, 3),
-                               "us_per_file": round(1e6 * plain / n, 1),
-                               "us_per_file_with_policy": round(1e6 * guarded / n, 1),
-                               "policy_vs_none": round(guarded / plain, 2)}
+            out[f"{size}x"] = {
+                "files": n,
+                "seconds": round(plain, 3),
+                "seconds_with_policy": round(guarded, 3),
+                "us_per_file": round(1e6 * plain / n, 1),
+                "us_per_file_with_policy": round(1e6 * guarded / n, 1),
+                "policy_vs_none": round(guarded / plain, 2),
+            }
             r = out[f"{size}x"]
-            print(f"{size:>2}x {n:>7,} files: {r['us_per_file']} us/file, {r['us_per_file_with_policy']} us/file under "
-                  f"the policy ({r['policy_vs_none']}x)")
+            print(
+                f"{size:>2}x {n:>7,} files: {r['us_per_file']} us/file, {r['us_per_file_with_policy']} us/file under "
+                f"the policy ({r['policy_vs_none']}x)"
+            )
     out["growth_us_per_file_16x_vs_1x"] = round(out["16x"]["us_per_file"] / out["1x"]["us_per_file"], 2)
     out["growth_us_per_file_with_policy_16x_vs_1x"] = round(
-        out["16x"]["us_per_file_with_policy"] / out["1x"]["us_per_file_with_policy"], 2)
-    print(f"time per file 16x/1x: {out['growth_us_per_file_16x_vs_1x']} (no policy), "
-          f"{out['growth_us_per_file_with_policy_16x_vs_1x']} (policy)")
+        out["16x"]["us_per_file_with_policy"] / out["1x"]["us_per_file_with_policy"], 2
+    )
+    print(
+        f"time per file 16x/1x: {out['growth_us_per_file_16x_vs_1x']} (no policy), "
+        f"{out['growth_us_per_file_with_policy_16x_vs_1x']} (policy)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0

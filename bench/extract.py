@@ -48,8 +48,15 @@ def main() -> int:
         texts = {pid: extract(h) for pid, h in html.items()}
         seconds = time.perf_counter() - t0
         present, absent, req, forb = snippet_shares(texts, recs)
-        row = {"extractor": name, "required_present": present, "forbidden_absent": absent,
-               "pages_per_s": len(html) / seconds, "pages": len(html), "required": req, "forbidden": forb}
+        row = {
+            "extractor": name,
+            "required_present": present,
+            "forbidden_absent": absent,
+            "pages_per_s": len(html) / seconds,
+            "pages": len(html),
+            "required": req,
+            "forbidden": forb,
+        }
         rows.append(row)
         print(f"{name:12} {row['required_present']:17.3f} {row['forbidden_absent']:17.3f} {row['pages_per_s']:8.0f}")
     if args.json:

@@ -30,9 +30,17 @@ def free_port() -> int:
 
 def _ports() -> list[str]:
     # Fixed defaults (the agent's 52365, ...) clash between nodes of one machine: pick free ones for each.
-    return [f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                                   "metrics-export-port", "runtime-env-agent-port",
-                                                   "node-manager-port", "object-manager-port")]
+    return [
+        f"--{flag}={free_port()}"
+        for flag in (
+            "dashboard-agent-listen-port",
+            "dashboard-agent-grpc-port",
+            "metrics-export-port",
+            "runtime-env-agent-port",
+            "node-manager-port",
+            "object-manager-port",
+        )
+    ]
 
 
 def descendants(root: int) -> list[int]:
@@ -85,8 +93,14 @@ class LocalCluster:
     """`workers` worker nodes joined to a head with `ray start --address`; `address` is the GCS address
     for `ray.init(address=...)`. The head takes `head_cpus` (default `cpus_per_node`)."""
 
-    def __init__(self, workers: int = 2, cpus_per_node: int = 1, head_cpus: int | None = None,
-                 object_store_mb: int = 400, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workers: int = 2,
+        cpus_per_node: int = 1,
+        head_cpus: int | None = None,
+        object_store_mb: int = 400,
+        env: dict[str, str] | None = None,
+    ):
         self.workers, self.cpus, self.head_cpus = workers, cpus_per_node, head_cpus
         self.object_store = object_store_mb * 1024 * 1024
         self.env = dict(env or os.environ)
@@ -106,8 +120,17 @@ class LocalCluster:
         temp = tempfile.mkdtemp(prefix=f"ray-{name}-", dir="/tmp")
         self.temp_dirs.append(temp)
         log = open(os.path.join(temp, "start.log"), "wb")
-        cmd = [str(BIN / "ray"), "start", "--block", f"--temp-dir={temp}", "--node-ip-address=127.0.0.1",
-               "--disable-usage-stats", f"--object-store-memory={self.object_store}", *_ports(), *args]
+        cmd = [
+            str(BIN / "ray"),
+            "start",
+            "--block",
+            f"--temp-dir={temp}",
+            "--node-ip-address=127.0.0.1",
+            "--disable-usage-stats",
+            f"--object-store-memory={self.object_store}",
+            *_ports(),
+            *args,
+        ]
         proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
@@ -122,9 +145,16 @@ class LocalCluster:
     def _up(self) -> "LocalCluster":
         port = free_port()
         self.address = f"127.0.0.1:{port}"
-        self._start(["--head", f"--port={port}", "--include-dashboard=false",
-                     f"--num-cpus={self.head_cpus if self.head_cpus is not None else self.cpus}",
-                     f"--ray-client-server-port={free_port()}"], "head")
+        self._start(
+            [
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                f"--num-cpus={self.head_cpus if self.head_cpus is not None else self.cpus}",
+                f"--ray-client-server-port={free_port()}",
+            ],
+            "head",
+        )
         self._wait_nodes(1)
         for i in range(self.workers):
             self._start([f"--address={self.address}", f"--num-cpus={self.cpus}"], f"worker{i}")
@@ -132,15 +162,18 @@ class LocalCluster:
         return self
 
     def _wait_nodes(self, n: int, timeout: float = 120) -> None:
-        code = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False); "
-                "print(sum(1 for x in ray.nodes() if x['Alive']))")
+        code = (
+            "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False); "
+            "print(sum(1 for x in ray.nodes() if x['Alive']))"
+        )
         deadline = time.monotonic() + timeout
         while True:
             for p in self.procs:
                 if p.poll() is not None:
                     raise RuntimeError(f"a ray node did not start (exit {p.returncode}); see {self.temp_dirs}")
-            r = subprocess.run([sys.executable, "-c", code, self.address], env=self.env, capture_output=True,
-                               text=True, timeout=120)
+            r = subprocess.run(
+                [sys.executable, "-c", code, self.address], env=self.env, capture_output=True, text=True, timeout=120
+            )
             if r.returncode == 0 and r.stdout.strip().isdigit() and int(r.stdout.strip()) >= n:
                 return
             if time.monotonic() > deadline:

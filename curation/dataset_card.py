@@ -30,18 +30,25 @@ def _config(name: str, pattern: str, default: bool = False) -> dict[str, Any]:
 
 
 def curate_card(name: str, stats: dict[str, Any] | None = None) -> bytes:
-    configs = [_config("curated", "curated/**/*.parquet", default=True),
-               _config("rejected", "rejected/**/*.parquet"), _config("quarantine", "quarantine/**/*.parquet")]
+    configs = [
+        _config("curated", "curated/**/*.parquet", default=True),
+        _config("rejected", "rejected/**/*.parquet"),
+        _config("quarantine", "quarantine/**/*.parquet"),
+    ]
     if stats is None:
         counts = "The job is running: the curated files listed so far are complete; more will follow."
     else:
-        counts = (f"{stats['input_records']:,} input records: {stats['kept']:,} kept, {stats['rejected']:,} "
-                  f"rejected (with `drop_reason`), {stats['quarantined']:,} quarantined (with `error`); "
-                  "details in `stats.json` and `report.html`.")
-    body = (f"Written by corpus-curation {__version__} (job `{name}`).\n\n{counts}\n\n"
-            "```python\nimport datasets\nkept = datasets.load_dataset(OUT)                    # curated documents\n"
-            "dropped = datasets.load_dataset(OUT, name=\"rejected\")  # every drop, with its reason\n```\n\n"
-            "Curated files are partitioned by language (`curated/lang=xx/`).")
+        counts = (
+            f"{stats['input_records']:,} input records: {stats['kept']:,} kept, {stats['rejected']:,} "
+            f"rejected (with `drop_reason`), {stats['quarantined']:,} quarantined (with `error`); "
+            "details in `stats.json` and `report.html`."
+        )
+    body = (
+        f"Written by corpus-curation {__version__} (job `{name}`).\n\n{counts}\n\n"
+        "```python\nimport datasets\nkept = datasets.load_dataset(OUT)                    # curated documents\n"
+        'dropped = datasets.load_dataset(OUT, name="rejected")  # every drop, with its reason\n```\n\n'
+        "Curated files are partitioned by language (`curated/lang=xx/`)."
+    )
     return _card(configs, name, body)
 
 
@@ -52,11 +59,15 @@ def mix_card(name: str, manifest: dict[str, Any] | None = None, long_context: bo
     if manifest is None:
         counts = "The job is running: shards listed so far are complete."
     else:
-        counts = (f"{manifest['achieved_tokens']:,} Qwen tokens (target {manifest['target_tokens']:,}) in "
-                  f"{manifest['rows']:,} rows and {len(manifest['shards'])} shards, mixed and shuffled "
-                  f"(seed {manifest['seed']}); buckets, weights and every file's sha256 in `manifest.json`.")
-    body = (f"Written by corpus-curation {__version__} (mixture `{name}`).\n\n{counts}\n\n"
-            "```python\nimport datasets\nrows = datasets.load_dataset(OUT, split=\"train\")  # the mixture, in order\n"
-            "```\n\nToken files for trainers, when asked for: `megatron/` (`--data-path` prefixes in "
-            "`blend/megatron_data_path.txt`) and `numpy/` (raw uint32, end-of-document after each document).")
+        counts = (
+            f"{manifest['achieved_tokens']:,} Qwen tokens (target {manifest['target_tokens']:,}) in "
+            f"{manifest['rows']:,} rows and {len(manifest['shards'])} shards, mixed and shuffled "
+            f"(seed {manifest['seed']}); buckets, weights and every file's sha256 in `manifest.json`."
+        )
+    body = (
+        f"Written by corpus-curation {__version__} (mixture `{name}`).\n\n{counts}\n\n"
+        '```python\nimport datasets\nrows = datasets.load_dataset(OUT, split="train")  # the mixture, in order\n'
+        "```\n\nToken files for trainers, when asked for: `megatron/` (`--data-path` prefixes in "
+        "`blend/megatron_data_path.txt`) and `numpy/` (raw uint32, end-of-document after each document)."
+    )
     return _card(configs, name, body)

@@ -51,8 +51,7 @@ def to_batch(frame: Any) -> pa.RecordBatch:
     cols, names = [], []
     for name, v in frame.items():
         if v.ndim == 2:
-            arr: pa.Array = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(v).reshape(-1)),
-                                                              v.shape[1])
+            arr: pa.Array = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(v).reshape(-1)), v.shape[1])
         elif v.dtype == object:
             arr = pa.array(v.tolist(), pa.string())
         else:
@@ -130,19 +129,23 @@ class Steps:
     """Runs a step's tasks to their end, their routed outputs in files under `root`; with `progress`, a line
     every `every` seconds while a step's tasks run (tasks done, tasks/s, ETA), on runners that can wait."""
 
-    def __init__(self, runner: Runner, layout: Any, root: str, progress: Callable[[str], None] | None = None,
-                 every: float = 5.0):
+    def __init__(
+        self, runner: Runner, layout: Any, root: str, progress: Callable[[str], None] | None = None, every: float = 5.0
+    ):
         self.runner, self.layout, self.root = runner, layout, root
         self.progress, self.every = progress, every
 
-    def run(self, name: str, fn: Callable, arg_lists: Sequence[Sequence[Any]], families: Sequence[int]
-            ) -> tuple[list[str], list[list[Any]]]:
+    def run(
+        self, name: str, fn: Callable, arg_lists: Sequence[Sequence[Any]], families: Sequence[int]
+    ) -> tuple[list[str], list[list[Any]]]:
         """fn(*args) for each args (task i); its first sum(families) returned frames go to the step's family
         folders (returned), what follows them comes back, per task."""
         folders = [f"{self.root}/{name}/{k}" for k in range(len(families))]
         task = step_task(fn)
-        handles = [self.runner.submit(task, (self.layout, folders, list(families), i, tuple(args)))[0]
-                   for i, args in enumerate(arg_lists)]
+        handles = [
+            self.runner.submit(task, (self.layout, folders, list(families), i, tuple(args)))[0]
+            for i, args in enumerate(arg_lists)
+        ]
         wait = getattr(self.runner, "wait", None)
         if self.progress is not None and wait is not None:
             t0, pending = time.monotonic(), list(handles)
@@ -164,8 +167,9 @@ def inboxes(folder: str, producers: int, consumers: int) -> list[Inbox]:
     return [Inbox(folder, producers, j) for j in range(consumers)]
 
 
-def run_task(layout: Any, fn: Callable, folders: Sequence[str], counts: Sequence[int], producer: int,
-             args: Sequence[Any]) -> list[Any]:
+def run_task(
+    layout: Any, fn: Callable, folders: Sequence[str], counts: Sequence[int], producer: int, args: Sequence[Any]
+) -> list[Any]:
     """One task of a step: its Inbox arguments read in, fn(*args), the first sum(counts) frames it returns
     written as families (counts[k] frames into folders[k]); what it returns after them comes back."""
     call: list[Any] = []
@@ -174,7 +178,7 @@ def run_task(layout: Any, fn: Callable, folders: Sequence[str], counts: Sequence
     out = fn(*call)
     at = 0
     for folder, n in zip(folders, counts):
-        write_family(layout, family_file(folder, producer), out[at:at + n])
+        write_family(layout, family_file(folder, producer), out[at : at + n])
         at += n
     return list(out[at:])
 
@@ -186,8 +190,10 @@ def step_task(fn: Callable) -> Callable:
     """`run_task` for fn, as a function named after fn (what Ray shows for the task) that returns a
     one-element list (what a runner's single return takes apart)."""
     if fn not in _TASKS:
-        def task(layout: Any, folders: Sequence[str], counts: Sequence[int], producer: int,
-                 args: Sequence[Any]) -> list[Any]:
+
+        def task(
+            layout: Any, folders: Sequence[str], counts: Sequence[int], producer: int, args: Sequence[Any]
+        ) -> list[Any]:
             return [run_task(layout, fn, folders, counts, producer, args)]
 
         task.__name__ = task.__qualname__ = getattr(fn, "__name__", "step")

@@ -50,8 +50,9 @@ def read_batches(f: InputFile, limits: ReadLimits) -> Iterator[pa.Table]:
     if prev is None:
         marker = {name: [None] for name in RAW_SCHEMA.names}
         marker.update(_doc=[(f.ordinal << 32) | 0xFFFFFFFE], error=["(empty file)"])
-        yield _with_file_meta(pa.Table.from_pydict(marker, schema=RAW_SCHEMA), 0, summary.blank_lines, f.ordinal,
-                              empty=True)
+        yield _with_file_meta(
+            pa.Table.from_pydict(marker, schema=RAW_SCHEMA), 0, summary.blank_lines, f.ordinal, empty=True
+        )
     else:
         yield _with_file_meta(prev, total, summary.blank_lines, f.ordinal)
 
@@ -62,9 +63,13 @@ def _with_file_meta(t: pa.Table, file_rows: int, blank: int, ordinal: int, empty
     in_bytes = np.zeros(n, dtype=np.int64)  # the batch's text bytes as read (stages rewrite text later)
     in_bytes[0] = pc.sum(pc.binary_length(t["text"].cast(pa.large_binary()))).as_py() or 0
     t = t.append_column("_in_bytes", pa.array(in_bytes))
-    for name, value, type_ in (("_batch", first, pa.int64()), ("_file", ordinal, pa.int64()),
-                               ("_file_rows", file_rows, pa.int64()), ("_blank_lines", blank, pa.int64()),
-                               ("_empty", empty, pa.bool_())):
+    for name, value, type_ in (
+        ("_batch", first, pa.int64()),
+        ("_file", ordinal, pa.int64()),
+        ("_file_rows", file_rows, pa.int64()),
+        ("_blank_lines", blank, pa.int64()),
+        ("_empty", empty, pa.bool_()),
+    ):
         t = t.append_column(name, pa.array([value] * n, type_))
     return t
 
@@ -85,8 +90,11 @@ def write_batches(t: pa.Table, layout: Layout) -> list[dict[str, Any]]:
         # Named after its first document, not the batch: a batch sliced into several blocks gives
         # several parts that sort in input order instead of overwriting one another.
         first = int(g["_doc"][0].as_py())
-        row = {"ordinal": int(g["_file"][0].as_py()), "file_rows": int(pc.max(g["_file_rows"]).as_py()),
-               "blank_lines": int(pc.max(g["_blank_lines"]).as_py())}
+        row = {
+            "ordinal": int(g["_file"][0].as_py()),
+            "file_rows": int(pc.max(g["_file_rows"]).as_py()),
+            "blank_lines": int(pc.max(g["_blank_lines"]).as_py()),
+        }
         g = g.filter(pc.invert(g["_empty"]))
         t0 = time.perf_counter()
         stats = batch_stats(g)
@@ -109,8 +117,11 @@ def map_keys(layout: Layout, ordinals: Sequence[int], partitions: int) -> list[n
             if "_url" in cols:
                 u = t.filter(t["_url"].is_valid())
                 if len(u):
-                    recs.append(shuffle.url_records(u["_doc"].to_numpy(),
-                                                    np.asarray(u["_url"].combine_chunks().flatten()).reshape(-1, 2)))
+                    recs.append(
+                        shuffle.url_records(
+                            u["_doc"].to_numpy(), np.asarray(u["_url"].combine_chunks().flatten()).reshape(-1, 2)
+                        )
+                    )
             key_col = "_exact" if "_exact" in cols else "_bands" if "_bands" in cols else None
             if key_col is None:
                 continue
@@ -118,8 +129,7 @@ def map_keys(layout: Layout, ordinals: Sequence[int], partitions: int) -> list[n
             if len(t) == 0:
                 continue
             docs = t["_doc"].to_numpy()
-            exact = (np.asarray(t["_exact"].combine_chunks().flatten()).reshape(-1, 2)
-                     if "_exact" in cols else None)
+            exact = np.asarray(t["_exact"].combine_chunks().flatten()).reshape(-1, 2) if "_exact" in cols else None
             bands = None
             if "_bands" in cols:
                 width = t.schema.field("_bands").type.list_size
@@ -170,8 +180,15 @@ class LocalExecutor:
         """A value many `map` calls take: itself here (on Ray, one copy in the object store)."""
         return value
 
-    def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
-            every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
+    def map(
+        self,
+        fn: Callable,
+        arg_lists: Iterable[tuple],
+        *,
+        report: Callable[[int, int], None] | None = None,
+        every: float = 10.0,
+        num_cpus: float = 0.5,
+    ) -> list[Any]:
         """fn(*args) for each args, in order; `report(done, total)` at most every `every` seconds."""
         arg_lists = list(arg_lists)
         out, last = [], time.monotonic()
@@ -279,11 +296,19 @@ class RayExecutor:
             gpus = max(s.resources.gpus for s in group)
             extra = {"num_gpus": gpus} if gpus else {}
             if any(s.resources.model for s in group):
-                ds = ds.map_batches(_StageUDF, fn_constructor_args=(job, names), batch_size=None,
-                                    batch_format="pyarrow", compute=pool(), num_cpus=cpus, **extra)
+                ds = ds.map_batches(
+                    _StageUDF,
+                    fn_constructor_args=(job, names),
+                    batch_size=None,
+                    batch_format="pyarrow",
+                    compute=pool(),
+                    num_cpus=cpus,
+                    **extra,
+                )
             else:
-                ds = ds.map_batches(_stage_fn(job, names), batch_size=None, batch_format="pyarrow",
-                                    num_cpus=cpus, **extra)
+                ds = ds.map_batches(
+                    _stage_fn(job, names), batch_size=None, batch_format="pyarrow", num_cpus=cpus, **extra
+                )
 
         def write(t: pa.Table) -> pa.Table:
             return pa.table({"row": [json.dumps(r) for r in write_batches(t, layout)]})
@@ -308,8 +333,15 @@ class RayExecutor:
 
         return ray.put(value)
 
-    def map(self, fn: Callable, arg_lists: Iterable[tuple], *, report: Callable[[int, int], None] | None = None,
-            every: float = 10.0, num_cpus: float = 0.5) -> list[Any]:
+    def map(
+        self,
+        fn: Callable,
+        arg_lists: Iterable[tuple],
+        *,
+        report: Callable[[int, int], None] | None = None,
+        every: float = 10.0,
+        num_cpus: float = 0.5,
+    ) -> list[Any]:
         """fn(*args) for each args as Ray tasks, results in order; `report(done, total)` at most every
         `every` seconds while they run."""
         import ray
@@ -413,6 +445,7 @@ def _releasing(fn: Callable) -> Callable:
     """fn, then the memory the allocators keep cached handed back to the OS (Arrow's pool, and the C heap
     that numpy's arrays came from): a worker process runs many tasks in turn, a dedup reducer then a write
     task, and would otherwise carry the largest one's footprint into every later one."""
+
     def run(*args: Any) -> Any:
         try:
             return fn(*args)
@@ -481,9 +514,15 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables) if tables else pa.table({})
 
 
-def tables_with_actor(executor: "LocalExecutor | RayExecutor", udf: type, ctor_args: tuple, n_items: int,
-                      actors: int | None = None, report: Callable[[list[pa.Table]], None] | None = None,
-                      every: float = 5.0) -> pa.Table:
+def tables_with_actor(
+    executor: "LocalExecutor | RayExecutor",
+    udf: type,
+    ctor_args: tuple,
+    n_items: int,
+    actors: int | None = None,
+    report: Callable[[list[pa.Table]], None] | None = None,
+    every: float = 5.0,
+) -> pa.Table:
     """Call `udf(*ctor_args)({"i": [item]})` for items 0..n-1 and concatenate the tables it returns.
     On Ray the udf runs in an actor pool (what it loads in __init__, e.g. a tokenizer, is loaded once
     per actor); locally one instance serves every item. `report(the tables returned so far)` at most every
@@ -509,8 +548,14 @@ def tables_with_actor(executor: "LocalExecutor | RayExecutor", udf: type, ctor_a
 
     size = actors or max(1, int(executor.cpus * 0.75 / 0.5))
     ds = ray.data.from_items([{"i": i} for i in range(n_items)], override_num_blocks=n_items)
-    ds = ds.map_batches(udf, fn_constructor_args=ctor_args, batch_size=1, batch_format="numpy",
-                        compute=ray.data.ActorPoolStrategy(size=min(size, n_items)), num_cpus=0.5)
+    ds = ds.map_batches(
+        udf,
+        fn_constructor_args=ctor_args,
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=min(size, n_items)),
+        num_cpus=0.5,
+    )
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         out.append(batch)
         tick()

@@ -26,8 +26,7 @@ from curation.execution import LocalExecutor, RayExecutor
 from curation.io.policy import active_policy, is_uri, require_declared_reads
 from curation.io.readers import ReadLimits
 from curation.io.sources import discover
-from curation.outputs import (SCORE_BIN, Layout, finalize_file, merge_counts, survivor_score_bins,
-                              top_fraction_threshold)
+from curation.outputs import SCORE_BIN, Layout, finalize_file, merge_counts, survivor_score_bins, top_fraction_threshold
 from curation.progress import Progress, rate, summary_table
 from curation.spec import CurateJob, resolved_yaml
 
@@ -38,8 +37,9 @@ PROGRESS_EVERY = 2.0  # seconds between OUT/progress.json snapshots
 def write_progress(layout: Layout, phase: str, **info: Any) -> None:
     """OUT/progress.json: where a running job is (the API and dashboards read it); best effort."""
     try:
-        layout.write_bytes(layout.path("progress.json"),
-                           json.dumps({"phase": phase, "updated": time.time(), **info}).encode())
+        layout.write_bytes(
+            layout.path("progress.json"), json.dumps({"phase": phase, "updated": time.time(), **info}).encode()
+        )
     except OSError:
         pass
 
@@ -63,8 +63,10 @@ def check_output_folder(layout: Layout, job: Any, spec_yaml: str | None = None) 
         prev_fp = None
     current = type(job).model_validate(yaml.safe_load(spec_yaml)) if spec_yaml is not None else job
     if prev_fp != current.fingerprint():
-        raise JobError(f"output {layout.uri} already holds a job with a different spec (see its job.yaml); "
-                       "use a new output folder, or delete that one to start over")
+        raise JobError(
+            f"output {layout.uri} already holds a job with a different spec (see its job.yaml); "
+            "use a new output folder, or delete that one to start over"
+        )
 
 
 class OutputLock:
@@ -89,8 +91,10 @@ class OutputLock:
         except BlockingIOError:
             os.close(self.fd)
             self.fd = None
-            raise JobError(f"output {self.layout.uri} is in use by another running job; wait for it to end, or "
-                           "use another output folder") from None
+            raise JobError(
+                f"output {self.layout.uri} is in use by another running job; wait for it to end, or "
+                "use another output folder"
+            ) from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -107,8 +111,10 @@ def _refuse_links(layout: Layout) -> None:
     for folder, dirs, names in os.walk(layout.root):
         for name in dirs + names:
             if os.path.islink(os.path.join(folder, name)):
-                raise JobError(f"output {layout.uri}: {os.path.join(folder, name)} is a symbolic link; a job "
-                               "under the service writes only real folders and files")
+                raise JobError(
+                    f"output {layout.uri}: {os.path.join(folder, name)} is a symbolic link; a job "
+                    "under the service writes only real folders and files"
+                )
 
 
 def claim_output(job: Any, spec_yaml: str) -> tuple[Layout, OutputLock]:
@@ -152,8 +158,12 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
         marker = layout.read_json(layout.done_marker(f.ordinal))
         # Same name, same size and modification time: a file changed or restored since is read again.
         split = list(f.split) if f.split is not None else None
-        if marker is not None and marker.get("uri") == f.uri and marker.get("version") == f.version \
-                and marker.get("split") == split:
+        if (
+            marker is not None
+            and marker.get("uri") == f.uri
+            and marker.get("version") == f.version
+            and marker.get("split") == split
+        ):
             file_stats[f.ordinal] = marker
         else:
             layout.remove_dir(layout.annotated_dir(f.ordinal))
@@ -197,14 +207,25 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
         write_report(layout, stats)
         layout.write_bytes(layout.path("README.md"), curate_card(job.name, stats))
     except OSError as e:  # a full disk, a read-only or vanished output, a lost object store
-        raise JobError(f"I/O error, job stopped: {e}. Output {layout.uri}: files under their final names are "
-                       "complete (partial ones keep an .inprogress- name); input files already annotated are "
-                       "kept, so running the same command again resumes once the cause is fixed") from None
+        raise JobError(
+            f"I/O error, job stopped: {e}. Output {layout.uri}: files under their final names are "
+            "complete (partial ones keep an .inprogress- name); input files already annotated are "
+            "kept, so running the same command again resumes once the cause is fixed"
+        ) from None
     if stats["input_records"] != stats["kept"] + stats["rejected"] + stats["quarantined"]:
-        raise JobError(f"accounting error: {stats['input_records']} records read but {stats['kept']} kept + "
-                       f"{stats['rejected']} rejected + {stats['quarantined']} quarantined written")
-    write_progress(layout, "done", input_files=len(files), input_records=stats["input_records"],
-                   kept=stats["kept"], rejected=stats["rejected"], quarantined=stats["quarantined"])
+        raise JobError(
+            f"accounting error: {stats['input_records']} records read but {stats['kept']} kept + "
+            f"{stats['rejected']} rejected + {stats['quarantined']} quarantined written"
+        )
+    write_progress(
+        layout,
+        "done",
+        input_files=len(files),
+        input_records=stats["input_records"],
+        kept=stats["kept"],
+        rejected=stats["rejected"],
+        quarantined=stats["quarantined"],
+    )
     progress.say("done\n" + summary_table(stats))
     return stats
 
@@ -212,8 +233,9 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
 def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: dict, progress: Progress) -> None:
     if not todo:
         return
-    pending: dict[int, dict[str, Any]] = defaultdict(lambda: {"rows": 0, "file_rows": None, "blank_lines": 0,
-                                                              "stats": {}})
+    pending: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"rows": 0, "file_rows": None, "blank_lines": 0, "stats": {}}
+    )
     uris = {f.ordinal: f.uri for f in todo}
     versions = {f.ordinal: f.version for f in todo}
     splits = {f.ordinal: list(f.split) if f.split is not None else None for f in todo}
@@ -230,8 +252,11 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
         # (a fair measure for plain JSONL, capped at the file's size for compressed inputs).
         if not total_size or not seen:
             return ""
-        behind = sum(sizes[o] if o in file_stats else min(sizes[o] or 0, pending[o]["stats"].get("input_bytes", 0))
-                     for o in sizes if o in file_stats or o in pending)
+        behind = sum(
+            sizes[o] if o in file_stats else min(sizes[o] or 0, pending[o]["stats"].get("input_bytes", 0))
+            for o in sizes
+            if o in file_stats or o in pending
+        )
         share = min(1.0, behind / total_size)
         return f", ETA {el / share - el:,.0f}s" if share > 0.001 and done < len(todo) else ""
 
@@ -244,9 +269,15 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     last_snapshot = 0.0
 
     def snapshot() -> None:
-        write_progress(layout, "annotate", input_files=len(uris), files_done=done, records=seen,
-                       stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
-                       records_per_second=round(seen / max(time.monotonic() - t0, 1e-9), 1))
+        write_progress(
+            layout,
+            "annotate",
+            input_files=len(uris),
+            files_done=done,
+            records=seen,
+            stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
+            records_per_second=round(seen / max(time.monotonic() - t0, 1e-9), 1),
+        )
 
     # Lines at a steady rate from the start, also while the first batches are still in the stages.
     ticking = threading.Event()
@@ -268,9 +299,14 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
                 p["file_rows"] = row["file_rows"]
                 p["blank_lines"] = row["blank_lines"]
             if p["file_rows"] is not None and p["rows"] == p["file_rows"]:
-                marker = {"uri": uris[row["ordinal"]], "version": versions[row["ordinal"]],
-                          "split": splits[row["ordinal"]], "records": p["rows"],
-                          "blank_lines": p["blank_lines"], "stats": p["stats"]}
+                marker = {
+                    "uri": uris[row["ordinal"]],
+                    "version": versions[row["ordinal"]],
+                    "split": splits[row["ordinal"]],
+                    "records": p["rows"],
+                    "blank_lines": p["blank_lines"],
+                    "stats": p["stats"],
+                }
                 layout.write_bytes(layout.done_marker(row["ordinal"]), json.dumps(marker).encode())
                 file_stats[row["ordinal"]] = marker
                 done += 1
@@ -316,37 +352,50 @@ def _dedup(executor, job: CurateJob, files, file_stats: dict, progress: Progress
     partitions, groups = dedup_layout(records, len(files), spec.partitions, spec.file_groups)
     keep_by = job.stages.quality.dedup_keep if job.stages.quality is not None else None
     threshold = spec.minhash.verify_threshold if spec.minhash is not None else 1.0
-    result = executor.dedup([f.ordinal for f in files], partitions, groups, threshold=threshold,
-                            score_col=f"quality_{keep_by}" if keep_by else None, progress=progress.say,
-                            cluster_partitions=spec.partitions)
+    result = executor.dedup(
+        [f.ordinal for f in files],
+        partitions,
+        groups,
+        threshold=threshold,
+        score_col=f"quality_{keep_by}" if keep_by else None,
+        progress=progress.say,
+        cluster_partitions=spec.partitions,
+    )
     if keep_by is not None:
         progress.say(f"dedup: each cluster keeps its best quality_{keep_by} member")
     result["seconds"] = time.monotonic() - t0
-    progress.say(f"dedup: {result['duplicates']:,} duplicates in {result['clusters']:,} clusters "
-                 f"({result['seconds']:.1f}s)")
+    progress.say(
+        f"dedup: {result['duplicates']:,} duplicates in {result['clusters']:,} clusters ({result['seconds']:.1f}s)"
+    )
     return result
 
 
 def _top_fraction_thresholds(executor, job: CurateJob, files, progress: Progress) -> dict[str, dict[str, float]] | None:
     """column -> "lang/domain" -> lowest kept score, for classifiers with keep_top_fraction."""
     q = job.stages.quality
-    fractions = {f"quality_{n}": c.keep_top_fraction for n, c in (q.classifiers.items() if q else [])
-                 if c.keep_top_fraction is not None}
+    fractions = {
+        f"quality_{n}": c.keep_top_fraction
+        for n, c in (q.classifiers.items() if q else [])
+        if c.keep_top_fraction is not None
+    }
     if not fractions:
         return None
     per_file = executor.map(survivor_score_bins, [(executor.layout, f.ordinal, list(fractions)) for f in files])
     merged: dict[str, Any] = {}
     for d in per_file:
         merge_counts(merged, d)
-    out = {col: {g: top_fraction_threshold(bins, fractions[col]) for g, bins in merged.get(col, {}).items()}
-           for col in fractions}
+    out = {
+        col: {g: top_fraction_threshold(bins, fractions[col]) for g, bins in merged.get(col, {}).items()}
+        for col in fractions
+    }
     for col, by_group in out.items():
         progress.say(f"{col}: keeping the top {fractions[col]:.0%} of {len(by_group)} language/domain group(s)")
     return out
 
 
-def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict], dedup, write_seconds: float,
-                    wall: float) -> dict[str, Any]:
+def _assemble_stats(
+    job: CurateJob, files, file_stats: dict, finals: list[dict], dedup, write_seconds: float, wall: float
+) -> dict[str, Any]:
     annotate: dict[str, Any] = {}
     records = 0
     blank = 0
@@ -382,13 +431,25 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         sec = dedup_seconds / n_dedup if s.endswith("_dedup") else seconds.get(s, 0.0)
         by_stage.append({"stage": s, "in": alive, "out": out, "seconds": round(sec, 3)})
         alive = out
-    by_stage.append({"stage": "write", "in": records, "out": total.get("kept", 0) + total.get("rejected", 0)
-                     + quarantined, "seconds": round(write_seconds + timings.get("write_annotated", 0.0), 3)})
+    by_stage.append(
+        {
+            "stage": "write",
+            "in": records,
+            "out": total.get("kept", 0) + total.get("rejected", 0) + quarantined,
+            "seconds": round(write_seconds + timings.get("write_annotated", 0.0), 3),
+        }
+    )
     langs = sorted(set(total.get("input_by_lang", {})) | set(total.get("kept_by_lang", {})))
-    by_lang = {lang: {"input": total.get("input_by_lang", {}).get(lang, 0),
-                      "kept": total.get("kept_by_lang", {}).get(lang, 0),
-                      "by_reason": dict(sorted(total.get("reasons_by_lang", {}).get(lang, {}).items(),
-                                               key=lambda kv: (-kv[1], kv[0])))} for lang in langs}
+    by_lang = {
+        lang: {
+            "input": total.get("input_by_lang", {}).get(lang, 0),
+            "kept": total.get("kept_by_lang", {}).get(lang, 0),
+            "by_reason": dict(
+                sorted(total.get("reasons_by_lang", {}).get(lang, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+        }
+        for lang in langs
+    }
     minhash = job.stages.dedup.minhash if job.stages.dedup is not None else None
     return {
         "stats_version": STATS_VERSION,
@@ -403,20 +464,47 @@ def _assemble_stats(job: CurateJob, files, file_stats: dict, finals: list[dict],
         "quarantined": quarantined,
         "by_reason": by_reason,
         "by_lang": by_lang,
-        "by_domain": {d: {"input": n, "kept": total.get("kept_by_domain", {}).get(d, 0)}
-                      for d, n in sorted(total.get("input_by_domain", {}).items())},
+        "by_domain": {
+            d: {"input": n, "kept": total.get("kept_by_domain", {}).get(d, 0)}
+            for d, n in sorted(total.get("input_by_domain", {}).items())
+        },
         "by_stage": by_stage,
-        "quality_scores": {name: {"bin_width": SCORE_BIN, **hist}
-                           for name, hist in sorted(total.get("score_histograms", {}).items())},
-        "dedup": None if dedup is None else {
-            **{k: int(dedup[k]) for k in ("candidate_documents", "clusters", "duplicates", "candidate_edges",
-                                          "rejected_edges", "edges", "edges_max_per_task", "rounds", "partitions",
-                                          "cluster_partitions", "file_groups")},
+        "quality_scores": {
+            name: {"bin_width": SCORE_BIN, **hist} for name, hist in sorted(total.get("score_histograms", {}).items())
+        },
+        "dedup": None
+        if dedup is None
+        else {
+            **{
+                k: int(dedup[k])
+                for k in (
+                    "candidate_documents",
+                    "clusters",
+                    "duplicates",
+                    "candidate_edges",
+                    "rejected_edges",
+                    "edges",
+                    "edges_max_per_task",
+                    "rounds",
+                    "partitions",
+                    "cluster_partitions",
+                    "file_groups",
+                )
+            },
             "similarity_threshold": None if minhash is None else round(minhash.verify_threshold, 4),
-            "documents_by_cluster_size": dict(sorted(total.get("cluster_sizes", {}).items(), key=lambda kv: int(kv[0]))),
-            "minhash": None if minhash is None else {"scheme": "datasketch affine32", "num_perm": minhash.num_perm,
-                                                     "bands": minhash.bands, "rows": minhash.rows,
-                                                     "ngram": minhash.ngram, "seed": minhash.seed},
+            "documents_by_cluster_size": dict(
+                sorted(total.get("cluster_sizes", {}).items(), key=lambda kv: int(kv[0]))
+            ),
+            "minhash": None
+            if minhash is None
+            else {
+                "scheme": "datasketch affine32",
+                "num_perm": minhash.num_perm,
+                "bands": minhash.bands,
+                "rows": minhash.rows,
+                "ngram": minhash.ngram,
+                "seed": minhash.seed,
+            },
         },
         "wall_seconds": round(wall, 2),
     }

@@ -48,12 +48,15 @@ class JobKind:
     run: Callable[[Any, str | None, Any], Any]  # (job, address, progress)
 
 
-KINDS: dict[str, JobKind] = {k.kind: k for k in (
-    JobKind("curate", "run", CurateJob, parse_spec, resolved_yaml, _run_curate),
-    JobKind("mix", "mix", MixJob, parse_mix_spec, model_yaml, _run_mix),
-    JobKind("ablate", "ablate", AblateJob, parse_ablate_spec, model_yaml, _run_ablate),
-    JobKind("synthesize", "synthesize", SynthesizeJob, parse_synthesize_spec, model_yaml, _run_synthesize),
-)}
+KINDS: dict[str, JobKind] = {
+    k.kind: k
+    for k in (
+        JobKind("curate", "run", CurateJob, parse_spec, resolved_yaml, _run_curate),
+        JobKind("mix", "mix", MixJob, parse_mix_spec, model_yaml, _run_mix),
+        JobKind("ablate", "ablate", AblateJob, parse_ablate_spec, model_yaml, _run_ablate),
+        JobKind("synthesize", "synthesize", SynthesizeJob, parse_synthesize_spec, model_yaml, _run_synthesize),
+    )
+}
 COMMANDS = {k.command: k for k in KINDS.values()}
 
 
@@ -71,9 +74,17 @@ def parse_any_spec(data: Any, *, output: str | None = None, command: str | None 
     is an error naming both."""
     kind = kind_of(data)
     if command not in (None, "run") and COMMANDS.get(command) is not kind:
-        raise SpecError([("kind", f"the spec is a `{kind.kind}` job (run it with `curate {kind.command}`), but "
-                                  f"`curate {command}` runs `{COMMANDS[command].kind}` jobs" if command in COMMANDS
-                                  else f"`{command}` is not a job command")])
+        raise SpecError(
+            [
+                (
+                    "kind",
+                    f"the spec is a `{kind.kind}` job (run it with `curate {kind.command}`), but "
+                    f"`curate {command}` runs `{COMMANDS[command].kind}` jobs"
+                    if command in COMMANDS
+                    else f"`{command}` is not a job command",
+                )
+            ]
+        )
     job = kind.parse(data, output=output)
     return job, kind.to_yaml(job)
 

@@ -27,8 +27,18 @@ import pyarrow.parquet as pq
 
 from curation.io.sources import filesystem_for
 
-CURATED_COLUMNS = ["id", "text", "source", "domain", "lang", "lang_score", "n_chars", "dup_cluster",
-                   "dup_cluster_size", "dup_similarity"]
+CURATED_COLUMNS = [
+    "id",
+    "text",
+    "source",
+    "domain",
+    "lang",
+    "lang_score",
+    "n_chars",
+    "dup_cluster",
+    "dup_cluster_size",
+    "dup_similarity",
+]
 REJECTED_COLUMNS = CURATED_COLUMNS + ["drop_reason"]
 QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error", "raw"]
 # Row groups of about 64 MiB of text (SPEC: 64 to 256 MB in memory), or 1M rows of short documents. A write
@@ -107,10 +117,15 @@ def batch_stats(table: pa.Table) -> dict[str, Any]:
     quarantined = int(pc.sum(pc.is_valid(table["error"])).as_py() or 0) if len(table) else 0
     reasons = Counter(r for r in table["drop_reason"].to_pylist() if r is not None) if len(table) else Counter()
     timings = {c[3:]: float(pc.sum(table[c]).as_py() or 0.0) for c in table.column_names if c.startswith("_t_")}
-    return {"records": len(table), "quarantined": quarantined, "reasons": dict(reasons),
-            "timings": timings,
-            "input_bytes": int(pc.sum(table["_in_bytes"]).as_py() or 0)
-            if len(table) and "_in_bytes" in table.column_names else 0}
+    return {
+        "records": len(table),
+        "quarantined": quarantined,
+        "reasons": dict(reasons),
+        "timings": timings,
+        "input_bytes": int(pc.sum(table["_in_bytes"]).as_py() or 0)
+        if len(table) and "_in_bytes" in table.column_names
+        else 0,
+    }
 
 
 def merge_counts(into: dict[str, Any], add: dict[str, Any]) -> dict[str, Any]:
@@ -140,13 +155,20 @@ class FinalCounts:
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kept": self.kept, "rejected": self.rejected, "quarantined": self.quarantined,
-                "by_reason": dict(self.by_reason), "kept_by_lang": dict(self.kept_by_lang),
-                "input_by_lang": dict(self.input_by_lang),
-                "reasons_by_lang": {k: dict(v) for k, v in self.reasons_by_lang.items()},
-                "cluster_sizes": {str(k): v for k, v in self.cluster_sizes.items()},
-                "input_by_domain": dict(self.input_by_domain), "kept_by_domain": dict(self.kept_by_domain),
-                "score_histograms": self.score_histograms, "files": self.files}
+        return {
+            "kept": self.kept,
+            "rejected": self.rejected,
+            "quarantined": self.quarantined,
+            "by_reason": dict(self.by_reason),
+            "kept_by_lang": dict(self.kept_by_lang),
+            "input_by_lang": dict(self.input_by_lang),
+            "reasons_by_lang": {k: dict(v) for k, v in self.reasons_by_lang.items()},
+            "cluster_sizes": {str(k): v for k, v in self.cluster_sizes.items()},
+            "input_by_domain": dict(self.input_by_domain),
+            "kept_by_domain": dict(self.kept_by_domain),
+            "score_histograms": self.score_histograms,
+            "files": self.files,
+        }
 
 
 SCORE_BIN = 0.05  # histogram bin width of quality scores (probabilities, or grades up to 5)
@@ -192,8 +214,13 @@ class _Sink:
     def write(self, table: pa.Table) -> None:
         while len(table):
             body = next((c for c in ("text", "raw") if c in table.column_names), None)
-            sizes = np.cumsum(pc.binary_length(table[body].cast(pa.large_binary())).fill_null(0).to_numpy(
-                zero_copy_only=False)) if body else np.zeros(len(table), np.int64)
+            sizes = (
+                np.cumsum(
+                    pc.binary_length(table[body].cast(pa.large_binary())).fill_null(0).to_numpy(zero_copy_only=False)
+                )
+                if body
+                else np.zeros(len(table), np.int64)
+            )
             # The first row at which this row group is full, by rows or by text bytes.
             by_bytes = int(np.searchsorted(sizes, _ROW_GROUP_BYTES - self.nbytes, side="left")) + 1
             cut = min(len(table), _ROW_GROUP_ROWS - self.rows, by_bytes)
@@ -211,8 +238,13 @@ class _Sink:
         t = pa.concat_tables(self.pending, promote_options="permissive")
         if self.writer is None:
             self.layout.mkdir(self.path.rsplit("/", 1)[0])
-            self.writer = pq.ParquetWriter(in_progress_name(self.path), t.schema, filesystem=self.layout.fs,
-                                           compression="zstd", write_page_index=True)
+            self.writer = pq.ParquetWriter(
+                in_progress_name(self.path),
+                t.schema,
+                filesystem=self.layout.fs,
+                compression="zstd",
+                write_page_index=True,
+            )
         self.writer.write_table(t, row_group_size=len(t))
         self.pending, self.rows, self.nbytes = [], 0, 0
 
@@ -256,8 +288,9 @@ def survivor_score_bins(layout: Layout, ordinal: int, columns: Sequence[str]) ->
     dropped = docs[dec["dup_reason"].to_numpy() > 0] if dec is not None else docs
     for part in layout.list_files(layout.annotated_dir(ordinal)):
         t = pq.read_table(part, filesystem=layout.fs)
-        alive = (np.asarray(pc.and_(pc.is_null(t["error"]), pc.is_null(t["drop_reason"])).to_numpy(
-            zero_copy_only=False), dtype=bool) & ~np.isin(t["_doc"].to_numpy(), dropped))
+        alive = np.asarray(
+            pc.and_(pc.is_null(t["error"]), pc.is_null(t["drop_reason"])).to_numpy(zero_copy_only=False), dtype=bool
+        ) & ~np.isin(t["_doc"].to_numpy(), dropped)
         groups = np.array(_groups(t), dtype=object)
         for c in columns:
             vals = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -281,9 +314,13 @@ def top_fraction_threshold(bins: dict[str, int], fraction: float) -> float:
     return -np.inf
 
 
-def finalize_file(layout: Layout, ordinal: int, input_uri: str,
-                  min_scores: dict[str, dict[str, float]] | None = None,
-                  stage_columns: Sequence[str] = ()) -> dict[str, Any]:
+def finalize_file(
+    layout: Layout,
+    ordinal: int,
+    input_uri: str,
+    min_scores: dict[str, dict[str, float]] | None = None,
+    stage_columns: Sequence[str] = (),
+) -> dict[str, Any]:
     """Split one input file's annotated parts into curated / rejected / quarantine files, with its dedup
     decisions (its own decision file only). `stage_columns`: the columns the job's stages add that are
     written beside the documents (scores, flags).
@@ -348,8 +385,11 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str,
         is_q = np.asarray(pc.is_valid(t["error"]).to_numpy(zero_copy_only=False), dtype=bool)
         is_rej = np.array([r is not None for r in reasons]) & ~is_q
         is_kept = ~is_q & ~is_rej
-        extras = [c for c in t.column_names if c.startswith(SCORE_COLUMNS_PREFIX) or c in EXTRA_SCORE_COLUMNS
-                  or c in stage_columns]
+        extras = [
+            c
+            for c in t.column_names
+            if c.startswith(SCORE_COLUMNS_PREFIX) or c in EXTRA_SCORE_COLUMNS or c in stage_columns
+        ]
         for c in extras:
             if c.startswith(SCORE_COLUMNS_PREFIX):
                 values = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -377,7 +417,8 @@ def finalize_file(layout: Layout, ordinal: int, input_uri: str,
             klangs = kept["lang"].to_pylist()
             for lang in sorted(set(klangs)):
                 sink(f"curated/lang={lang or 'und'}/{name}").write(
-                    kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept)
+                    kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept
+                )
                 counts.kept_by_lang[lang or "und"] += klangs.count(lang)
         counts.quarantined += int(is_q.sum())
         counts.rejected += int(is_rej.sum())

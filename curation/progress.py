@@ -35,13 +35,23 @@ def summary_table(stats: dict[str, Any]) -> str:
     """The funnel as a fixed-width table: records in and out of each stage, time and throughput."""
     rows = [("stage", "in", "out", "dropped", "seconds", "records/s")]
     for s in stats["by_stage"]:
-        rows.append((s["stage"], f"{s['in']:,}", f"{s['out']:,}", f"{s['in'] - s['out']:,}", f"{s['seconds']:.2f}",
-                     rate(s["in"], s["seconds"])))
+        rows.append(
+            (
+                s["stage"],
+                f"{s['in']:,}",
+                f"{s['out']:,}",
+                f"{s['in'] - s['out']:,}",
+                f"{s['seconds']:.2f}",
+                rate(s["in"], s["seconds"]),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
-    tail = (f"input {stats['input_records']:,} = kept {stats['kept']:,} + rejected {stats['rejected']:,} "
-            f"+ quarantined {stats['quarantined']:,}")
+    tail = (
+        f"input {stats['input_records']:,} = kept {stats['kept']:,} + rejected {stats['rejected']:,} "
+        f"+ quarantined {stats['quarantined']:,}"
+    )
     top = sorted(stats["by_reason"].items(), key=lambda kv: -kv[1])[:8]
     reasons = ", ".join(f"{k} {v:,}" for k, v in top)
     return "\n".join(lines + ["", tail] + ([f"top drop reasons: {reasons}"] if reasons else []))

@@ -35,6 +35,7 @@ def _barh(items: list[tuple[str, float]], xlabel: str, color: str):
         ax.barh(labels, [v for _, v in items][::-1], color=color)
         ax.set_xlabel(xlabel)
         ax.tick_params(axis="y", labelsize=8)
+
     return draw
 
 
@@ -46,41 +47,57 @@ def _score_histogram(name: str, hist: dict[str, Any]):
         for side, color in (("kept", "#55a868"), ("rejected", "#c44e52")):
             bins = {float(k): v for k, v in (hist.get(side) or {}).items()}
             xs = sorted(bins)
-            ax.bar(xs, [bins[x] for x in xs], width=width, align="edge", color=color, label=side,
-                   bottom=[bottom.get(x, 0) for x in xs])
+            ax.bar(
+                xs,
+                [bins[x] for x in xs],
+                width=width,
+                align="edge",
+                color=color,
+                label=side,
+                bottom=[bottom.get(x, 0) for x in xs],
+            )
             for x in xs:
                 bottom[x] = bottom.get(x, 0) + bins[x]
         ax.set_xlabel(name)
         ax.set_ylabel("documents")
         ax.legend()
+
     return draw
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(f'{c:,}' if isinstance(c, int) else str(c))}</td>"
-                                    for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(f'{c:,}' if isinstance(c, int) else str(c))}</td>" for c in r) + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def write_report(layout: Layout, stats: dict[str, Any]) -> None:
     """Write OUT/report.html and its PNG plots."""
     stages = stats["by_stage"]
-    funnel_png = save_plot(layout, "funnel.png",
-                           _barh([(s["stage"], s["out"]) for s in stages], "records out", "#4c72b0"))
+    funnel_png = save_plot(
+        layout, "funnel.png", _barh([(s["stage"], s["out"]) for s in stages], "records out", "#4c72b0")
+    )
     reasons = list(stats["by_reason"].items())[:15]
     reasons_png = save_plot(layout, "drop_reasons.png", _barh(reasons, "documents", "#c44e52")) if reasons else None
     langs = sorted(stats["by_lang"].items(), key=lambda kv: -kv[1]["input"])[:30]
-    langs_png = save_plot(layout, "languages.png", _barh([(k, v["kept"]) for k, v in langs], "kept documents",
-                                                         "#55a868")) if langs else None
+    langs_png = (
+        save_plot(layout, "languages.png", _barh([(k, v["kept"]) for k, v in langs], "kept documents", "#55a868"))
+        if langs
+        else None
+    )
     sizes = (stats.get("dedup") or {}).get("documents_by_cluster_size") or {}
     sizes_png = None
     if sizes:
+
         def draw(ax):
             ax.bar([int(k) for k in sizes], list(sizes.values()), color="#8172b2")
             ax.set_xlabel("duplicate cluster size")
             ax.set_ylabel("documents")
             ax.set_yscale("log")
+
         sizes_png = save_plot(layout, "cluster_sizes.png", draw)
 
     def img(p):
@@ -97,35 +114,60 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
         f"{stats['rejected']:,} rejected, {stats['quarantined']:,} quarantined "
         f"({stats['wall_seconds']:.1f} s).</p>",
         "<h2>Funnel</h2>",
-        _table(["stage", "in", "out", "dropped", "seconds"],
-               [[s["stage"], s["in"], s["out"], s["in"] - s["out"], s["seconds"]] for s in stages]),
+        _table(
+            ["stage", "in", "out", "dropped", "seconds"],
+            [[s["stage"], s["in"], s["out"], s["in"] - s["out"], s["seconds"]] for s in stages],
+        ),
         img(funnel_png),
         "<h2>Drop reasons</h2>",
-        _table(["reason", "documents", "share of input"],
-               [[k, v, f"{v / total:.1%}" if total else "-"] for k, v in stats["by_reason"].items()]),
+        _table(
+            ["reason", "documents", "share of input"],
+            [[k, v, f"{v / total:.1%}" if total else "-"] for k, v in stats["by_reason"].items()],
+        ),
         img(reasons_png),
         "<h2>Languages</h2>",
-        _table(["language", "input", "kept", "kept share", "main drop reasons"],
-               [[k, v["input"], v["kept"], f"{v['kept'] / v['input']:.0%}" if v["input"] else "-",
-                 ", ".join(f"{r} {n:,}" for r, n in list(v.get("by_reason", {}).items())[:3])] for k, v in langs]),
+        _table(
+            ["language", "input", "kept", "kept share", "main drop reasons"],
+            [
+                [
+                    k,
+                    v["input"],
+                    v["kept"],
+                    f"{v['kept'] / v['input']:.0%}" if v["input"] else "-",
+                    ", ".join(f"{r} {n:,}" for r, n in list(v.get("by_reason", {}).items())[:3]),
+                ]
+                for k, v in langs
+            ],
+        ),
         img(langs_png),
     ]
     domains = stats.get("by_domain") or {}
     if domains:
-        parts += ["<h2>Domains</h2>",
-                  _table(["domain", "input", "kept", "kept share"],
-                         [[k, v["input"], v["kept"], f"{v['kept'] / v['input']:.0%}" if v["input"] else "-"]
-                          for k, v in sorted(domains.items(), key=lambda kv: -kv[1]["input"])])]
+        parts += [
+            "<h2>Domains</h2>",
+            _table(
+                ["domain", "input", "kept", "kept share"],
+                [
+                    [k, v["input"], v["kept"], f"{v['kept'] / v['input']:.0%}" if v["input"] else "-"]
+                    for k, v in sorted(domains.items(), key=lambda kv: -kv[1]["input"])
+                ],
+            ),
+        ]
     for name, hist in (stats.get("quality_scores") or {}).items():
         png = save_plot(layout, f"{name}.png", _score_histogram(name, hist))
         kept, rejected = (sum(hist.get(side, {}).values()) for side in ("kept", "rejected"))
-        parts += [f"<h2>Scores: {html.escape(name)}</h2>",
-                  f"<p>{kept:,} kept and {rejected:,} rejected documents scored (every parsed document is, "
-                  "whichever stage dropped it).</p>", img(png)]
+        parts += [
+            f"<h2>Scores: {html.escape(name)}</h2>",
+            f"<p>{kept:,} kept and {rejected:,} rejected documents scored (every parsed document is, "
+            "whichever stage dropped it).</p>",
+            img(png),
+        ]
     if stats.get("dedup"):
         d = stats["dedup"]
-        parts += ["<h2>Duplicates</h2>",
-                  f"<p>{d['candidate_documents']:,} documents in {d['clusters']:,} duplicate clusters.</p>",
-                  img(sizes_png)]
+        parts += [
+            "<h2>Duplicates</h2>",
+            f"<p>{d['candidate_documents']:,} documents in {d['clusters']:,} duplicate clusters.</p>",
+            img(sizes_png),
+        ]
     parts.append("</body></html>")
     layout.write_bytes(layout.path("report.html"), "\n".join(parts).encode())

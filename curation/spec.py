@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from curation.io.input_spec import InputSpec  # noqa: F401  (curation.spec.InputSpec for its users)
+from curation.specbase import SpecError, Strict, null_means_defaults, read_spec_file, validate_spec
 from curation.stages.decontam import BenchmarkSpec, DecontamSpec  # noqa: F401  (the stages' sections)
 from curation.stages.dedup import DedupSpec, ExactDedupSpec, MinHashSpec, UrlDedupSpec  # noqa: F401
 from curation.stages.domain import DomainSpec  # noqa: F401
@@ -22,10 +26,6 @@ from curation.stages.langid import LangIdSpec  # noqa: F401
 from curation.stages.normalize import NormalizeSpec  # noqa: F401
 from curation.stages.quality import ClassifierSpec, PerplexitySpec, QualitySpec  # noqa: F401
 from curation.stages.urls import UrlsSpec  # noqa: F401
-from curation.specbase import SpecError, Strict, null_means_defaults, read_spec_file, validate_spec
-from pydantic import (BaseModel, Field, field_validator, model_validator)
-
-from curation.io.input_spec import InputSpec  # noqa: F401  (curation.spec.InputSpec for its users)
 from filters.languages import QWEN29  # noqa: F401  (curation.spec.QWEN29 for its users)
 
 
@@ -48,10 +48,12 @@ def _stages_spec() -> type[BaseModel]:
     def _null_runs_defaults(cls, data: Any) -> Any:
         return null_means_defaults(data, names)
 
-    return create_model("StagesSpec", __base__=Strict,
-                        __validators__={"_null_runs_defaults": model_validator(mode="before")(
-                            classmethod(_null_runs_defaults))},
-                        **fields)
+    return create_model(
+        "StagesSpec",
+        __base__=Strict,
+        __validators__={"_null_runs_defaults": model_validator(mode="before")(classmethod(_null_runs_defaults))},
+        **fields,
+    )
 
 
 StagesSpec = _stages_spec()
@@ -61,17 +63,32 @@ class ExecutionSpec(Strict):
     engine: Literal["ray", "local"] = Field("ray", description="local: the same stages in this process, no Ray")
     batch_size: int = Field(1000, ge=1, description="documents per batch")
     batch_bytes: int = Field(32_000_000, ge=1024, description="a batch is closed once its text reaches this size")
-    split_bytes: int | None = Field(256 << 20, ge=4096, description="read tasks of about this size: a plain "
-                                    "JSONL file above it is read as byte ranges and a Parquet file as ranges of "
-                                    "row groups, each range a task of its own; null reads every file whole")
-    block_bytes: int = Field(1 << 20, ge=4096, description="Ray Data block size between stages: reader batches "
-                             "are merged up to about this size, or sliced down to it, so every stage streams "
-                             "and a task holds a few blocks, never a whole file")
-    actors: int | None = Field(None, ge=1, description="a fixed number of actors per model stage pool; default: "
-                               "pools that start with as many as fit in three quarters of the cluster's CPUs "
-                               "and grow (Ray Data autoscaling) as nodes join, up to max_actors")
-    max_actors: int | None = Field(None, ge=1, description="the most actors an autoscaling pool grows to; "
-                                   "default: no limit but the cluster's free CPUs")
+    split_bytes: int | None = Field(
+        256 << 20,
+        ge=4096,
+        description="read tasks of about this size: a plain "
+        "JSONL file above it is read as byte ranges and a Parquet file as ranges of "
+        "row groups, each range a task of its own; null reads every file whole",
+    )
+    block_bytes: int = Field(
+        1 << 20,
+        ge=4096,
+        description="Ray Data block size between stages: reader batches "
+        "are merged up to about this size, or sliced down to it, so every stage streams "
+        "and a task holds a few blocks, never a whole file",
+    )
+    actors: int | None = Field(
+        None,
+        ge=1,
+        description="a fixed number of actors per model stage pool; default: "
+        "pools that start with as many as fit in three quarters of the cluster's CPUs "
+        "and grow (Ray Data autoscaling) as nodes join, up to max_actors",
+    )
+    max_actors: int | None = Field(
+        None,
+        ge=1,
+        description="the most actors an autoscaling pool grows to; default: no limit but the cluster's free CPUs",
+    )
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
 
 
@@ -119,9 +136,11 @@ def parse_spec(data: Any, *, output: str | None = None) -> CurateJob:
     """Validate a spec already loaded from YAML/JSON; `output` overrides the spec's output."""
     kind = data.get("kind", "curate") if isinstance(data, dict) else "curate"
     if kind != "curate":
-        hint = {"mix": "run it with `curate mix`", "ablate": "run it with `curate ablate`",
-                "synthesize": "run it with `curate synthesize`"}.get(
-            kind, "not available in this version")
+        hint = {
+            "mix": "run it with `curate mix`",
+            "ablate": "run it with `curate ablate`",
+            "synthesize": "run it with `curate synthesize`",
+        }.get(kind, "not available in this version")
         raise SpecError([("kind", f"`{kind}` is not a curation job ({hint}; expected `curate`)")])
     return validate_spec(CurateJob, data, output)
 

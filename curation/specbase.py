@@ -41,7 +41,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-
 def checked_names(v: dict, pattern: str, rule: str) -> dict:
     """`v` unchanged if every key matches `pattern` (they become column names and drop reasons)."""
     import re

@@ -19,11 +19,17 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from curation.io.formats import read_file
+from curation.io.input_spec import InputSpec
 from curation.io.readers import ReadLimits
 from curation.io.sources import InputError, InputFile, list_input
-from curation.io.input_spec import InputSpec
-from filters.fasttext_quality import NEGATIVE_LABEL, POSITIVE_LABEL, FastTextScorer, TrainParams, is_test_group, \
-    train_fasttext
+from filters.fasttext_quality import (
+    NEGATIVE_LABEL,
+    POSITIVE_LABEL,
+    FastTextScorer,
+    TrainParams,
+    is_test_group,
+    train_fasttext,
+)
 from filters.metrics import precision_recall, roc_auc
 
 
@@ -44,12 +50,14 @@ def _format_of(path: str) -> str:
     raise InputError(f"{path}: expected JSONL (.jsonl, .jsonl.gz, .jsonl.zst) or Parquet (.parquet)")
 
 
-def iter_texts(paths: Sequence[str], text_field: str = "text", group_field: str | None = None,
-               bad: LabelledTexts | None = None) -> Iterator[tuple[str, str]]:
+def iter_texts(
+    paths: Sequence[str], text_field: str = "text", group_field: str | None = None, bad: LabelledTexts | None = None
+) -> Iterator[tuple[str, str]]:
     """(text, group) of every readable record of `paths`, streamed; unreadable ones are counted in `bad`."""
     for p in paths:
-        spec = InputSpec(path=p, format=_format_of(p), source="train-quality", text_field=text_field,
-                         id_field=group_field or "id")
+        spec = InputSpec(
+            path=p, format=_format_of(p), source="train-quality", text_field=text_field, id_field=group_field or "id"
+        )
         listed = list_input(spec)
         if not listed:
             raise InputError(f"{p}: no such file")
@@ -90,14 +98,25 @@ class TrainReport:
     seconds: float
 
     def line(self) -> str:
-        return (f"held-out AUC {self.auc:.3f}, precision {self.precision:.3f}, recall {self.recall:.3f} "
-                f"(P(hq) >= 0.5) on {self.n_test} documents ({self.n_test_positive} positive); "
-                f"trained on {self.n_train}")
+        return (
+            f"held-out AUC {self.auc:.3f}, precision {self.precision:.3f}, recall {self.recall:.3f} "
+            f"(P(hq) >= 0.5) on {self.n_test} documents ({self.n_test_positive} positive); "
+            f"trained on {self.n_train}"
+        )
 
 
-def train_quality(positive: Sequence[str], negative: Sequence[str], output: str, *, text_field: str = "text",
-                  group_field: str | None = None, max_per_class: int | None = None, test_fraction: float = 0.2,
-                  params: TrainParams | None = None, log=print) -> TrainReport:
+def train_quality(
+    positive: Sequence[str],
+    negative: Sequence[str],
+    output: str,
+    *,
+    text_field: str = "text",
+    group_field: str | None = None,
+    max_per_class: int | None = None,
+    test_fraction: float = 0.2,
+    params: TrainParams | None = None,
+    log=print,
+) -> TrainReport:
     """Train, evaluate on the held-out groups, save the model and `output + '.json'`."""
     t0 = time.perf_counter()
     params = params or TrainParams()
@@ -117,8 +136,10 @@ def train_quality(positive: Sequence[str], negative: Sequence[str], output: str,
     train_rows = [r for r, held in zip(rows, test) if not held]
     test_rows = [r for r, held in zip(rows, test) if held]
     if not train_rows or not test_rows:
-        raise InputError(f"the split left {len(train_rows)} training and {len(test_rows)} held-out documents; "
-                         "use more groups or another --test-fraction")
+        raise InputError(
+            f"the split left {len(train_rows)} training and {len(test_rows)} held-out documents; "
+            "use more groups or another --test-fraction"
+        )
     log(f"training on {len(train_rows)} documents ({n} per class before the split), holding out {len(test_rows)}")
     train_fasttext([r[0] for r in train_rows], [r[2] for r in train_rows], output, params)
     scorer = FastTextScorer(output)
@@ -126,10 +147,18 @@ def train_quality(positive: Sequence[str], negative: Sequence[str], output: str,
     labels = np.array([r[2] == POSITIVE_LABEL for r in test_rows])
     precision, recall = precision_recall(labels, scores, 0.5)
     report = TrainReport(
-        auc=roc_auc(labels, scores), precision=precision, recall=recall, n_train=len(train_rows),
-        n_test=len(test_rows), n_train_positive=sum(r[2] == POSITIVE_LABEL for r in train_rows),
-        n_test_positive=int(labels.sum()), unreadable=unreadable, positive_label=POSITIVE_LABEL,
-        params=asdict(params), seconds=round(time.perf_counter() - t0, 2))
+        auc=roc_auc(labels, scores),
+        precision=precision,
+        recall=recall,
+        n_train=len(train_rows),
+        n_test=len(test_rows),
+        n_train_positive=sum(r[2] == POSITIVE_LABEL for r in train_rows),
+        n_test_positive=int(labels.sum()),
+        unreadable=unreadable,
+        positive_label=POSITIVE_LABEL,
+        params=asdict(params),
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     Path(str(output) + ".json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     log(report.line())
     log(f"wrote {output} and {output}.json")

@@ -55,5 +55,3 @@ class Filter:
             reasons.append(reason)
             new_texts.append(new_text)
         return FilterResult(reasons, new_texts)
-
-

@@ -34,8 +34,8 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from filters.languages import QWEN29
 from filters.fasttext_quality import prepare
+from filters.languages import QWEN29
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "domain.ftz"
@@ -64,8 +64,11 @@ def labelled_documents(data_dir: Path | None = None) -> dict[str, list[tuple[str
     web = out["web"]
     web += [(r["id"], r["text"]) for r in _records(d / "news_reuters21578.jsonl.gz")]
     web += [(r["id"], r["main_text"]) for r in _records(d / "web_trafilatura_eval.jsonl.gz") if r.get("main_text")]
-    web += [(r["id"], r["text"]) for r in _records(d / "lid_udhr.jsonl.gz")
-            if r["lang"] in QWEN29 and r.get("is_primary_variant")]
+    web += [
+        (r["id"], r["text"])
+        for r in _records(d / "lid_udhr.jsonl.gz")
+        if r["lang"] in QWEN29 and r.get("is_primary_variant")
+    ]
     by_lang: dict[str, list[tuple[str, str]]] = {}
     for r in _records(d / "lid_tatoeba_laser.jsonl.gz"):
         if r["lang"] in QWEN29:
@@ -73,7 +76,7 @@ def labelled_documents(data_dir: Path | None = None) -> dict[str, list[tuple[str
     for lang, sentences in by_lang.items():
         joiner = "" if lang in ("zh", "ja") else " "
         for i in range(0, len(sentences), TATOEBA_PER_PARAGRAPH):
-            group = sentences[i:i + TATOEBA_PER_PARAGRAPH]
+            group = sentences[i : i + TATOEBA_PER_PARAGRAPH]
             web.append((group[0][0], joiner.join(t for _, t in group)))
     return {k: [(i, t) for i, t in v if t and t.strip()] for k, v in out.items()}
 
@@ -96,8 +99,18 @@ def build(output: Path = MODEL_PATH, data_dir: Path | None = None, per_class: in
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for label, text in rows:
                 f.write(f"__label__{label} {prepare(text)}\n")
-        model = fasttext.train_supervised(input=path, epoch=10, lr=0.5, wordNgrams=2, dim=16, minCount=3,
-                                          bucket=100_000, thread=1, seed=SEED, verbose=0)
+        model = fasttext.train_supervised(
+            input=path,
+            epoch=10,
+            lr=0.5,
+            wordNgrams=2,
+            dim=16,
+            minCount=3,
+            bucket=100_000,
+            thread=1,
+            seed=SEED,
+            verbose=0,
+        )
         model.quantize(input=path, qnorm=True, retrain=False, cutoff=50_000)
     finally:
         os.unlink(path)
@@ -112,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path, default=MODEL_PATH)
     args = p.parse_args(argv)
     counts = build(args.output, args.data_dir)
-    print(f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB) from "
-          + ", ".join(f"{n} {label}" for label, n in counts.items()) + " training documents")
+    print(
+        f"wrote {args.output} ({args.output.stat().st_size / 1e6:.2f} MB) from "
+        + ", ".join(f"{n} {label}" for label, n in counts.items())
+        + " training documents"
+    )
     return 0
 
 

@@ -77,7 +77,6 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-from filters.languages import QWEN29
 from filters.gopher_quality import (
     _LETTERLESS_TOKEN,
     GOPHER_ENGLISH_STOP_WORDS,
@@ -85,6 +84,7 @@ from filters.gopher_quality import (
     _stop_word_pattern,
     token_counts,
 )
+from filters.languages import QWEN29
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize, words
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -102,8 +102,14 @@ N_STOP_WORDS, MIN_STOP_SCORE = 30, 0.10
 WINDOW_WORDS = 50
 
 # Gopher's published English thresholds (datatrove's GopherQualityFilter defaults).
-GOPHER = {"min_avg_word_length": 3, "max_avg_word_length": 10, "min_stop_words": 2, "max_non_alpha_words_ratio": 0.8,
-          "min_doc_words": 50, "max_doc_words": 100000}
+GOPHER = {
+    "min_avg_word_length": 3,
+    "max_avg_word_length": 10,
+    "min_stop_words": 2,
+    "max_non_alpha_words_ratio": 0.8,
+    "min_doc_words": 50,
+    "max_doc_words": 100000,
+}
 # The length thresholds of C4 and FineWeb (datatrove's defaults), scaled per language by text density.
 C4 = {"min_words_per_line": 3}
 FINEWEB = {"short_line_length": 30, "new_line_ratio": 0.3}
@@ -152,8 +158,9 @@ def doc_words(lang: str) -> int:
     return DOC_WORDS_UNSPACED if lang in UNSPACED_LANGUAGES else DOC_WORDS
 
 
-def reference_documents(lang: str, units: dict[str, list[tuple[str, str]]], *, held_out: bool, n: int,
-                        seed: int = SEED) -> list[str]:
+def reference_documents(
+    lang: str, units: dict[str, list[tuple[str, str]]], *, held_out: bool, n: int, seed: int = SEED
+) -> list[str]:
     """`n` clean documents of about doc_words(lang) words from one split (see the module docstring)."""
     paragraphs = _paragraphs(lang, units, held_out)
     sizes = [len(words(p, lang)) for p in paragraphs]
@@ -247,6 +254,7 @@ def udhr_density(units: dict[str, dict[str, list[tuple[str, str]]]], lang: str) 
     character for the character-segmented scripts) and characters the language spends on what English
     says in one; both splits are used, since no document is built from it.
     """
+
     def by_unit(lang_: str) -> dict[str, str]:
         return {i.split("-", 2)[2]: t for i, t in units[lang_]["udhr"]}
 
@@ -263,8 +271,10 @@ def derive_length_thresholds(row: dict, density: tuple[float, float]) -> None:
     row["min_doc_words"] = max(1, round(GOPHER["min_doc_words"] * n_words))
     row["max_doc_words"] = round(GOPHER["max_doc_words"] * n_words)
     row["c4"] = {"min_words_per_line": max(1, round(C4["min_words_per_line"] * n_words))}
-    row["fineweb"] = {"short_line_length": max(1, round(FINEWEB["short_line_length"] * n_chars)),
-                      "new_line_ratio": round(FINEWEB["new_line_ratio"] / n_words, 3)}
+    row["fineweb"] = {
+        "short_line_length": max(1, round(FINEWEB["short_line_length"] * n_chars)),
+        "new_line_ratio": round(FINEWEB["new_line_ratio"] / n_words, 3),
+    }
     row["reference"]["udhr_words_per_english_word"] = round(n_words, 3)
     row["reference"]["udhr_chars_per_english_char"] = round(n_chars, 3)
 
@@ -278,12 +288,17 @@ def derive_row(lang: str, docs: list[str], stop_words: list[str], english_median
         row["min_avg_word_length"] = row["max_avg_word_length"] = None
     else:
         ratio = med_len / english_medians[0]
-        row["min_avg_word_length"] = _round(min(GOPHER["min_avg_word_length"] * ratio, 0.9 * _quantile(lengths, 0.01)), True)
-        row["max_avg_word_length"] = _round(max(GOPHER["max_avg_word_length"] * ratio, 1.1 * _quantile(lengths, 0.99)), False)
+        row["min_avg_word_length"] = _round(
+            min(GOPHER["min_avg_word_length"] * ratio, 0.9 * _quantile(lengths, 0.01)), True
+        )
+        row["max_avg_word_length"] = _round(
+            max(GOPHER["max_avg_word_length"] * ratio, 1.1 * _quantile(lengths, 0.99)), False
+        )
     windows = [c for d in docs for c in _stop_word_windows(d, lang, stop_words)]
     row["min_stop_words"] = max(1, min(GOPHER["min_stop_words"], math.floor(_quantile(windows, 0.01))))
     row["max_non_alpha_words_ratio"] = _round(
-        min(GOPHER["max_non_alpha_words_ratio"] * med_alpha / english_medians[1], 0.95 * _quantile(alphas, 0.01)), True)
+        min(GOPHER["max_non_alpha_words_ratio"] * med_alpha / english_medians[1], 0.95 * _quantile(alphas, 0.01)), True
+    )
     row["reference"] = {
         "documents": len(docs),
         "median_avg_word_length": round(med_len, 2),
@@ -344,8 +359,14 @@ def render(rows: dict[str, dict]) -> str:
     for lang, row in rows.items():
         out.append(f"{lang}:\n")
         out.append(f"  stop_words: {json.dumps(row['stop_words'], ensure_ascii=False)}\n")
-        for key in ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio",
-                    "min_doc_words", "max_doc_words"):
+        for key in (
+            "min_avg_word_length",
+            "max_avg_word_length",
+            "min_stop_words",
+            "max_non_alpha_words_ratio",
+            "min_doc_words",
+            "max_doc_words",
+        ):
             out.append(f"  {key}: {_scalar(row[key])}\n")
         for rule in ("c4", "fineweb"):
             out.append(f"  {rule}: {{{', '.join(f'{k}: {_scalar(v)}' for k, v in row[rule].items())}}}\n")
@@ -366,8 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         if shipped == text:
             print(f"{args.output}: up to date")
             return 0
-        sys.stdout.writelines(difflib.unified_diff(shipped.splitlines(True), text.splitlines(True),
-                                                   str(args.output), "regenerated"))
+        sys.stdout.writelines(
+            difflib.unified_diff(shipped.splitlines(True), text.splitlines(True), str(args.output), "regenerated")
+        )
         print(f"{args.output}: differs from the regenerated table")
         return 1
     args.output.write_text(text, encoding="utf-8")

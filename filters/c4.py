@@ -143,8 +143,11 @@ class C4Quality(Filter):
                     continue
             # Words are counted before citations are removed, as the reference does; splitting at
             # most min_words - 1 times is enough to tell whether there are min_words.
-            if min_words > 0 and len(stripped.split(None, min_words - 1)) < min_words and not (
-                    unspaced and len(words(stripped, lang)) >= min_words):
+            if (
+                min_words > 0
+                and len(stripped.split(None, min_words - 1)) < min_words
+                and not (unspaced and len(words(stripped, lang)) >= min_words)
+            ):
                 continue  # (words of unspaced scripts are counted with the language's segmenter, no punctuation)
             line_l = line.lower()
             if lorem and "lorem ipsum" in line_l:

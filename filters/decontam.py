@@ -19,7 +19,7 @@ from filters.segmentation import mixed_units
 
 def ngram_hashes(text: str, n: int) -> set[int]:
     units = mixed_units(text)
-    return {hash(tuple(units[i:i + n])) for i in range(len(units) - n + 1)}
+    return {hash(tuple(units[i : i + n])) for i in range(len(units) - n + 1)}
 
 
 @dataclass
@@ -40,7 +40,7 @@ class BenchmarkIndex:
                 self.skipped_short += 1
                 continue
             self.items += 1
-            self.grams.update(hash(tuple(units[i:i + self.n])) for i in range(len(units) - self.n + 1))
+            self.grams.update(hash(tuple(units[i : i + self.n])) for i in range(len(units) - self.n + 1))
         return self
 
 

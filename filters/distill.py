@@ -42,14 +42,21 @@ EDU_PROMPT = (
 class HFCausalLMScorer:
     """Educational-value grades (0 to 5) from a local Hugging Face causal LM (a folder the user gives)."""
 
-    def __init__(self, model_path: str, prompt: str = EDU_PROMPT, max_chars: int = 3000, batch_size: int = 8,
-                 device: str | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        prompt: str = EDU_PROMPT,
+        max_chars: int = 3000,
+        batch_size: int = 8,
+        device: str | None = None,
+    ):
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
-            raise ImportError(f"hf: scorers need torch and transformers: pip install torch transformers ({exc})") \
-                from exc
+            raise ImportError(
+                f"hf: scorers need torch and transformers: pip install torch transformers ({exc})"
+            ) from exc
         if not Path(model_path).is_dir():
             raise FileNotFoundError(f"Hugging Face model folder not found: {model_path}")
         self.torch = torch
@@ -72,7 +79,7 @@ class HFCausalLMScorer:
         out: list[float] = []
         grades = torch.arange(6, dtype=torch.float32)
         for start in range(0, len(texts), self.batch_size):
-            prompts = [self.prompt.format(text=t[: self.max_chars]) for t in texts[start:start + self.batch_size]]
+            prompts = [self.prompt.format(text=t[: self.max_chars]) for t in texts[start : start + self.batch_size]]
             enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
             with torch.no_grad():
                 logits = self.model(**enc).logits[:, -1, :]
@@ -116,7 +123,7 @@ def score_all(scorer: Scorer, texts: list[str], batch_size: int = 64, log=print)
     t0 = time.perf_counter()
     last = t0
     for start in range(0, len(texts), batch_size):
-        batch = texts[start:start + batch_size]
+        batch = texts[start : start + batch_size]
         got = list(scorer(batch))
         if len(got) != len(batch):
             raise ValueError(f"the scorer returned {len(got)} scores for {len(batch)} documents")
@@ -154,14 +161,26 @@ class DistillReport:
     seconds: float
 
     def line(self) -> str:
-        return (f"held-out Spearman {self.spearman:.3f} between the scorer and the distilled classifier on "
-                f"{self.n_test} documents (trained on {self.n_train}); scorer {self.scorer_docs_per_second:,.1f} "
-                f"docs/s, classifier {self.student_docs_per_second:,.0f} docs/s")
+        return (
+            f"held-out Spearman {self.spearman:.3f} between the scorer and the distilled classifier on "
+            f"{self.n_test} documents (trained on {self.n_train}); scorer {self.scorer_docs_per_second:,.1f} "
+            f"docs/s, classifier {self.student_docs_per_second:,.0f} docs/s"
+        )
 
 
-def distill(texts: Sequence[str], groups: Sequence[str], scorer: Scorer, output: str, *, scorer_name: str = "",
-            grades: int = 6, test_fraction: float = 0.2, params: TrainParams | None = None,
-            batch_size: int = 64, log=print) -> DistillReport:
+def distill(
+    texts: Sequence[str],
+    groups: Sequence[str],
+    scorer: Scorer,
+    output: str,
+    *,
+    scorer_name: str = "",
+    grades: int = 6,
+    test_fraction: float = 0.2,
+    params: TrainParams | None = None,
+    batch_size: int = 64,
+    log=print,
+) -> DistillReport:
     """Score `texts`, train the graded fastText model on the training groups, measure it on the others,
     and write `output` and `output + '.json'`."""
     t0 = time.perf_counter()
@@ -184,12 +203,19 @@ def distill(texts: Sequence[str], groups: Sequence[str], scorer: Scorer, output:
     student_rate = len(test_idx) / max(time.perf_counter() - s0, 1e-9)
     rho = spearman(scores[test_idx], predicted)
     report = DistillReport(
-        spearman=rho if math.isfinite(rho) else float("nan"), n_train=len(train_idx), n_test=len(test_idx),
-        grades=grades, score_min=lo, score_max=hi,
+        spearman=rho if math.isfinite(rho) else float("nan"),
+        n_train=len(train_idx),
+        n_test=len(test_idx),
+        grades=grades,
+        score_min=lo,
+        score_max=hi,
         grade_counts={str(k): int(v) for k, v in zip(*np.unique(g[train_idx], return_counts=True))},
-        scorer=scorer_name, scorer_docs_per_second=round(scorer_rate, 2),
-        student_docs_per_second=round(student_rate, 1), params=asdict(params),
-        seconds=round(time.perf_counter() - t0, 2))
+        scorer=scorer_name,
+        scorer_docs_per_second=round(scorer_rate, 2),
+        student_docs_per_second=round(student_rate, 1),
+        params=asdict(params),
+        seconds=round(time.perf_counter() - t0, 2),
+    )
     Path(str(output) + ".json").write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     log(report.line())
     log(f"wrote {output} and {output}.json (grades 0-{grades - 1} = scores {lo:.3g} to {hi:.3g})")

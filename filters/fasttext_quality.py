@@ -63,8 +63,10 @@ class FastTextScorer:
             if not positive.startswith("__label__"):
                 positive = "__label__" + positive
             if positive not in labels:
-                raise ValueError(f"{path}: no label {positive} (the model has {', '.join(labels)}); "
-                                 "name the positive one with positive_label")
+                raise ValueError(
+                    f"{path}: no label {positive} (the model has {', '.join(labels)}); "
+                    "name the positive one with positive_label"
+                )
             self.positive = positive
 
     def scores(self, texts: Sequence[str | None]) -> np.ndarray:
@@ -128,8 +130,9 @@ except RuntimeError as exc:
 """
 
 
-def train_fasttext(texts: Sequence[str], labels: Sequence[str], output: str | os.PathLike,
-                   params: TrainParams | None = None) -> None:
+def train_fasttext(
+    texts: Sequence[str], labels: Sequence[str], output: str | os.PathLike, params: TrainParams | None = None
+) -> None:
     """Train a supervised fastText model on (text, label) pairs and save it to `output`. `params.lr`
     ends as the rate actually used (lowered if training diverged).
 
@@ -151,18 +154,32 @@ def train_fasttext(texts: Sequence[str], labels: Sequence[str], output: str | os
                 f.write(f"{label} {prepare(texts[i])}\n")
         # A rate too high for the data also diverges: halve it and try again, twice, then say so.
         for attempt in range(3):
-            kwargs = dict(epoch=params.epoch, lr=params.lr, wordNgrams=params.word_ngrams, dim=params.dim,
-                          minCount=params.min_count, bucket=params.bucket, thread=params.threads, seed=params.seed,
-                          minn=params.minn, maxn=params.maxn)
-            run = subprocess.run([sys.executable, "-c", _TRAIN_CHILD, json.dumps([path, str(output), kwargs])],
-                                 capture_output=True, text=True)
+            kwargs = dict(
+                epoch=params.epoch,
+                lr=params.lr,
+                wordNgrams=params.word_ngrams,
+                dim=params.dim,
+                minCount=params.min_count,
+                bucket=params.bucket,
+                thread=params.threads,
+                seed=params.seed,
+                minn=params.minn,
+                maxn=params.maxn,
+            )
+            run = subprocess.run(
+                [sys.executable, "-c", _TRAIN_CHILD, json.dumps([path, str(output), kwargs])],
+                capture_output=True,
+                text=True,
+            )
             if run.returncode == 0:
                 return
             if run.returncode != 3:
                 raise RuntimeError(f"fastText training failed: {run.stderr.strip()[-2000:]}")
             if attempt == 2:
-                raise ValueError(f"fastText training diverged ({run.stdout.strip()}) down to learning rate "
-                                 f"{params.lr}; use a lower --lr or more varied training text")
+                raise ValueError(
+                    f"fastText training diverged ({run.stdout.strip()}) down to learning rate "
+                    f"{params.lr}; use a lower --lr or more varied training text"
+                )
             params.lr /= 2
     finally:
         os.unlink(path)

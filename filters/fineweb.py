@@ -94,8 +94,11 @@ class FineWebQuality(Filter):
         else:
             n_punct = sum(map(str.endswith, lines, repeat(self._stop_tuple)))
         ratio = n_punct / n_lines
-        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero) \
-                and lang not in NO_SENTENCE_PUNCTUATION:
+        if (
+            ratio < self.line_punct_thr
+            and not (ratio == 0 and self.line_punct_exclude_zero)
+            and lang not in NO_SENTENCE_PUNCTUATION
+        ):
             return _LINE_PUNCT
 
         short_line_length, new_line_ratio = self._lengths.get(lang, self._default_lengths)

@@ -42,8 +42,14 @@ from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 GOPHER_ENGLISH_STOP_WORDS: frozenset[str] = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 
 # The thresholds the per-language table (filters/language_table.py) sets per language.
-TABLE_THRESHOLDS = ("min_avg_word_length", "max_avg_word_length", "min_stop_words", "max_non_alpha_words_ratio",
-                    "min_doc_words", "max_doc_words")
+TABLE_THRESHOLDS = (
+    "min_avg_word_length",
+    "max_avg_word_length",
+    "min_stop_words",
+    "max_non_alpha_words_ratio",
+    "min_doc_words",
+    "max_doc_words",
+)
 
 # The 3..10 mean word length is calibrated on words. It means nothing where the segmenter falls back
 # to one token per character (the table has null for those languages; this also covers unspaced
@@ -54,7 +60,11 @@ WORD_LENGTH_EXEMPT: frozenset[str] = UNSPACED_LANGUAGES
 # Gopher's list; the others come from the table.
 STOP_WORDS: dict[str, frozenset[str]] = {
     "en": GOPHER_ENGLISH_STOP_WORDS,
-    **{lang: frozenset(row["stop_words"]) for lang, row in LANGUAGE_TABLE.items() if lang != "en" and row.get("stop_words")},
+    **{
+        lang: frozenset(row["stop_words"])
+        for lang, row in LANGUAGE_TABLE.items()
+        if lang != "en" and row.get("stop_words")
+    },
 }
 
 # The characters that do not make a token a word: datatrove's PUNCTUATION_SET (ASCII punctuation,

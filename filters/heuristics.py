@@ -24,5 +24,14 @@ HEURISTIC_FILTERS: dict[str, type] = {
 ALL_FILTERS: dict[str, type] = {**HEURISTIC_FILTERS, **DOMAIN_FILTERS}
 RULE_DOMAINS: frozenset[str] = frozenset(DOMAIN_FILTERS)
 
-__all__ = ["ALL_FILTERS", "HEURISTIC_FILTERS", "RULE_DOMAINS", "C4Quality", "CodeQuality", "FineWebQuality",
-           "GopherQuality", "GopherRepetition", "MathQuality"]
+__all__ = [
+    "ALL_FILTERS",
+    "HEURISTIC_FILTERS",
+    "RULE_DOMAINS",
+    "C4Quality",
+    "CodeQuality",
+    "FineWebQuality",
+    "GopherQuality",
+    "GopherRepetition",
+    "MathQuality",
+]

@@ -31,7 +31,7 @@ def sample_text(text: str, sample_chars: int) -> str:
     if len(text) > sample_chars:
         half = sample_chars // 2
         mid = len(text) // 2
-        text = text[:half] + " " + text[mid:mid + half]
+        text = text[:half] + " " + text[mid : mid + half]
     return text.replace("\n", " ").replace("\r", " ")
 
 
@@ -108,8 +108,7 @@ def bundled_thresholds() -> dict[str, float]:
     return {str(k): float(v) for k, v in (data.get("thresholds") or {}).items()}
 
 
-def reference_paragraphs(data_dir: str | Path, langs: Sequence[str],
-                         part: str) -> dict[str, list[str]]:
+def reference_paragraphs(data_dir: str | Path, langs: Sequence[str], part: str) -> dict[str, list[str]]:
     """Clean paragraphs per language: `part` is "build" (even positions) or "heldout" (odd positions)."""
     import gzip
     import json
@@ -135,8 +134,10 @@ def reference_paragraphs(data_dir: str | Path, langs: Sequence[str],
     out: dict[str, list[str]] = {}
     for lang in langs:
         s = sentences.get(lang, [])
-        paras = [" ".join(s[i:i + PARAGRAPH_SENTENCES])
-                 for i in range(0, len(s) - PARAGRAPH_SENTENCES + 1, PARAGRAPH_SENTENCES)]
+        paras = [
+            " ".join(s[i : i + PARAGRAPH_SENTENCES])
+            for i in range(0, len(s) - PARAGRAPH_SENTENCES + 1, PARAGRAPH_SENTENCES)
+        ]
         out[lang] = paras[keep::2] + articles.get(lang, [])[keep::2]
     return out
 
@@ -152,8 +153,9 @@ def label_probabilities(lid: LanguageIdentifier, texts: Sequence[str], lang: str
     return np.clip(out, 0.0, 1.0), tops
 
 
-def build_thresholds(data_dir: str | Path = DEFAULT_DATA_DIR,
-                     lid: LanguageIdentifier | None = None) -> tuple[dict[str, float], dict[str, dict]]:
+def build_thresholds(
+    data_dir: str | Path = DEFAULT_DATA_DIR, lid: LanguageIdentifier | None = None
+) -> tuple[dict[str, float], dict[str, dict]]:
     """The table (lang -> threshold) and what it came from (n paragraphs, raw percentile)."""
     from filters.languages import QWEN29
 

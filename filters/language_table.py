@@ -34,6 +34,7 @@ def per_language(rule: str, settings: dict[str, Any], defaults: dict[str, Any]) 
     out = {}
     for lang, row in LANGUAGE_TABLE.items():
         values = row.get(rule) or {}
-        out[lang] = {key: values.get(key, value) if value == defaults[key] else value
-                     for key, value in settings.items()}
+        out[lang] = {
+            key: values.get(key, value) if value == defaults[key] else value for key, value in settings.items()
+        }
     return out

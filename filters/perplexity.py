@@ -20,8 +20,10 @@ class KenLMPerplexity:
         try:
             import kenlm
         except ImportError as exc:
-            raise ImportError("stages.quality.perplexity needs the kenlm module: pip install kenlm "
-                              f"(or leave the perplexity entry out) ({exc})") from exc
+            raise ImportError(
+                "stages.quality.perplexity needs the kenlm module: pip install kenlm "
+                f"(or leave the perplexity entry out) ({exc})"
+            ) from exc
         if not Path(model_path).is_file():
             raise FileNotFoundError(f"KenLM model not found: {model_path}")
         self.model = kenlm.Model(str(model_path))

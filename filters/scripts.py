@@ -12,17 +12,32 @@ import regex
 
 # The scripts each Qwen2 language is written in (Unicode script names, as the `regex` module knows them).
 LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
-    **{lang: ("Latin",) for lang in ("en", "de", "fr", "es", "pt", "it", "nl", "cs", "pl", "tr", "vi", "id",
-                                     "ms", "ceb", "tl")},
-    "ru": ("Cyrillic",), "ar": ("Arabic",), "fa": ("Arabic",), "ur": ("Arabic",), "he": ("Hebrew",),
-    "zh": ("Han",), "ja": ("Han", "Hiragana", "Katakana"), "ko": ("Hangul", "Han"), "th": ("Thai",),
-    "lo": ("Lao",), "km": ("Khmer",), "my": ("Myanmar",), "hi": ("Devanagari",), "bn": ("Bengali",),
+    **{
+        lang: ("Latin",)
+        for lang in ("en", "de", "fr", "es", "pt", "it", "nl", "cs", "pl", "tr", "vi", "id", "ms", "ceb", "tl")
+    },
+    "ru": ("Cyrillic",),
+    "ar": ("Arabic",),
+    "fa": ("Arabic",),
+    "ur": ("Arabic",),
+    "he": ("Hebrew",),
+    "zh": ("Han",),
+    "ja": ("Han", "Hiragana", "Katakana"),
+    "ko": ("Hangul", "Han"),
+    "th": ("Thai",),
+    "lo": ("Lao",),
+    "km": ("Khmer",),
+    "my": ("Myanmar",),
+    "hi": ("Devanagari",),
+    "bn": ("Bengali",),
 }
 # Deleting runs is much faster in `regex` than finding every character (about 4x here): the share is
 # computed from the lengths of the text with non-letters removed, then with other scripts removed too.
 _NON_LETTERS = regex.compile(r"[^\p{L}]+")
-_OUTSIDE = {lang: regex.compile("[^" + "".join(f"\\p{{Script={s}}}" for s in scripts) + "]+")
-            for lang, scripts in LANGUAGE_SCRIPTS.items()}
+_OUTSIDE = {
+    lang: regex.compile("[^" + "".join(f"\\p{{Script={s}}}" for s in scripts) + "]+")
+    for lang, scripts in LANGUAGE_SCRIPTS.items()
+}
 
 
 def script_share(text: str, lang: str) -> float | None:

@@ -54,8 +54,9 @@ def _suffixes(host: str) -> Iterable[str]:
 
 
 class UrlFilter:
-    def __init__(self, block: frozenset[str] = frozenset(), allow: frozenset[str] | None = None,
-                 patterns: Iterable[str] = ()):
+    def __init__(
+        self, block: frozenset[str] = frozenset(), allow: frozenset[str] | None = None, patterns: Iterable[str] = ()
+    ):
         self.block, self.allow = block, allow
         self.patterns = [re.compile(p) for p in patterns]
 

@@ -55,15 +55,25 @@ def make_proxy(kind: str, options: dict[str, Any], seed: int):
     return ByteNgramLM(**options)
 
 
-def train_proxy(corpus: Sequence[bytes], rows: np.ndarray, target: dict[str, list[bytes]], kind: str,
-                options: dict[str, Any], seed: int) -> dict[str, Any]:
+def train_proxy(
+    corpus: Sequence[bytes],
+    rows: np.ndarray,
+    target: dict[str, list[bytes]],
+    kind: str,
+    options: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
     """One proxy: fit on corpus[rows] (with repeats), loss on every target group; errors are returned."""
     t0 = time.perf_counter()
     try:
         model = make_proxy(kind, options, seed).fit([corpus[i] for i in rows.tolist()])
         losses = {name: model.loss(docs) for name, docs in target.items()}
-        return {"loss": float(np.mean(list(losses.values()))), "by_target": losses,
-                "seconds": time.perf_counter() - t0, "error": None}
+        return {
+            "loss": float(np.mean(list(losses.values()))),
+            "by_target": losses,
+            "seconds": time.perf_counter() - t0,
+            "error": None,
+        }
     except Exception as e:  # reported and retried by the driver, never silently missing
         return {"loss": None, "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
 
@@ -100,8 +110,17 @@ def _target_files(paths: list[str], limit: int) -> list[bytes]:
 class _Swarm:
     """Builds proxy training sets (the mixer's selection on a scaled-down pool) and runs them as tasks."""
 
-    def __init__(self, job: AblateJob, executor, pool: pa.Table, train_idx: np.ndarray, buckets: list[str],
-                 caps: np.ndarray, files: list[str], progress: Progress):
+    def __init__(
+        self,
+        job: AblateJob,
+        executor,
+        pool: pa.Table,
+        train_idx: np.ndarray,
+        buckets: list[str],
+        caps: np.ndarray,
+        files: list[str],
+        progress: Progress,
+    ):
         self.job, self.executor, self.progress = job, executor, progress
         self.pool, self.train_idx, self.buckets, self.caps, self.files = pool, train_idx, buckets, caps, files
         self.fraction = min(1.0, job.proxy_tokens / job.target_tokens)
@@ -123,10 +142,15 @@ class _Swarm:
                 n = max(1, int(np.searchsorted(cum, self.fraction * cum[-1], side="left")) + 1)
                 keep.append(idx[:n])
             sel = np.sort(np.concatenate(keep))
-            self.subpools[seed] = pa.table({"id": t["id"].take(pa.array(sel)), "id_hash": t["id_hash"].take(pa.array(sel)),
-                                            "bucket": t["bucket"].take(pa.array(sel)),
-                                            "n_tokens": t["n_tokens"].take(pa.array(sel)),
-                                            "pool_index": pa.array(self.train_idx[sel])})
+            self.subpools[seed] = pa.table(
+                {
+                    "id": t["id"].take(pa.array(sel)),
+                    "id_hash": t["id_hash"].take(pa.array(sel)),
+                    "bucket": t["bucket"].take(pa.array(sel)),
+                    "n_tokens": t["n_tokens"].take(pa.array(sel)),
+                    "pool_index": pa.array(self.train_idx[sel]),
+                }
+            )
         return self.subpools[seed]
 
     def rows(self, w: np.ndarray, seed: int) -> np.ndarray:
@@ -136,8 +160,9 @@ class _Swarm:
         sel = select(sp, alloc, seed)
         return sp["pool_index"].to_numpy()[sel["pool_index"].to_numpy()]
 
-    def run(self, mixtures: np.ndarray, seeds: list[int], target: dict[str, list[bytes]], what: str
-            ) -> list[dict[str, Any]]:
+    def run(
+        self, mixtures: np.ndarray, seeds: list[int], target: dict[str, list[bytes]], what: str
+    ) -> list[dict[str, Any]]:
         """Loss of each (mixture, seed); failed proxies are retried once, then reported with their error."""
         jobs = [(w, s, self.rows(w, s)) for w, s in zip(mixtures, seeds)]
         need = np.unique(np.concatenate([r for _, _, r in jobs]))
@@ -149,8 +174,10 @@ class _Swarm:
         corpus_arg, target_arg = self.executor.share(corpus), self.executor.share(target)
         kind = self.job.proxy
         options = self.job.gpt.model_dump() if kind == "gpt" else {"order": self.job.ngram_order}
-        args = [(corpus_arg, np.array([index[i] for i in r.tolist()], dtype=np.int64), target_arg, kind, options, s)
-                for _, s, r in jobs]
+        args = [
+            (corpus_arg, np.array([index[i] for i in r.tolist()], dtype=np.int64), target_arg, kind, options, s)
+            for _, s, r in jobs
+        ]
         t0 = time.monotonic()
         cpus = 1.0 if kind == "gpt" else 0.5  # a transformer proxy keeps its core busy
 
@@ -160,8 +187,9 @@ class _Swarm:
         results = self.executor.map(train_proxy, args, report=report, num_cpus=cpus)
         retry = [k for k, r in enumerate(results) if r["error"]]
         if retry:
-            self.progress.say(f"{what}: {len(retry)} proxy run(s) failed, retrying once "
-                              f"(first error: {results[retry[0]]['error']})")
+            self.progress.say(
+                f"{what}: {len(retry)} proxy run(s) failed, retrying once (first error: {results[retry[0]]['error']})"
+            )
             for k, r in zip(retry, self.executor.map(train_proxy, [args[k] for k in retry], num_cpus=cpus)):
                 results[k] = r
         for (w, s, r), res in zip(jobs, results):
@@ -176,8 +204,13 @@ def _paired(prop: list[dict], base: list[dict]) -> dict[str, Any]:
     n = len(gains)
     mean = float(np.mean(gains)) if n else float("nan")
     stderr = float(np.std(gains, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"mean_gain": mean, "stderr": stderr, "seeds": n, "gains": gains,
-            "passed": bool(n > 1 and mean > 2 * stderr)}
+    return {
+        "mean_gain": mean,
+        "stderr": stderr,
+        "seeds": n,
+        "gains": gains,
+        "passed": bool(n > 1 and mean > 2 * stderr),
+    }
 
 
 def run_ablate(job: AblateJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
@@ -190,8 +223,9 @@ def run_ablate(job: AblateJob, *, address: str | None = None, progress: Progress
         return _run_ablate(job, files, layout, address, progress or Progress(), t_start)
 
 
-def _run_ablate(job: AblateJob, files: list[str], layout: Layout, address: str | None, progress: Progress,
-                t_start: float) -> dict[str, Any]:
+def _run_ablate(
+    job: AblateJob, files: list[str], layout: Layout, address: str | None, progress: Progress, t_start: float
+) -> dict[str, Any]:
     from mixtures.job import _available, _load_or_build_pool
 
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
@@ -199,28 +233,46 @@ def _run_ablate(job: AblateJob, files: list[str], layout: Layout, address: str |
     with executor:
         pool = _load_or_build_pool(executor, layout, files, job)
         ids = pool["id"].to_pylist()
-        held = id_hashes(ids, job.seed, "heldout").astype(np.float64) / 2.0 ** 64 < job.target.heldout_fraction
+        held = id_hashes(ids, job.seed, "heldout").astype(np.float64) / 2.0**64 < job.target.heldout_fraction
         train_idx = np.flatnonzero(~held)
         available = _available(pool.take(pa.array(train_idx)))
         buckets = sorted(available)
         if len(buckets) < 2:
-            raise SpecError([("bucket_by", f"the pool has {len(buckets)} bucket(s) by {job.bucket_by}: nothing "
-                                           "to mix")])
-        unknown = sorted(set(job.max_epochs_by_bucket) - set(buckets)) + \
-            sorted(set(job.target.buckets or []) - set(buckets))
+            raise SpecError(
+                [("bucket_by", f"the pool has {len(buckets)} bucket(s) by {job.bucket_by}: nothing to mix")]
+            )
+        unknown = sorted(set(job.max_epochs_by_bucket) - set(buckets)) + sorted(
+            set(job.target.buckets or []) - set(buckets)
+        )
         if unknown:
-            raise SpecError([("max_epochs_by_bucket/target.buckets", f"unknown bucket {u!r} (the pool has: "
-                                                                     f"{', '.join(buckets)})") for u in unknown])
+            raise SpecError(
+                [
+                    (
+                        "max_epochs_by_bucket/target.buckets",
+                        f"unknown bucket {u!r} (the pool has: {', '.join(buckets)})",
+                    )
+                    for u in unknown
+                ]
+            )
         tokens = np.array([available[b] for b in buckets], dtype=np.float64)
         prior = tokens / tokens.sum()
         caps = np.array([job.max_epochs_by_bucket.get(b, job.max_epochs) for b in buckets]) * tokens / job.target_tokens
         if caps.sum() < 1:
-            raise SpecError([("target_tokens", f"{job.target_tokens:,} tokens cannot be met within the epoch caps: "
-                                               f"the pool holds {tokens.sum():,.0f} tokens, at most "
-                                               f"{caps.sum() * job.target_tokens:,.0f} with the caps")])
-        progress.say(f"ablate {job.name!r}: {len(pool):,} documents in {len(buckets)} buckets, "
-                     f"{int(held.sum()):,} held out; target {job.target_tokens:,} tokens, proxies of "
-                     f"{job.proxy_tokens:,} tokens")
+            raise SpecError(
+                [
+                    (
+                        "target_tokens",
+                        f"{job.target_tokens:,} tokens cannot be met within the epoch caps: "
+                        f"the pool holds {tokens.sum():,.0f} tokens, at most "
+                        f"{caps.sum() * job.target_tokens:,.0f} with the caps",
+                    )
+                ]
+            )
+        progress.say(
+            f"ablate {job.name!r}: {len(pool):,} documents in {len(buckets)} buckets, "
+            f"{int(held.sum()):,} held out; target {job.target_tokens:,} tokens, proxies of "
+            f"{job.proxy_tokens:,} tokens"
+        )
 
         if job.target.files:
             target = {"files": _target_files(job.target.files, TARGET_BYTES_PER_BUCKET * 4)}
@@ -238,8 +290,15 @@ def _run_ablate(job: AblateJob, files: list[str], layout: Layout, address: str |
                     if size >= TARGET_BYTES_PER_BUCKET:
                         break
                 if not docs:
-                    raise SpecError([("target", f"bucket {name!r} has no held-out documents; raise "
-                                                "target.heldout_fraction or give target.files")])
+                    raise SpecError(
+                        [
+                            (
+                                "target",
+                                f"bucket {name!r} has no held-out documents; raise "
+                                "target.heldout_fraction or give target.files",
+                            )
+                        ]
+                    )
                 target[name] = docs
         swarm = _Swarm(job, executor, pool, train_idx, buckets, caps, files, progress)
 
@@ -257,60 +316,100 @@ def _run_ablate(job: AblateJob, files: list[str], layout: Layout, address: str |
         ho_pred = model.predict(ho_w)
         heldout_rho = spearman(ho_l, ho_pred)
         linear_rho = spearman(ho_l, _Mean(LinearModel()).fit(fit_w, parts[:-n_held]).predict(ho_w))
-        progress.say(f"regressor {model.name} (cross-validated Spearman {cv[model.name]:.3f}); held-out Spearman "
-                     f"{heldout_rho:.3f} on {n_held} mixtures never used for fitting (linear: {linear_rho:.3f})")
+        progress.say(
+            f"regressor {model.name} (cross-validated Spearman {cv[model.name]:.3f}); held-out Spearman "
+            f"{heldout_rho:.3f} on {n_held} mixtures never used for fitting (linear: {linear_rho:.3f})"
+        )
 
         final, _ = choose_regressor(w_ok, parts)  # the proposal uses every mixture
         proposal = propose(final, prior, caps, rng)
         uniform = project_to_caps(np.full(len(buckets), 1.0 / len(buckets)), caps)
         natural = project_to_caps(prior, caps)
         seeds = [job.seed + 1 + k for k in range(job.seeds)]
-        confirm = swarm.run(np.array([proposal] * len(seeds) + [uniform] * len(seeds) + [natural] * len(seeds)),
-                            seeds * 3, target, "confirmation")
+        confirm = swarm.run(
+            np.array([proposal] * len(seeds) + [uniform] * len(seeds) + [natural] * len(seeds)),
+            seeds * 3,
+            target,
+            "confirmation",
+        )
         n = len(seeds)
-        prop_runs, uni_runs, nat_runs = confirm[:n], confirm[n:2 * n], confirm[2 * n:]
+        prop_runs, uni_runs, nat_runs = confirm[:n], confirm[n : 2 * n], confirm[2 * n :]
         vs_uniform, vs_natural = _paired(prop_runs, uni_runs), _paired(prop_runs, nat_runs)
 
-    gates = {"heldout_spearman_0.8": bool(heldout_rho >= 0.8 and n_held >= 10),
-             "beats_uniform": vs_uniform["passed"], "beats_natural": vs_natural["passed"]}
+    gates = {
+        "heldout_spearman_0.8": bool(heldout_rho >= 0.8 and n_held >= 10),
+        "beats_uniform": vs_uniform["passed"],
+        "beats_natural": vs_natural["passed"],
+    }
     result = {
-        "heldout_spearman": float(heldout_rho), "n_heldout": int(n_held), "n_fit": int(len(fit_w)),
-        "regressor": model.name, "cv_spearman": cv, "linear_heldout_spearman": float(linear_rho),
-        "vs_uniform": vs_uniform, "vs_natural": vs_natural, "gates": gates,
+        "heldout_spearman": float(heldout_rho),
+        "n_heldout": int(n_held),
+        "n_fit": int(len(fit_w)),
+        "regressor": model.name,
+        "cv_spearman": cv,
+        "linear_heldout_spearman": float(linear_rho),
+        "vs_uniform": vs_uniform,
+        "vs_natural": vs_natural,
+        "gates": gates,
         "weights": dict(zip(buckets, proposal.tolist())),
-        "uniform": dict(zip(buckets, uniform.tolist())), "natural": dict(zip(buckets, natural.tolist())),
-        "caps": dict(zip(buckets, caps.tolist())), "bucket_tokens": {b: int(available[b]) for b in buckets},
-        "predicted_loss": {"proposal": float(final.predict(proposal[None])[0]),
-                           "uniform": float(final.predict(uniform[None])[0]),
-                           "natural": float(final.predict(natural[None])[0])},
-        "confirmation": {"proposal": [r["loss"] for r in prop_runs], "uniform": [r["loss"] for r in uni_runs],
-                         "natural": [r["loss"] for r in nat_runs], "seeds": seeds},
-        "mixtures": [{"weights": runs[k]["weights"], "loss": runs[k]["loss"], "predicted": float(pred),
-                      "split": "heldout" if j >= len(ok) - n_held else "fit"}
-                     for j, (k, pred) in enumerate(zip(ok, np.concatenate([model.predict(fit_w), ho_pred])))],
-        "failed": failed + [{"weights": r["weights"], "seed": r["seed"], "error": r["error"]}
-                            for r in confirm if r["error"]],
-        "proxy": {"kind": job.proxy, "tokens": job.proxy_tokens,
-                  **({"gpt": job.gpt.model_dump()} if job.proxy == "gpt" else {"order": job.ngram_order}),
-                  "loss": "bits per byte on the target, each target group weighing the same",
-                  "target": sorted(target)},
+        "uniform": dict(zip(buckets, uniform.tolist())),
+        "natural": dict(zip(buckets, natural.tolist())),
+        "caps": dict(zip(buckets, caps.tolist())),
+        "bucket_tokens": {b: int(available[b]) for b in buckets},
+        "predicted_loss": {
+            "proposal": float(final.predict(proposal[None])[0]),
+            "uniform": float(final.predict(uniform[None])[0]),
+            "natural": float(final.predict(natural[None])[0]),
+        },
+        "confirmation": {
+            "proposal": [r["loss"] for r in prop_runs],
+            "uniform": [r["loss"] for r in uni_runs],
+            "natural": [r["loss"] for r in nat_runs],
+            "seeds": seeds,
+        },
+        "mixtures": [
+            {
+                "weights": runs[k]["weights"],
+                "loss": runs[k]["loss"],
+                "predicted": float(pred),
+                "split": "heldout" if j >= len(ok) - n_held else "fit",
+            }
+            for j, (k, pred) in enumerate(zip(ok, np.concatenate([model.predict(fit_w), ho_pred])))
+        ],
+        "failed": failed
+        + [{"weights": r["weights"], "seed": r["seed"], "error": r["error"]} for r in confirm if r["error"]],
+        "proxy": {
+            "kind": job.proxy,
+            "tokens": job.proxy_tokens,
+            **({"gpt": job.gpt.model_dump()} if job.proxy == "gpt" else {"order": job.ngram_order}),
+            "loss": "bits per byte on the target, each target group weighing the same",
+            "target": sorted(target),
+        },
         "seconds": round(time.monotonic() - t_start, 1),
     }
     layout.write_bytes(layout.path("ablation.json"), json.dumps(result, indent=2).encode())
-    header = (f"# proposed by curate ablate {job.name!r}: held-out Spearman {heldout_rho:.3f}; "
-              f"gain vs uniform {vs_uniform['mean_gain']:.4f} +- {vs_uniform['stderr']:.4f}, vs natural "
-              f"{vs_natural['mean_gain']:.4f} +- {vs_natural['stderr']:.4f} bits/byte ({n} seeds)\n"
-              f"# use as `weights_file:` in a mix spec with the same inputs and bucket_by {job.bucket_by}\n")
-    layout.write_bytes(layout.path("weights.yaml"), (header + yaml.safe_dump(
-        {"bucket_by": list(job.bucket_by), "weights": result["weights"]}, sort_keys=False)).encode())
+    header = (
+        f"# proposed by curate ablate {job.name!r}: held-out Spearman {heldout_rho:.3f}; "
+        f"gain vs uniform {vs_uniform['mean_gain']:.4f} +- {vs_uniform['stderr']:.4f}, vs natural "
+        f"{vs_natural['mean_gain']:.4f} +- {vs_natural['stderr']:.4f} bits/byte ({n} seeds)\n"
+        f"# use as `weights_file:` in a mix spec with the same inputs and bucket_by {job.bucket_by}\n"
+    )
+    layout.write_bytes(
+        layout.path("weights.yaml"),
+        (
+            header + yaml.safe_dump({"bucket_by": list(job.bucket_by), "weights": result["weights"]}, sort_keys=False)
+        ).encode(),
+    )
     from mixtures.ablate_report import write_ablate_report
 
     write_ablate_report(layout, result)
     progress.say(f"proposal: {', '.join(f'{b} {w:.3f}' for b, w in result['weights'].items())}")
-    progress.say(f"vs uniform: gain {vs_uniform['mean_gain']:.4f} +- {vs_uniform['stderr']:.4f} "
-                 f"({'passed' if vs_uniform['passed'] else 'NOT passed'}); vs natural: gain "
-                 f"{vs_natural['mean_gain']:.4f} +- {vs_natural['stderr']:.4f} "
-                 f"({'passed' if vs_natural['passed'] else 'NOT passed'}); held-out Spearman {heldout_rho:.3f} "
-                 f"({'passed' if gates['heldout_spearman_0.8'] else 'NOT passed'})")
+    progress.say(
+        f"vs uniform: gain {vs_uniform['mean_gain']:.4f} +- {vs_uniform['stderr']:.4f} "
+        f"({'passed' if vs_uniform['passed'] else 'NOT passed'}); vs natural: gain "
+        f"{vs_natural['mean_gain']:.4f} +- {vs_natural['stderr']:.4f} "
+        f"({'passed' if vs_natural['passed'] else 'NOT passed'}); held-out Spearman {heldout_rho:.3f} "
+        f"({'passed' if gates['heldout_spearman_0.8'] else 'NOT passed'})"
+    )
     progress.say(f"done in {result['seconds']:.1f}s: {layout.path('ablation.json')}, {layout.path('weights.yaml')}")
     return result

@@ -56,13 +56,28 @@ def unimax_weights(available: dict[str, int], target: int, caps: dict[str, float
     return {b: t / target for b, t in out.items()}
 
 
-def allocate(available: dict[str, int], *, target: int, weights: dict[str, float], source: str,
-             max_epochs: float, max_epochs_by_bucket: dict[str, float], redistribute: bool) -> Allocation:
+def allocate(
+    available: dict[str, int],
+    *,
+    target: int,
+    weights: dict[str, float],
+    source: str,
+    max_epochs: float,
+    max_epochs_by_bucket: dict[str, float],
+    redistribute: bool,
+) -> Allocation:
     """Tokens per bucket; raises SpecError naming the bucket and the numbers when the spec cannot be met."""
     unknown = sorted(set(weights) - set(available)) + sorted(set(max_epochs_by_bucket) - set(available))
     if unknown:
-        raise SpecError([("weights" if unknown[0] in weights else "max_epochs_by_bucket",
-                          f"unknown bucket {u!r} (the pool has: {', '.join(sorted(available))})") for u in unknown])
+        raise SpecError(
+            [
+                (
+                    "weights" if unknown[0] in weights else "max_epochs_by_bucket",
+                    f"unknown bucket {u!r} (the pool has: {', '.join(sorted(available))})",
+                )
+                for u in unknown
+            ]
+        )
     negative = [b for b, w in weights.items() if w < 0]
     if negative:
         raise SpecError([(f"weights.{b}", f"weight {weights[b]} is negative") for b in negative])
@@ -78,10 +93,15 @@ def allocate(available: dict[str, int], *, target: int, weights: dict[str, float
     over = {b: alloc[b] / available[b] for b in available if alloc[b] > 0 and alloc[b] > caps[b] * available[b]}
     moved: dict[str, int] = {}
     if over and not redistribute:
-        lines = [(f"weights.{b}" if source == "weights" else "target_tokens",
-                  f"bucket {b!r} would need {e:.2f} epochs ({alloc[b]:,.0f} tokens allocated, "
-                  f"{available[b]:,} available) but max_epochs is {caps[b]:g}; lower its weight or target_tokens, "
-                  f"raise its cap, or set redistribute: true") for b, e in sorted(over.items())]
+        lines = [
+            (
+                f"weights.{b}" if source == "weights" else "target_tokens",
+                f"bucket {b!r} would need {e:.2f} epochs ({alloc[b]:,.0f} tokens allocated, "
+                f"{available[b]:,} available) but max_epochs is {caps[b]:g}; lower its weight or target_tokens, "
+                f"raise its cap, or set redistribute: true",
+            )
+            for b, e in sorted(over.items())
+        ]
         raise SpecError(lines)
     if over:
         # Cap, then hand the excess to the uncapped buckets in proportion to their weights; repeat
@@ -99,13 +119,28 @@ def allocate(available: dict[str, int], *, target: int, weights: dict[str, float
             room = {b: requested[b] for b in available if b not in capped and requested[b] > 0}
             if not room or sum(room.values()) == 0:
                 capacity = sum(caps[b] * available[b] for b in available if requested[b] > 0)
-                raise SpecError([("target_tokens", f"{target:,} tokens cannot be met within the epoch caps: the "
-                                                   f"weighted buckets hold at most {capacity:,.0f}")])
+                raise SpecError(
+                    [
+                        (
+                            "target_tokens",
+                            f"{target:,} tokens cannot be met within the epoch caps: the "
+                            f"weighted buckets hold at most {capacity:,.0f}",
+                        )
+                    ]
+                )
             z = sum(room.values())
             for b, w in room.items():
                 alloc[b] += excess * w / z
-        moved = {b: round(alloc[b] - requested[b] * target) for b in available
-                 if round(alloc[b] - requested[b] * target) != 0}
+        moved = {
+            b: round(alloc[b] - requested[b] * target)
+            for b in available
+            if round(alloc[b] - requested[b] * target) != 0
+        }
     tokens = {b: int(round(v)) for b, v in alloc.items()}
-    return Allocation(weights={b: tokens[b] / target for b in available}, requested=requested, tokens=tokens,
-                      caps=caps, redistributed=moved)
+    return Allocation(
+        weights={b: tokens[b] / target for b in available},
+        requested=requested,
+        tokens=tokens,
+        caps=caps,
+        redistributed=moved,
+    )

@@ -43,17 +43,41 @@ def _weights(job: MixJob, available: dict[str, int], caps: dict[str, float]) -> 
 
 
 def _mixture_id(job: MixJob, files: list[str], weights: dict[str, float], salt: str = "") -> str:
-    key = json.dumps({"files": files, "weights": weights, "seed": job.seed, "target": job.target_tokens,
-                      "bucket_by": job.bucket_by, "tokenizer": vocab_sha256(), "caps": job.max_epochs,
-                      "caps_by": job.max_epochs_by_bucket, "long": salt}, sort_keys=True)
+    key = json.dumps(
+        {
+            "files": files,
+            "weights": weights,
+            "seed": job.seed,
+            "target": job.target_tokens,
+            "bucket_by": job.bucket_by,
+            "tokenizer": vocab_sha256(),
+            "caps": job.max_epochs,
+            "caps_by": job.max_epochs_by_bucket,
+            "long": salt,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def build_mixture(executor, layout: Layout, prefix: str, files: list[str], parts: list[str],
-                  available: dict[str, dict[str, int]], alloc: Allocation, job: MixJob, target: int, source: str,
-                  mixture_id: str, progress: Progress, min_tokens: int = 0,
-                  pool_seconds: float | None = None, compression: dict[str, Any] | None = None,
-                  pack_len: int | None = None) -> dict[str, Any]:
+def build_mixture(
+    executor,
+    layout: Layout,
+    prefix: str,
+    files: list[str],
+    parts: list[str],
+    available: dict[str, dict[str, int]],
+    alloc: Allocation,
+    job: MixJob,
+    target: int,
+    source: str,
+    mixture_id: str,
+    progress: Progress,
+    min_tokens: int = 0,
+    pool_seconds: float | None = None,
+    compression: dict[str, Any] | None = None,
+    pack_len: int | None = None,
+) -> dict[str, Any]:
     """Select, shuffle, write shards (and with `pack_len` packed sequences), manifest and blends under
     OUT/prefix, as steps over the pool parts (`mixtures.distributed`); returns the manifest."""
     from curation.exchange import Steps
@@ -70,45 +94,87 @@ def build_mixture(executor, layout: Layout, prefix: str, files: list[str], parts
         decisions, picks = dist.select_remainders(steps, layout, parts, plans, job.seed, min_tokens)
         selected = sum(d["full"] * tokens_of[b] + d["tokens"] for b, d in decisions.items())
         n_shards = dist.shard_count(selected, job.shard_tokens)
-        progress.say(f"{prefix or 'main '}selection: {selected:,} tokens chosen in {len(decisions)} bucket(s) "
-                     f"({time.monotonic() - t0:.1f}s); writing {n_shards} shard(s)")
+        progress.say(
+            f"{prefix or 'main '}selection: {selected:,} tokens chosen in {len(decisions)} bucket(s) "
+            f"({time.monotonic() - t0:.1f}s); writing {n_shards} shard(s)"
+        )
         t1 = time.monotonic()
-        shards, by_bucket, io, packed = dist.write_shards(steps, layout, prefix, files, parts, decisions, picks,
-                                                          job.seed, n_shards, job.formats, min_tokens, pack_len,
-                                                          progress.say)
+        shards, by_bucket, io, packed = dist.write_shards(
+            steps,
+            layout,
+            prefix,
+            files,
+            parts,
+            decisions,
+            picks,
+            job.seed,
+            n_shards,
+            job.formats,
+            min_tokens,
+            pack_len,
+            progress.say,
+        )
     finally:
         layout.remove_dir(root)
-    io["phase_seconds"] = {**({"pool": round(pool_seconds, 3)} if pool_seconds is not None else {}),
-                           "select": round(t1 - t0, 3), "shards": round(time.monotonic() - t1, 3)}
-    buckets = [{"name": b, "available_tokens": tokens_of[b], "allocated_tokens": alloc.tokens[b],
-                "selected_tokens": by_bucket.get(b, {}).get("tokens", 0), "weight": alloc.weights[b],
-                "requested_weight": alloc.requested[b], "weight_source": source,
-                "epochs": by_bucket.get(b, {}).get("tokens", 0) / tokens_of[b] if tokens_of[b] else 0.0,
-                "max_epochs": alloc.caps[b], "redistributed_tokens": alloc.redistributed.get(b, 0),
-                "synthetic_tokens": by_bucket.get(b, {}).get("synthetic", 0)} for b in sorted(tokens_of)]
+    io["phase_seconds"] = {
+        **({"pool": round(pool_seconds, 3)} if pool_seconds is not None else {}),
+        "select": round(t1 - t0, 3),
+        "shards": round(time.monotonic() - t1, 3),
+    }
+    buckets = [
+        {
+            "name": b,
+            "available_tokens": tokens_of[b],
+            "allocated_tokens": alloc.tokens[b],
+            "selected_tokens": by_bucket.get(b, {}).get("tokens", 0),
+            "weight": alloc.weights[b],
+            "requested_weight": alloc.requested[b],
+            "weight_source": source,
+            "epochs": by_bucket.get(b, {}).get("tokens", 0) / tokens_of[b] if tokens_of[b] else 0.0,
+            "max_epochs": alloc.caps[b],
+            "redistributed_tokens": alloc.redistributed.get(b, 0),
+            "synthetic_tokens": by_bucket.get(b, {}).get("synthetic", 0),
+        }
+        for b in sorted(tokens_of)
+    ]
     achieved = int(sum(s["tokens"] for s in shards))
     synthetic_tokens = int(sum(v["synthetic"] for v in by_bucket.values()))
-    manifest = {"schema_version": MANIFEST_VERSION, "mixture_id": mixture_id, "name": job.name,
-                "tokenizer": {"name": TOKENIZER_NAME, "vocab_sha256": vocab_sha256()}, "seed": job.seed,
-                "target_tokens": target, "achieved_tokens": achieved,
-                # tokens of model-written documents (domain synthetic) and their share of the mixture
-                "synthetic_tokens": synthetic_tokens,
-                "synthetic_share": synthetic_tokens / achieved if achieved else 0.0,
-                "rows": int(sum(s["rows"] for s in shards)),
-                # documents per power-of-two bin of token length (shards' histograms summed)
-                "length_histogram": _merge_counts([s.pop("length_histogram") for s in shards]),
-                "pool_documents": sum(v["documents"] for v in available.values()), "bucket_by": job.bucket_by,
-                "max_epochs": job.max_epochs, "redistribute": job.redistribute, "formats": job.formats,
-                "buckets": buckets, "shards": shards, "inputs": files,
-                # the shard step's bytes read (curated columns once, routed rows) and written (shards, token files)
-                "io": io}
+    manifest = {
+        "schema_version": MANIFEST_VERSION,
+        "mixture_id": mixture_id,
+        "name": job.name,
+        "tokenizer": {"name": TOKENIZER_NAME, "vocab_sha256": vocab_sha256()},
+        "seed": job.seed,
+        "target_tokens": target,
+        "achieved_tokens": achieved,
+        # tokens of model-written documents (domain synthetic) and their share of the mixture
+        "synthetic_tokens": synthetic_tokens,
+        "synthetic_share": synthetic_tokens / achieved if achieved else 0.0,
+        "rows": int(sum(s["rows"] for s in shards)),
+        # documents per power-of-two bin of token length (shards' histograms summed)
+        "length_histogram": _merge_counts([s.pop("length_histogram") for s in shards]),
+        "pool_documents": sum(v["documents"] for v in available.values()),
+        "bucket_by": job.bucket_by,
+        "max_epochs": job.max_epochs,
+        "redistribute": job.redistribute,
+        "formats": job.formats,
+        "buckets": buckets,
+        "shards": shards,
+        "inputs": files,
+        # the shard step's bytes read (curated columns once, routed rows) and written (shards, token files)
+        "io": io,
+    }
     if pack_len:
-        manifest["packed"] = {"seq_len": pack_len, "sequences": sum(p["sequences"] for p in packed),
-                              "files": [f for p in packed for f in p["files"]],
-                              "dropped_tail_tokens": sum(p["dropped_tail_tokens"] for p in packed)}
+        manifest["packed"] = {
+            "seq_len": pack_len,
+            "sequences": sum(p["sequences"] for p in packed),
+            "files": [f for p in packed for f in p["files"]],
+            "dropped_tail_tokens": sum(p["dropped_tail_tokens"] for p in packed),
+        }
         if any("token_files" in p for p in packed):
-            manifest["packed"]["token_files"] = {f: [e for p in packed for e in p["token_files"][f]]
-                                                 for f in packed[0]["token_files"]}
+            manifest["packed"]["token_files"] = {
+                f: [e for p in packed for e in p["token_files"][f]] for f in packed[0]["token_files"]
+            }
     if compression is not None:  # Qwen tokens per byte and per character of the pool, by language and bucket
         manifest["compression"] = compression
     manifest["blend_files"] = blend_files(layout, prefix, shards)
@@ -133,6 +199,13 @@ def _available(pool: pa.Table) -> dict[str, int]:
 def _alloc_for(job: MixJob, available: dict[str, int], target: int, max_epochs: float) -> tuple[Allocation, str]:
     caps = {b: job.max_epochs_by_bucket.get(b, max_epochs) for b in available}
     weights = _weights(job, available, caps)
-    alloc = allocate(available, target=target, weights=weights, source=job.weight_source(), max_epochs=max_epochs,
-                     max_epochs_by_bucket=job.max_epochs_by_bucket, redistribute=job.redistribute)
+    alloc = allocate(
+        available,
+        target=target,
+        weights=weights,
+        source=job.weight_source(),
+        max_epochs=max_epochs,
+        max_epochs_by_bucket=job.max_epochs_by_bucket,
+        redistribute=job.redistribute,
+    )
     return alloc, job.weight_source()

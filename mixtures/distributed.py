@@ -33,21 +33,32 @@ def _stats(layout: Any, path: str, min_tokens: int) -> list[Any]:
     out: dict[str, dict[str, tuple[int, ...]]] = {"bucket": {}, "lang": {}}
     if len(t):
         for key in ("bucket", "lang"):
-            g = t.group_by(key).aggregate([("n_tokens", "sum"), ("n_tokens", "count"), ("n_bytes", "sum"),
-                                           ("n_chars", "sum")])
-            out[key] = {k: (int(n), int(c), int(b), int(ch)) for k, n, c, b, ch in
-                        zip(g[key].to_pylist(), g["n_tokens_sum"].to_pylist(), g["n_tokens_count"].to_pylist(),
-                            g["n_bytes_sum"].to_pylist(), g["n_chars_sum"].to_pylist())}
+            g = t.group_by(key).aggregate(
+                [("n_tokens", "sum"), ("n_tokens", "count"), ("n_bytes", "sum"), ("n_chars", "sum")]
+            )
+            out[key] = {
+                k: (int(n), int(c), int(b), int(ch))
+                for k, n, c, b, ch in zip(
+                    g[key].to_pylist(),
+                    g["n_tokens_sum"].to_pylist(),
+                    g["n_tokens_count"].to_pylist(),
+                    g["n_bytes_sum"].to_pylist(),
+                    g["n_chars_sum"].to_pylist(),
+                )
+            }
     return [out]
 
 
-def pool_stats(steps: Steps, layout: Any, parts: list[str], min_tokens: int = 0
-               ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, float]]]]:
+def pool_stats(
+    steps: Steps, layout: Any, parts: list[str], min_tokens: int = 0
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, float]]]]:
     """Per bucket: tokens and documents (of at least min_tokens tokens); and the tokenizer's compression
     (tokens, bytes, characters, tokens per byte and per character) per bucket and per language."""
     _, per_part = steps.run("stats", _stats, [(layout, p, min_tokens) for p in parts], [])
-    sums: dict[str, dict[str, list[int]]] = {"bucket": defaultdict(lambda: [0, 0, 0, 0]),
-                                            "lang": defaultdict(lambda: [0, 0, 0, 0])}
+    sums: dict[str, dict[str, list[int]]] = {
+        "bucket": defaultdict(lambda: [0, 0, 0, 0]),
+        "lang": defaultdict(lambda: [0, 0, 0, 0]),
+    }
     for (d,) in per_part:
         for key in ("bucket", "lang"):
             for k, vals in d[key].items():
@@ -55,11 +66,23 @@ def pool_stats(steps: Steps, layout: Any, parts: list[str], min_tokens: int = 0
                 for i, v in enumerate(vals):
                     acc[i] += v
     available = {b: {"tokens": v[0], "documents": v[1]} for b, v in sums["bucket"].items()}
-    compression = {f"by_{key}": {k: {"tokens": v[0], "documents": v[1], "bytes": v[2], "chars": v[3],
-                                     "tokens_per_byte": round(v[0] / v[2], 4) if v[2] else None,
-                                     "tokens_per_char": round(v[0] / v[3], 4) if v[3] else None}
-                                 for k, v in sorted(sums[key].items())} for key in ("bucket", "lang")}
+    compression = {
+        f"by_{key}": {
+            k: {
+                "tokens": v[0],
+                "documents": v[1],
+                "bytes": v[2],
+                "chars": v[3],
+                "tokens_per_byte": round(v[0] / v[2], 4) if v[2] else None,
+                "tokens_per_char": round(v[0] / v[3], 4) if v[3] else None,
+            }
+            for k, v in sorted(sums[key].items())
+        }
+        for key in ("bucket", "lang")
+    }
     return available, compression
+
+
 def _id_keys(layout: Any, path: str, file_no: int, partitions: int) -> list[Any]:
     t = read_part(layout, path, ["row", "id_hash"])
     h = t["id_hash"].to_numpy()
@@ -67,7 +90,7 @@ def _id_keys(layout: Any, path: str, file_no: int, partitions: int) -> list[Any]
     part = (h % np.uint64(partitions)).astype(np.int64)
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
-    return [{k: v[order[bounds[i]:bounds[i + 1]]] for k, v in f.items()} for i in range(partitions)]
+    return [{k: v[order[bounds[i] : bounds[i + 1]]] for k, v in f.items()} for i in range(partitions)]
 
 
 def _repeats(*frames: dict[str, np.ndarray]) -> list[Any]:
@@ -107,12 +130,20 @@ def repeated_ids(steps: Steps, layout: Any, parts: list[str], documents: int) ->
 
 
 def _hist(layout: Any, path: str, buckets: list[str], seed: int, min_tokens: int) -> list[Any]:
-    return sel.bucket_histogram(read_part(layout, path, ["id_hash", "bucket", "n_tokens"], min_tokens),
-                                buckets, seed)
+    return sel.bucket_histogram(read_part(layout, path, ["id_hash", "bucket", "n_tokens"], min_tokens), buckets, seed)
 
 
-def _rows_in_bins(layout: Any, path: str, file_no: int, buckets: list[str], lo: list[int], hi: list[int],
-                  max_tokens: list[int], seed: int, min_tokens: int) -> list[Any]:
+def _rows_in_bins(
+    layout: Any,
+    path: str,
+    file_no: int,
+    buckets: list[str],
+    lo: list[int],
+    hi: list[int],
+    max_tokens: list[int],
+    seed: int,
+    min_tokens: int,
+) -> list[Any]:
     t = read_part(layout, path, ["row", "id_hash", "bucket", "n_tokens"], min_tokens)
     return sel.rows_in_bins(t, file_no, buckets, lo, hi, max_tokens, seed)
 
@@ -121,11 +152,19 @@ def _merge(*frames: Any) -> list[Any]:
     return [sel.merge_histograms(*frames)]
 
 
-def select_remainders(steps: Steps, layout: Any, parts: list[str], plans: dict[str, tuple[int, int, float]],
-                      seed: int, min_tokens: int = 0) -> tuple[dict[str, dict[str, Any]], dict[int, np.ndarray]]:
+def select_remainders(
+    steps: Steps,
+    layout: Any,
+    parts: list[str],
+    plans: dict[str, tuple[int, int, float]],
+    seed: int,
+    min_tokens: int = 0,
+) -> tuple[dict[str, dict[str, Any]], dict[int, np.ndarray]]:
     """Per bucket the decision `selected_epochs` applies (full, rest, k, cut) and its remainder tokens; and
     per file the rows first fit (or the last step) took. Same choice as `select` on the whole pool."""
-    decisions = {b: {"full": full, "rest": rest, "k": 0, "cut": None, "tokens": 0} for b, (full, rest, _) in plans.items()}
+    decisions = {
+        b: {"full": full, "rest": rest, "k": 0, "cut": None, "tokens": 0} for b, (full, rest, _) in plans.items()
+    }
     picks: dict[int, list[np.ndarray]] = defaultdict(list)
     rest_b = sorted(b for b, (_, rest, _) in plans.items() if rest)
     if rest_b:
@@ -135,21 +174,44 @@ def select_remainders(steps: Steps, layout: Any, parts: list[str], plans: dict[s
         steps.drop("hist")
         bounds = [sel.boundary_bin(m[0]["tokens"], plans[b][1]) for b, m in zip(rest_b, merged)]
         ks = [k for k, _ in bounds]
-        (rows,), _ = steps.run("boundary", _rows_in_bins, [(layout, p, i, rest_b, ks, ks, [np.iinfo(np.int64).max] * B,
-                                                             seed, min_tokens) for i, p in enumerate(parts)], [B])
-        _, cuts = steps.run("cut", sel.cut_bucket, [(plans[b][1], before, box) for b, (_, before), box
-                                                     in zip(rest_b, bounds, inboxes(rows, len(parts), B))], [])
+        (rows,), _ = steps.run(
+            "boundary",
+            _rows_in_bins,
+            [
+                (layout, p, i, rest_b, ks, ks, [np.iinfo(np.int64).max] * B, seed, min_tokens)
+                for i, p in enumerate(parts)
+            ],
+            [B],
+        )
+        _, cuts = steps.run(
+            "cut",
+            sel.cut_bucket,
+            [(plans[b][1], before, box) for b, (_, before), box in zip(rest_b, bounds, inboxes(rows, len(parts), B))],
+            [],
+        )
         steps.drop("boundary")
         cuts = [c[0] for c in cuts]
         gaps = [c["gap"] for c in cuts]
         if any(g > 0 for g in gaps):
             lo = [k + 1 if g > 0 else sel.BINS for k, g in zip(ks, gaps)]
-            (tail,), _ = steps.run("tail", _rows_in_bins,
-                                   [(layout, p, i, rest_b, lo, [sel.BINS - 1] * B, [max(0, 2 * g - 1) for g in gaps],
-                                     seed, min_tokens) for i, p in enumerate(parts)], [B])
-            _, fins = steps.run("finish", sel.finish_bucket,
-                                [(plans[b][1], plans[b][2], c["gap"], c["left"], box)
-                                 for b, c, box in zip(rest_b, cuts, inboxes(tail, len(parts), B))], [])
+            (tail,), _ = steps.run(
+                "tail",
+                _rows_in_bins,
+                [
+                    (layout, p, i, rest_b, lo, [sel.BINS - 1] * B, [max(0, 2 * g - 1) for g in gaps], seed, min_tokens)
+                    for i, p in enumerate(parts)
+                ],
+                [B],
+            )
+            _, fins = steps.run(
+                "finish",
+                sel.finish_bucket,
+                [
+                    (plans[b][1], plans[b][2], c["gap"], c["left"], box)
+                    for b, c, box in zip(rest_b, cuts, inboxes(tail, len(parts), B))
+                ],
+                [],
+            )
             steps.drop("tail")
         else:
             fins = [[{"picks": {"file": np.zeros(0, np.int64), "row": np.zeros(0, np.int64)}, "gap": 0}]] * B
@@ -161,8 +223,18 @@ def select_remainders(steps: Steps, layout: Any, parts: list[str], plans: dict[s
     return decisions, {f: np.concatenate(r) for f, r in picks.items()}
 
 
-def _route(layout: Any, path: str, file_uri: str, file_no: int, decisions: dict[str, dict[str, Any]],
-           picks: np.ndarray, seed: int, shards: int, min_tokens: int, with_ids: bool) -> list[Any]:
+def _route(
+    layout: Any,
+    path: str,
+    file_uri: str,
+    file_no: int,
+    decisions: dict[str, dict[str, Any]],
+    picks: np.ndarray,
+    seed: int,
+    shards: int,
+    min_tokens: int,
+    with_ids: bool,
+) -> list[Any]:
     from mixtures.shards import route_copies
 
     t = read_part(layout, path, ["row", "id", "id_hash", "bucket", "n_tokens", "synthetic"], min_tokens)
@@ -170,11 +242,21 @@ def _route(layout: Any, path: str, file_uri: str, file_no: int, decisions: dict[
     return route_copies(file_uri, file_no, t, epochs, seed, shards, (layout.fs, path) if with_ids else None)
 
 
-def write_shards(steps: Steps, layout: Any, prefix: str, files: list[str], parts: list[str],
-                 decisions: dict[str, dict[str, Any]], picks: dict[int, np.ndarray], seed: int, shards: int,
-                 formats: Sequence[str], min_tokens: int = 0, pack_len: int | None = None,
-                 report: Callable[[str], None] = lambda m: None
-                 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int], list[dict[str, Any]]]:
+def write_shards(
+    steps: Steps,
+    layout: Any,
+    prefix: str,
+    files: list[str],
+    parts: list[str],
+    decisions: dict[str, dict[str, Any]],
+    picks: dict[int, np.ndarray],
+    seed: int,
+    shards: int,
+    formats: Sequence[str],
+    min_tokens: int = 0,
+    pack_len: int | None = None,
+    report: Callable[[str], None] = lambda m: None,
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, int], list[dict[str, Any]]]:
     """The shard step (5). Returns the shards' manifest entries (empty shards are not written), per
     bucket the selected and synthetic tokens, the step's bytes read (curated columns and kept token
     ids, routed rows) and written (shards, token files, packed files), and with `pack_len` each
@@ -183,9 +265,15 @@ def write_shards(steps: Steps, layout: Any, prefix: str, files: list[str], parts
 
     empty = np.zeros(0, np.int64)
     with_ids = bool(set(formats) - {"parquet"}) or bool(pack_len)
-    (routed,), counts = steps.run("route", _route, [(layout, p, files[i], i, decisions, picks.get(i, empty), seed,
-                                                     shards, min_tokens, with_ids) for i, p in enumerate(parts)],
-                                  [shards])
+    (routed,), counts = steps.run(
+        "route",
+        _route,
+        [
+            (layout, p, files[i], i, decisions, picks.get(i, empty), seed, shards, min_tokens, with_ids)
+            for i, p in enumerate(parts)
+        ],
+        [shards],
+    )
     per_bucket: dict[str, dict[str, int]] = defaultdict(lambda: {"tokens": 0, "synthetic": 0, "rows": 0})
     for c, _ in counts:
         for b, (n, syn, rows) in c.items():
@@ -193,22 +281,35 @@ def write_shards(steps: Steps, layout: Any, prefix: str, files: list[str], parts
             per_bucket[b]["synthetic"] += syn
             per_bucket[b]["rows"] += rows
     report(f"shards: {sum(v['rows'] for v in per_bucket.values()):,} rows routed to {shards} shard(s)")
-    _, entries = steps.run("shards", write_shard, [(layout, prefix, f"shards/shard-{j:05d}.parquet", formats,
-                                                    pack_len, Inbox(routed, len(parts), j)) for j in range(shards)], [])
+    _, entries = steps.run(
+        "shards",
+        write_shard,
+        [
+            (layout, prefix, f"shards/shard-{j:05d}.parquet", formats, pack_len, Inbox(routed, len(parts), j))
+            for j in range(shards)
+        ],
+        [],
+    )
     steps.drop("route")
     shards_out = [e[0] for e in entries if e[0] is not None]
     packed = [e[2] for e in entries if e[2] is not None]
 
     def token_bytes(entry: dict[str, Any]) -> int:
-        return sum(f["bytes"] for tf in entry.get("token_files", {}).values()
-                   for g in (tf if isinstance(tf, list) else [tf]) for f in g["files"])
+        return sum(
+            f["bytes"]
+            for tf in entry.get("token_files", {}).values()
+            for g in (tf if isinstance(tf, list) else [tf])
+            for f in g["files"]
+        )
 
-    written = sum(s["bytes"] + token_bytes(s) for s in shards_out) + sum(token_bytes(p) for p in packed) + sum(
-        layout.fs.get_file_info(layout.path(prefix + f)).size for p in packed for f in p["files"])
+    written = (
+        sum(s["bytes"] + token_bytes(s) for s in shards_out)
+        + sum(token_bytes(p) for p in packed)
+        + sum(layout.fs.get_file_info(layout.path(prefix + f)).size for p in packed for f in p["files"])
+    )
     io = {"read_bytes": int(sum(r for _, r in counts) + sum(e[1] for e in entries)), "written_bytes": int(written)}
     return shards_out, dict(per_bucket), io, packed
 
 
 def shard_count(tokens: int, shard_tokens: int) -> int:
     return max(1, math.ceil(tokens / shard_tokens))
-

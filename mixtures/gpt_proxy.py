@@ -86,7 +86,9 @@ class TinyGPT:
         self.net = self._model(torch).to(dev)
         opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=0.01)
         steps = max(1, self.train_bytes // (self.batch * self.context))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / 20) * 0.5 * (1 + math.cos(math.pi * s / steps))
+        )
         rng = np.random.default_rng(self.seed)
         x_all = torch.from_numpy(data.astype(np.int64))
         for _ in range(steps):
@@ -115,7 +117,8 @@ class TinyGPT:
         self.net.eval()
         with torch.no_grad():
             for i in range(0, n, 64):
-                logits = self.net(inp[i:i + 64].to(self.dev))
-                total += torch.nn.functional.cross_entropy(logits.reshape(-1, 256), tgt[i:i + 64].reshape(-1).to(self.dev),
-                                                           reduction="sum").item()
+                logits = self.net(inp[i : i + 64].to(self.dev))
+                total += torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, 256), tgt[i : i + 64].reshape(-1).to(self.dev), reduction="sum"
+                ).item()
         return total / (n * self.context) / math.log(2)

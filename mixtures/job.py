@@ -31,7 +31,9 @@ def build_pool(executor, layout: Layout, files: list[str], job: Any, progress: P
     missing = [i for i, p in enumerate(parts) if layout.fs.get_file_info(p).type != pafs.FileType.File]
     if missing:
         if progress is not None:
-            progress.say(f"counting tokens of {len(missing)} curated file(s) ({len(files) - len(missing)} counted before)")
+            progress.say(
+                f"counting tokens of {len(missing)} curated file(s) ({len(files) - len(missing)} counted before)"
+            )
         t0 = time.monotonic()
 
         def report(done: list[pa.Table]) -> None:
@@ -41,9 +43,14 @@ def build_pool(executor, layout: Layout, files: list[str], job: Any, progress: P
                 eta = f", ETA {(len(missing) - n) * el / n:.0f}s" if n else ""
                 progress.say(f"counting: {n}/{len(missing)} files, {docs:,} documents, {docs / el:,.0f}/s{eta}")
 
-        tables_with_actor(executor, PoolIndexer, ([files[i] for i in missing], job.bucket_by, layout,
-                                                   [parts[i] for i in missing], with_ids), len(missing), job.execution.actors,
-                          report=report)
+        tables_with_actor(
+            executor,
+            PoolIndexer,
+            ([files[i] for i in missing], job.bucket_by, layout, [parts[i] for i in missing], with_ids),
+            len(missing),
+            job.execution.actors,
+            report=report,
+        )
     return parts
 
 
@@ -67,8 +74,9 @@ def run_mix(job: MixJob, *, address: str | None = None, progress: Progress | Non
         return _run_mix(job, files, layout, address, progress or Progress(), t0)
 
 
-def _run_mix(job: MixJob, files: list[str], layout: Layout, address: str | None, progress: Progress,
-             t0: float) -> dict[str, Any]:
+def _run_mix(
+    job: MixJob, files: list[str], layout: Layout, address: str | None, progress: Progress, t0: float
+) -> dict[str, Any]:
     from curation.dataset_card import mix_card
 
     executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
@@ -88,16 +96,38 @@ def _run_mix(job: MixJob, files: list[str], layout: Layout, address: str | None,
         finally:
             layout.remove_dir(layout.path("_work", "exchange", "pool"))
         if repeats:
-            raise SpecError([("inputs", f"document ids are not unique across the inputs ({repeats:,} ids repeat, "
-                                        f"e.g. {', '.join(repr(i) for i in examples)}); mixture rows are named by id: "
-                                        "give each source its own id_field or prefix, or curate the inputs in one job")])
+            raise SpecError(
+                [
+                    (
+                        "inputs",
+                        f"document ids are not unique across the inputs ({repeats:,} ids repeat, "
+                        f"e.g. {', '.join(repr(i) for i in examples)}); mixture rows are named by id: "
+                        "give each source its own id_field or prefix, or curate the inputs in one job",
+                    )
+                ]
+            )
         tokens = {b: v["tokens"] for b, v in available.items()}
-        progress.say(f"pool: {documents:,} documents, {sum(tokens.values()):,} tokens in {len(tokens)} "
-                     f"buckets ({time.monotonic() - t0:.1f}s)")
+        progress.say(
+            f"pool: {documents:,} documents, {sum(tokens.values()):,} tokens in {len(tokens)} "
+            f"buckets ({time.monotonic() - t0:.1f}s)"
+        )
         alloc, source = _alloc_for(job, tokens, job.target_tokens, job.max_epochs)
-        manifest = build_mixture(executor, layout, "", files, parts, available, alloc, job, job.target_tokens,
-                                 source, _mixture_id(job, files, alloc.weights), progress,
-                                 pool_seconds=time.monotonic() - t_pool, compression=compression)
+        manifest = build_mixture(
+            executor,
+            layout,
+            "",
+            files,
+            parts,
+            available,
+            alloc,
+            job,
+            job.target_tokens,
+            source,
+            _mixture_id(job, files, alloc.weights),
+            progress,
+            pool_seconds=time.monotonic() - t_pool,
+            compression=compression,
+        )
         progress.say(f"main mixture: {manifest['achieved_tokens']:,} tokens in {len(manifest['shards'])} shard(s)")
         long_manifest = None
         if job.long_context is not None:

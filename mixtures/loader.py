@@ -107,8 +107,14 @@ class MixtureLoader:
     manifest's folder (absolute paths and URIs are accepted as they are).
     """
 
-    def __init__(self, manifest_path_or_dir: str | Any, rank: int = 0, world_size: int = 1, verify: bool = False,
-                 batch_rows: int = BATCH_ROWS):
+    def __init__(
+        self,
+        manifest_path_or_dir: str | Any,
+        rank: int = 0,
+        world_size: int = 1,
+        verify: bool = False,
+        batch_rows: int = BATCH_ROWS,
+    ):
         if not _is_int(world_size) or world_size < 1:
             raise ValueError(f"world_size must be an integer >= 1, got {world_size!r}")
         if not _is_int(rank) or not 0 <= rank < world_size:
@@ -132,8 +138,10 @@ class MixtureLoader:
             target = target.rstrip("/") + "/" + MANIFEST
             info = fs.get_file_info(path)
         if info.type != pafs.FileType.File:
-            raise FileNotFoundError(f"no mixture manifest at {target} (expected a mixture output folder "
-                                    f"containing {MANIFEST}, or the {MANIFEST} itself)")
+            raise FileNotFoundError(
+                f"no mixture manifest at {target} (expected a mixture output folder "
+                f"containing {MANIFEST}, or the {MANIFEST} itself)"
+            )
         with fs.open_input_stream(path) as f:
             raw = f.read()
         try:
@@ -144,8 +152,9 @@ class MixtureLoader:
             raise ManifestError(f"{target}: expected a JSON object, got {type(manifest).__name__}")
         version = manifest.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise ManifestError(f"{target}: schema_version {version!r} is not supported (this loader reads "
-                                f"{SCHEMA_VERSION})")
+            raise ManifestError(
+                f"{target}: schema_version {version!r} is not supported (this loader reads {SCHEMA_VERSION})"
+            )
         if not _is_int(manifest.get("seed")):
             raise ManifestError(f"{target}: 'seed' must be an integer, got {manifest.get('seed')!r}")
         shards = manifest.get("shards")
@@ -173,8 +182,9 @@ class MixtureLoader:
             else:
                 fs, path = self._fs, posixpath.normpath(posixpath.join(self._dir, rel))
                 uri = f"{self._dir_uri}/{rel}"
-            out.append(Shard(i, rel, uri, fs, path, int(rows), entry.get("tokens"), entry.get("bytes"),
-                             entry.get("sha256")))
+            out.append(
+                Shard(i, rel, uri, fs, path, int(rows), entry.get("tokens"), entry.get("bytes"), entry.get("sha256"))
+            )
         return out
 
     # -- order ---------------------------------------------------------------------------------
@@ -218,8 +228,10 @@ class MixtureLoader:
         if _is_int(shard.nbytes) and size != shard.nbytes:
             raise ShardError(f"shard {shard.uri}: {size} bytes, the manifest says {shard.nbytes}")
         if h.hexdigest() != shard.sha256.lower():
-            raise ShardError(f"shard {shard.uri}: sha256 {h.hexdigest()} does not match the manifest's "
-                             f"{shard.sha256} (the file changed after the mixture was written)")
+            raise ShardError(
+                f"shard {shard.uri}: sha256 {h.hexdigest()} does not match the manifest's "
+                f"{shard.sha256} (the file changed after the mixture was written)"
+            )
         self._checked.add(shard.index)
 
     def _open(self, shard: Shard) -> tuple[pq.ParquetFile, Any]:
@@ -270,8 +282,9 @@ class MixtureLoader:
                 f.close()
             offset += shard.rows
 
-    def documents(self, epoch: int = 0, *, columns: Sequence[str] | None = None,
-                  start: int = 0) -> Iterator[dict[str, Any]]:
+    def documents(
+        self, epoch: int = 0, *, columns: Sequence[str] | None = None, start: int = 0
+    ) -> Iterator[dict[str, Any]]:
         """This rank's rows of epoch `epoch`, one dict per row (all columns, or `columns`).
 
         `start` skips this rank's first `start` rows of the epoch (to resume), without reading the
@@ -286,8 +299,10 @@ class MixtureLoader:
 
         want = self.tokenizer.get("vocab_sha256")
         if want and want != vocab_sha256():
-            raise ManifestError(f"{self.manifest_uri}: the mixture was counted with vocabulary sha256 {want}, but "
-                                f"this tokenizer's is {vocab_sha256()}; token ids would not match its n_tokens")
+            raise ManifestError(
+                f"{self.manifest_uri}: the mixture was counted with vocabulary sha256 {want}, but "
+                f"this tokenizer's is {vocab_sha256()}; token ids would not match its n_tokens"
+            )
         eot = eot_token()
         for batch in self._batches(epoch, ["text"], start):
             for ids in encode(batch.column(0).to_pylist()):

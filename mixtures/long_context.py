@@ -27,15 +27,42 @@ def build_long_context(executor, layout: Layout, files: list[str], parts: list[s
     if not available:
         raise SpecError([("long_context.min_tokens", f"no document has {lc.min_tokens:,} tokens or more")])
     tokens = {b: v["tokens"] for b, v in available.items()}
-    alloc, source = _alloc_for(job.model_copy(update={"weights": None, "weights_file": None, "temperature": None,
-                                                      "unimax": None, "max_epochs_by_bucket": {}}),
-                               tokens, lc.target_tokens, lc.max_epochs)
-    manifest = build_mixture(executor, layout, "long_context/", files, parts, available, alloc, job, lc.target_tokens,
-                             "natural (long documents)", _mixture_id(job, files, alloc.weights, salt="long"), progress,
-                             min_tokens=lc.min_tokens, compression=compression, pack_len=lc.seq_len if lc.pack else None)
+    alloc, source = _alloc_for(
+        job.model_copy(
+            update={
+                "weights": None,
+                "weights_file": None,
+                "temperature": None,
+                "unimax": None,
+                "max_epochs_by_bucket": {},
+            }
+        ),
+        tokens,
+        lc.target_tokens,
+        lc.max_epochs,
+    )
+    manifest = build_mixture(
+        executor,
+        layout,
+        "long_context/",
+        files,
+        parts,
+        available,
+        alloc,
+        job,
+        lc.target_tokens,
+        "natural (long documents)",
+        _mixture_id(job, files, alloc.weights, salt="long"),
+        progress,
+        min_tokens=lc.min_tokens,
+        compression=compression,
+        pack_len=lc.seq_len if lc.pack else None,
+    )
     manifest["min_tokens"] = lc.min_tokens
     layout.write_bytes(layout.path("long_context/manifest.json"), json.dumps(manifest, indent=2).encode())
-    progress.say(f"long-context mixture: {manifest['achieved_tokens']:,} tokens, {manifest['rows']:,} documents "
-                 f">= {lc.min_tokens:,} tokens" + (f", {manifest['packed']['sequences']:,} packed sequences of "
-                                                  f"{lc.seq_len:,}" if lc.pack else ""))
+    progress.say(
+        f"long-context mixture: {manifest['achieved_tokens']:,} tokens, {manifest['rows']:,} documents "
+        f">= {lc.min_tokens:,} tokens"
+        + (f", {manifest['packed']['sequences']:,} packed sequences of {lc.seq_len:,}" if lc.pack else "")
+    )
     return manifest

@@ -24,9 +24,20 @@ import pyarrow.parquet as pq
 from curation.io.sources import _glob_regex, _split_glob, filesystem_for
 from curation.spec import SpecError
 
-POOL_SCHEMA = pa.schema([("file", pa.int32()), ("row", pa.int64()), ("id", pa.string()), ("id_hash", pa.uint64()),
-                         ("bucket", pa.string()), ("lang", pa.string()), ("n_tokens", pa.int64()),
-                         ("n_bytes", pa.int64()), ("n_chars", pa.int64()), ("synthetic", pa.bool_())])
+POOL_SCHEMA = pa.schema(
+    [
+        ("file", pa.int32()),
+        ("row", pa.int64()),
+        ("id", pa.string()),
+        ("id_hash", pa.uint64()),
+        ("bucket", pa.string()),
+        ("lang", pa.string()),
+        ("n_tokens", pa.int64()),
+        ("n_bytes", pa.int64()),
+        ("n_chars", pa.int64()),
+        ("synthetic", pa.bool_()),
+    ]
+)
 POOL_VERSION = 3  # part of the pool parts' names: bump when POOL_SCHEMA changes
 TOKEN_IDS = pa.field("token_ids", pa.large_list(pa.int32()))  # int32: the vocabulary exceeds 65,535
 PART_ROW_GROUP = 2000  # documents per row group of a part: the shard step reads ids a row group at a time
@@ -52,18 +63,31 @@ def curated_files(inputs: list[str]) -> list[str]:
         else:
             if pattern is None and fs.get_file_info(base + "/curated").type == pafs.FileType.Directory:
                 base = base + "/curated"
-            elif pattern is None and any(fs.get_file_info(base + "/" + m).type != pafs.FileType.NotFound
-                                         for m in ("job.yaml", "rejected")):
+            elif pattern is None and any(
+                fs.get_file_info(base + "/" + m).type != pafs.FileType.NotFound for m in ("job.yaml", "rejected")
+            ):
                 # A curate output without curated/ (unfinished, or nothing kept): its rejected/ and _work/
                 # files are not mixture material.
-                raise SpecError([(f"inputs.{i}", f"{spec!r} is a job output with no curated/ folder (the job "
-                                                 "has not finished, or kept nothing)")])
+                raise SpecError(
+                    [
+                        (
+                            f"inputs.{i}",
+                            f"{spec!r} is a job output with no curated/ folder (the job "
+                            "has not finished, or kept nothing)",
+                        )
+                    ]
+                )
             infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
             # "_" and "." names are files still being written (curation.outputs.in_progress_name) or work
             # folders, skipped at every level as pyarrow.dataset does
-            found = sorted(fi.path for fi in infos if fi.type == pafs.FileType.File and fi.path.endswith(".parquet")
-                           and not any(part.startswith(("_", ".")) for part in fi.path[len(base):].split("/"))
-                           and (pattern is None or _glob_regex(pattern).match(fi.path[len(base):].lstrip("/"))))
+            found = sorted(
+                fi.path
+                for fi in infos
+                if fi.type == pafs.FileType.File
+                and fi.path.endswith(".parquet")
+                and not any(part.startswith(("_", ".")) for part in fi.path[len(base) :].split("/"))
+                and (pattern is None or _glob_regex(pattern).match(fi.path[len(base) :].lstrip("/")))
+            )
         if not found:
             raise SpecError([(f"inputs.{i}", f"no curated Parquet files in {spec!r}")])
         out += [scheme + p for p in found]
@@ -82,9 +106,18 @@ def part_paths(layout: Any, files: list[str], bucket_by: list[str], with_ids: bo
     for f in files:
         fs, path = filesystem_for(f)
         info = fs.get_file_info(path)
-        key = json.dumps({"file": f, "size": info.size, "mtime": info.mtime_ns, "bucket_by": bucket_by,
-                          "vocab": vocab_sha256(), "pool": POOL_VERSION, **({"ids": True} if with_ids else {})},
-                         sort_keys=True)
+        key = json.dumps(
+            {
+                "file": f,
+                "size": info.size,
+                "mtime": info.mtime_ns,
+                "bucket_by": bucket_by,
+                "vocab": vocab_sha256(),
+                "pool": POOL_VERSION,
+                **({"ids": True} if with_ids else {}),
+            },
+            sort_keys=True,
+        )
         out.append(layout.path("_work", "pool", hashlib.sha256(key.encode()).hexdigest()[:20] + ".parquet"))
     return out
 
@@ -104,8 +137,9 @@ class PoolIndexer:
             t = index_file(self.files[int(i)], int(i), self.bucket_by, self.with_ids)
             path = self.parts[int(i)]
             self.layout.mkdir(path.rsplit("/", 1)[0])
-            pq.write_table(t, path + ".tmp", filesystem=self.layout.fs, compression="zstd",
-                           row_group_size=PART_ROW_GROUP)
+            pq.write_table(
+                t, path + ".tmp", filesystem=self.layout.fs, compression="zstd", row_group_size=PART_ROW_GROUP
+            )
             self.layout.fs.move(path + ".tmp", path)
             rows.append(len(t))
         return pa.table({"file": pa.array(batch["i"], pa.int64()), "rows": pa.array(rows, pa.int64())})
@@ -125,8 +159,9 @@ def id_key(ids: list[str]) -> np.ndarray:
     hashes selection and shuffling use are mixed from it with numpy (`mixtures.select.seeded`)."""
     import xxhash
 
-    return np.fromiter((xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass")) for i in ids),
-                       dtype=np.uint64, count=len(ids))
+    return np.fromiter(
+        (xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass")) for i in ids), dtype=np.uint64, count=len(ids)
+    )
 
 
 def index_file(uri: str, file_no: int, bucket_by: list[str], with_ids: bool = False) -> pa.Table:
@@ -140,8 +175,14 @@ def index_file(uri: str, file_no: int, bucket_by: list[str], with_ids: bool = Fa
     has_counts = "n_tokens" in schema.names
     has_domain = "domain" in schema.names
     has_lang = "lang" in schema.names
-    cols = list(dict.fromkeys(["id", "text", *bucket_by] + (["n_tokens"] if has_counts else [])
-                              + (["domain"] if has_domain else []) + (["lang"] if has_lang else [])))
+    cols = list(
+        dict.fromkeys(
+            ["id", "text", *bucket_by]
+            + (["n_tokens"] if has_counts else [])
+            + (["domain"] if has_domain else [])
+            + (["lang"] if has_lang else [])
+        )
+    )
     parts = []
     row = 0
     schema = pool_schema(with_ids)
@@ -159,19 +200,33 @@ def index_file(uri: str, file_no: int, bucket_by: list[str], with_ids: bool = Fa
         keys = [pc.cast(batch.column(c), pa.string()).fill_null("None") for c in bucket_by]
         bucket = keys[0] if len(keys) == 1 else pc.binary_join_element_wise(*keys, "/")
         ids = batch.column("id").cast(pa.string())
-        parts.append(pa.table({"file": pa.array(np.full(n, file_no, np.int32)),
-                               "row": pa.array(np.arange(row, row + n, dtype=np.int64)),
-                               "id": ids, "id_hash": pa.array(id_key(ids.to_pylist()), pa.uint64()),
-                               "bucket": bucket,
-                               "lang": (pc.cast(batch.column("lang"), pa.string()).fill_null("und") if has_lang
-                                        else pa.array(["und"] * n, pa.string())),
-                               "n_tokens": pa.array(np.asarray(tokens, dtype=np.int64)),
-                               # the tokenizer's compression per language and bucket (tokens per byte, per char)
-                               "n_bytes": pc.binary_length(text).fill_null(0).cast(pa.int64()),
-                               "n_chars": pc.utf8_length(text).fill_null(0).cast(pa.int64()),
-                               # model-written documents (curate synthesize): the manifest reports their share
-                               "synthetic": (pc.equal(batch.column("domain"), "synthetic").fill_null(False)
-                                             if has_domain else pa.array(np.zeros(n, bool))), **extra},
-                              schema=schema))
+        parts.append(
+            pa.table(
+                {
+                    "file": pa.array(np.full(n, file_no, np.int32)),
+                    "row": pa.array(np.arange(row, row + n, dtype=np.int64)),
+                    "id": ids,
+                    "id_hash": pa.array(id_key(ids.to_pylist()), pa.uint64()),
+                    "bucket": bucket,
+                    "lang": (
+                        pc.cast(batch.column("lang"), pa.string()).fill_null("und")
+                        if has_lang
+                        else pa.array(["und"] * n, pa.string())
+                    ),
+                    "n_tokens": pa.array(np.asarray(tokens, dtype=np.int64)),
+                    # the tokenizer's compression per language and bucket (tokens per byte, per char)
+                    "n_bytes": pc.binary_length(text).fill_null(0).cast(pa.int64()),
+                    "n_chars": pc.utf8_length(text).fill_null(0).cast(pa.int64()),
+                    # model-written documents (curate synthesize): the manifest reports their share
+                    "synthetic": (
+                        pc.equal(batch.column("domain"), "synthetic").fill_null(False)
+                        if has_domain
+                        else pa.array(np.zeros(n, bool))
+                    ),
+                    **extra,
+                },
+                schema=schema,
+            )
+        )
         row += n
     return pa.concat_tables(parts) if parts else schema.empty_table()

@@ -86,8 +86,17 @@ class LightGBMModel:
     def fit(self, w: np.ndarray, loss: np.ndarray) -> "LightGBMModel":
         import lightgbm  # the native API: its scikit-learn wrapper would need scikit-learn installed
 
-        params = {"objective": "regression", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 3,
-                  "min_data_in_bin": 1, "verbose": -1, "seed": 0, "deterministic": True, "num_threads": 1}
+        params = {
+            "objective": "regression",
+            "learning_rate": 0.05,
+            "num_leaves": 15,
+            "min_data_in_leaf": 3,
+            "min_data_in_bin": 1,
+            "verbose": -1,
+            "seed": 0,
+            "deterministic": True,
+            "num_threads": 1,
+        }
         self.model = lightgbm.train(params, lightgbm.Dataset(w, loss, params={"verbose": -1}), num_boost_round=300)
         return self
 
@@ -186,8 +195,13 @@ def project_to_caps(w: np.ndarray, caps: np.ndarray) -> np.ndarray:
     return w[0] if single else w
 
 
-def sample_mixtures(prior: np.ndarray, caps: np.ndarray, n: int, rng: np.random.Generator,
-                    concentrations: tuple[float, float] = (0.1, 5.0)) -> np.ndarray:
+def sample_mixtures(
+    prior: np.ndarray,
+    caps: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    concentrations: tuple[float, float] = (0.1, 5.0),
+) -> np.ndarray:
     """`n` mixtures from Dirichlet(alpha * k * prior), the concentration alpha log-uniform in the range
     (low: far from the prior, high: close to it), each projected onto the caps."""
     k = len(prior)
@@ -198,8 +212,14 @@ def sample_mixtures(prior: np.ndarray, caps: np.ndarray, n: int, rng: np.random.
     return project_to_caps(g / g.sum(axis=1, keepdims=True), caps)
 
 
-def propose(model: Regressor, prior: np.ndarray, caps: np.ndarray, rng: np.random.Generator,
-            candidates: int = 100_000, top_k: int = 100) -> np.ndarray:
+def propose(
+    model: Regressor,
+    prior: np.ndarray,
+    caps: np.ndarray,
+    rng: np.random.Generator,
+    candidates: int = 100_000,
+    top_k: int = 100,
+) -> np.ndarray:
     """RegMix's simulation: the mean of the `top_k` best predicted of many candidate mixtures (within caps)."""
     w = sample_mixtures(prior, caps, candidates, rng)
     best = np.argsort(model.predict(w), kind="stable")[:top_k]

@@ -23,8 +23,11 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 def id_hashes(ids: list[str], seed: int, salt: str) -> np.ndarray:
     """A seeded hash of each id string (held-out sets of ablations)."""
     prefix = f"{seed}\x00{salt}\x00".encode()
-    return np.fromiter((xxhash.xxh3_64_intdigest(prefix + i.encode("utf-8", "surrogatepass")) for i in ids),
-                       dtype=np.uint64, count=len(ids))
+    return np.fromiter(
+        (xxhash.xxh3_64_intdigest(prefix + i.encode("utf-8", "surrogatepass")) for i in ids),
+        dtype=np.uint64,
+        count=len(ids),
+    )
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -47,8 +50,9 @@ def seeded(id_hash: np.ndarray, seed: int, salt: str, epoch: np.ndarray | None =
     return _mix64(x)
 
 
-def plan(alloc: dict[str, int], available: dict[str, int], caps: dict[str, float] | None = None
-         ) -> dict[str, tuple[int, int, float]]:
+def plan(
+    alloc: dict[str, int], available: dict[str, int], caps: dict[str, float] | None = None
+) -> dict[str, tuple[int, int, float]]:
     """Per bucket: (full epochs, remainder tokens, room the epoch cap leaves for the remainder)."""
     out = {}
     for b, want in sorted(alloc.items()):
@@ -84,8 +88,9 @@ def select(pool: pa.Table, alloc: dict[str, int], seed: int, caps: dict[str, flo
                 out_epoch.append(np.full(len(take), full, np.int32))
     if not out_idx:
         return pa.table({"pool_index": pa.array([], pa.int64()), "epoch": pa.array([], pa.int32())})
-    return pa.table({"pool_index": pa.array(np.concatenate(out_idx).astype(np.int64)),
-                     "epoch": pa.array(np.concatenate(out_epoch))})
+    return pa.table(
+        {"pool_index": pa.array(np.concatenate(out_idx).astype(np.int64)), "epoch": pa.array(np.concatenate(out_epoch))}
+    )
 
 
 def _fill(sizes: np.ndarray, rest: int, room: float = float("inf")) -> np.ndarray:
@@ -115,9 +120,8 @@ def _fill(sizes: np.ndarray, rest: int, room: float = float("inf")) -> np.ndarra
     return np.array(picked, dtype=np.int64)
 
 
-
-
 # --- The same selection per pool part and per bucket (the mix job). Frames are dicts of numpy arrays. ---
+
 
 def _bucket_of(t: pa.Table, buckets: list[str]) -> np.ndarray:
     """Index of each row's bucket in `buckets` (-1 for other buckets)."""
@@ -158,8 +162,11 @@ def merge_histograms(*frames: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if len(bins):
         np.minimum.at(mn, bins, np.concatenate([f["min"] for f in frames]))
     # token sums per bin stay far below 2^53, where float64 bincount is exact
-    return {"tokens": np.bincount(bins, weights=tok, minlength=BINS).astype(np.int64),
-            "count": np.bincount(bins, weights=cnt, minlength=BINS).astype(np.int64), "min": mn}
+    return {
+        "tokens": np.bincount(bins, weights=tok, minlength=BINS).astype(np.int64),
+        "count": np.bincount(bins, weights=cnt, minlength=BINS).astype(np.int64),
+        "min": mn,
+    }
 
 
 def boundary_bin(tokens_per_bin: np.ndarray, rest: int) -> tuple[int, int]:
@@ -169,8 +176,9 @@ def boundary_bin(tokens_per_bin: np.ndarray, rest: int) -> tuple[int, int]:
     return k, int(cum[k - 1]) if k else 0
 
 
-def rows_in_bins(t: pa.Table, file_no: int, buckets: list[str], lo: list[int], hi: list[int], max_tokens: list[int],
-                 seed: int) -> list[dict[str, np.ndarray]]:
+def rows_in_bins(
+    t: pa.Table, file_no: int, buckets: list[str], lo: list[int], hi: list[int], max_tokens: list[int], seed: int
+) -> list[dict[str, np.ndarray]]:
     """Per bucket: this part's documents in hash bins lo..hi with at most max_tokens tokens (h, file, row, n)."""
     j = _bucket_of(t, buckets)
     h = seeded(t["id_hash"].to_numpy(), seed, "select")
@@ -213,12 +221,20 @@ def cut_bucket(rest: int, before: int, *frames: dict[str, np.ndarray]) -> list[d
     left = np.setdiff1d(np.arange(m, len(f["n"])), took)
     left = left[f["n"][left] < 2 * gap_after]
     cut = (int(f["h"][m - 1]), int(f["file"][m - 1]), int(f["row"][m - 1])) if m else None
-    return [{"cut": cut, "picks": {"file": f["file"][took], "row": f["row"][took]}, "gap": gap_after,
-             "tokens": rest - gap_after, "left": {k: v[left] for k, v in f.items()}}]
+    return [
+        {
+            "cut": cut,
+            "picks": {"file": f["file"][took], "row": f["row"][took]},
+            "gap": gap_after,
+            "tokens": rest - gap_after,
+            "left": {k: v[left] for k, v in f.items()},
+        }
+    ]
 
 
-def finish_bucket(rest: int, room: float, gap: int, left: dict[str, np.ndarray], *frames: dict[str, np.ndarray]
-                  ) -> list[dict[str, Any]]:
+def finish_bucket(
+    rest: int, room: float, gap: int, left: dict[str, np.ndarray], *frames: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
     """`_fill` after the boundary bin: first fit over the later bins' small documents, then the smallest
     document left if taking it lands closer to the remainder within the cap. Candidates are the boundary
     bin's untaken documents (`left`, earlier in hash order) and the later bins' documents under 2 x gap:
@@ -234,14 +250,15 @@ def finish_bucket(rest: int, room: float, gap: int, left: dict[str, np.ndarray],
             if n[j] - gap < gap and rest - gap + n[j] <= room:
                 src_file = np.concatenate([left["file"], f["file"][rest_left]])
                 src_row = np.concatenate([left["row"], f["row"][rest_left]])
-                files.append(src_file[j:j + 1])
-                rows.append(src_row[j:j + 1])
+                files.append(src_file[j : j + 1])
+                rows.append(src_row[j : j + 1])
                 gap -= int(n[j])
     return [{"picks": {"file": np.concatenate(files), "row": np.concatenate(rows)}, "gap": gap}]
 
 
-def selected_epochs(t: pa.Table, file_no: int, decisions: dict[str, dict[str, Any]], picks: np.ndarray,
-                    seed: int) -> np.ndarray:
+def selected_epochs(
+    t: pa.Table, file_no: int, decisions: dict[str, dict[str, Any]], picks: np.ndarray, seed: int
+) -> np.ndarray:
     """How many copies of each row of this part the mixture takes: `full` epochs of its bucket, plus one
     if the remainder selection took it (inside the hash prefix, or one of `picks`, the rows of this file
     that first fit or the last step took)."""

@@ -38,8 +38,15 @@ def take_rows(source: Any, rows: np.ndarray, columns: list[str]) -> tuple[pa.Tab
     return pa.concat_tables(pieces, promote_options="permissive"), read_bytes
 
 
-def route_copies(file_uri: str, file_no: int, part: pa.Table, epochs: np.ndarray, seed: int, shards: int,
-                 ids_part: tuple[Any, str] | None = None) -> list[Any]:
+def route_copies(
+    file_uri: str,
+    file_no: int,
+    part: pa.Table,
+    epochs: np.ndarray,
+    seed: int,
+    shards: int,
+    ids_part: tuple[Any, str] | None = None,
+) -> list[Any]:
     """Map task of the shard step: one curated file, read once, gives its selected copies (`epochs[i]`
     copies of pool row i, epochs 0, 1, ...) their text and metadata, and with `ids_part` (filesystem,
     path of the file's pool part) the token ids counting kept. Each copy's seeded hash of (id, epoch)
@@ -66,11 +73,23 @@ def route_copies(file_uri: str, file_no: int, part: pa.Table, epochs: np.ndarray
     ids = picked["id"].cast(pa.string())
     row_id = pc.binary_join_element_wise(ids, pa.array(epoch.astype(str), pa.string()), "@")
     # curated files from different writers may type text as string or large_string (and ids likewise)
-    t = pa.table({"_h": pa.array(h), "_file": pa.array(np.full(len(take), file_no, np.int64)),
-                  "_row": picked["row"], "row_id": row_id, "id": ids, "text": data["text"].cast(pa.large_string()),
-                  "source": data["source"], "domain": data["domain"], "lang": data["lang"],
-                  "bucket": picked["bucket"], "n_tokens": picked["n_tokens"], "epoch": pa.array(epoch.astype(np.int32)),
-                  **extra})
+    t = pa.table(
+        {
+            "_h": pa.array(h),
+            "_file": pa.array(np.full(len(take), file_no, np.int64)),
+            "_row": picked["row"],
+            "row_id": row_id,
+            "id": ids,
+            "text": data["text"].cast(pa.large_string()),
+            "source": data["source"],
+            "domain": data["domain"],
+            "lang": data["lang"],
+            "bucket": picked["bucket"],
+            "n_tokens": picked["n_tokens"],
+            "epoch": pa.array(epoch.astype(np.int32)),
+            **extra,
+        }
+    )
     shard = (h % np.uint64(max(1, shards))).astype(np.int64)
     order = np.argsort(shard, kind="stable")
     bounds = np.searchsorted(shard[order], np.arange(shards + 1))
@@ -80,13 +99,16 @@ def route_copies(file_uri: str, file_no: int, part: pa.Table, epochs: np.ndarray
         g = picked.group_by("bucket").aggregate([("n_tokens", "sum"), ("n_tokens", "count")])
         syn = picked.filter(picked["synthetic"]).group_by("bucket").aggregate([("n_tokens", "sum")])
         syn_of = dict(zip(syn["bucket"].to_pylist(), syn["n_tokens_sum"].to_pylist()))
-        counts = {b: (int(n), int(syn_of.get(b, 0)), int(c)) for b, n, c in
-                  zip(g["bucket"].to_pylist(), g["n_tokens_sum"].to_pylist(), g["n_tokens_count"].to_pylist())}
+        counts = {
+            b: (int(n), int(syn_of.get(b, 0)), int(c))
+            for b, n, c in zip(g["bucket"].to_pylist(), g["n_tokens_sum"].to_pylist(), g["n_tokens_count"].to_pylist())
+        }
     return [t.slice(bounds[i], bounds[i + 1] - bounds[i]) for i in range(shards)] + [counts, read_bytes]
 
 
-def write_shard(layout: Layout, prefix: str, rel: str, formats: Sequence[str], pack_len: int | None,
-                *pieces: pa.Table) -> list[Any]:
+def write_shard(
+    layout: Layout, prefix: str, rel: str, formats: Sequence[str], pack_len: int | None, *pieces: pa.Table
+) -> list[Any]:
     """Reduce task of the shard step: one shard at OUT/prefix/rel from its copies (`route_copies` of every
     curated file), in the order of their seeded hashes (ties: file, row, epoch); in the token `formats`
     (megatron, numpy: `mixtures.token_files`) the same documents as token ids, under megatron/ and numpy/
@@ -99,8 +121,11 @@ def write_shard(layout: Layout, prefix: str, rel: str, formats: Sequence[str], p
         return [None, 0, None]
     read_bytes = sum(p.nbytes for p in pieces)
     data = pa.concat_tables(pieces, promote_options="permissive")
-    data = data.take(pc.sort_indices(data, sort_keys=[("_h", "ascending"), ("_file", "ascending"),
-                                                      ("_row", "ascending"), ("epoch", "ascending")]))
+    data = data.take(
+        pc.sort_indices(
+            data, sort_keys=[("_h", "ascending"), ("_file", "ascending"), ("_row", "ascending"), ("epoch", "ascending")]
+        )
+    )
     table = data.select(SHARD_COLUMNS)
     path = layout.path(prefix + rel)
     layout.mkdir(path.rsplit("/", 1)[0])
@@ -108,9 +133,14 @@ def write_shard(layout: Layout, prefix: str, rel: str, formats: Sequence[str], p
     with layout.fs.open_input_stream(path) as f:
         blob = f.read()
     lengths = table["n_tokens"].to_numpy()
-    entry = {"path": rel, "rows": len(table), "tokens": int(np.sum(lengths)),
-             "bytes": len(blob), "sha256": hashlib.sha256(blob).hexdigest(),
-             "length_histogram": length_histogram(lengths)}
+    entry = {
+        "path": rel,
+        "rows": len(table),
+        "tokens": int(np.sum(lengths)),
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "length_histogram": length_histogram(lengths),
+    }
     packed = None
     if set(formats) - {"parquet"} or pack_len:
         from mixtures.token_files import flatten_arrow
@@ -137,8 +167,9 @@ def length_histogram(tokens: np.ndarray) -> dict[str, int]:
     return {f"{int(x)}-{2 * int(x) - 1}": int(c) for x, c in zip(los, counts)}
 
 
-def _token_files(layout: Layout, prefix: str, rel: str, ids: np.ndarray, lengths: np.ndarray, row_ids: Any,
-                 formats: Sequence[str]) -> dict[str, Any]:
+def _token_files(
+    layout: Layout, prefix: str, rel: str, ids: np.ndarray, lengths: np.ndarray, row_ids: Any, formats: Sequence[str]
+) -> dict[str, Any]:
     from mixtures import token_files
     from mixtures.tokenizer import eot_token
 
@@ -148,18 +179,35 @@ def _token_files(layout: Layout, prefix: str, rel: str, ids: np.ndarray, lengths
     if "megatron" in formats:
         name = f"megatron/{stem}"
         files = token_files.write_megatron(layout, layout.path(prefix + name), ids, lengths)
-        out["megatron"] = {"prefix": name, **common, "dtype": "int32",
-                           "files": [{"path": name + f.pop("suffix"), **f} for f in files]}
+        out["megatron"] = {
+            "prefix": name,
+            **common,
+            "dtype": "int32",
+            "files": [{"path": name + f.pop("suffix"), **f} for f in files],
+        }
     if "numpy" in formats:
         name = f"numpy/{stem}.npy"
         files = token_files.write_numpy(layout, layout.path(prefix + name), ids, lengths, row_ids)
-        out["numpy"] = {"path": name, **common, "dtype": "uint32",
-                        "files": [{"path": name[: -len(".npy")] + f.pop("suffix"), **f} for f in files]}
+        out["numpy"] = {
+            "path": name,
+            **common,
+            "dtype": "uint32",
+            "files": [{"path": name[: -len(".npy")] + f.pop("suffix"), **f} for f in files],
+        }
     return out
 
 
-def pack_shard(layout: Layout, prefix: str, rel: str, ids: np.ndarray, lengths: np.ndarray, row_ids: Any,
-               seq_len: int, formats: Sequence[str], rows_per_file: int = 512) -> dict[str, Any]:
+def pack_shard(
+    layout: Layout,
+    prefix: str,
+    rel: str,
+    ids: np.ndarray,
+    lengths: np.ndarray,
+    row_ids: Any,
+    seq_len: int,
+    formats: Sequence[str],
+    rows_per_file: int = 512,
+) -> dict[str, Any]:
     """One shard's documents (each followed by end-of-text, in the shard's order) cut into sequences of
     exactly `seq_len` ids, under packed/ (relative to the manifest's folder): Parquet rows
     (input_ids, row_ids of the documents each sequence holds part of) and, with token `formats`, a
@@ -178,29 +226,45 @@ def pack_shard(layout: Layout, prefix: str, rel: str, ids: np.ndarray, lengths: 
     files, token_out = [], {f: [] for f in formats if f != "parquet"}
     for k, s0 in enumerate(range(0, n_seq, rows_per_file)):
         s1 = min(n_seq, s0 + rows_per_file)
-        block = ids[s0 * seq_len: s1 * seq_len].astype(np.int32)
+        block = ids[s0 * seq_len : s1 * seq_len].astype(np.int32)
         owners_off = np.concatenate([[0], np.cumsum(last[s0:s1] - first[s0:s1])]).astype(np.int32)
         owner_rows = np.concatenate([np.arange(a, b) for a, b in zip(first[s0:s1], last[s0:s1])])
         name = f"packed/{stem}-{k:04d}"
         layout.mkdir(layout.path(prefix + "packed"))
-        table = pa.table({"input_ids": pa.FixedSizeListArray.from_arrays(pa.array(block), seq_len).cast(
-                              pa.list_(pa.int32())),
-                          "row_ids": pa.ListArray.from_arrays(pa.array(owners_off),
-                                                              names.take(pa.array(owner_rows, pa.int64())))})
+        table = pa.table(
+            {
+                "input_ids": pa.FixedSizeListArray.from_arrays(pa.array(block), seq_len).cast(pa.list_(pa.int32())),
+                "row_ids": pa.ListArray.from_arrays(pa.array(owners_off), names.take(pa.array(owner_rows, pa.int64()))),
+            }
+        )
         pq.write_table(table, layout.path(prefix + name + ".parquet"), filesystem=layout.fs, compression="zstd")
         files.append(name + ".parquet")
         seq_lengths = np.full(s1 - s0, seq_len, np.int64)
         if "megatron" in token_out:
             entries = token_files.write_megatron(layout, layout.path(prefix + name), block, seq_lengths)
-            token_out["megatron"].append({"prefix": name, "sequences": s1 - s0,
-                                          "files": [{"path": name + e.pop("suffix"), **e} for e in entries]})
+            token_out["megatron"].append(
+                {
+                    "prefix": name,
+                    "sequences": s1 - s0,
+                    "files": [{"path": name + e.pop("suffix"), **e} for e in entries],
+                }
+            )
         if "numpy" in token_out:
             joined = [",".join(r) for r in table["row_ids"].to_pylist()]
             entries = token_files.write_numpy(layout, layout.path(prefix + name + ".npy"), block, seq_lengths, joined)
-            token_out["numpy"].append({"path": name + ".npy", "sequences": s1 - s0,
-                                       "files": [{"path": name + e.pop("suffix"), **e} for e in entries]})
-    return {"sequences": n_seq, "files": files, "dropped_tail_tokens": int(len(ids) - n_seq * seq_len),
-            **({"token_files": token_out} if token_out else {})}
+            token_out["numpy"].append(
+                {
+                    "path": name + ".npy",
+                    "sequences": s1 - s0,
+                    "files": [{"path": name + e.pop("suffix"), **e} for e in entries],
+                }
+            )
+    return {
+        "sequences": n_seq,
+        "files": files,
+        "dropped_tail_tokens": int(len(ids) - n_seq * seq_len),
+        **({"token_files": token_out} if token_out else {}),
+    }
 
 
 def blend_files(layout: Layout, prefix: str, shards: list[dict[str, Any]]) -> dict[str, str]:
@@ -219,9 +283,12 @@ def blend_files(layout: Layout, prefix: str, shards: list[dict[str, Any]]) -> di
         megatron = " ".join(f"{w:.8f} {base}{s['token_files']['megatron']['prefix']}" for w, s in zip(weights, shards))
         paths["megatron"] = "blend/megatron_data_path.txt"
         layout.write_bytes(layout.path(prefix + paths["megatron"]), (megatron + "\n").encode())
-    hf = {"data_files": [base + s["path"] for s in shards], "rows": sum(s["rows"] for s in shards),
-          "usage": "datasets.load_dataset('parquet', data_files=data_files, split='train') gives the mixture's "
-                   "rows in their mixed order (add streaming=True to stream them); the shards are already "
-                   "shuffled, so no interleaving is needed"}
+    hf = {
+        "data_files": [base + s["path"] for s in shards],
+        "rows": sum(s["rows"] for s in shards),
+        "usage": "datasets.load_dataset('parquet', data_files=data_files, split='train') gives the mixture's "
+        "rows in their mixed order (add streaming=True to stream them); the shards are already "
+        "shuffled, so no interleaving is needed",
+    }
     layout.write_bytes(layout.path(prefix + paths["hf_interleave"]), json.dumps(hf, indent=2).encode())
     return paths

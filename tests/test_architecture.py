@@ -32,8 +32,13 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for m, path in mods.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                       and "TYPE_CHECKING" in ast.unparse(node.test) for b in node.body for n in ast.walk(b)}
+        typing_only = {
+            id(n)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for b in node.body
+            for n in ast.walk(b)
+        }
         package = m.split(".") if path.name == "__init__.py" else m.split(".")[:-1]
         for node in ast.walk(tree):
             if id(node) in typing_only:
@@ -116,8 +121,13 @@ def test_ray_lives_behind_the_executors():
     for m, path in _modules().items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             if any(n == "ray" or n.startswith("ray.") for n in names):
                 users.add(m)
     assert users, "no module imports ray: the check is broken"

@@ -95,9 +95,15 @@ def attack(tmp_path_factory, ray_head):
     address, env = ray_head
     tmp = tmp_path_factory.mktemp("attack")
     hole, recorder = BlackHole(), Recorder()
-    env = dict(env, AWS_ACCESS_KEY_ID="FAKEACCESSKEY", AWS_SECRET_ACCESS_KEY=FAKE_SECRET,
-               AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="us-east-1",
-               CURATION_API_HEADER_TIMEOUT_S="2", CURATION_API_BODY_TIMEOUT_S="2")
+    env = dict(
+        env,
+        AWS_ACCESS_KEY_ID="FAKEACCESSKEY",
+        AWS_SECRET_ACCESS_KEY=FAKE_SECRET,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+        CURATION_API_HEADER_TIMEOUT_S="2",
+        CURATION_API_BODY_TIMEOUT_S="2",
+    )
     slow_root = f"s3://slow/?endpoint_override=127.0.0.1:{hole.port}&scheme=http"
     srv = Server(tmp, address, env, extra=("--root", "s3://attack-bucket/", "--root", slow_root))
     srv.slow_root, srv.recorder = slow_root, recorder
@@ -130,10 +136,14 @@ def insert_job(srv: Server, job_id: str, owner: str, output: str, state: str = "
 
     engine = create_engine(f"sqlite:///{srv.db}")
     with engine.begin() as c:
-        c.execute(text("INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, output_key, "
-                       "created_at, updated_at) VALUES (:i, :o, 'planted', 'curate', :s, '{}', :out, :k, "
-                       "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
-                  {"i": job_id, "o": owner, "s": state, "out": output, "k": path_key(output).key})
+        c.execute(
+            text(
+                "INSERT INTO jobs (id, owner, name, kind, state, spec_yaml, output, output_key, "
+                "created_at, updated_at) VALUES (:i, :o, 'planted', 'curate', :s, '{}', :out, :k, "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"i": job_id, "o": owner, "s": state, "out": output, "k": path_key(output).key},
+        )
     engine.dispose()
 
 
@@ -149,8 +159,10 @@ def assert_healthy(srv: Server) -> None:
 def test_1_glob_escape_read_is_refused(attack):
     root = attack.root
     spec = demo_spec(str(attack.out("g1")))
-    spec["inputs"] = [{"path": f"{root}/*/../../../../etc/passwd", "format": "text", "source": "x"},
-                      {"path": f"{root}/*/../../../../proc/self/environ", "format": "text", "source": "x"}]
+    spec["inputs"] = [
+        {"path": f"{root}/*/../../../../etc/passwd", "format": "text", "source": "x"},
+        {"path": f"{root}/*/../../../../proc/self/environ", "format": "text", "source": "x"},
+    ]
     r = post(attack, spec)
     assert r.status_code == 422, r.text
     assert ["body", "inputs", "0", "path"] in locs(r) and ["body", "inputs", "1", "path"] in locs(r)
@@ -182,24 +194,42 @@ def test_2_glob_escape_write_is_refused(attack):
     assert (victim / "curated" / "part-00000.parquet").read_bytes() == b"the victim's data"
 
 
-@pytest.mark.parametrize("base_url, api_key_env, loc", [
-    ("{attacker}", None, "base_url"),  # not under the service's --generator-url
-    ("http://169.254.169.254/v1", None, "base_url"),  # cloud metadata
-    ("http://[::ffff:169.254.169.254]/v1", None, "base_url"),
-    ("http://2852039166/v1", None, "base_url"),  # 169.254.169.254 as one number
-    ("http://127.0.0.1:{gport}@evil.example/v1", None, "base_url"),  # userinfo trick on the allowed prefix
-    ("http://127.0.0.1:{gport}/v1", "AWS_SECRET_ACCESS_KEY", "api_key_env"),  # allowed URL, secret not listed
-])
+@pytest.mark.parametrize(
+    "base_url, api_key_env, loc",
+    [
+        ("{attacker}", None, "base_url"),  # not under the service's --generator-url
+        ("http://169.254.169.254/v1", None, "base_url"),  # cloud metadata
+        ("http://[::ffff:169.254.169.254]/v1", None, "base_url"),
+        ("http://2852039166/v1", None, "base_url"),  # 169.254.169.254 as one number
+        ("http://127.0.0.1:{gport}@evil.example/v1", None, "base_url"),  # userinfo trick on the allowed prefix
+        ("http://127.0.0.1:{gport}/v1", "AWS_SECRET_ACCESS_KEY", "api_key_env"),  # allowed URL, secret not listed
+    ],
+)
 def test_3_synthesis_cannot_exfiltrate(attack, base_url, api_key_env, loc):
     pool = attack.out("synth-in") / "curated"
     pool.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"id": ["a"], "text": ["Some curated text of another user."], "source": ["s"],
-                             "domain": ["web"], "lang": ["en"]}), pool / "part-00000.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["a"],
+                "text": ["Some curated text of another user."],
+                "source": ["s"],
+                "domain": ["web"],
+                "lang": ["en"],
+            }
+        ),
+        pool / "part-00000.parquet",
+    )
     gen = {"model": "m", "base_url": base_url.format(attacker=attack.recorder.url, gport=attack.generator_port)}
     if api_key_env:
         gen["api_key_env"] = api_key_env
-    spec = {"kind": "synthesize", "inputs": [str(pool.parent)], "output": str(attack.out("synth-out")),
-            "tasks": {"w": {"template": "wikipedia"}}, "generator": gen}
+    spec = {
+        "kind": "synthesize",
+        "inputs": [str(pool.parent)],
+        "output": str(attack.out("synth-out")),
+        "tasks": {"w": {"template": "wikipedia"}},
+        "generator": gen,
+    }
     r = post(attack, spec)
     assert r.status_code == 422 and ["body", "generator", loc] in locs(r), r.text
     assert attack.recorder.requests == []
@@ -209,8 +239,11 @@ def test_3_k8s_job_pods_name_no_secret_a_spec_may_use():
     """The manifests' service lets jobs name no environment variable as api_key_env (the default), so the
     pods' RAY_AUTH_TOKEN and AWS_* cannot be sent anywhere by a spec."""
     repo = Path(__file__).resolve().parents[1]
-    cm = next(d for d in yaml.safe_load_all((repo / "k8s" / "base" / "configmap.yaml").read_text())
-              if d["metadata"]["name"] == "curation-api")
+    cm = next(
+        d
+        for d in yaml.safe_load_all((repo / "k8s" / "base" / "configmap.yaml").read_text())
+        if d["metadata"]["name"] == "curation-api"
+    )
     data = cm["data"]
     assert "CURATION_API_GENERATOR_KEY_ENVS" in data and "CURATION_API_GENERATOR_URLS" in data
     assert data.get("CURATION_API_GENERATOR_KEY_ENVS", "") == ""
@@ -246,20 +279,30 @@ def test_4_other_spellings_and_links_of_another_users_output_are_hers_too(attack
     insert_job(attack, "cj-alice-4b", "alice", str(alice_out))
     link = attack.root / "bob-view-4b"
     link.symlink_to(alice_out, target_is_directory=True)
-    for output in (f"{alice_out}/.", str(alice_out).replace("/outputs/", "/outputs//"), str(link),
-                   f"{link}/inside", f"{attack.root}/outputs/../outputs/alice-4b"):
+    for output in (
+        f"{alice_out}/.",
+        str(alice_out).replace("/outputs/", "/outputs//"),
+        str(link),
+        f"{link}/inside",
+        f"{attack.root}/outputs/../outputs/alice-4b",
+    ):
         r = post(attack, demo_spec(output), who="bob")
         assert r.status_code == 409 and locs(r) == [["body", "output"]], (output, r.text)
-    r = post(attack, {"kind": "mix", "inputs": [str(link)], "output": str(attack.out("bob-4b")),
-                      "target_tokens": 10}, who="bob")
+    r = post(
+        attack,
+        {"kind": "mix", "inputs": [str(link)], "output": str(attack.out("bob-4b")), "target_tokens": 10},
+        who="bob",
+    )
     assert r.status_code == 422 and "another user's job" in r.text, r.text
 
 
 def test_5_mix_and_ablate_check_their_output_folder(attack, tmp_path):
     alice_out = attack.out("alice-5")
     insert_job(attack, "cj-alice-5", "alice", str(alice_out))
-    for spec in ({"kind": "ablate", "inputs": [str(attack.root)], "output": str(alice_out), "target_tokens": 10},
-                 {"kind": "mix", "inputs": [str(attack.root)], "output": str(alice_out), "target_tokens": 10}):
+    for spec in (
+        {"kind": "ablate", "inputs": [str(attack.root)], "output": str(alice_out), "target_tokens": 10},
+        {"kind": "mix", "inputs": [str(attack.root)], "output": str(alice_out), "target_tokens": 10},
+    ):
         r = post(attack, spec, who="bob")
         assert r.status_code == 409 and locs(r) == [["body", "output"]], r.text
     # The job itself refuses an output folder that holds another spec (as a curate job does).
@@ -273,22 +316,45 @@ def test_5_mix_and_ablate_check_their_output_folder(attack, tmp_path):
     (out / "job.yaml").write_text("kind: mix\ninputs: [x]\noutput: y\ntarget_tokens: 99\n")
     pool = tmp_path / "pool" / "curated"
     pool.mkdir(parents=True)
-    pq.write_table(pa.table({"id": ["a"], "text": ["t"], "source": ["s"], "domain": ["web"], "lang": ["en"]}),
-                   pool / "part-00000.parquet")
+    pq.write_table(
+        pa.table({"id": ["a"], "text": ["t"], "source": ["s"], "domain": ["web"], "lang": ["en"]}),
+        pool / "part-00000.parquet",
+    )
     with pytest.raises(JobError, match="different spec"):
-        run_mix(parse_mix_spec({"kind": "mix", "inputs": [str(pool.parent)], "output": str(out),
-                                "target_tokens": 10, "execution": {"engine": "local"}}))
+        run_mix(
+            parse_mix_spec(
+                {
+                    "kind": "mix",
+                    "inputs": [str(pool.parent)],
+                    "output": str(out),
+                    "target_tokens": 10,
+                    "execution": {"engine": "local"},
+                }
+            )
+        )
     with pytest.raises(JobError, match="different spec"):
-        run_ablate(parse_ablate_spec({"kind": "ablate", "inputs": [str(pool.parent)], "output": str(out),
-                                      "target_tokens": 10, "execution": {"engine": "local"}}))
+        run_ablate(
+            parse_ablate_spec(
+                {
+                    "kind": "ablate",
+                    "inputs": [str(pool.parent)],
+                    "output": str(out),
+                    "target_tokens": 10,
+                    "execution": {"engine": "local"},
+                }
+            )
+        )
     assert "target_tokens: 99" in (out / "job.yaml").read_text()
 
 
-@pytest.mark.parametrize("uri", [
-    "s3://attack-bucket/%2e%2e/other/x.jsonl",
-    "s3://attack-bucket/a/%2E%2E/%2e%2e/other/x.jsonl",
-    "s3://attack-bucket/x.jsonl?endpoint_override=127.0.0.1:1&scheme=http",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://attack-bucket/%2e%2e/other/x.jsonl",
+        "s3://attack-bucket/a/%2E%2E/%2e%2e/other/x.jsonl",
+        "s3://attack-bucket/x.jsonl?endpoint_override=127.0.0.1:1&scheme=http",
+    ],
+)
 def test_6_object_store_tricks_are_refused(attack, uri):
     spec = demo_spec(str(attack.out("s3-6")))
     spec["inputs"] = [{"path": uri, "format": "jsonl", "source": "x"}]
@@ -309,8 +375,13 @@ def test_7_log_streams_are_bounded_and_the_service_stays_up(attack):
     opened, codes = [], []
     try:
         for _ in range(16):
-            resp = requests.get(f"{attack.url}/v1/jobs/{job_id}/logs", params={"follow": "true"}, stream=True,
-                                headers={"Authorization": f"Bearer {TOKENS['alice']}"}, timeout=30)
+            resp = requests.get(
+                f"{attack.url}/v1/jobs/{job_id}/logs",
+                params={"follow": "true"},
+                stream=True,
+                headers={"Authorization": f"Bearer {TOKENS['alice']}"},
+                timeout=30,
+            )
             codes.append(resp.status_code)
             opened.append(resp)
         assert codes.count(200) == 4 and codes.count(429) == 12, codes
@@ -323,8 +394,13 @@ def test_7_log_streams_are_bounded_and_the_service_stays_up(attack):
         attack.call("POST", f"/v1/jobs/{job_id}/cancel", who="alice")
     deadline = time.monotonic() + 30
     while True:  # closed streams give their slots back
-        resp = requests.get(f"{attack.url}/v1/jobs/{job_id}/logs", params={"follow": "true"}, stream=True,
-                            headers={"Authorization": f"Bearer {TOKENS['alice']}"}, timeout=30)
+        resp = requests.get(
+            f"{attack.url}/v1/jobs/{job_id}/logs",
+            params={"follow": "true"},
+            stream=True,
+            headers={"Authorization": f"Bearer {TOKENS['alice']}"},
+            timeout=30,
+        )
         resp.close()
         if resp.status_code == 200 or time.monotonic() > deadline:
             break
@@ -346,28 +422,39 @@ def test_8_storage_that_never_answers_does_not_take_the_service_down(attack):
     assert others.status_code == 200
     assert all(r.status_code == 200 for r in results), {r.status_code for r in results}
     assert all(r.json()["stats"] is None for r in results)
-    assert any("did not answer" in (r.json()["message"] or "") or "not answering" in (r.json()["message"] or "")
-               for r in results)
+    assert any(
+        "did not answer" in (r.json()["message"] or "") or "not answering" in (r.json()["message"] or "")
+        for r in results
+    )
     arts = attack.call("GET", "/v1/jobs/cj-slow-8/artifacts/stats.json")
     assert arts.status_code == 503
 
 
-ALIAS_BOMB = "\n".join(["a: &a [x,x,x,x,x,x,x,x,x,x]"] + [
-    f"{b}: &{b} [{', '.join(['*' + a] * 10)}]" for a, b in zip("abcde", "bcdef")]) + "\n"
+ALIAS_BOMB = (
+    "\n".join(
+        ["a: &a [x,x,x,x,x,x,x,x,x,x]"] + [f"{b}: &{b} [{', '.join(['*' + a] * 10)}]" for a, b in zip("abcde", "bcdef")]
+    )
+    + "\n"
+)
 
 
 def test_9_yaml_alias_bombs_are_refused_before_expansion(attack):
     before = job_rows(attack)
-    for body in (ALIAS_BOMB + f"name: *f\noutput: {attack.out('bomb')}\n",
-                 ALIAS_BOMB + f"inputs: *f\noutput: {attack.out('bomb')}\n"):
+    for body in (
+        ALIAS_BOMB + f"name: *f\noutput: {attack.out('bomb')}\n",
+        ALIAS_BOMB + f"inputs: *f\noutput: {attack.out('bomb')}\n",
+    ):
         assert len(body) < 1000
-        r = attack.call("POST", "/v1/jobs", who="bob", data=body, headers={"Content-Type": "application/yaml"},
-                        timeout=30)
+        r = attack.call(
+            "POST", "/v1/jobs", who="bob", data=body, headers={"Content-Type": "application/yaml"}, timeout=30
+        )
         assert r.status_code == 422 and "expands to over" in r.text, r.text[:300]
         assert len(r.content) < 10_000
     assert job_rows(attack) == before
-    assert not list((attack.tmp / "data" / "jobs").glob("*/job.yaml")) or \
-        max(p.stat().st_size for p in (attack.tmp / "data" / "jobs").glob("*/job.yaml")) < 100_000
+    assert (
+        not list((attack.tmp / "data" / "jobs").glob("*/job.yaml"))
+        or max(p.stat().st_size for p in (attack.tmp / "data" / "jobs").glob("*/job.yaml")) < 100_000
+    )
     # A long error is cut, not echoed back whole.
     r = post(attack, {"output": str(attack.out("e")), "inputs": [{"path": "x" * 150_000}]})
     assert r.status_code == 422 and len(r.content) < 20_000
@@ -379,16 +466,42 @@ def test_10_mix_and_ablate_jobs_submitted_through_the_api_succeed(attack):
     pool.mkdir(parents=True, exist_ok=True)
     words = "the of grain harvest market price rain river town school".split()
     for part, source in enumerate(("news", "web", "books")):
-        texts = [" ".join(words[(i * 7 + k * (part + 3)) % len(words)] for k in range(120)) + f" {source} {i}"
-                 for i in range(60)]
-        pq.write_table(pa.table({"id": [f"{source}-{i}" for i in range(60)], "text": texts,
-                                 "source": [source] * 60, "domain": ["web"] * 60, "lang": ["en"] * 60}),
-                       pool / f"part-{part:05d}.parquet")
+        texts = [
+            " ".join(words[(i * 7 + k * (part + 3)) % len(words)] for k in range(120)) + f" {source} {i}"
+            for i in range(60)
+        ]
+        pq.write_table(
+            pa.table(
+                {
+                    "id": [f"{source}-{i}" for i in range(60)],
+                    "text": texts,
+                    "source": [source] * 60,
+                    "domain": ["web"] * 60,
+                    "lang": ["en"] * 60,
+                }
+            ),
+            pool / f"part-{part:05d}.parquet",
+        )
     inputs = [str(attack.out("pool-10"))]
-    mix = {"kind": "mix", "inputs": inputs, "output": str(attack.out("mix-10")), "target_tokens": 5000,
-           "bucket_by": ["source"], "temperature": {"alpha": 0.5}}
-    ablate = {"kind": "ablate", "inputs": inputs, "output": str(attack.out("ablate-10")), "target_tokens": 50_000,
-              "bucket_by": ["source"], "n_mixtures": 10, "n_heldout": 3, "seeds": 2, "proxy_tokens": 20_000}
+    mix = {
+        "kind": "mix",
+        "inputs": inputs,
+        "output": str(attack.out("mix-10")),
+        "target_tokens": 5000,
+        "bucket_by": ["source"],
+        "temperature": {"alpha": 0.5},
+    }
+    ablate = {
+        "kind": "ablate",
+        "inputs": inputs,
+        "output": str(attack.out("ablate-10")),
+        "target_tokens": 50_000,
+        "bucket_by": ["source"],
+        "n_mixtures": 10,
+        "n_heldout": 3,
+        "seeds": 2,
+        "proxy_tokens": 20_000,
+    }
     ids = []
     for spec in (mix, ablate):
         r = post(attack, spec, who="alice")
@@ -409,13 +522,25 @@ def test_10_every_job_kind_survives_the_store_round_trip():
     from curation.kinds import parse_any_spec
 
     base = {"inputs": ["/d/pool"], "output": "/d/out", "target_tokens": 1000}
-    specs = [demo_spec("/d/out"), {**base, "kind": "mix"}, {**base, "kind": "mix", "temperature": None},
-             {**base, "kind": "mix", "temperature": {"alpha": 0.7}}, {**base, "kind": "mix", "unimax": {}},
-             {**base, "kind": "mix", "weights": {"a": 1.0}}, {**base, "kind": "mix", "weights_file": "/d/w.yaml"},
-             {**base, "kind": "mix", "long_context": {"target_tokens": 100}},
-             {**base, "kind": "ablate"}, {**base, "kind": "ablate", "target": {"buckets": ["a"]}},
-             {"kind": "synthesize", "inputs": ["/d/pool"], "output": "/d/out", "tasks": {"w": {"template": "wikipedia"}},
-              "generator": {"model": "m", "base_url": "http://127.0.0.1:1/v1"}}]
+    specs = [
+        demo_spec("/d/out"),
+        {**base, "kind": "mix"},
+        {**base, "kind": "mix", "temperature": None},
+        {**base, "kind": "mix", "temperature": {"alpha": 0.7}},
+        {**base, "kind": "mix", "unimax": {}},
+        {**base, "kind": "mix", "weights": {"a": 1.0}},
+        {**base, "kind": "mix", "weights_file": "/d/w.yaml"},
+        {**base, "kind": "mix", "long_context": {"target_tokens": 100}},
+        {**base, "kind": "ablate"},
+        {**base, "kind": "ablate", "target": {"buckets": ["a"]}},
+        {
+            "kind": "synthesize",
+            "inputs": ["/d/pool"],
+            "output": "/d/out",
+            "tasks": {"w": {"template": "wikipedia"}},
+            "generator": {"model": "m", "base_url": "http://127.0.0.1:1/v1"},
+        },
+    ]
     for spec in specs:
         job, stored = parse_any_spec(spec)
         again, stored_again = parse_any_spec(yaml.safe_load(stored))
@@ -433,6 +558,7 @@ def test_11_two_jobs_racing_for_one_new_output_one_is_refused(attack):
     def submit(spec):
         barrier.wait()
         return post(attack, spec, who="alice")
+
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(submit, specs))
     codes = sorted(r.status_code for r in results)
@@ -486,8 +612,11 @@ def test_symlinks_out_of_a_root_are_not_followed_by_the_job(tmp_path, monkeypatc
 def test_planted_symlinks_in_an_output_are_not_served(attack):
     out = attack.out("planted")
     out.mkdir(parents=True, exist_ok=True)
-    for name, target in (("stats.json", "/etc/passwd"), ("report.html", "/etc/hostname"),
-                         ("progress.json", "/proc/self/environ")):
+    for name, target in (
+        ("stats.json", "/etc/passwd"),
+        ("report.html", "/etc/hostname"),
+        ("progress.json", "/proc/self/environ"),
+    ):
         (out / name).symlink_to(target)
     insert_job(attack, "cj-planted", "alice", str(out))
     job = attack.call("GET", "/v1/jobs/cj-planted").json()
@@ -514,9 +643,14 @@ def test_a_job_under_the_service_writes_through_no_link(tmp_path, monkeypatch):
 
 
 def _small_job(tmp_path, inputs_dir: Path, out: Path) -> dict:
-    return {"name": "small", "output": str(out), "inputs": [{"path": str(inputs_dir), "format": "jsonl",
-                                                              "source": "s"}],
-            "stages": {}, "languages": "all", "execution": {"engine": "local"}}
+    return {
+        "name": "small",
+        "output": str(out),
+        "inputs": [{"path": str(inputs_dir), "format": "jsonl", "source": "s"}],
+        "stages": {},
+        "languages": "all",
+        "execution": {"engine": "local"},
+    }
 
 
 def _write_docs(path: Path, n: int, start: int = 0) -> None:
@@ -540,6 +674,7 @@ def test_a_driver_killed_in_the_write_phase_leaves_no_stale_stats(tmp_path, monk
 
     def killed(*a, **kw):
         raise KeyboardInterrupt  # the driver dies while writing
+
     monkeypatch.setattr(job_module, "finalize_file", killed)
     with pytest.raises(KeyboardInterrupt):
         run_job(spec, progress=Progress(enabled=False))
@@ -623,7 +758,7 @@ def test_a_gzip_bomb_of_one_huge_line_is_not_buffered_whole(tmp_path):
     rows = pa.concat_tables(tables).to_pylist()
     assert len(rows) == 2 and "over max_doc_bytes" in rows[0]["error"] and rows[1]["text"] == "after the bomb"
     assert f"{line_bytes + 12:,}" in rows[0]["error"]  # the whole line's size is still reported
-    print(f"\n{line_bytes >> 20} MB line: peak {peak / 2 ** 20:.0f} MB of Python memory while reading")
+    print(f"\n{line_bytes >> 20} MB line: peak {peak / 2**20:.0f} MB of Python memory while reading")
     assert peak < line_bytes / 4
 
 
@@ -635,12 +770,22 @@ def test_metrics_need_a_token(attack):
 @pytest.mark.parametrize("yaml_body", [False, True])
 def test_deep_nesting_is_a_422(attack, yaml_body):
     body = "[" * 100_000 if yaml_body else "[" * 100_000 + "]" * 100_000
-    r = attack.call("POST", "/v1/jobs", who="bob", data=body,
-                    headers={"Content-Type": "application/yaml" if yaml_body else "application/json"})
+    r = attack.call(
+        "POST",
+        "/v1/jobs",
+        who="bob",
+        data=body,
+        headers={"Content-Type": "application/yaml" if yaml_body else "application/json"},
+    )
     assert r.status_code in (413, 422), r.text[:200]
     small = "[" * 5000 + "]" * 5000  # under the body limit: the parser's recursion must not be a 500
-    r = attack.call("POST", "/v1/jobs", who="bob", data=small,
-                    headers={"Content-Type": "application/yaml" if yaml_body else "application/json"})
+    r = attack.call(
+        "POST",
+        "/v1/jobs",
+        who="bob",
+        data=small,
+        headers={"Content-Type": "application/yaml" if yaml_body else "application/json"},
+    )
     assert r.status_code == 422 and "nested" in r.text, r.text[:200]
 
 
@@ -711,14 +856,17 @@ def test_a_read_only_output_is_a_clean_message(tmp_path):
         pytest.skip("needs root and mount(8) for a read-only file system")
     ro = tmp_path / "ro"
     ro.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a read-only tmpfs here")
     try:
         spec = tmp_path / "job.yaml"
         spec.write_text(yaml.safe_dump(demo_spec(str(ro / "out"))))
-        done = subprocess.run([sys.executable, "-m", "curation.run", str(spec)],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "curation.run", str(spec)], capture_output=True, text=True, timeout=300
+        )
     finally:
         subprocess.run(["umount", str(ro)], check=True)
     assert done.returncode == 2, done.stderr[-2000:]
@@ -761,8 +909,10 @@ def test_slow_headers_and_bodies_are_cut_off(attack):
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the headers never end
         assert s.recv(1024) == b""  # closed by the server (the socket's own timeout is 30 s)
     with socket.create_connection(("127.0.0.1", attack.port), timeout=30) as s:
-        s.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['bob']}\r\n"
-                  "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode())
+        s.sendall(
+            f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKENS['bob']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode()
+        )
         reply = s.recv(4096)
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert_healthy(attack)

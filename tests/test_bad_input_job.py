@@ -109,8 +109,9 @@ def build_corpus(root: Path) -> Corpus:
     c.add(40, 0)
     pq.write_table(pa.table({"id": [f"wrong-{i}" for i in range(7)], "body": ["x"] * 7}), pqd / "wrong.parquet")
     c.add(7, 7, [f"wrong-{i}" for i in range(7)])  # the schema error quarantines every row, ids kept
-    pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}),
-                   pqd / "empty.parquet")
+    pq.write_table(
+        pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), pqd / "empty.parquet"
+    )
     c.add(0, 0)
 
     # a text folder: one document per file, id = relative path
@@ -128,21 +129,41 @@ def add_more_kinds(c: Corpus, js: Path, pqd: Path, txt: Path, ok) -> None:
     text, a JSON array line, lone surrogates, an empty file, a 50 MB record, truncated gzip, Parquet without
     ids, with the wrong schema or empty, a Latin-1 text file)."""
     # JSON nested 200,000 levels deep: Python's parser gives up with RecursionError, the reader quarantines it.
-    (js / "deep.jsonl").write_bytes(ok(200) + b"\n" + b'{"id": "deep-1", "text": "x", "meta": '
-                                    + b"[" * 200_000 + b"]" * 200_000 + b"}\n" + ok(201) + b"\n")
+    (js / "deep.jsonl").write_bytes(
+        ok(200)
+        + b"\n"
+        + b'{"id": "deep-1", "text": "x", "meta": '
+        + b"[" * 200_000
+        + b"]" * 200_000
+        + b"}\n"
+        + ok(201)
+        + b"\n"
+    )
     c.add(3, 1, ["ok-200", "ok-201"])
     (js / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + ok(202) + b"\n" + ok(203) + b"\n")  # a byte-order mark
     c.add(2, 0, ["ok-202", "ok-203"])
     (js / "garbage.jsonl.zst").write_bytes(bytes(range(256)) * 20)  # not zstd at all
     c.add(1, 1)
-    (js / "nul.jsonl").write_bytes(ok(204) + b"\n" + b'{"id": "nul-raw", "text": "a\x00b"}\n'
-                                   + b'{"id": "nul-escaped", "text": "an escaped \\u0000 NUL"}\n')
+    (js / "nul.jsonl").write_bytes(
+        ok(204)
+        + b"\n"
+        + b'{"id": "nul-raw", "text": "a\x00b"}\n'
+        + b'{"id": "nul-escaped", "text": "an escaped \\u0000 NUL"}\n'
+    )
     c.add(3, 1, ["ok-204", "nul-escaped"])  # a raw NUL byte is broken JSON; an escaped one is text
-    types = [{"id": "t-list", "text": ["a"]}, {"id": "t-object", "text": {"a": 1}}, {"id": "t-null", "text": None},
-             {"id": "t-bool", "text": True}, {"id": 5, "text": "an integer id"}, {"id": None, "text": "a null id"},
-             {"id": {"x": 1}, "text": "an object id"}, {"id": "dup", "text": "one of two records with one id"},
-             {"id": "dup", "text": "the other record with the same id"}, {"id": "empty", "text": ""},
-             {"id": "blank", "text": "   \n\t "}]
+    types = [
+        {"id": "t-list", "text": ["a"]},
+        {"id": "t-object", "text": {"a": 1}},
+        {"id": "t-null", "text": None},
+        {"id": "t-bool", "text": True},
+        {"id": 5, "text": "an integer id"},
+        {"id": None, "text": "a null id"},
+        {"id": {"x": 1}, "text": "an object id"},
+        {"id": "dup", "text": "one of two records with one id"},
+        {"id": "dup", "text": "the other record with the same id"},
+        {"id": "empty", "text": ""},
+        {"id": "blank", "text": "   \n\t "},
+    ]
     (js / "types.jsonl").write_bytes(jsonl(types))
     c.add(11, 4, ["t-list", "t-object", "t-null", "t-bool", "5", "dup", "empty", "blank"])
     (js / "cr_only.jsonl").write_bytes(ok(205) + b"\r" + ok(206) + b"\r")  # old Mac line ends: one line
@@ -172,8 +193,7 @@ def job_spec(root: Path, out: Path, **extra) -> dict:
             {"path": str(root / "texts"), "format": "text", "source": "txt", "domain": "books"},
         ],
         "languages": "all",
-        "stages": {"langid": {}, "filters": {"gopher_quality": {}, "c4": {}},
-                   "dedup": {"exact": {}, "minhash": {}}},
+        "stages": {"langid": {}, "filters": {"gopher_quality": {}, "c4": {}}, "dedup": {"exact": {}, "minhash": {}}},
         "execution": {"engine": "local", "batch_size": 64},
         **extra,
     }
@@ -219,22 +239,42 @@ def test_quarantine_rows_name_error_and_position(bad_input_run):
     by_file: dict[str, list[dict]] = {}
     for r in q:
         by_file.setdefault(Path(r["input_file"]).name, []).append(r)
-    expect = {"corrupt.jsonl": "broken JSON", "bad_utf8.jsonl": "invalid UTF-8", "missing_text.jsonl": "missing text",
-              "text_number.jsonl": "not a string", "array_line.jsonl": "expected a JSON object",
-              "surrogate.jsonl": "lone surrogate", "huge.jsonl": "over max_doc_bytes",
-              "truncated.jsonl.gz": "file unreadable", "wrong.parquet": "wrong schema",
-              "latin1.txt": "invalid UTF-8", "deep.jsonl": "nested too deeply", "garbage.jsonl.zst": "file unreadable",
-              "nul.jsonl": "broken JSON", "types.jsonl": "not a string", "cr_only.jsonl": "broken JSON",
-              "trailing.jsonl.gz": "file unreadable", "truncated.parquet": "file unreadable",
-              "dangling.txt": "file unreadable", "binary.txt": "invalid UTF-8"}
+    expect = {
+        "corrupt.jsonl": "broken JSON",
+        "bad_utf8.jsonl": "invalid UTF-8",
+        "missing_text.jsonl": "missing text",
+        "text_number.jsonl": "not a string",
+        "array_line.jsonl": "expected a JSON object",
+        "surrogate.jsonl": "lone surrogate",
+        "huge.jsonl": "over max_doc_bytes",
+        "truncated.jsonl.gz": "file unreadable",
+        "wrong.parquet": "wrong schema",
+        "latin1.txt": "invalid UTF-8",
+        "deep.jsonl": "nested too deeply",
+        "garbage.jsonl.zst": "file unreadable",
+        "nul.jsonl": "broken JSON",
+        "types.jsonl": "not a string",
+        "cr_only.jsonl": "broken JSON",
+        "trailing.jsonl.gz": "file unreadable",
+        "truncated.parquet": "file unreadable",
+        "dangling.txt": "file unreadable",
+        "binary.txt": "invalid UTF-8",
+    }
     assert set(by_file) == set(expect)
     for name, fragment in expect.items():
         assert all(fragment in r["error"] for r in by_file[name]), (name, by_file[name][0]["error"])
     assert len(by_file["wrong.parquet"]) == 7 and len(by_file["types.jsonl"]) == 4
     assert [r["position"] for r in by_file["truncated.jsonl.gz"]] == [-1]
     # the bad JSONL record sits on line 2 of its file, between two good ones
-    for name in ("corrupt.jsonl", "bad_utf8.jsonl", "missing_text.jsonl", "text_number.jsonl", "array_line.jsonl",
-                 "surrogate.jsonl", "huge.jsonl"):
+    for name in (
+        "corrupt.jsonl",
+        "bad_utf8.jsonl",
+        "missing_text.jsonl",
+        "text_number.jsonl",
+        "array_line.jsonl",
+        "surrogate.jsonl",
+        "huge.jsonl",
+    ):
         assert [r["position"] for r in by_file[name]] == [2], name
     assert by_file["corrupt.jsonl"][0]["raw"] == b'{"id": "corrupt-1", "text": "never closed'
     assert len(by_file["huge.jsonl"][0]["raw"]) <= 1 << 20
@@ -244,8 +284,11 @@ def test_every_record_id_is_somewhere(bad_input_run):
     corpus, _, out, stats = bad_input_run
     curated, rejected, quarantined = rows(out / "curated"), rows(out / "rejected"), rows(out / "quarantine")
     assert len(curated) == stats["kept"] and len(rejected) == stats["rejected"]
-    ids = {"curated": {r["id"] for r in curated}, "rejected": {r["id"] for r in rejected},
-           "quarantine": {r["id"] for r in quarantined}}
+    ids = {
+        "curated": {r["id"] for r in curated},
+        "rejected": {r["id"] for r in rejected},
+        "quarantine": {r["id"] for r in quarantined},
+    }
     union = ids["curated"] | ids["rejected"] | ids["quarantine"]
     missing = corpus.ids - union
     assert not missing, sorted(missing)[:10]
@@ -271,8 +314,10 @@ def test_missing_input_fails_before_any_output(tmp_path):
     out = tmp_path / "out"
     spec = job_spec(tmp_path / "in", out)
     missing = tmp_path / "in" / "does-not-exist" / "*.jsonl"
-    spec["inputs"] = [{"path": str(tmp_path / "in" / "a.jsonl"), "format": "jsonl", "source": "a"},
-                      {"path": str(missing), "format": "jsonl", "source": "b"}]
+    spec["inputs"] = [
+        {"path": str(tmp_path / "in" / "a.jsonl"), "format": "jsonl", "source": "a"},
+        {"path": str(missing), "format": "jsonl", "source": "b"},
+    ]
     with pytest.raises(InputError) as exc:
         run_job(parse_spec(spec), progress=Progress(enabled=False))
     assert str(missing) in str(exc.value)
@@ -289,8 +334,9 @@ def run_cli(tmp_path: Path, spec: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    return subprocess.run([*curate_cmd(), "run", str(path), "--quiet"], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path, env=env)
+    return subprocess.run(
+        [*curate_cmd(), "run", str(path), "--quiet"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+    )
 
 
 def test_cli_bad_key_exits_2_with_key_path(tmp_path):

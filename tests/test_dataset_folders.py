@@ -17,12 +17,18 @@ def test_load_dataset_reads_a_curate_output_folder(tmp_path):
     datasets = pytest.importorskip("datasets")
     src = tmp_path / "in.jsonl"
     words = "the quick brown fox jumps over the lazy dog while the cat sleeps in the warm sun".split()
-    recs = [{"id": f"d{i}", "text": " ".join(words[(i + j) % len(words)] for j in range(60)) + "."}
-            for i in range(40)] + [{"id": "short", "text": "too short"}, {"id": "n", "text": None}]
+    recs = [
+        {"id": f"d{i}", "text": " ".join(words[(i + j) % len(words)] for j in range(60)) + "."} for i in range(40)
+    ] + [{"id": "short", "text": "too short"}, {"id": "n", "text": None}]
     src.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     out = tmp_path / "out"
-    spec = {"name": "folder", "output": str(out), "inputs": [{"path": str(src), "format": "jsonl", "source": "s"}],
-            "stages": {"filters": {"gopher_quality": {}}}, "execution": {"engine": "local"}}
+    spec = {
+        "name": "folder",
+        "output": str(out),
+        "inputs": [{"path": str(src), "format": "jsonl", "source": "s"}],
+        "stages": {"filters": {"gopher_quality": {}}},
+        "execution": {"engine": "local"},
+    }
     stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
     assert stats["rejected"] >= 1 and stats["quarantined"] == 1
     card = (out / "README.md").read_text()
@@ -58,8 +64,12 @@ def _load_while_writing(monkeypatch, out, datasets, cache, final_glob):
         if self.writer is not None and final and not seen:
             assert any(p.name.startswith(".inprogress-") for p in out.rglob("*.parquet"))
             got = datasets.load_dataset(str(out), split="train", cache_dir=cache)
-            seen.append((sorted(got["id"]), sorted(i for p in final for i in pq.read_table(p, columns=["id"])["id"]
-                                                   .to_pylist())))
+            seen.append(
+                (
+                    sorted(got["id"]),
+                    sorted(i for p in final for i in pq.read_table(p, columns=["id"])["id"].to_pylist()),
+                )
+            )
         return real(self)
 
     monkeypatch.setattr(outputs._Sink, "close", close)
@@ -77,8 +87,18 @@ def test_load_dataset_during_a_curate_run_and_a_mix_run(tmp_path, monkeypatch):
     inputs = []
     for f in range(3):
         src = tmp_path / f"in{f}.jsonl"
-        src.write_text("\n".join(json.dumps({"id": f"f{f}d{i}", "text": " ".join(
-            words[(i * 7 + f + j) % len(words)] for j in range(50 + i)) + "."}) for i in range(30)) + "\n")
+        src.write_text(
+            "\n".join(
+                json.dumps(
+                    {
+                        "id": f"f{f}d{i}",
+                        "text": " ".join(words[(i * 7 + f + j) % len(words)] for j in range(50 + i)) + ".",
+                    }
+                )
+                for i in range(30)
+            )
+            + "\n"
+        )
         inputs.append({"path": str(src), "format": "jsonl", "source": f"s{f % 2}"})
     out = tmp_path / "out"
     seen = _load_while_writing(monkeypatch, out, datasets, str(tmp_path / "hf"), "curated/**/*.parquet")
@@ -89,8 +109,19 @@ def test_load_dataset_during_a_curate_run_and_a_mix_run(tmp_path, monkeypatch):
 
     mix = tmp_path / "mix"
     seen = _load_while_writing(monkeypatch, mix, datasets, str(tmp_path / "hf2"), "shards/*.parquet")
-    m = run_mix(parse_mix_spec({"kind": "mix", "inputs": [str(out)], "output": str(mix), "target_tokens": 3000,
-                                "shard_tokens": 500, "execution": {"engine": "local"}}), progress=Progress(enabled=False))
+    m = run_mix(
+        parse_mix_spec(
+            {
+                "kind": "mix",
+                "inputs": [str(out)],
+                "output": str(mix),
+                "target_tokens": 3000,
+                "shard_tokens": 500,
+                "execution": {"engine": "local"},
+            }
+        ),
+        progress=Progress(enabled=False),
+    )
     assert len(m["shards"]) >= 3
     assert len(seen) == 1 and seen[0][0] == seen[0][1] and 0 < len(seen[0][0]) < m["rows"]
     monkeypatch.undo()

@@ -46,7 +46,7 @@ def setup(tmp_path_factory):
         host = stories[k]["text"]
         copy = item["text"] if k % 2 else light_edit(item["text"], rng)
         doc_id = f"planted-{k}-{'verbatim' if k % 2 else 'edited'}"
-        rows.append({"id": doc_id, "text": host[: len(host) // 2] + "\n" + copy + "\n" + host[len(host) // 2:]})
+        rows.append({"id": doc_id, "text": host[: len(host) // 2] + "\n" + copy + "\n" + host[len(host) // 2 :]})
         planted[doc_id] = item["id"]
     corpus = d / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -56,13 +56,20 @@ def setup(tmp_path_factory):
 def test_every_planted_copy_is_found_and_no_story_is(setup):
     d, bench, corpus, planted, story_ids = setup
     out = d / "out"
-    spec = {"output": str(out), "languages": "all", "inputs": [{"path": str(corpus), "format": "jsonl", "source": "news"}],
-            "stages": {"decontam": {"benchmarks": {"math": {"path": str(bench)}}}}, "execution": {"engine": "local"}}
+    spec = {
+        "output": str(out),
+        "languages": "all",
+        "inputs": [{"path": str(corpus), "format": "jsonl", "source": "news"}],
+        "stages": {"decontam": {"benchmarks": {"math": {"path": str(bench)}}}},
+        "execution": {"engine": "local"},
+    }
     stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
     rejected = pads.dataset(str(out / "rejected")).to_table().to_pylist()
     hit = {r["id"] for r in rejected if r["drop_reason"] == "decontam:math"}
-    print(f"\n{len(hit)} documents hit of {len(planted)} planted copies (half lightly edited, 10 Chinese); "
-          f"{stats['by_reason']}")
+    print(
+        f"\n{len(hit)} documents hit of {len(planted)} planted copies (half lightly edited, 10 Chinese); "
+        f"{stats['by_reason']}"
+    )
     assert set(planted) <= hit  # every planted copy, verbatim or edited
     assert not hit & set(story_ids)  # no clean story flagged
     assert stats["by_reason"] == {"decontam:math": len(planted)}
@@ -71,10 +78,13 @@ def test_every_planted_copy_is_found_and_no_story_is(setup):
 
 def test_flag_mode_keeps_documents_and_names_the_benchmark(setup, tmp_path):
     d, bench, corpus, planted, _ = setup
-    spec = {"output": str(tmp_path / "out"), "languages": "all",
-            "inputs": [{"path": str(corpus), "format": "jsonl", "source": "news"}],
-            "stages": {"decontam": {"benchmarks": {"math": {"path": str(bench)}}, "action": "flag"}},
-            "execution": {"engine": "local"}}
+    spec = {
+        "output": str(tmp_path / "out"),
+        "languages": "all",
+        "inputs": [{"path": str(corpus), "format": "jsonl", "source": "news"}],
+        "stages": {"decontam": {"benchmarks": {"math": {"path": str(bench)}}, "action": "flag"}},
+        "execution": {"engine": "local"},
+    }
     stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
     kept = pads.dataset(str(tmp_path / "out" / "curated"), partitioning="hive").to_table().to_pylist()
     flagged = {r["id"] for r in kept if r["contaminated_by"] == "math"}
@@ -91,5 +101,10 @@ def test_index_skips_short_items_and_matches_across_scripts():
 
 def test_spec_needs_a_benchmark():
     with pytest.raises(SpecError, match="benchmarks"):
-        parse_spec({"output": "/tmp/x", "inputs": [{"path": "x", "format": "jsonl", "source": "s"}],
-                    "stages": {"decontam": {"benchmarks": {}}}})
+        parse_spec(
+            {
+                "output": "/tmp/x",
+                "inputs": [{"path": "x", "format": "jsonl", "source": "s"}],
+                "stages": {"decontam": {"benchmarks": {}}},
+            }
+        )

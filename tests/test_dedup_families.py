@@ -17,6 +17,7 @@ from curation.spec import parse_spec
 from tests.conftest import read_jsonl_gz, shared_file
 from tests.test_dedup_reuters import jaccard, shingles  # the same reference measure
 
+
 @pytest.fixture(scope="module")
 def families(tmp_path_factory):
     d = tmp_path_factory.mktemp("families")
@@ -34,11 +35,16 @@ def families(tmp_path_factory):
 
 
 def _spec(d, out, **dedup) -> dict:
-    return {"name": "families", "output": str(out),
-            "inputs": [{"path": str(d / "code.jsonl"), "format": "jsonl", "source": "code"},
-                       {"path": str(d / "udhr.jsonl"), "format": "jsonl", "source": "udhr"}],
-            "stages": {"dedup": {"exact": {}, "minhash": {}, **dedup}},
-            "execution": {"engine": "local", "split_bytes": None}}
+    return {
+        "name": "families",
+        "output": str(out),
+        "inputs": [
+            {"path": str(d / "code.jsonl"), "format": "jsonl", "source": "code"},
+            {"path": str(d / "udhr.jsonl"), "format": "jsonl", "source": "udhr"},
+        ],
+        "stages": {"dedup": {"exact": {}, "minhash": {}, **dedup}},
+        "execution": {"engine": "local", "split_bytes": None},
+    }
 
 
 def _rows(out) -> list[dict]:
@@ -57,9 +63,11 @@ def test_removed_documents_resemble_their_keeper(families):
     assert all(by_id[r["dup_cluster"]].get("drop_reason") is None for r in removed)  # named by its keeper
     sims = [jaccard(shingles(r["text"]), shingles(by_id[r["dup_cluster"]]["text"])) for r in removed]
     low = sum(s < 0.5 for s in sims)
-    print(f"\nremoved {len(removed)}; word-5-gram Jaccard < 0.5 to the keeper: {low} ({low / len(removed):.1%}); "
-          f"{stats['dedup']['rejected_edges']:,} of {stats['dedup']['candidate_edges']:,} candidate edges failed "
-          "the signature check")
+    print(
+        f"\nremoved {len(removed)}; word-5-gram Jaccard < 0.5 to the keeper: {low} ({low / len(removed):.1%}); "
+        f"{stats['dedup']['rejected_edges']:,} of {stats['dedup']['candidate_edges']:,} candidate edges failed "
+        "the signature check"
+    )
     assert low / len(removed) < 0.02
     # The recorded estimate is the signature agreement with the keeper, at or above the threshold (an
     # exact duplicate's keeper may be a near copy of its text).
@@ -71,8 +79,9 @@ def test_removed_documents_resemble_their_keeper(families):
 def test_cluster_sizes_count_the_keeper_and_its_removed_documents(families):
     _, rows, _ = families
     members = Counter(r["dup_cluster"] for r in rows if r["dup_cluster"] is not None)
-    assert members and all(r["dup_cluster_size"] == members[r["dup_cluster"]] for r in rows
-                           if r["dup_cluster"] is not None)
+    assert members and all(
+        r["dup_cluster_size"] == members[r["dup_cluster"]] for r in rows if r["dup_cluster"] is not None
+    )
 
 
 def test_many_partitions_and_file_groups_on_ray_decide_as_one_task_does(families, tmp_path, ray_session):
@@ -85,6 +94,12 @@ def test_many_partitions_and_file_groups_on_ray_decide_as_one_task_does(families
     stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
     assert stats["input_files"] >= 9 and stats["dedup"]["partitions"] == 7 and stats["dedup"]["file_groups"] == 2
     assert stats["dedup"]["cluster_partitions"] == 7
-    key = lambda r: (r["id"], r["text"], r.get("drop_reason"), r["dup_cluster"], r["dup_cluster_size"],  # noqa: E731
-                     r["dup_similarity"])
+    key = lambda r: (
+        r["id"],
+        r["text"],
+        r.get("drop_reason"),
+        r["dup_cluster"],
+        r["dup_cluster_size"],  # noqa: E731
+        r["dup_similarity"],
+    )
     assert sorted(map(key, _rows(out)), key=repr) == sorted(map(key, rows), key=repr)

@@ -25,7 +25,7 @@ _WORD = re.compile(r"\w+")
 
 def shingles(text: str, n: int = 5) -> frozenset[str]:
     w = _WORD.findall(text.lower())
-    return frozenset(" ".join(w[i:i + n]) for i in range(max(1, len(w) - n + 1)))
+    return frozenset(" ".join(w[i : i + n]) for i in range(max(1, len(w) - n + 1)))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:
@@ -48,10 +48,12 @@ def similar_pairs(sets: list[frozenset], threshold: float) -> list[tuple[int, in
 @pytest.fixture(scope="module")
 def reuters_job(tmp_path_factory, ray_session):
     out = tmp_path_factory.mktemp("reuters") / "out"
-    spec = {"name": "reuters-dedup", "output": str(out),
-            "inputs": [{"path": str(shared_file("news_reuters21578.jsonl.gz")), "format": "jsonl",
-                        "source": "reuters"}],
-            "stages": {"dedup": {"exact": {}, "minhash": {}}}}
+    spec = {
+        "name": "reuters-dedup",
+        "output": str(out),
+        "inputs": [{"path": str(shared_file("news_reuters21578.jsonl.gz")), "format": "jsonl", "source": "reuters"}],
+        "stages": {"dedup": {"exact": {}, "minhash": {}}},
+    }
     stats = run_job(parse_spec(spec))
     cols = ["id", "text", "dup_cluster"]
     rows = pads.dataset(out / "curated", format="parquet", partitioning="hive").to_table(columns=cols).to_pylist()
@@ -71,8 +73,9 @@ def test_similar_pairs_share_a_cluster(reuters_job):
     _, rows = reuters_job
     sets = [shingles(r["text"]) for r in rows]
     pairs = similar_pairs(sets, 0.8)
-    together = sum(1 for a, b in pairs
-                   if rows[a]["dup_cluster"] is not None and rows[a]["dup_cluster"] == rows[b]["dup_cluster"])
+    together = sum(
+        1 for a, b in pairs if rows[a]["dup_cluster"] is not None and rows[a]["dup_cluster"] == rows[b]["dup_cluster"]
+    )
     recall = together / len(pairs)
     print(f"\npairs with Jaccard >= 0.8: {len(pairs)}; in the same cluster: {together} ({recall:.1%})")
     assert len(pairs) > 400  # the reference found the natural duplicates at all
@@ -89,6 +92,7 @@ def test_removed_documents_resemble_their_kept_document(reuters_job):
     print(f"\nremoved as duplicates: {len(removed)}; Jaccard < 0.5 to the kept document: {len(low)}")
     assert len(removed) > 400
     assert len(low) / len(removed) < 0.02
+
 
 def test_exact_duplicates_have_an_identical_twin(reuters_job):
     """An exact duplicate's cluster may be named by an earlier near-duplicate; its twin is in the cluster."""

@@ -14,8 +14,14 @@ from filters.dictionary_segmenters import SEGMENTERS, burmese_syllables, load_se
 from filters.segmentation import get_segmenter, register_segmenter, tokenize, unregister_segmenter
 from tests.conftest import read_jsonl_gz, shared_file
 
-MODULES = {"jieba": "jieba", "sudachi": "sudachipy", "pythainlp": "pythainlp", "laonlp": "laonlp",
-           "khmer-nltk": "khmernltk", "sylbreak": "re"}
+MODULES = {
+    "jieba": "jieba",
+    "sudachi": "sudachipy",
+    "pythainlp": "pythainlp",
+    "laonlp": "laonlp",
+    "khmer-nltk": "khmernltk",
+    "sylbreak": "re",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +62,17 @@ def test_registered_segmenter_replaces_characters_and_can_be_removed(udhr):
 
 def test_burmese_syllables():
     assert burmese_syllables("မြန်မာစာ ကို လေ့လာပါ။ Hello 2024") == [
-        "မြန်", "မာ", "စာ", "ကို", "လေ့", "လာ", "ပါ", "။", "Hello", "2024"]
+        "မြန်",
+        "မာ",
+        "စာ",
+        "ကို",
+        "လေ့",
+        "လာ",
+        "ပါ",
+        "။",
+        "Hello",
+        "2024",
+    ]
     assert burmese_syllables("သင်္ချိုင်း") == ["သင်္ချိုင်း"]  # kinzi/stacked consonants stay in their syllable
 
 

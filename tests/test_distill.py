@@ -46,8 +46,9 @@ def setup(tmp_path_factory):
         if boiler:
             docs.append("\n".join(boiler))
             for frac in (0.25, 0.5, 0.75):
-                docs.append("\n".join(boiler[: max(1, int(len(boiler) * frac))]
-                                      + main[: max(1, int(len(main) * (1 - frac)))]))
+                docs.append(
+                    "\n".join(boiler[: max(1, int(len(boiler) * frac))] + main[: max(1, int(len(main) * (1 - frac)))])
+                )
         groups += [p["id"]] * (len(docs) - len(groups))
     for r in read_jsonl_gz(shared_file("news_reuters21578.jsonl.gz"), limit=400):
         docs.append(r["text"])
@@ -69,10 +70,13 @@ def test_distilled_classifier_agrees_with_the_scorer_in_a_job(setup):
     corpus = d / "held_out.jsonl"
     corpus.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in held))
     out = d / "job"
-    spec = {"output": str(out), "languages": "all",
-            "inputs": [{"path": str(corpus), "format": "jsonl", "source": "held-out"}],
-            "stages": {"quality": {"classifiers": {"edu": {"model": str(student)}}}},
-            "execution": {"engine": "local"}}
+    spec = {
+        "output": str(out),
+        "languages": "all",
+        "inputs": [{"path": str(corpus), "format": "jsonl", "source": "held-out"}],
+        "stages": {"quality": {"classifiers": {"edu": {"model": str(student)}}}},
+        "execution": {"engine": "local"},
+    }
     stats = run_job(parse_spec(spec))
     assert stats["kept"] == len(held)
     t = ds.dataset(str(out / "curated"), format="parquet", partitioning="hive").to_table()
@@ -87,21 +91,52 @@ def test_distilled_classifier_agrees_with_the_scorer_in_a_job(setup):
 def test_distill_quality_cli(setup, tmp_path):
     d, teacher_path, docs, groups = setup
     corpus = tmp_path / "sample.jsonl"
-    corpus.write_text("".join(json.dumps({"page": g, "text": t}) + "\n" for t, g in zip(docs, groups))
-                      + "{broken\n")
+    corpus.write_text("".join(json.dumps({"page": g, "text": t}) + "\n" for t, g in zip(docs, groups)) + "{broken\n")
     env = {**os.environ, "CURATION_TEST_TEACHER": str(teacher_path)}
-    out = subprocess.run([sys.executable, "-m", "curation.cli", "distill-quality", "--input", str(corpus),
-                          "--scorer", "tests.distill_scorer:TeacherScorer", "--output", str(tmp_path / "s.bin"),
-                          "--sample", "1500", "--group-field", "page"],
-                         capture_output=True, text=True, timeout=600, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curation.cli",
+            "distill-quality",
+            "--input",
+            str(corpus),
+            "--scorer",
+            "tests.distill_scorer:TeacherScorer",
+            "--output",
+            str(tmp_path / "s.bin"),
+            "--sample",
+            "1500",
+            "--group-field",
+            "page",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "s.bin.json").read_text())
     assert f"held-out Spearman {report['spearman']:.3f}" in out.stdout
     assert report["n_train"] + report["n_test"] == 1500 and report["spearman"] >= SPEARMAN_FLOOR - 0.05
     assert "skipped 1 unreadable" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "curation.cli", "distill-quality", "--input", str(corpus),
-                          "--scorer", "os:sep", "--output", str(tmp_path / "x.bin")],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curation.cli",
+            "distill-quality",
+            "--input",
+            str(corpus),
+            "--scorer",
+            "os:sep",
+            "--output",
+            str(tmp_path / "x.bin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "is not callable" in bad.stderr
 
 
@@ -136,8 +171,15 @@ def test_hf_scorer_with_a_tiny_model_built_here(tmp_path):
 
     from filters.distill import HFCausalLMScorer
 
-    vocab = {w: i for i, w in enumerate(["<unk>", "<pad>"] + [str(d) for d in range(10)] + list("abcdefghij")
-                                        + ["Extract:", "Educational", "score", "(0-5):"])}
+    vocab = {
+        w: i
+        for i, w in enumerate(
+            ["<unk>", "<pad>"]
+            + [str(d) for d in range(10)]
+            + list("abcdefghij")
+            + ["Extract:", "Educational", "score", "(0-5):"]
+        )
+    }
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>")

@@ -71,16 +71,18 @@ def test_code_and_math_pass_their_rules_but_not_the_prose_rules(documents):
         prose = [_first_failure(PROSE_FILTERS, t, _lang(t)) for t in docs]
         own_pass = sum(r is None for r in own) / len(docs)
         prose_pass = sum(r is None for r in prose) / len(docs)
-        print(f"{label:6} {len(docs):6} {own_pass:15.1%} {prose_pass:17.1%}  "
-              f"{collections.Counter(r for r in own if r).most_common(3)} / "
-              f"{collections.Counter(r for r in prose if r).most_common(3)}")
+        print(
+            f"{label:6} {len(docs):6} {own_pass:15.1%} {prose_pass:17.1%}  "
+            f"{collections.Counter(r for r in own if r).most_common(3)} / "
+            f"{collections.Counter(r for r in prose if r).most_common(3)}"
+        )
         assert own_pass >= 0.95
         assert prose_pass < 0.2  # the web rules would have thrown (nearly) all of them away
 
 
 def test_code_rules():
     rules = CodeQuality()
-    good = "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n"
+    good = 'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("hi")\n}\n'
     assert rules.check(good) is None
     assert rules.check("var a=" + "1," * 600) == "code:max_line_length"
     assert rules.check("\n".join(["x = [" + "1, " * 40 + "]"] * 20)) == "code:mean_line_length"
@@ -97,12 +99,16 @@ def test_math_rules():
     ok = "What is $\\frac{1}{2} + \\frac{1}{3}$?\n\nThe sum is $\\frac{5}{6}$, so the answer is $\\boxed{5/6}$."
     assert rules.check(ok) is None
     assert rules.check("2+2") == "math:too_short"
-    assert rules.check("A long essay about the history of the city and its people, with no numbers.") == \
-        "math:formula_density"
+    assert (
+        rules.check("A long essay about the history of the city and its people, with no numbers.")
+        == "math:formula_density"
+    )
     assert rules.check(ok.replace("$\\boxed", "\\boxed")) == "math:unbalanced_latex"
     # Currency is not math mode when there is no LaTeX (GSM8K writes $5 and $<<2*3=6>>6).
     assert rules.check("Tom has $5 and earns $3 more. 5 + 3 = <<5+3=8>>8\n#### 8") is None
     assert latex_balanced("\\begin{align} x &= 1 \\end{align}") and not latex_balanced("\\begin{align} x \\end{cases}")
     assert MathQuality(require_answer=True).check("Solve 2x + 3 = 7 for x. Subtract 3 and divide by 2.") is None
-    assert MathQuality(require_answer=True).check("Prove that 2x + 3 > 7 whenever x > 2 holds for reals.") == \
-        "math:no_answer"
+    assert (
+        MathQuality(require_answer=True).check("Prove that 2x + 3 > 7 whenever x > 2 holds for reals.")
+        == "math:no_answer"
+    )

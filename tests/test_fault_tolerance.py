@@ -38,15 +38,22 @@ def shards(tmp_path_factory):
 
 
 def spec_for(shards: Path, out: Path, engine: str = "local") -> dict:
-    return {"name": "ft", "output": str(out), "inputs": [{"path": str(shards), "format": "jsonl", "source": "r"}],
-            "stages": {"langid": {}, "filters": {"gopher_quality": {}, "c4": {}}, "dedup": {"exact": {}, "minhash": {}}},
-            "execution": {"engine": engine, "batch_size": 50}}
+    return {
+        "name": "ft",
+        "output": str(out),
+        "inputs": [{"path": str(shards), "format": "jsonl", "source": "r"}],
+        "stages": {"langid": {}, "filters": {"gopher_quality": {}, "c4": {}}, "dedup": {"exact": {}, "minhash": {}}},
+        "execution": {"engine": engine, "batch_size": 50},
+    }
 
 
 def digest(out: Path) -> dict[str, str]:
     """sha256 of every output file under a final name (curated, rejected, quarantine)."""
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for sub in ("curated", "rejected", "quarantine") for p in sorted((out / sub).rglob("*.parquet"))}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for sub in ("curated", "rejected", "quarantine")
+        for p in sorted((out / sub).rglob("*.parquet"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +66,9 @@ def undisturbed(shards, tmp_path_factory):
 def run_cli(spec: dict, path: Path, preamble: str = "", **kw) -> subprocess.Popen:
     path.write_text(json.dumps(spec))
     code = f"import sys\n{preamble}\nfrom curation.cli import main\nsys.exit(main(['run', {str(path)!r}, '--quiet']))"
-    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 def test_killed_driver_resumes_to_identical_output(shards, undisturbed, tmp_path):
@@ -87,8 +95,10 @@ def test_full_disk_stops_clearly_without_partial_files_under_final_names(shards,
     # A file-size limit makes every write past 40 kB fail with EFBIG, as a full disk does (ENOSPC): the small
     # batches of the annotate phase fit; the dedup exchange files (a group's keys) do not, and without dedup
     # the curated files of the write phase (about 60 kB) do not.
-    limit = "import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n" \
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))"
+    limit = (
+        "import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))"
+    )
     spec = spec_for(shards, out)
     if phase == "write":
         del spec["stages"]["dedup"]
@@ -167,8 +177,9 @@ def test_killed_stage_actor_is_replaced_and_output_is_identical(shards, undistur
         if work.exists() and any(work.rglob("*.parquet")):  # batches are flowing through the actors
             # Ray's workers are descendants of this process (the suite's own Ray session); an actor of the
             # stage pools names itself ray::MapWorker(MapBatches(_StageUDF)).
-            stage_actors = [pid for pid, cmd in descendants(os.getpid()).items()
-                            if "MapWorker" in cmd and "_StageUDF" in cmd]
+            stage_actors = [
+                pid for pid, cmd in descendants(os.getpid()).items() if "MapWorker" in cmd and "_StageUDF" in cmd
+            ]
             if stage_actors:
                 killed = stage_actors[0]
                 os.kill(killed, signal.SIGKILL)

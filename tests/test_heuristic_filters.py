@@ -18,9 +18,9 @@ from filters.c4 import C4Quality, count_sentences, sentence_ends, split_sentence
 from filters.fineweb import TERMINAL_PUNCTUATION, FineWebQuality
 from filters.gopher_quality import STOP_WORDS, SYMBOL_CHARS, GopherQuality
 from filters.gopher_repetition import GopherRepetition
-from tests.conftest import read_jsonl_gz, shared_file
 from filters.heuristics import HEURISTIC_FILTERS
 from filters.segmentation import tokenize
+from tests.conftest import read_jsonl_gz, shared_file
 
 N_NEWS = 1800  # plus the ~200 English web pages: ~2000 documents
 PARITY = 0.995
@@ -135,7 +135,9 @@ def test_gopher_quality_parity_on_other_languages(foreign_web_docs, datatrove_ou
     reference: list[str | None] = []
     english_rule: list[str | None] = []
     for text, lang in foreign_web_docs:
-        reference.append(_datatrove_decisions(dt_filters.GopherQualityFilter(min_stop_words=None, language=lang), [text])[0][0])
+        reference.append(
+            _datatrove_decisions(dt_filters.GopherQualityFilter(min_stop_words=None, language=lang), [text])[0][0]
+        )
         english_rule.append(_datatrove_decisions(dt_filters.GopherQualityFilter(language=lang), [text])[0][0])
 
     mapped = [gopher_quality.DATATROVE_REASONS[r] if r else None for r in ours]
@@ -400,7 +402,9 @@ class TestFineWeb:
     def test_duplicated_chars_exclude_newlines(self):
         # 2 copies of a 30-character line: 30 repeated characters, just over 1% of the 2,950
         # non-newline characters, but not of the 3,011 characters with newlines.
-        lines = [f"This is line number {i:02d} of a long text." for i in range(50)] + ["Yes, this line comes twice ok."] * 2
+        lines = [f"This is line number {i:02d} of a long text." for i in range(50)] + [
+            "Yes, this line comes twice ok."
+        ] * 2
         lines = [line.ljust(57, "x") + "." if i < 50 else line for i, line in enumerate(lines)]
         text = "\n".join(lines)
         repeated = len(lines[-1])
@@ -445,11 +449,15 @@ def test_thai_lines_need_no_terminal_punctuation():
     from filters.c4 import C4Quality
     from filters.fineweb import FineWebQuality
 
-    th = "\n".join(["การยอมรับนับถือเกียรติศักดิ์ประจำตัว และสิทธิเท่าเทียมกันของสมาชิกทั้งหลาย",
-                    "โดยที่การไม่นำพาและการเหยียดหยามต่อสิทธิมนุษยชน ยังผลให้มีการกระทำอันป่าเถื่อน",
-                    "มนุษย์เป็นหลักมูลเหตุแห่งอิสรภาพ ความยุติธรรม และสันติภาพในโลก",
-                    "สมัชชาจึงประกาศปฏิญญาสากลว่าด้วยสิทธิมนุษยชนนี้ ให้เป็นมาตรฐานร่วมกัน",
-                    "บุคคลทั้งหลายเกิดมามีอิสระและเสมอภาคกันในเกียรติศักดิ์และสิทธิ"])
+    th = "\n".join(
+        [
+            "การยอมรับนับถือเกียรติศักดิ์ประจำตัว และสิทธิเท่าเทียมกันของสมาชิกทั้งหลาย",
+            "โดยที่การไม่นำพาและการเหยียดหยามต่อสิทธิมนุษยชน ยังผลให้มีการกระทำอันป่าเถื่อน",
+            "มนุษย์เป็นหลักมูลเหตุแห่งอิสรภาพ ความยุติธรรม และสันติภาพในโลก",
+            "สมัชชาจึงประกาศปฏิญญาสากลว่าด้วยสิทธิมนุษยชนนี้ ให้เป็นมาตรฐานร่วมกัน",
+            "บุคคลทั้งหลายเกิดมามีอิสระและเสมอภาคกันในเกียรติศักดิ์และสิทธิ",
+        ]
+    )
     assert C4Quality()([th], ["th"]).reasons == [None]
     assert FineWebQuality()([th], ["th"]).reasons == [None]
     assert C4Quality()([th], ["en"]).reasons == ["c4:too_few_sentences"]

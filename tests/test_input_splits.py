@@ -22,8 +22,13 @@ from tests.conftest import read_jsonl_gz, shared_file
 
 
 def _lines_of_splits(path, split_bytes: int) -> tuple[list[str], list]:
-    spec = parse_spec({"output": str(path.parent / "o"), "inputs": [{"path": str(path), "format": "jsonl", "source": "s"}],
-                       "execution": {"split_bytes": split_bytes, "engine": "local"}})
+    spec = parse_spec(
+        {
+            "output": str(path.parent / "o"),
+            "inputs": [{"path": str(path), "format": "jsonl", "source": "s"}],
+            "execution": {"split_bytes": split_bytes, "engine": "local"},
+        }
+    )
     files = discover(spec)
     ids = []
     for f in files:
@@ -52,9 +57,13 @@ def test_every_line_is_read_once_whatever_the_boundaries(tmp_path):
 
 
 def _run(inputs: list[dict], out, split_bytes, engine: str) -> dict:
-    spec = {"name": "split", "output": str(out), "inputs": inputs,
-            "stages": {"langid": {}, "filters": {"gopher_quality": {}}, "dedup": {"exact": {}, "minhash": {}}},
-            "execution": {"engine": engine, "split_bytes": split_bytes, "batch_size": 100}}
+    spec = {
+        "name": "split",
+        "output": str(out),
+        "inputs": inputs,
+        "stages": {"langid": {}, "filters": {"gopher_quality": {}}, "dedup": {"exact": {}, "minhash": {}}},
+        "execution": {"engine": engine, "split_bytes": split_bytes, "batch_size": 100},
+    }
     return run_job(parse_spec(spec), progress=Progress(enabled=False))
 
 

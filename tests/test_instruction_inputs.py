@@ -20,8 +20,9 @@ def test_chats_and_prompt_response_pairs_render_with_the_template():
     pair = {"system": "Be brief.", "prompt": "Capital of France?", "response": "Paris."}
     text, _ = spec.render(pair)
     assert text.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nCapital")
-    sharegpt = InstructionSpec(messages_field="conversations", roles={"human": "user", "gpt": "assistant"},
-                               template="{role}: {content}\n")
+    sharegpt = InstructionSpec(
+        messages_field="conversations", roles={"human": "user", "gpt": "assistant"}, template="{role}: {content}\n"
+    )
     conv = {"conversations": [{"from": "human", "value": "hi {there}"}, {"from": "gpt", "value": "hello"}]}
     assert sharegpt.render(conv) == ("user: hi {there}\nassistant: hello\n", None)
     for template in ("{content.__class__.__mro__}", "{0}", "{role!r}", "{content:>99999}", "{text}"):
@@ -34,17 +35,26 @@ def test_chats_and_prompt_response_pairs_render_with_the_template():
 
 def test_an_instruction_input_is_curated_as_its_own_domain(tmp_path):
     src = tmp_path / "chat.jsonl"
-    recs = [{"id": f"c{i}", "messages": [{"role": "user", "content": f"Question number {i} about the weather "
-                                                                    "in Paris and what to wear today?"},
-                                         {"role": "assistant", "content": "Take a coat and an umbrella, it will "
-                                                                          f"rain this afternoon ({i})."}]}
-            for i in range(5)]
+    recs = [
+        {
+            "id": f"c{i}",
+            "messages": [
+                {"role": "user", "content": f"Question number {i} about the weather in Paris and what to wear today?"},
+                {"role": "assistant", "content": f"Take a coat and an umbrella, it will rain this afternoon ({i})."},
+            ],
+        }
+        for i in range(5)
+    ]
     recs.append({"id": "bad", "messages": [{"role": "user"}]})
     src.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     out = tmp_path / "out"
-    spec = {"name": "chat", "output": str(out), "inputs": [{"path": str(src), "format": "jsonl", "source": "sft",
-                                                           "instruction": {}}],
-            "stages": {"langid": {"min_score": 0.0}}, "execution": {"engine": "local"}}
+    spec = {
+        "name": "chat",
+        "output": str(out),
+        "inputs": [{"path": str(src), "format": "jsonl", "source": "sft", "instruction": {}}],
+        "stages": {"langid": {"min_score": 0.0}},
+        "execution": {"engine": "local"},
+    }
     stats = run_job(parse_spec(spec), progress=Progress(enabled=False))
     assert stats["input_records"] == 6 == stats["kept"] + stats["rejected"] + stats["quarantined"]
     kept = pads.dataset(out / "curated", format="parquet", partitioning="hive").to_table()

@@ -18,8 +18,11 @@ from curation.spec import QWEN29, load_spec, parse_spec
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes()
-            for sub in ("curated", "rejected", "quarantine") for p in sorted((out / sub).rglob("*.parquet"))}
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for sub in ("curated", "rejected", "quarantine")
+        for p in sorted((out / sub).rglob("*.parquet"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +77,24 @@ def test_multilingual_documents_survive(demo_run):
     out, stats = demo_run
     # The UDHR file holds one declaration per Qwen2 language; most must come through all filters.
     kept_udhr = pads.dataset(out / "curated", format="parquet", partitioning="hive").to_table(
-        filter=pads.field("source") == "udhr", columns=["lang"])
+        filter=pads.field("source") == "udhr", columns=["lang"]
+    )
     assert kept_udhr.num_rows >= 26, kept_udhr["lang"].to_pylist()  # all but what LID confuses
 
 
 def test_dedup_clusters_named_by_kept_document(demo_run):
     out, stats = demo_run
     assert stats["by_reason"].get("exact_duplicate", 0) > 0
-    kept = pads.dataset(out / "curated", format="parquet", partitioning="hive").to_table(
-        columns=["id", "dup_cluster", "dup_cluster_size"]).to_pylist()
-    rej = pads.dataset(out / "rejected", format="parquet").to_table(
-        columns=["id", "dup_cluster", "drop_reason"]).to_pylist()
+    kept = (
+        pads.dataset(out / "curated", format="parquet", partitioning="hive")
+        .to_table(columns=["id", "dup_cluster", "dup_cluster_size"])
+        .to_pylist()
+    )
+    rej = (
+        pads.dataset(out / "rejected", format="parquet")
+        .to_table(columns=["id", "dup_cluster", "drop_reason"])
+        .to_pylist()
+    )
     kept_ids = {r["id"] for r in kept}
     dups = [r for r in rej if r["drop_reason"] in ("exact_duplicate", "minhash_duplicate")]
     assert dups and all(r["dup_cluster"] in kept_ids for r in dups)
@@ -134,6 +144,12 @@ def test_resolved_spec_loads_back_to_the_same_job(demo_run):
     out, _ = demo_run
     job = load_spec(out / "job.yaml")
     assert job == parse_spec(demo_spec(str(out)))
-    assert [name for name, _ in job.stages.filters.enabled()] == ["gopher_quality", "gopher_repetition", "c4",
-                                                                  "fineweb", "code", "math"]
+    assert [name for name, _ in job.stages.filters.enabled()] == [
+        "gopher_quality",
+        "gopher_repetition",
+        "c4",
+        "fineweb",
+        "code",
+        "math",
+    ]
     assert job.stages.domain is not None and job.stages.domain.retag == ["web"]

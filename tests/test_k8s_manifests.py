@@ -198,8 +198,13 @@ def _group_version(obj: dict) -> tuple[str, str]:
 def _matches(obj: dict, target: dict) -> bool:
     group, version = _group_version(obj)
     meta = obj.get("metadata") or {}
-    checks = {"group": group, "version": version, "kind": obj.get("kind"), "name": meta.get("name"),
-              "namespace": meta.get("namespace")}
+    checks = {
+        "group": group,
+        "version": version,
+        "kind": obj.get("kind"),
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+    }
     # kustomize reads target fields as anchored regular expressions.
     return all(re.fullmatch(str(target[k]), checks[k] or "") for k in target)
 
@@ -254,8 +259,9 @@ def render(root: Path) -> list[dict]:
             text = patch["patch"]
         ops = yaml.safe_load(text)
         if not isinstance(ops, list):
-            raise KustomizeError(f"{where}: only JSON6902 patches (a list of operations) are supported, "
-                                 "not strategic merge patches")
+            raise KustomizeError(
+                f"{where}: only JSON6902 patches (a list of operations) are supported, not strategic merge patches"
+            )
         target = patch.get("target")
         if not target or not target.get("kind") or not target.get("name"):
             raise KustomizeError(f"{where}: a JSON6902 patch needs a target with kind and name")
@@ -417,7 +423,9 @@ def test_every_yaml_file_is_checked():
     manifest (validated below); a manifest is either in the base kustomization or the Secret template."""
     kustomizations = sorted(K8S_DIR.rglob("kustomization.yaml"))
     assert {p.parent.relative_to(K8S_DIR).as_posix() for p in kustomizations} == {
-        "base", *(f"overlays/{o}" for o in OVERLAYS)}
+        "base",
+        *(f"overlays/{o}" for o in OVERLAYS),
+    }
     listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
     base_resources = {(BASE / r).resolve() for r in listed}
     for f in _manifest_files():
@@ -431,10 +439,17 @@ def test_every_yaml_file_is_checked():
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders(overlay):
     objects = rendered(overlay)
-    assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == sorted([
-        ("ConfigMap", "curation-api"), ("ConfigMap", "curation-job"), ("RayCluster", RAY_CLUSTER),
-        ("RayJob", RAY_JOB), ("PersistentVolumeClaim", "curation-api-data"), ("Deployment", API),
-        ("Service", API)])
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == sorted(
+        [
+            ("ConfigMap", "curation-api"),
+            ("ConfigMap", "curation-job"),
+            ("RayCluster", RAY_CLUSTER),
+            ("RayJob", RAY_JOB),
+            ("PersistentVolumeClaim", "curation-api-data"),
+            ("Deployment", API),
+            ("Service", API),
+        ]
+    )
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
@@ -502,47 +517,101 @@ def _del(obj, path: str):
 
 BROKEN = {
     "deployment replicas of the wrong type": (
-        "Deployment", API, lambda o: _set(o, "/spec/replicas", "two"), "spec.replicas"),
+        "Deployment",
+        API,
+        lambda o: _set(o, "/spec/replicas", "two"),
+        "spec.replicas",
+    ),
     "unknown field in a Deployment spec": (
-        "Deployment", API, lambda o: _set(o, "/spec/replica", 2), "spec: Additional properties"),
+        "Deployment",
+        API,
+        lambda o: _set(o, "/spec/replica", 2),
+        "spec: Additional properties",
+    ),
     "unknown field in the API container": (
-        "Deployment", API, lambda o: _set(o, "/spec/template/spec/containers/0/imagePullPolice", "Always"),
-        "spec.template.spec.containers.0: Additional properties"),
+        "Deployment",
+        API,
+        lambda o: _set(o, "/spec/template/spec/containers/0/imagePullPolice", "Always"),
+        "spec.template.spec.containers.0: Additional properties",
+    ),
     "service port as text": (
-        "Service", API, lambda o: _set(o, "/spec/ports/0/port", "eight thousand"), "spec.ports.0.port"),
+        "Service",
+        API,
+        lambda o: _set(o, "/spec/ports/0/port", "eight thousand"),
+        "spec.ports.0.port",
+    ),
     "PVC access modes as a string": (
-        "PersistentVolumeClaim", "curation-api-data", lambda o: _set(o, "/spec/accessModes", "ReadWriteOnce"),
-        "spec.accessModes"),
+        "PersistentVolumeClaim",
+        "curation-api-data",
+        lambda o: _set(o, "/spec/accessModes", "ReadWriteOnce"),
+        "spec.accessModes",
+    ),
     "worker replicas of the wrong type": (
-        "RayCluster", RAY_CLUSTER, lambda o: _set(o, "/spec/workerGroupSpecs/0/replicas", "2"),
-        "spec.workerGroupSpecs.0.replicas"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/spec/workerGroupSpecs/0/replicas", "2"),
+        "spec.workerGroupSpecs.0.replicas",
+    ),
     "unknown field in a worker group": (
-        "RayCluster", RAY_CLUSTER, lambda o: _set(o, "/spec/workerGroupSpecs/0/minReplica", 1),
-        "spec.workerGroupSpecs.0: Additional properties"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/spec/workerGroupSpecs/0/minReplica", 1),
+        "spec.workerGroupSpecs.0: Additional properties",
+    ),
     "worker group without maxReplicas": (
-        "RayCluster", RAY_CLUSTER, lambda o: _del(o, "/spec/workerGroupSpecs/0/maxReplicas"),
-        "'maxReplicas' is a required property"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _del(o, "/spec/workerGroupSpecs/0/maxReplicas"),
+        "'maxReplicas' is a required property",
+    ),
     "rayStartParams value that is not a string": (
-        "RayCluster", RAY_CLUSTER, lambda o: _set(o, "/spec/headGroupSpec/rayStartParams/num-cpus", 0),
-        "spec.headGroupSpec.rayStartParams.num-cpus"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/spec/headGroupSpec/rayStartParams/num-cpus", 0),
+        "spec.headGroupSpec.rayStartParams.num-cpus",
+    ),
     "bad field inside the head pod template (Kubernetes schema through $ref)": (
-        "RayCluster", RAY_CLUSTER,
+        "RayCluster",
+        RAY_CLUSTER,
         lambda o: _set(o, "/spec/headGroupSpec/template/spec/containers/0/ports/0/containerPort", "6379"),
-        "spec.headGroupSpec.template.spec.containers.0.ports.0.containerPort"),
+        "spec.headGroupSpec.template.spec.containers.0.ports.0.containerPort",
+    ),
     "bad upscalingMode": (
-        "RayCluster", RAY_CLUSTER, lambda o: _set(o, "/spec/autoscalerOptions/upscalingMode", "Eager"),
-        "spec.autoscalerOptions.upscalingMode"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/spec/autoscalerOptions/upscalingMode", "Eager"),
+        "spec.autoscalerOptions.upscalingMode",
+    ),
     "status in a manifest": (
-        "RayCluster", RAY_CLUSTER, lambda o: _set(o, "/status", {"state": "ready"}), "(root): Additional properties"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/status", {"state": "ready"}),
+        "(root): Additional properties",
+    ),
     "RayJob cluster without head": (
-        "RayJob", RAY_JOB, lambda o: _del(o, "/spec/rayClusterSpec/headGroupSpec"),
-        "'headGroupSpec' is a required property"),
+        "RayJob",
+        RAY_JOB,
+        lambda o: _del(o, "/spec/rayClusterSpec/headGroupSpec"),
+        "'headGroupSpec' is a required property",
+    ),
     "unknown RayJob field": (
-        "RayJob", RAY_JOB, lambda o: _set(o, "/spec/shutdownAfterJobFinish", True), "spec: Additional properties"),
+        "RayJob",
+        RAY_JOB,
+        lambda o: _set(o, "/spec/shutdownAfterJobFinish", True),
+        "spec: Additional properties",
+    ),
     "RayJob entrypoint as a list": (
-        "RayJob", RAY_JOB, lambda o: _set(o, "/spec/entrypoint", ["python", "-m", "curation.run"]), "spec.entrypoint"),
+        "RayJob",
+        RAY_JOB,
+        lambda o: _set(o, "/spec/entrypoint", ["python", "-m", "curation.run"]),
+        "spec.entrypoint",
+    ),
     "wrong apiVersion for a RayCluster": (
-        "RayCluster", RAY_CLUSTER, lambda o: _set(o, "/apiVersion", "ray.io/v2"), "apiVersion"),
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/apiVersion", "ray.io/v2"),
+        "apiVersion",
+    ),
 }
 
 
@@ -582,31 +651,55 @@ def _edit_yaml(path: Path, edit) -> None:
 
 RENDER_BREAKAGES = {
     "unsupported kustomize feature": (
-        "overlays/small/kustomization.yaml", lambda k: k.update(images=[{"name": IMAGE, "newTag": "x"}]),
-        "not supported"),
+        "overlays/small/kustomization.yaml",
+        lambda k: k.update(images=[{"name": IMAGE, "newTag": "x"}]),
+        "not supported",
+    ),
     "strategic merge patch": (
         "overlays/small/kustomization.yaml",
-        lambda k: k["patches"].append({"patch": "apiVersion: apps/v1\nkind: Deployment\n"
-                                                "metadata: {name: curation-api}\nspec: {replicas: 2}\n",
-                                       "target": {"kind": "Deployment", "name": API}}),
-        "only JSON6902"),
+        lambda k: k["patches"].append(
+            {
+                "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: curation-api}\nspec: {replicas: 2}\n",
+                "target": {"kind": "Deployment", "name": API},
+            }
+        ),
+        "only JSON6902",
+    ),
     "patch target that matches nothing": (
-        "overlays/small/kustomization.yaml", lambda k: k["patches"][0]["target"].update(name="curation-typo"),
-        "matches no resource"),
+        "overlays/small/kustomization.yaml",
+        lambda k: k["patches"][0]["target"].update(name="curation-typo"),
+        "matches no resource",
+    ),
     "test operation that no longer holds": (
         "overlays/small/kustomization.yaml",
-        lambda k: k["patches"].append({"patch": "- {op: test, path: /spec/workerGroupSpecs/0/groupName, value: gpu}",
-                                       "target": {"kind": "RayCluster", "name": RAY_CLUSTER}}),
-        "expected 'gpu'"),
+        lambda k: k["patches"].append(
+            {
+                "patch": "- {op: test, path: /spec/workerGroupSpecs/0/groupName, value: gpu}",
+                "target": {"kind": "RayCluster", "name": RAY_CLUSTER},
+            }
+        ),
+        "expected 'gpu'",
+    ),
     "replace of a missing path": (
         "overlays/large/kustomization.yaml",
-        lambda k: k["patches"].append({"patch": "- {op: replace, path: /spec/workerGroupSpecs/3/replicas, value: 1}",
-                                       "target": {"kind": "RayCluster", "name": RAY_CLUSTER}}),
-        "out of range"),
+        lambda k: k["patches"].append(
+            {
+                "patch": "- {op: replace, path: /spec/workerGroupSpecs/3/replicas, value: 1}",
+                "target": {"kind": "RayCluster", "name": RAY_CLUSTER},
+            }
+        ),
+        "out of range",
+    ),
     "missing resource file": (
-        "base/kustomization.yaml", lambda k: k["resources"].append("nope.yaml"), "does not exist"),
+        "base/kustomization.yaml",
+        lambda k: k["resources"].append("nope.yaml"),
+        "does not exist",
+    ),
     "resource defined twice": (
-        "base/kustomization.yaml", lambda k: k["resources"].append("api-service.yaml"), "more than once"),
+        "base/kustomization.yaml",
+        lambda k: k["resources"].append("api-service.yaml"),
+        "more than once",
+    ),
 }
 
 
@@ -623,20 +716,28 @@ def test_broken_kustomization_is_rejected(case, tmp_path):
 
 def test_json6902_operations():
     doc = {"a": {"b": [1, 2, 3], "c~/d": "x"}, "e": "f"}
-    out = apply_json6902(doc, [
-        {"op": "add", "path": "/a/b/1", "value": 9},
-        {"op": "add", "path": "/a/b/-", "value": 4},
-        {"op": "test", "path": "/a/c~0~1d", "value": "x"},
-        {"op": "replace", "path": "/e", "value": {"g": 1}},
-        {"op": "copy", "from": "/e", "path": "/h"},
-        {"op": "move", "from": "/a/c~0~1d", "path": "/i"},
-        {"op": "remove", "path": "/a/b/0"},
-    ])
+    out = apply_json6902(
+        doc,
+        [
+            {"op": "add", "path": "/a/b/1", "value": 9},
+            {"op": "add", "path": "/a/b/-", "value": 4},
+            {"op": "test", "path": "/a/c~0~1d", "value": "x"},
+            {"op": "replace", "path": "/e", "value": {"g": 1}},
+            {"op": "copy", "from": "/e", "path": "/h"},
+            {"op": "move", "from": "/a/c~0~1d", "path": "/i"},
+            {"op": "remove", "path": "/a/b/0"},
+        ],
+    )
     assert out == {"a": {"b": [9, 2, 3, 4]}, "e": {"g": 1}, "h": {"g": 1}, "i": "x"}
     assert doc == {"a": {"b": [1, 2, 3], "c~/d": "x"}, "e": "f"}, "the input is not modified"
-    for bad in ({"op": "remove", "path": "/zz"}, {"op": "replace", "path": "/a/b/7", "value": 0},
-                {"op": "test", "path": "/e", "value": "g"}, {"op": "add", "path": "/a/b/x", "value": 0},
-                {"op": "test", "path": "/a/b/0", "value": True}, {"op": "frobnicate", "path": "/e"}):
+    for bad in (
+        {"op": "remove", "path": "/zz"},
+        {"op": "replace", "path": "/a/b/7", "value": 0},
+        {"op": "test", "path": "/e", "value": "g"},
+        {"op": "add", "path": "/a/b/x", "value": 0},
+        {"op": "test", "path": "/a/b/0", "value": True},
+        {"op": "frobnicate", "path": "/e"},
+    ):
         with pytest.raises(KustomizeError):
             apply_json6902(doc, [bad])
 
@@ -699,8 +800,11 @@ def test_ray_token_auth_everywhere(overlay):
     """Ray >= 2.60 token auth: every Ray process and every client uses RAY_AUTH_MODE=token and the one token."""
     objects = rendered(overlay)
     envs = [(f"{where} {c['name']}", env_of(c)) for where, _, pod in pod_specs(objects) for c in pod["containers"]]
-    envs += [(f"{where} autoscaler", {e["name"]: e for e in s["autoscalerOptions"]["env"]})
-             for where, s in cluster_specs(objects) if s.get("enableInTreeAutoscaling")]
+    envs += [
+        (f"{where} autoscaler", {e["name"]: e for e in s["autoscalerOptions"]["env"]})
+        for where, s in cluster_specs(objects)
+        if s.get("enableInTreeAutoscaling")
+    ]
     assert len(envs) >= 6
     for where, env in envs:
         assert env.get("RAY_AUTH_MODE", {}).get("value") == "token", where
@@ -721,13 +825,16 @@ def test_api_reaches_the_ray_head(overlay):
     assert "--ray-address=$(CURATION_RAY_ADDRESS)" in api["args"]
     assert {"configMapRef": {"name": "curation-api"}} in api["envFrom"]
     assert env_of(api)["CURATION_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": "curation-api-secrets", "key": "database-url"}
+        "name": "curation-api-secrets",
+        "key": "database-url",
+    }
     mounts = {m["mountPath"]: m for m in api["volumeMounts"]}
     assert str(Path(settings["CURATION_API_TOKENS_FILE"]).parent) in mounts
     data_dir = settings["CURATION_API_DATA"]
     assert any(data_dir.startswith(p + "/") for p in mounts), "the API's data dir is on a volume"
-    sqlite_url = next(d for d in load_docs(SECRETS_TEMPLATE)
-                      if d["metadata"]["name"] == "curation-api-secrets")["stringData"]["database-url"]
+    sqlite_url = next(d for d in load_docs(SECRETS_TEMPLATE) if d["metadata"]["name"] == "curation-api-secrets")[
+        "stringData"
+    ]["database-url"]
     assert any(sqlite_url.startswith(f"sqlite:///{p}/") for p in mounts if "curation" in p)
 
 
@@ -794,8 +901,14 @@ def test_overlays_differ_in_size():
     base = {_label(o): o for o in render(BASE)}
     for overlay in OVERLAYS:
         changed = [lbl for lbl, o in ((_label(o), o) for o in rendered(overlay)) if o != base[lbl]]
-        assert sorted(changed) == sorted([f"RayCluster/{RAY_CLUSTER}", f"RayJob/{RAY_JOB}", f"Deployment/{API}",
-                                          "PersistentVolumeClaim/curation-api-data"]), overlay
+        assert sorted(changed) == sorted(
+            [
+                f"RayCluster/{RAY_CLUSTER}",
+                f"RayJob/{RAY_JOB}",
+                f"Deployment/{API}",
+                "PersistentVolumeClaim/curation-api-data",
+            ]
+        ), overlay
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -815,7 +928,7 @@ def test_rayjob_runs_the_mounted_job_spec(overlay):
     config_path = ENTRYPOINT.split()[-1]
     mount = next(m for m in head["containers"][0]["volumeMounts"] if config_path.startswith(m["mountPath"] + "/"))
     volume = next(v for v in head["volumes"] if v["name"] == mount["name"])["configMap"]
-    key = next(i["key"] for i in volume["items"] if i["path"] == config_path[len(mount["mountPath"]) + 1:])
+    key = next(i["key"] for i in volume["items"] if i["path"] == config_path[len(mount["mountPath"]) + 1 :])
     spec_text = find(objects, "ConfigMap", volume["name"])["data"][key]
     spec = parse_spec(yaml.safe_load(spec_text))
     assert spec.execution.engine == "ray"
@@ -837,8 +950,9 @@ def test_secret_template_holds_only_placeholders():
                 assert value.startswith("sqlite:///")
             elif key == "tokens.yaml":
                 tokens = yaml.safe_load(value)["tokens"]
-                assert tokens and all(set(t) == {"name", "sha256", "admin"} and "CHANGE-ME" in t["sha256"]
-                                      for t in tokens)
+                assert tokens and all(
+                    set(t) == {"name", "sha256", "admin"} and "CHANGE-ME" in t["sha256"] for t in tokens
+                )
             else:
                 assert "CHANGE-ME" in value, f"{d['metadata']['name']}.{key}"
     listed = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]

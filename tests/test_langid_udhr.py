@@ -19,8 +19,11 @@ KNOWN_WEAK = {"ms", "id"}
 
 @pytest.fixture(scope="module")
 def udhr_table():
-    rows = [r for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"))
-            if r.get("is_primary_variant") and r["lang"] in QWEN29]
+    rows = [
+        r
+        for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"))
+        if r.get("is_primary_variant") and r["lang"] in QWEN29
+    ]
     langs, _ = LanguageIdentifier().predict([r["text"] for r in rows])
     table: dict[str, Counter] = defaultdict(Counter)
     for r, got in zip(rows, langs):
@@ -62,11 +65,17 @@ def test_script_share_of_every_language_on_its_own_text():
     text), while the same text labelled with a language of another script is flagged."""
     from filters.scripts import LANGUAGE_SCRIPTS, script_share
 
-    rows = [r for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"))
-            if r.get("is_primary_variant") and r["lang"] in QWEN29]
+    rows = [
+        r
+        for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"))
+        if r.get("is_primary_variant") and r["lang"] in QWEN29
+    ]
     assert set(LANGUAGE_SCRIPTS) == set(QWEN29)
-    low = [(r["lang"], round(script_share(r["text"], r["lang"]), 2)) for r in rows
-           if script_share(r["text"], r["lang"]) < 0.9]
+    low = [
+        (r["lang"], round(script_share(r["text"], r["lang"]), 2))
+        for r in rows
+        if script_share(r["text"], r["lang"]) < 0.9
+    ]
     assert not low, low[:10]
     th = next(r["text"] for r in rows if r["lang"] == "th")
     assert script_share(th, "en") < 0.1 and script_share(th, "th") > 0.9
@@ -78,8 +87,14 @@ def test_script_mismatch_is_a_drop_reason():
     from curation.spec import parse_spec
     from curation.stages import build, run
 
-    job = parse_spec({"output": "x", "inputs": [{"path": "x", "format": "jsonl", "source": "s"}],
-                      "languages": "all", "stages": {"langid": {"min_score": 0.0}}})
+    job = parse_spec(
+        {
+            "output": "x",
+            "inputs": [{"path": "x", "format": "jsonl", "source": "s"}],
+            "languages": "all",
+            "stages": {"langid": {"min_score": 0.0}},
+        }
+    )
     stages = build(job)
     # lid.176 calls this Thai (score ~0.89), yet 93% of its letters are Latin: a product list.
     latin_as_thai = "ราคา iPhone Samsung Galaxy Xiaomi Oppo Vivo Huawei Nokia Sony Motorola"

@@ -83,7 +83,12 @@ def test_table_covers_the_29_languages_and_english_is_gophers():
     assert set(LANGUAGE_TABLE) == set(QWEN29)
     en = LANGUAGE_TABLE["en"]
     assert en["stop_words"] == sorted(["the", "be", "to", "of", "and", "that", "have", "with"])
-    assert (en["min_avg_word_length"], en["max_avg_word_length"], en["min_stop_words"], en["max_non_alpha_words_ratio"]) == (3, 10, 2, 0.8)
+    assert (
+        en["min_avg_word_length"],
+        en["max_avg_word_length"],
+        en["min_stop_words"],
+        en["max_non_alpha_words_ratio"],
+    ) == (3, 10, 2, 0.8)
     for lang, row in LANGUAGE_TABLE.items():
         assert lang == "en" or 15 <= len(row["stop_words"]) <= 30, lang
         assert STOP_WORDS[lang] == frozenset(row["stop_words"])
@@ -157,7 +162,11 @@ def test_clean_pass_and_corrupted_drop_per_language(held_out):
             failures.append(f"{lang}: clean pass {pass_rate:.0%} ({fails})")
         failures += [f"{lang}: {n} dropped {v:.0%}" for n, v in rates.items() if v < DROP_RATE]
 
-    print("\nlang docs clean_pass " + " ".join(f"{n:>15}" for n in [*CORRUPTIONS, "other_script"]) + "  clean drop reasons")
+    print(
+        "\nlang docs clean_pass "
+        + " ".join(f"{n:>15}" for n in [*CORRUPTIONS, "other_script"])
+        + "  clean drop reasons"
+    )
     for lang, n, p, rates, fails in rows:
         print(f"{lang:<4} {n:>4} {p:>10.0%} " + " ".join(f"{v:>15.0%}" for v in rates.values()) + f"  {fails}")
     assert not failures, failures
@@ -166,7 +175,12 @@ def test_clean_pass_and_corrupted_drop_per_language(held_out):
 def test_build_check_reports_no_difference():
     shared_file("lid_udhr.jsonl.gz")
     shared_file("lid_tatoeba_laser.jsonl.gz")
-    proc = subprocess.run([sys.executable, "-m", "filters.build_language_tables", "--check"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "filters.build_language_tables", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "up to date" in proc.stdout

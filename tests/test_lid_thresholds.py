@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from curation.spec import QWEN29, parse_spec
-from filters.langid import (LanguageIdentifier, bundled_thresholds, build_thresholds, reference_paragraphs,
-                            render_thresholds, thresholds_path)
+from filters.langid import (
+    LanguageIdentifier,
+    build_thresholds,
+    bundled_thresholds,
+    reference_paragraphs,
+    render_thresholds,
+    thresholds_path,
+)
 from tests.conftest import shared_file
 
 # lid.176 labels most Malay text `id` and a third of the Cebuano paragraphs something else (mostly
@@ -82,17 +88,27 @@ def test_check_mode_exit_status(data_dir):
 def test_stage_uses_table_then_min_score():
     import pyarrow as pa
 
-    from curation.stages import build, run as run_stages
+    from curation.stages import build
+    from curation.stages import run as run_stages
 
-    base = {"output": "/tmp/unused", "inputs": [{"path": "/tmp/unused", "source": "t", "format": "jsonl"}], "languages": "all",
-            "execution": {"engine": "local"}}
+    base = {
+        "output": "/tmp/unused",
+        "inputs": [{"path": "/tmp/unused", "source": "t", "format": "jsonl"}],
+        "languages": "all",
+        "execution": {"engine": "local"},
+    }
     texts = ["Ang mga tao ay ipinanganak na malaya.", "The quick brown fox jumps over the lazy dog near the river."]
 
     def run(langid_spec):
         job = parse_spec({**base, "stages": {"langid": langid_spec}})
         stages = build(job, ["langid"])
-        t = pa.table({"text": pa.array(texts, pa.large_string()), "error": pa.nulls(2, pa.string()),
-                      "drop_reason": pa.nulls(2, pa.string())})
+        t = pa.table(
+            {
+                "text": pa.array(texts, pa.large_string()),
+                "error": pa.nulls(2, pa.string()),
+                "drop_reason": pa.nulls(2, pa.string()),
+            }
+        )
         out = run_stages(t, stages)
         return out["lang"].to_pylist(), out["lang_score"].to_pylist(), out["drop_reason"].to_pylist()
 

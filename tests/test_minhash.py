@@ -21,7 +21,7 @@ def reuters_texts():
 
 def _datasketch_signature(text: str, n: int = 5, num_perm: int = 112, seed: int = 1) -> np.ndarray:
     ws = segmentation.words(text)
-    shingles = {" ".join(ws[i:i + n]) for i in range(max(1, len(ws) - n + 1))}
+    shingles = {" ".join(ws[i : i + n]) for i in range(max(1, len(ws) - n + 1))}
     m = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash32)
     m.update_batch([s.encode() for s in shingles])
     return m.hashvalues
@@ -133,24 +133,35 @@ def test_star_rounds_give_the_components_of_one_machine(partitions):
     nodes, roots = connected_components(u, v)
     runner = LocalRunner()
     edges = {"u": u, "v": v, "kind": np.ones(len(u), np.int8), "sim": np.ones(len(u), np.float32)}
-    pairs = [runner.submit(cluster.orient, (partitions, *[p]), num_returns=partitions)
-             for p in cluster.split(edges, cluster.node_partition(u, partitions), partitions)]
+    pairs = [
+        runner.submit(cluster.orient, (partitions, *[p]), num_returns=partitions)
+        for p in cluster.split(edges, cluster.node_partition(u, partitions), partitions)
+    ]
     for _ in range(cluster.MAX_ROUNDS):
         before = pairs
         for large in (True, False):
-            step = [runner.submit(cluster.star_step, (large, partitions, *[q[p] for q in pairs]),
-                                  num_returns=partitions + 1) for p in range(partitions)]
+            step = [
+                runner.submit(
+                    cluster.star_step, (large, partitions, *[q[p] for q in pairs]), num_returns=partitions + 1
+                )
+                for p in range(partitions)
+            ]
             pairs = [s[:partitions] for s in step]
-        if [cluster._fingerprint(*cluster._unique_pairs(q)) for q in zip(*before)] == \
-                [cluster._fingerprint(*cluster._unique_pairs(q)) for q in zip(*pairs)]:
+        if [cluster._fingerprint(*cluster._unique_pairs(q)) for q in zip(*before)] == [
+            cluster._fingerprint(*cluster._unique_pairs(q)) for q in zip(*pairs)
+        ]:
             break
-    got = cluster.concat([cluster.labels(*[q[p] for q in pairs])[0] for p in range(partitions)],
-                         {"doc": np.zeros(0, np.int64), "comp": np.zeros(0, np.int64)})
+    got = cluster.concat(
+        [cluster.labels(*[q[p] for q in pairs])[0] for p in range(partitions)],
+        {"doc": np.zeros(0, np.int64), "comp": np.zeros(0, np.int64)},
+    )
     order = np.argsort(got["doc"])
     assert np.array_equal(got["doc"][order], nodes) and np.array_equal(got["comp"][order], roots)
     # The whole steps 2-4 agree across partition counts too.
-    assert cluster_local(u, v, edges["kind"], partitions=partitions)["cluster"].tolist() == \
-        cluster_local(u, v, edges["kind"], partitions=1)["cluster"].tolist()
+    assert (
+        cluster_local(u, v, edges["kind"], partitions=partitions)["cluster"].tolist()
+        == cluster_local(u, v, edges["kind"], partitions=1)["cluster"].tolist()
+    )
 
 
 def test_a_chain_removes_only_what_is_similar_to_its_keeper():

@@ -18,9 +18,19 @@ from tests.conftest import read_jsonl_gz, shared_file
 
 SEED = 1234
 SHARD_ROWS = [12, 9, 15, 1, 20, 13]  # uneven, one single-row shard: 70 rows
-SCHEMA = pa.schema([("row_id", pa.string()), ("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
-                    ("domain", pa.string()), ("lang", pa.string()), ("bucket", pa.string()),
-                    ("n_tokens", pa.int64()), ("epoch", pa.int32())])
+SCHEMA = pa.schema(
+    [
+        ("row_id", pa.string()),
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("domain", pa.string()),
+        ("lang", pa.string()),
+        ("bucket", pa.string()),
+        ("n_tokens", pa.int64()),
+        ("epoch", pa.int32()),
+    ]
+)
 
 
 def sha256_of(path: Path) -> str:
@@ -31,20 +41,31 @@ def write_shard_set(out: Path, rows: list[dict], sizes: list[int], seed: int = S
     (out / "shards").mkdir(parents=True)
     entries, at = [], 0
     for i, n in enumerate(sizes):
-        part = rows[at:at + n]
+        part = rows[at : at + n]
         at += n
         rel = f"shards/shard-{i:05d}.parquet"
         pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), out / rel, compression="zstd")
-        entries.append({"path": rel, "rows": n, "tokens": sum(r["n_tokens"] for r in part),
-                        "bytes": (out / rel).stat().st_size, "sha256": sha256_of(out / rel)})
+        entries.append(
+            {
+                "path": rel,
+                "rows": n,
+                "tokens": sum(r["n_tokens"] for r in part),
+                "bytes": (out / rel).stat().st_size,
+                "sha256": sha256_of(out / rel),
+            }
+        )
     assert at == len(rows)
     total = sum(r["n_tokens"] for r in rows)
     manifest = {
-        "schema_version": 1, "mixture_id": "test-mixture", "seed": seed,
+        "schema_version": 1,
+        "mixture_id": "test-mixture",
+        "seed": seed,
         "tokenizer": {"name": TOKENIZER_NAME, "vocab_sha256": vocab_sha256()},
-        "target_tokens": total, "achieved_tokens": total,
-        "buckets": [{"name": "reuters/en", "available_tokens": total, "selected_tokens": total, "weight": 1.0,
-                     "epochs": 2}],
+        "target_tokens": total,
+        "achieved_tokens": total,
+        "buckets": [
+            {"name": "reuters/en", "available_tokens": total, "selected_tokens": total, "weight": 1.0, "epochs": 2}
+        ],
         "shards": entries,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -61,8 +82,19 @@ def mixture(tmp_path_factory) -> tuple[Path, list[dict]]:
     rows = []
     for rep, subset in ((0, docs), (1, docs[:10])):
         for d, n in zip(subset, counts):
-            rows.append({"row_id": f"{d['id']}@{rep}", "id": d["id"], "text": d["text"], "source": "reuters",
-                         "domain": "news", "lang": "en", "bucket": "reuters/en", "n_tokens": int(n), "epoch": rep})
+            rows.append(
+                {
+                    "row_id": f"{d['id']}@{rep}",
+                    "id": d["id"],
+                    "text": d["text"],
+                    "source": "reuters",
+                    "domain": "news",
+                    "lang": "en",
+                    "bucket": "reuters/en",
+                    "n_tokens": int(n),
+                    "epoch": rep,
+                }
+            )
     random.Random(SEED).shuffle(rows)
     out = tmp_path_factory.mktemp("mixture")
     write_shard_set(out, rows, SHARD_ROWS)
@@ -177,8 +209,9 @@ def test_verify_catches_a_tampered_shard(mixture, tmp_path):
     t = pq.read_table(victim)
     texts = t["text"].to_pylist()
     texts[0] = texts[0].upper()
-    pq.write_table(t.set_column(t.column_names.index("text"), "text", pa.array(texts, pa.string())), victim,
-                   compression="zstd")
+    pq.write_table(
+        t.set_column(t.column_names.index("text"), "text", pa.array(texts, pa.string())), victim, compression="zstd"
+    )
     assert len(list(MixtureLoader(out).documents())) == sum(SHARD_ROWS)  # unverified reads it
     loader = MixtureLoader(out, verify=True)
     seen = []
@@ -229,8 +262,11 @@ def test_missing_or_bad_manifest(tmp_path, mixture):
         MixtureLoader(tmp_path)
     src, _ = mixture
     manifest = json.loads((src / "manifest.json").read_text())
-    for change, match in (({"schema_version": 2}, "schema_version 2"), ({"shards": []}, "non-empty"),
-                          ({"seed": "x"}, "seed")):
+    for change, match in (
+        ({"schema_version": 2}, "schema_version 2"),
+        ({"shards": []}, "non-empty"),
+        ({"seed": "x"}, "seed"),
+    ):
         (tmp_path / "manifest.json").write_text(json.dumps(dict(manifest, **change)))
         with pytest.raises(ManifestError, match=match):
             MixtureLoader(tmp_path)

@@ -41,20 +41,31 @@ def pool_dir(tmp_path_factory):
         ("reuters", "web", read_jsonl_gz(shared_file("news_reuters21578.jsonl.gz"), 4000)),
         ("math", "math", read_jsonl_gz(shared_file("math_problems.jsonl.gz"))),
         ("code", "code", read_jsonl_gz(shared_file("code_files.jsonl.gz"), 1500)),
-        ("tatoeba", "web", read_jsonl_gz(shared_file("lid_tatoeba_laser.jsonl.gz"),
-                                         where=lambda r: r["lang"] in TATOEBA_LANGS)),
+        (
+            "tatoeba",
+            "web",
+            read_jsonl_gz(shared_file("lid_tatoeba_laser.jsonl.gz"), where=lambda r: r["lang"] in TATOEBA_LANGS),
+        ),
     ]
-    spec = {"name": "pool", "output": str(tmp / "curated"), "languages": "all",
-            "inputs": [{"path": _write(tmp / f"{src}.jsonl.gz", recs), "format": "jsonl", "source": src,
-                        "domain": dom} for src, dom, recs in inputs],
-            "stages": {"langid": {"min_score": 0.0}}, "execution": {"engine": "local"}}
+    spec = {
+        "name": "pool",
+        "output": str(tmp / "curated"),
+        "languages": "all",
+        "inputs": [
+            {"path": _write(tmp / f"{src}.jsonl.gz", recs), "format": "jsonl", "source": src, "domain": dom}
+            for src, dom, recs in inputs
+        ],
+        "stages": {"langid": {"min_score": 0.0}},
+        "execution": {"engine": "local"},
+    }
     run_job(parse_spec(spec), progress=Progress(enabled=False))
     return tmp / "curated"
 
 
 def _available(pool_dir: Path) -> tuple[dict[str, int], dict[str, int]]:
     t = pads.dataset(pool_dir / "curated", format="parquet", partitioning="hive").to_table(
-        columns=["source", "lang", "text"])
+        columns=["source", "lang", "text"]
+    )
     tokens: dict[str, int] = defaultdict(int)
     docs: dict[str, int] = defaultdict(int)
     for s, lang, n in zip(t["source"].to_pylist(), t["lang"].to_pylist(), count_tokens(t["text"].to_pylist())):
@@ -77,9 +88,19 @@ def weights(pool_dir):
 
 
 def _mix(pool_dir: Path, out: Path, weights: dict, seed: int = 7, engine: str = "local", **extra) -> dict:
-    spec = {"kind": "mix", "name": "test-mix", "inputs": [str(pool_dir)], "output": str(out),
-            "target_tokens": 1_500_000, "weights": weights, "seed": seed, "shard_tokens": 200_000,
-            "execution": {"engine": engine}, "formats": ["parquet", "megatron", "numpy"], **extra}
+    spec = {
+        "kind": "mix",
+        "name": "test-mix",
+        "inputs": [str(pool_dir)],
+        "output": str(out),
+        "target_tokens": 1_500_000,
+        "weights": weights,
+        "seed": seed,
+        "shard_tokens": 200_000,
+        "execution": {"engine": engine},
+        "formats": ["parquet", "megatron", "numpy"],
+        **extra,
+    }
     return run_mix(parse_mix_spec(spec), progress=Progress(enabled=False))
 
 
@@ -204,7 +225,7 @@ def test_token_files_hold_every_document_of_the_shards(mixture, weights):
         assert len(flat) == tf["numpy"]["tokens"] == tf["megatron"]["tokens"] == sum(map(len, want)) + len(want)
         ends = np.flatnonzero(flat == eos) + 1
         starts = np.concatenate([[0], ends[:-1]])
-        assert [flat[a:b - 1].tolist() for a, b in zip(starts, ends)] == want
+        assert [flat[a : b - 1].tolist() for a, b in zip(starts, ends)] == want
         index = pq.read_table(out / tf["numpy"]["files"][1]["path"])
         assert index["row_id"].to_pylist() == t["row_id"].to_pylist()
         assert index["end"].to_pylist() == ends.tolist()
@@ -237,8 +258,9 @@ def test_same_seed_same_bytes_other_seed_other_order(mixture, pool_dir, weights,
         assert a["token_files"]["megatron"]["files"] == b["token_files"]["megatron"]["files"]
         assert a["token_files"]["numpy"]["files"] == b["token_files"]["numpy"]["files"]
     other = _mix(pool_dir, tmp_path / "other", weights[1], seed=8)
-    order = lambda o, mm: [r for s in mm["shards"] for r in pq.read_table(o / s["path"], columns=["row_id"])
-                           ["row_id"].to_pylist()]  # noqa: E731
+    order = lambda o, mm: [
+        r for s in mm["shards"] for r in pq.read_table(o / s["path"], columns=["row_id"])["row_id"].to_pylist()
+    ]  # noqa: E731
     first, second = order(out, m), order(tmp_path / "other", other)
     assert first != second
     assert abs(other["achieved_tokens"] - m["achieved_tokens"]) <= 0.005 * m["achieved_tokens"]
@@ -310,8 +332,9 @@ def test_readers_trainers_use(mixture):
     # The call hf_interleave.json documents, as written there: exactly the mixture's rows, in order.
     hf = json.loads((out / m["blend_files"]["hf_interleave"]).read_text())
     assert "load_dataset('parquet', data_files=data_files, split='train')" in hf["usage"]
-    got = datasets.load_dataset("parquet", data_files=hf["data_files"], split="train",
-                                cache_dir=str(out.parent / "hf2"))
+    got = datasets.load_dataset(
+        "parquet", data_files=hf["data_files"], split="train", cache_dir=str(out.parent / "hf2")
+    )
     want = [r for s in m["shards"] for r in pq.read_table(out / s["path"], columns=["row_id"])["row_id"].to_pylist()]
     assert got["row_id"] == want
     # The folder itself is a dataset (its card names the shards; _work/, megatron/ and numpy/ are not read).
@@ -361,14 +384,15 @@ def test_long_context_mixture(mixture):
         n = len(stream) // 4096
         assert (rows.num_rows if rows else 0) == n
         for k in range(n):
-            assert rows["input_ids"][k].as_py() == stream[k * 4096:(k + 1) * 4096]
-            assert rows["row_ids"][k].as_py() == list(dict.fromkeys(owner[k * 4096:(k + 1) * 4096]))
+            assert rows["input_ids"][k].as_py() == stream[k * 4096 : (k + 1) * 4096]
+            assert rows["row_ids"][k].as_py() == list(dict.fromkeys(owner[k * 4096 : (k + 1) * 4096]))
         dropped += len(stream) - n * 4096
     assert lm["packed"]["dropped_tail_tokens"] == dropped
     from mixtures.token_files import read_megatron  # the packed rows in the token formats too
 
-    for f, mg, nps in zip(lm["packed"]["files"], lm["packed"]["token_files"]["megatron"],
-                          lm["packed"]["token_files"]["numpy"]):
+    for f, mg, nps in zip(
+        lm["packed"]["files"], lm["packed"]["token_files"]["megatron"], lm["packed"]["token_files"]["numpy"]
+    ):
         rows = pq.read_table(lc / f)["input_ids"].to_pylist()
         assert [d.tolist() for d in read_megatron(str(lc / mg["prefix"]))] == rows
         assert np.memmap(lc / nps["path"], dtype=np.uint32, mode="r").tolist() == [t for r in rows for t in r]
@@ -376,6 +400,7 @@ def test_long_context_mixture(mixture):
 
 
 # --- allocation as pure functions ---------------------------------------------------------------
+
 
 def test_temperature_flattens_languages():
     avail = {"a/en": 900, "b/en": 100, "a/fr": 10}
@@ -395,10 +420,24 @@ def test_unimax_respects_caps_and_spends_the_budget():
 def test_allocate_rejects_and_redistributes():
     avail = {"a": 100, "b": 1000}
     with pytest.raises(SpecError, match="'a' would need 5.00 epochs"):
-        allocate(avail, target=1000, weights={"a": 0.5, "b": 0.5}, source="weights", max_epochs=4,
-                 max_epochs_by_bucket={}, redistribute=False)
-    a = allocate(avail, target=1000, weights={"a": 0.5, "b": 0.5}, source="weights", max_epochs=4,
-                 max_epochs_by_bucket={}, redistribute=True)
+        allocate(
+            avail,
+            target=1000,
+            weights={"a": 0.5, "b": 0.5},
+            source="weights",
+            max_epochs=4,
+            max_epochs_by_bucket={},
+            redistribute=False,
+        )
+    a = allocate(
+        avail,
+        target=1000,
+        weights={"a": 0.5, "b": 0.5},
+        source="weights",
+        max_epochs=4,
+        max_epochs_by_bucket={},
+        redistribute=True,
+    )
     assert a.tokens == {"a": 400, "b": 600} and a.redistributed == {"a": -100, "b": 100}
 
 
@@ -408,8 +447,9 @@ def test_mix_spec_errors_have_key_paths():
     text = str(e.value)
     assert "target_tokens:" in text and "bucket_by.0:" in text
     with pytest.raises(SpecError, match="at most one of"):
-        parse_mix_spec({"kind": "mix", "inputs": ["x"], "output": "o", "target_tokens": 1, "weights": {"a": 1},
-                        "unimax": {}})
+        parse_mix_spec(
+            {"kind": "mix", "inputs": ["x"], "output": "o", "target_tokens": 1, "weights": {"a": 1}, "unimax": {}}
+        )
     assert yaml.safe_load(yaml.safe_dump({"weights": {"a/en": 1.0}}))  # the weights_file format
 
 

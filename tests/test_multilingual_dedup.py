@@ -29,7 +29,7 @@ def paragraphs():
     for r in read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"), where=lambda r: r.get("is_primary_variant")):
         if r["lang"] in LANGS:
             by[r["lang"]].append(r["text"])
-    return {lang: ["\n".join(a[i:i + 2]) for i in range(len(a) - 1)] for lang, a in by.items()}
+    return {lang: ["\n".join(a[i : i + 2]) for i in range(len(a) - 1)] for lang, a in by.items()}
 
 
 def _join(tokens: list[str], lang: str) -> str:

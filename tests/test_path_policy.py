@@ -14,37 +14,42 @@ def policy(tmp_path):
     (tmp_path / "root" / "a").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "root" / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    return PathPolicy((str(tmp_path / "root"), "s3://bkt/data?endpoint_override=h:1&scheme=http", "gs://g/"),
-                      deny=(str(tmp_path / "root" / "theirs"), "gs://g/theirs"))
+    return PathPolicy(
+        (str(tmp_path / "root"), "s3://bkt/data?endpoint_override=h:1&scheme=http", "gs://g/"),
+        deny=(str(tmp_path / "root" / "theirs"), "gs://g/theirs"),
+    )
 
 
-@pytest.mark.parametrize("path, why", [
-    ("{t}/root/a/x.jsonl", None),
-    ("{t}/root/a/*.jsonl", None),
-    ("{t}/root/**/*.jsonl", None),
-    ("{t}/root", None),
-    ("{t}/root/*/../../elsewhere/x", "outside"),
-    ("{t}/root/../elsewhere", "outside"),
-    ("{t}/rootx/a", "outside"),
-    ("{t}/ro*/a", "outside"),  # a glob in the fixed part could match beside the root
-    ("{t}/root/link/x.jsonl", "outside"),  # a symlink out of the root
-    ("{t}/root/theirs/curated/p.parquet", "another user"),
-    ("file://{t}/root/a/x", None),
-    ("file://{t}/elsewhere/x", "outside"),
-    ("file://otherhost{t}/root/a/x", "neither a host"),
-    ("relative/path", "absolute"),
-    ("{t}/root/a/\x00x", "NUL"),
-    ("s3://bkt/data/x?endpoint_override=h:1&scheme=http", None),
-    ("s3://bkt/data/x", None),
-    ("s3://bkt/data/x?endpoint_override=evil:1", "URI options"),
-    ("s3://bkt/data/%2e%2e/other", "'..'"),
-    ("s3://bkt/data/./x", "'..'"),
-    ("s3://bkt/dataX/x", "outside"),
-    ("s3://other/data/x", "outside"),
-    ("s3:///data/x", "bucket"),
-    ("gs://g/theirs/x", "another user"),
-    ("gs://g/mine/x", None),
-])
+@pytest.mark.parametrize(
+    "path, why",
+    [
+        ("{t}/root/a/x.jsonl", None),
+        ("{t}/root/a/*.jsonl", None),
+        ("{t}/root/**/*.jsonl", None),
+        ("{t}/root", None),
+        ("{t}/root/*/../../elsewhere/x", "outside"),
+        ("{t}/root/../elsewhere", "outside"),
+        ("{t}/rootx/a", "outside"),
+        ("{t}/ro*/a", "outside"),  # a glob in the fixed part could match beside the root
+        ("{t}/root/link/x.jsonl", "outside"),  # a symlink out of the root
+        ("{t}/root/theirs/curated/p.parquet", "another user"),
+        ("file://{t}/root/a/x", None),
+        ("file://{t}/elsewhere/x", "outside"),
+        ("file://otherhost{t}/root/a/x", "neither a host"),
+        ("relative/path", "absolute"),
+        ("{t}/root/a/\x00x", "NUL"),
+        ("s3://bkt/data/x?endpoint_override=h:1&scheme=http", None),
+        ("s3://bkt/data/x", None),
+        ("s3://bkt/data/x?endpoint_override=evil:1", "URI options"),
+        ("s3://bkt/data/%2e%2e/other", "'..'"),
+        ("s3://bkt/data/./x", "'..'"),
+        ("s3://bkt/dataX/x", "outside"),
+        ("s3://other/data/x", "outside"),
+        ("s3:///data/x", "bucket"),
+        ("gs://g/theirs/x", "another user"),
+        ("gs://g/mine/x", None),
+    ],
+)
 def test_paths_are_judged_after_normalization(policy, tmp_path, path, why):
     got = policy.problem(path.format(t=tmp_path))
     if why is None:
@@ -65,26 +70,40 @@ def test_path_keys_compare_by_segment():
     assert path_key("s3://b/a%20b/c").key == "s3://b/a b/c"
 
 
-@pytest.mark.parametrize("url, ok", [
-    ("http://gen.svc:8000/v1", True),
-    ("http://gen.svc:8000/v1/", True),
-    ("http://gen.svc:8000/v1/chat", True),
-    ("http://gen.svc:8000/v10", False),
-    ("http://gen.svc:8001/v1", False),
-    ("https://gen.svc:8000/v1", False),
-    ("http://gen.svc.evil:8000/v1", False),
-    ("http://gen.svc:8000@evil/v1", False),
-    ("http://user:pw@gen.svc:8000/v1", False),
-])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("http://gen.svc:8000/v1", True),
+        ("http://gen.svc:8000/v1/", True),
+        ("http://gen.svc:8000/v1/chat", True),
+        ("http://gen.svc:8000/v10", False),
+        ("http://gen.svc:8001/v1", False),
+        ("https://gen.svc:8000/v1", False),
+        ("http://gen.svc.evil:8000/v1", False),
+        ("http://gen.svc:8000@evil/v1", False),
+        ("http://user:pw@gen.svc:8000/v1", False),
+    ],
+)
 def test_generator_urls_are_matched_by_parts(url, ok):
     assert _url_allowed(url, "http://gen.svc:8000/v1") is ok
 
 
-@pytest.mark.parametrize("host, metadata", [
-    ("169.254.169.254", True), ("169.254.1.1", True), ("fe80::1", True), ("::ffff:169.254.169.254", True),
-    ("2852039166", True), ("100.100.100.200", True), ("metadata.google.internal", True), ("METADATA.", True),
-    ("127.0.0.1", False), ("10.0.0.5", False), ("gen.svc", False),
-])
+@pytest.mark.parametrize(
+    "host, metadata",
+    [
+        ("169.254.169.254", True),
+        ("169.254.1.1", True),
+        ("fe80::1", True),
+        ("::ffff:169.254.169.254", True),
+        ("2852039166", True),
+        ("100.100.100.200", True),
+        ("metadata.google.internal", True),
+        ("METADATA.", True),
+        ("127.0.0.1", False),
+        ("10.0.0.5", False),
+        ("gen.svc", False),
+    ],
+)
 def test_metadata_hosts(host, metadata):
     assert _metadata_host(host) is metadata
 

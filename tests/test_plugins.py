@@ -30,9 +30,24 @@ def plugin_env(tmp_path_factory):
     site = tmp_path_factory.mktemp("plugin-site")
     src = tmp_path_factory.mktemp("plugin-src") / "plugin"
     shutil.copytree(REPO / "examples" / "plugin", src)  # setuptools builds in the source folder: not the repo's
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--target", str(site), str(src)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert list(site.glob("curation_example_plugin-*.dist-info/entry_points.txt"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]))
@@ -91,15 +106,29 @@ def _min_variety() -> float:
 
 
 def _spec(src: tuple[Path, Path], out: Path, engine: str, ignore: Path, stopwords: Path) -> dict:
-    return {"name": "plugins", "output": str(out), "languages": "all",
-            "inputs": [{"path": str(src[0]), "format": "jsonl", "source": "s"},
-                       {"path": str(src[1]), "format": "tsv", "source": "t"}],
-            "stages": {"filters": {"shouting": {"max_upper_share": 0.5}, "gopher_repetition": {}},
-                       "word_count": {"min_words": MIN_WORDS, "ignore_words_file": str(ignore)},
-                       "quality": {"classifiers": {"variety": {
-                           "scorer": "variety", "min_score": _min_variety(),
-                           "options": {"stopwords_file": str(stopwords)}}}}},
-            "execution": {"engine": engine}}
+    return {
+        "name": "plugins",
+        "output": str(out),
+        "languages": "all",
+        "inputs": [
+            {"path": str(src[0]), "format": "jsonl", "source": "s"},
+            {"path": str(src[1]), "format": "tsv", "source": "t"},
+        ],
+        "stages": {
+            "filters": {"shouting": {"max_upper_share": 0.5}, "gopher_repetition": {}},
+            "word_count": {"min_words": MIN_WORDS, "ignore_words_file": str(ignore)},
+            "quality": {
+                "classifiers": {
+                    "variety": {
+                        "scorer": "variety",
+                        "min_score": _min_variety(),
+                        "options": {"stopwords_file": str(stopwords)},
+                    }
+                }
+            },
+        },
+        "execution": {"engine": engine},
+    }
 
 
 def _files(folder: Path) -> tuple[Path, Path]:
@@ -112,8 +141,9 @@ def _files(folder: Path) -> tuple[Path, Path]:
 def _run(spec: dict, env: dict, folder: Path) -> subprocess.CompletedProcess:
     path = folder / f"{spec['execution']['engine']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))  # the filters' order is the spec's
-    return subprocess.run([str(BIN / "curate"), "run", str(path), "--quiet"], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [str(BIN / "curate"), "run", str(path), "--quiet"], env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_plugin_filter_stage_reader_and_scorer_run_locally_and_on_ray(plugin_env, tmp_path):
@@ -142,8 +172,11 @@ def test_plugin_filter_stage_reader_and_scorer_run_locally_and_on_ray(plugin_env
         assert 0 < low_variety and s["by_reason"]["quality:variety"] == low_variety
         rows = [r["stage"] for r in s["by_stage"]]
         # the YAML order of filters is the order they run; the stage runs after the filters (its `after`)
-        assert rows[rows.index("shouting"):rows.index("word_count") + 1] == ["shouting", "gopher_repetition",
-                                                                             "word_count"]
+        assert rows[rows.index("shouting") : rows.index("word_count") + 1] == [
+            "shouting",
+            "gopher_repetition",
+            "word_count",
+        ]
         assert rows.index("word_count") < rows.index("quality")
         report = (out / "report.html").read_text()
         assert "word_count:too_few" in report and "quality:variety" in report
@@ -174,8 +207,7 @@ def test_plugin_options_are_validated_by_their_own_models(plugin_env, tmp_path):
     assert proc.returncode == 2 and "stages.word_count: unknown key" in proc.stderr
     assert "stages.filters.shouting: unknown key" in proc.stderr
     assert "inputs.1.format: unknown input format 'tsv'; known formats: jsonl, parquet, text, warc" in proc.stderr
-    assert "stages.quality.classifiers.variety.scorer: unknown scorer 'variety'; known scorers: fasttext" \
-        in proc.stderr
+    assert "stages.quality.classifiers.variety.scorer: unknown scorer 'variety'; known scorers: fasttext" in proc.stderr
 
 
 def test_the_api_accepts_a_plugin_spec_and_checks_its_declared_file(plugin_env, tmp_path, ray_head):
@@ -195,7 +227,8 @@ def test_the_api_accepts_a_plugin_spec_and_checks_its_declared_file(plugin_env, 
         bad = srv.call("POST", "/v1/jobs", json=_spec(src, srv.out("p-bad"), "local", inside[0], outside[1]))
         assert bad.status_code == 422, bad.text
         assert [d["loc"] for d in bad.json()["detail"]] == [
-            ["body", "stages", "quality", "classifiers", "variety", "options", "stopwords_file"]]
+            ["body", "stages", "quality", "classifiers", "variety", "options", "stopwords_file"]
+        ]
         ok = srv.call("POST", "/v1/jobs", json=_spec(src, srv.out("p-ok"), "local", *inside))
         assert ok.status_code == 201, ok.text
         srv.call("POST", f"/v1/jobs/{ok.json()['id']}/cancel")

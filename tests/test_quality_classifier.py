@@ -46,9 +46,25 @@ def page_sets(tmp_path_factory):
 def test_train_quality_cli_reaches_auc_09_on_held_out_pages(page_sets, tmp_path):
     pos, neg, n_pages = page_sets
     model = tmp_path / "web.bin"
-    out = subprocess.run([sys.executable, "-m", "curation.cli", "train-quality", "--positive", str(pos),
-                          "--negative", str(neg), "--output", str(model), "--group-field", "page"],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curation.cli",
+            "train-quality",
+            "--positive",
+            str(pos),
+            "--negative",
+            str(neg),
+            "--output",
+            str(model),
+            "--group-field",
+            "page",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     print(out.stdout)
     report = json.loads((tmp_path / "web.bin.json").read_text())
@@ -65,15 +81,43 @@ def test_train_quality_cli_reaches_auc_09_on_held_out_pages(page_sets, tmp_path)
 
 def test_train_quality_cli_errors_are_one_line(tmp_path, page_sets):
     pos, _, _ = page_sets
-    out = subprocess.run([sys.executable, "-m", "curation.cli", "train-quality", "--positive", str(pos),
-                          "--negative", str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "m.bin")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curation.cli",
+            "train-quality",
+            "--positive",
+            str(pos),
+            "--negative",
+            str(tmp_path / "missing.jsonl"),
+            "--output",
+            str(tmp_path / "m.bin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "missing.jsonl" in out.stderr and "Traceback" not in out.stderr
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
-    out = subprocess.run([sys.executable, "-m", "curation.cli", "train-quality", "--positive", str(bad),
-                          "--negative", str(pos), "--output", str(tmp_path / "m.bin")],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curation.cli",
+            "train-quality",
+            "--positive",
+            str(bad),
+            "--negative",
+            str(pos),
+            "--output",
+            str(tmp_path / "m.bin"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and "expected JSONL" in out.stderr
 
 
@@ -84,19 +128,20 @@ def small_sets(page_sets):
     import gzip
 
     with gzip.open(neg, "rt") as f:
-        boiler = [json.loads(line)["text"] for line in f if line.startswith("{\"")][:300]
+        boiler = [json.loads(line)["text"] for line in f if line.startswith('{"')][:300]
     return main, boiler
 
 
 def test_scorer_needs_a_known_positive_label(tmp_path, small_sets):
     main, boiler = small_sets
-    train_fasttext(main[:200] + boiler[:200], ["hq"] * 200 + ["cc"] * 200, tmp_path / "m.bin",
-                   TrainParams(bucket=10_000))
+    train_fasttext(
+        main[:200] + boiler[:200], ["hq"] * 200 + ["cc"] * 200, tmp_path / "m.bin", TrainParams(bucket=10_000)
+    )
     with pytest.raises(ValueError, match="no label __label__lq.*__label__"):
         FastTextScorer(tmp_path / "m.bin", positive_label="lq")
     s = FastTextScorer(tmp_path / "m.bin").scores(main[200:] + boiler[200:])
     # default positive label __label__hq, as DCLM's models have
-    assert np.mean(s[: len(main) - 200]) > 0.7 > 0.3 > np.mean(s[len(main) - 200:])
+    assert np.mean(s[: len(main) - 200]) > 0.7 > 0.3 > np.mean(s[len(main) - 200 :])
     with pytest.raises(FileNotFoundError, match="not found"):
         FastTextScorer(tmp_path / "nope.bin")
 
@@ -112,8 +157,10 @@ def test_graded_model_scores_the_expected_grade(tmp_path, small_sets):
     train_fasttext(texts, ["4"] * 200 + ["2"] * 200 + ["0"] * 200, tmp_path / "g.bin", TrainParams(bucket=10_000))
     scorer = FastTextScorer(tmp_path / "g.bin")
     assert scorer.grades == {"__label__0": 0.0, "__label__2": 2.0, "__label__4": 4.0}
-    good, mixed, bad = (scorer.scores(x).mean() for x in (main[200:], [half(m, b) for m, b in
-                        zip(main[200:], boiler[200:])], boiler[200:]))
+    good, mixed, bad = (
+        scorer.scores(x).mean()
+        for x in (main[200:], [half(m, b) for m, b in zip(main[200:], boiler[200:])], boiler[200:])
+    )
     assert 0 <= bad < mixed < good <= 4, (bad, mixed, good)
 
 
@@ -126,7 +173,7 @@ def test_metrics_match_their_definitions():
     assert roc_auc(labels, scores) == pytest.approx(pairs / (len(pos) * len(neg)))
     assert rank_average(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
     a = rng.random(100)
-    assert spearman(a, a ** 3) == pytest.approx(1.0)
+    assert spearman(a, a**3) == pytest.approx(1.0)
     assert spearman(a, -a) == pytest.approx(-1.0)
     b = a + rng.normal(0, 0.3, 100)
     assert spearman(a, b) == pytest.approx(np.corrcoef(rank_average(a), rank_average(b))[0, 1])

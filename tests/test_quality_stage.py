@@ -24,8 +24,9 @@ def corpus(tmp_path_factory):
     """A quality model trained on half the pages, and a corpus from the other half: main texts (good),
     boilerplate (bad), near-duplicates of main texts that carry some boilerplate and come first in
     input order, code files and math problems."""
-    pages = read_jsonl_gz(shared_file("web_trafilatura_eval.jsonl.gz"),
-                          where=lambda r: r.get("main_text") and len(r["main_text"]) > 1500)
+    pages = read_jsonl_gz(
+        shared_file("web_trafilatura_eval.jsonl.gz"), where=lambda r: r.get("main_text") and len(r["main_text"]) > 1500
+    )
     train, rest = pages[::2], pages[1::2]
     d = tmp_path_factory.mktemp("quality")
     model = d / "web.bin"
@@ -36,8 +37,12 @@ def corpus(tmp_path_factory):
     for p in rest[:60]:
         lines = [x for x in boilerplate(p).split("\n") if len(x) > 3][:4]
         if len(lines) == 4:  # the near-duplicate first: the first-in-order rule would keep it
-            rows.append({"id": f"{p['id']}-with-menu", "text": "\n".join(lines[:2]) + "\n" + p["main_text"]
-                         + "\n" + "\n".join(lines[2:])})
+            rows.append(
+                {
+                    "id": f"{p['id']}-with-menu",
+                    "text": "\n".join(lines[:2]) + "\n" + p["main_text"] + "\n" + "\n".join(lines[2:]),
+                }
+            )
         rows.append({"id": p["id"], "text": p["main_text"]})
         if b := boilerplate(p):
             rows.append({"id": f"{p['id']}-boilerplate", "text": b})
@@ -54,13 +59,20 @@ def corpus(tmp_path_factory):
 
 
 def _spec(path, model, out, **quality):
-    return {"name": "q", "output": str(out), "languages": "all",
-            "inputs": [{"path": str(path), "format": "jsonl", "source": "mixed"}],
-            "stages": {"domain": {}, "langid": {},
-                       "filters": {"code": {}, "math": {}},
-                       "quality": {"classifiers": {"web": {"model": str(model), **quality}}},
-                       "dedup": {"exact": {}, "minhash": {}}},
-            "execution": {"engine": "local"}}
+    return {
+        "name": "q",
+        "output": str(out),
+        "languages": "all",
+        "inputs": [{"path": str(path), "format": "jsonl", "source": "mixed"}],
+        "stages": {
+            "domain": {},
+            "langid": {},
+            "filters": {"code": {}, "math": {}},
+            "quality": {"classifiers": {"web": {"model": str(model), **quality}}},
+            "dedup": {"exact": {}, "minhash": {}},
+        },
+        "execution": {"engine": "local"},
+    }
 
 
 def _read(out, sub):
@@ -86,10 +98,16 @@ def test_scores_thresholds_and_the_surviving_duplicate(corpus, tmp_path):
     # Duplicates: the clean main text outscores its copy with menu lines, so it survives although the
     # copy comes first in input order.
     pairs = [(i, i.removesuffix("-with-menu")) for i in rows if i.endswith("-with-menu")]
-    dup_pairs = [(a, b) for a, b in pairs if reasons.get(a) == "minhash_duplicate" or reasons.get(b) == "minhash_duplicate"]
+    dup_pairs = [
+        (a, b) for a, b in pairs if reasons.get(a) == "minhash_duplicate" or reasons.get(b) == "minhash_duplicate"
+    ]
     assert len(dup_pairs) >= 0.5 * len(pairs)
-    score = dict(zip(kept["id"].to_pylist() + rejected["id"].to_pylist(),
-                     kept["quality_web"].to_pylist() + rejected["quality_web"].to_pylist()))
+    score = dict(
+        zip(
+            kept["id"].to_pylist() + rejected["id"].to_pylist(),
+            kept["quality_web"].to_pylist() + rejected["quality_web"].to_pylist(),
+        )
+    )
     for a, b in dup_pairs:  # whichever survives has the better score
         survivor, dropped = (b, a) if reasons.get(a) == "minhash_duplicate" else (a, b)
         assert score[survivor] >= score[dropped], (a, b)
@@ -139,8 +157,12 @@ def test_keep_top_fraction_per_language_and_domain(corpus, tmp_path):
     # remain, and every kept score is at least every score cut from its group.
     groups = {}
     for t, side in ((kept, "kept"), (rejected, "cut")):
-        for lang, dom, score, reason in zip(t["lang"].to_pylist(), t["domain"].to_pylist(), t["quality_web"].to_pylist(),
-                                            t["drop_reason"].to_pylist() if "drop_reason" in t.column_names else [None] * len(t)):
+        for lang, dom, score, reason in zip(
+            t["lang"].to_pylist(),
+            t["domain"].to_pylist(),
+            t["quality_web"].to_pylist(),
+            t["drop_reason"].to_pylist() if "drop_reason" in t.column_names else [None] * len(t),
+        ):
             if side == "kept" or reason == "quality:web:top_fraction":
                 groups.setdefault((lang, dom), {"kept": [], "cut": []})[side].append(score)
     big = {g: v for g, v in groups.items() if len(v["kept"]) + len(v["cut"]) >= 10}
@@ -229,12 +251,19 @@ def test_perplexity_with_a_kenlm_model(tmp_path):
     ppl = KenLMPerplexity(tmp_path / "lm.arpa").scores(["the cat", "The  Cat\nthe cat", "dog xyz qqq", None])
     assert ppl[0] == pytest.approx(ppl[1]) and ppl[0] < 5 < 50 < ppl[2] and np.isnan(ppl[3])
     corpus = tmp_path / "in.jsonl"
-    corpus.write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n"
-                              for i, t in enumerate(["the cat", "the cat the cat", "dog xyz qqq", "zebra"])))
-    spec = {"output": str(tmp_path / "out"), "languages": "all",
-            "inputs": [{"path": str(corpus), "format": "jsonl", "source": "t"}],
-            "stages": {"quality": {"perplexity": {"model": str(tmp_path / "lm.arpa"), "max_perplexity": 10}}},
-            "execution": {"engine": "local"}}
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": str(i), "text": t}) + "\n"
+            for i, t in enumerate(["the cat", "the cat the cat", "dog xyz qqq", "zebra"])
+        )
+    )
+    spec = {
+        "output": str(tmp_path / "out"),
+        "languages": "all",
+        "inputs": [{"path": str(corpus), "format": "jsonl", "source": "t"}],
+        "stages": {"quality": {"perplexity": {"model": str(tmp_path / "lm.arpa"), "max_perplexity": 10}}},
+        "execution": {"engine": "local"},
+    }
     stats = run_job(parse_spec(spec))
     assert stats["by_reason"] == {"quality:perplexity": 2} and stats["kept"] == 2
     rejected = pq.read_table(tmp_path / "out" / "rejected")

@@ -19,8 +19,21 @@ def test_ray_job_submit_runs_the_curation_job(ray_head, tmp_path):
     out = tmp_path / "out"
     spec_path = tmp_path / "job.yaml"
     spec_path.write_text(yaml.safe_dump(demo_spec(str(out))))
-    cmd = [str(BIN / "ray"), "job", "submit", "--address", address, "--working-dir", str(REPO), "--",
-           "python", "-m", "curation.run", str(spec_path), "--quiet"]
+    cmd = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--working-dir",
+        str(REPO),
+        "--",
+        "python",
+        "-m",
+        "curation.run",
+        str(spec_path),
+        "--quiet",
+    ]
     deadline = time.monotonic() + 90
     while True:  # the head's job agent comes up a little after its dashboard answers
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -37,8 +50,10 @@ def test_ray_job_submit_runs_the_curation_job(ray_head, tmp_path):
 
 def test_submission_without_the_token_is_refused(ray_head):
     address, env = ray_head
-    bad = dict(env, RAY_AUTH_TOKEN_PATH=str(Path(env["RAY_AUTH_TOKEN_PATH"]).with_name("missing")),
-               RAY_AUTH_TOKEN="0" * 64)
-    res = subprocess.run([str(BIN / "ray"), "job", "list", "--address", address], env=bad, capture_output=True,
-                         text=True, timeout=120)
+    bad = dict(
+        env, RAY_AUTH_TOKEN_PATH=str(Path(env["RAY_AUTH_TOKEN_PATH"]).with_name("missing")), RAY_AUTH_TOKEN="0" * 64
+    )
+    res = subprocess.run(
+        [str(BIN / "ray"), "job", "list", "--address", address], env=bad, capture_output=True, text=True, timeout=120
+    )
     assert res.returncode != 0

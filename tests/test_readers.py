@@ -27,6 +27,7 @@ MB = 1 << 20
 
 # --- helpers -------------------------------------------------------------------------------------
 
+
 def make_job(tmp_path: Path, *inputs: dict):
     full = [{"source": "src", "format": "jsonl", **inp} for inp in inputs]
     return parse_spec({"output": str(tmp_path / "out"), "inputs": full, "execution": {"engine": "local"}})
@@ -72,8 +73,14 @@ class Read:
 
 
 def records(n: int, prefix: str = "doc") -> list[dict]:
-    return [{"id": f"{prefix}-{i}", "text": f"Document number {i}. " + "Some words in a sentence. " * (i % 7 + 1),
-             "meta": {"i": i}} for i in range(n)]
+    return [
+        {
+            "id": f"{prefix}-{i}",
+            "text": f"Document number {i}. " + "Some words in a sentence. " * (i % 7 + 1),
+            "meta": {"i": i},
+        }
+        for i in range(n)
+    ]
 
 
 def jsonl_bytes(recs: list[dict]) -> bytes:
@@ -86,6 +93,7 @@ def write_jsonl(path: Path, recs: list[dict]) -> Path:
 
 
 # --- JSONL ---------------------------------------------------------------------------------------
+
 
 def test_jsonl_plain(tmp_path):
     recs = records(25)
@@ -319,8 +327,9 @@ def test_truncated_zstd_ends_with_quarantine_row(tmp_path):
     assert len(r.quarantined) == 1
 
 
-@pytest.mark.parametrize("name,content", [("empty.jsonl", b""), ("empty.jsonl.gz", gzip.compress(b"")),
-                                          ("blank.jsonl", b"\n\n  \n")])
+@pytest.mark.parametrize(
+    "name,content", [("empty.jsonl", b""), ("empty.jsonl.gz", gzip.compress(b"")), ("blank.jsonl", b"\n\n  \n")]
+)
 def test_empty_jsonl_file(tmp_path, name, content):
     path = tmp_path / name
     path.write_bytes(content)
@@ -338,11 +347,15 @@ def test_empty_parquet_file(tmp_path):
 
 # --- Parquet -------------------------------------------------------------------------------------
 
+
 def test_parquet_text_and_id(tmp_path):
     path = tmp_path / "p.parquet"
     recs = records(2500)
-    pq.write_table(pa.table({"id": [x["id"] for x in recs], "text": [x["text"] for x in recs],
-                             "extra": list(range(2500))}), path, row_group_size=700)
+    pq.write_table(
+        pa.table({"id": [x["id"] for x in recs], "text": [x["text"] for x in recs], "extra": list(range(2500))}),
+        path,
+        row_group_size=700,
+    )
     r = Read(input_file(tmp_path, path, "parquet"), ReadLimits(batch_size=1000))
     r.assert_accounted(2500)
     assert r.ids == [x["id"] for x in recs] and r.texts == [x["text"] for x in recs]
@@ -352,8 +365,9 @@ def test_parquet_text_and_id(tmp_path):
 
 def test_parquet_large_string_and_int_ids(tmp_path):
     path = tmp_path / "p.parquet"
-    pq.write_table(pa.table({"id": pa.array([7, 8, 9], pa.int64()),
-                             "text": pa.array(["a", "b", "c"], pa.large_string())}), path)
+    pq.write_table(
+        pa.table({"id": pa.array([7, 8, 9], pa.int64()), "text": pa.array(["a", "b", "c"], pa.large_string())}), path
+    )
     r = Read(input_file(tmp_path, path, "parquet"))
     r.assert_accounted(3)
     assert r.ids == ["7", "8", "9"] and r.texts == ["a", "b", "c"]
@@ -381,10 +395,13 @@ def test_parquet_null_text_quarantined(tmp_path):
     assert q["id"] == "b" and q["position"] == 1 and "null" in q["error"]
 
 
-@pytest.mark.parametrize("table,fragment", [
-    (pa.table({"id": ["a", "b", "c", "d"], "body": ["w", "x", "y", "z"]}), "no column 'text'"),
-    (pa.table({"id": ["a", "b", "c", "d"], "text": [1, 2, 3, 4]}), "not a string"),
-])
+@pytest.mark.parametrize(
+    "table,fragment",
+    [
+        (pa.table({"id": ["a", "b", "c", "d"], "body": ["w", "x", "y", "z"]}), "no column 'text'"),
+        (pa.table({"id": ["a", "b", "c", "d"], "text": [1, 2, 3, 4]}), "not a string"),
+    ],
+)
 def test_parquet_wrong_schema_quarantines_every_row(tmp_path, table, fragment):
     path = tmp_path / "wrong.parquet"
     pq.write_table(table, path, row_group_size=3)
@@ -417,11 +434,17 @@ def test_not_a_parquet_file(tmp_path):
 
 # --- text folders --------------------------------------------------------------------------------
 
+
 def test_text_folder_one_document_per_file(tmp_path):
     root = tmp_path / "texts"
     (root / "sub" / "deeper").mkdir(parents=True)
-    contents = {"b.txt": "second file", "a.md": "first file\nwith two lines\n",
-                "sub/c.txt": "nested", "sub/deeper/d": "no suffix at all", "sub/bad.txt": b"bad \xff utf8"}
+    contents = {
+        "b.txt": "second file",
+        "a.md": "first file\nwith two lines\n",
+        "sub/c.txt": "nested",
+        "sub/deeper/d": "no suffix at all",
+        "sub/bad.txt": b"bad \xff utf8",
+    }
     for rel, content in contents.items():
         p = root / rel
         p.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -455,6 +478,7 @@ def test_text_file_over_max_doc_bytes(tmp_path):
 
 
 # --- discovery -----------------------------------------------------------------------------------
+
 
 def test_nonexistent_path_fails_with_the_path(tmp_path):
     missing = tmp_path / "no" / "such" / "file.jsonl"
@@ -514,10 +538,17 @@ def test_inputs_numbered_across_entries_and_not_read_twice(tmp_path):
     d.mkdir()
     for name in ["a.jsonl", "b.jsonl"]:
         write_jsonl(d / name, records(1))
-    files = discover(make_job(tmp_path, {"path": str(d / "b.jsonl"), "source": "one"},
-                              {"path": str(d / "*.jsonl"), "source": "two", "domain": "news"}))
+    files = discover(
+        make_job(
+            tmp_path,
+            {"path": str(d / "b.jsonl"), "source": "one"},
+            {"path": str(d / "*.jsonl"), "source": "two", "domain": "news"},
+        )
+    )
     assert [(Path(f.path).name, f.ordinal, f.input_index, f.source) for f in files] == [
-        ("b.jsonl", 0, 0, "one"), ("a.jsonl", 1, 1, "two")]
+        ("b.jsonl", 0, 0, "one"),
+        ("a.jsonl", 1, 1, "two"),
+    ]
     assert files[1].domain == "news"
 
 

@@ -80,14 +80,26 @@ def aws_env(monkeypatch):
 
 
 def s3fs(endpoint: str) -> pafs.S3FileSystem:
-    return pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", access_key="test", secret_key="test",
-                             region="us-east-1", allow_bucket_creation=True)
+    return pafs.S3FileSystem(
+        endpoint_override=endpoint,
+        scheme="http",
+        access_key="test",
+        secret_key="test",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
 
 
 def records(prefix: str, n: int) -> list[dict]:
-    return [{"id": f"{prefix}-{i}", "text": f"This is document {i} of {prefix}. It talks about the weather, the "
-             f"markets and the harvest, in several plain English sentences that a reader can follow. "
-             f"Number {i * 7919 % 1000} appears here so that no two documents are the same."} for i in range(n)]
+    return [
+        {
+            "id": f"{prefix}-{i}",
+            "text": f"This is document {i} of {prefix}. It talks about the weather, the "
+            f"markets and the harvest, in several plain English sentences that a reader can follow. "
+            f"Number {i * 7919 % 1000} appears here so that no two documents are the same.",
+        }
+        for i in range(n)
+    ]
 
 
 def jsonl(recs: list[dict]) -> bytes:
@@ -112,8 +124,9 @@ def bucket(s3_server):
     put("data/notes.txt", b"not an input", [])
     pq_recs = records("p", 60)
     buf = pa.BufferOutputStream()
-    pq.write_table(pa.table({"id": [r["id"] for r in pq_recs], "text": [r["text"] for r in pq_recs]}), buf,
-                   row_group_size=25)
+    pq.write_table(
+        pa.table({"id": [r["id"] for r in pq_recs], "text": [r["text"] for r in pq_recs]}), buf, row_group_size=25
+    )
     put("parquet/part-0.parquet", buf.getvalue().to_pybytes(), pq_recs)
     noid = records("q", 15)
     buf = pa.BufferOutputStream()
@@ -130,8 +143,16 @@ def uri(endpoint: str, path: str) -> str:
 
 
 def make_job(tmp_path: Path, inputs: list[dict], **extra):
-    return parse_spec({"name": "s3-input", "output": str(tmp_path / "out"), "inputs": inputs,
-                       "languages": "all", "execution": {"engine": "local", "batch_size": 50}, **extra})
+    return parse_spec(
+        {
+            "name": "s3-input",
+            "output": str(tmp_path / "out"),
+            "inputs": inputs,
+            "languages": "all",
+            "execution": {"engine": "local", "batch_size": 50},
+            **extra,
+        }
+    )
 
 
 def test_from_uri_accepts_glob_and_query_options(s3_server):
@@ -142,8 +163,9 @@ def test_from_uri_accepts_glob_and_query_options(s3_server):
 
 def test_discover_glob_on_s3(bucket, tmp_path):
     endpoint, _ = bucket
-    files = discover(make_job(tmp_path, [{"path": uri(endpoint, "data/*.jsonl.gz"), "format": "jsonl",
-                                          "source": "s3"}]))
+    files = discover(
+        make_job(tmp_path, [{"path": uri(endpoint, "data/*.jsonl.gz"), "format": "jsonl", "source": "s3"}])
+    )
     assert [f.path for f in files] == [f"{BUCKET}/data/a.jsonl.gz", f"{BUCKET}/data/b.jsonl.gz"]  # sorted
     for f in files:
         # each file's URI keeps the endpoint options, so the readers open it on the same server
@@ -152,8 +174,7 @@ def test_discover_glob_on_s3(bucket, tmp_path):
 
 def test_read_jsonl_from_s3(bucket, tmp_path):
     endpoint, written = bucket
-    (f,) = discover(make_job(tmp_path, [{"path": uri(endpoint, "data/a.jsonl.gz"), "format": "jsonl",
-                                         "source": "s3"}]))
+    (f,) = discover(make_job(tmp_path, [{"path": uri(endpoint, "data/a.jsonl.gz"), "format": "jsonl", "source": "s3"}]))
     rows = [r for t in read_file(f, ReadLimits(batch_size=30)) for r in t.to_pylist()]
     assert [r["error"] for r in rows] == [None] * 80
     assert [r["id"] for r in rows] == [r["id"] for r in written["data/a.jsonl.gz"]]
@@ -163,19 +184,21 @@ def test_read_jsonl_from_s3(bucket, tmp_path):
 def test_missing_s3_inputs_fail_up_front(bucket, tmp_path):
     endpoint, _ = bucket
     with pytest.raises(InputError, match="does not exist"):
-        discover(make_job(tmp_path, [{"path": uri(endpoint, "nowhere/*.jsonl.gz"), "format": "jsonl",
-                                      "source": "s3"}]))
+        discover(make_job(tmp_path, [{"path": uri(endpoint, "nowhere/*.jsonl.gz"), "format": "jsonl", "source": "s3"}]))
     with pytest.raises(InputError, match="no parquet files found"):
-        discover(make_job(tmp_path, [{"path": uri(endpoint, "data/*.parquet"), "format": "parquet",
-                                      "source": "s3"}]))
+        discover(make_job(tmp_path, [{"path": uri(endpoint, "data/*.parquet"), "format": "parquet", "source": "s3"}]))
 
 
 def test_job_reads_jsonl_and_parquet_from_s3(bucket, tmp_path):
     endpoint, written = bucket
-    job = make_job(tmp_path, [
-        {"path": uri(endpoint, "data/*.jsonl.gz"), "format": "jsonl", "source": "s3-jsonl"},
-        {"path": uri(endpoint, "parquet"), "format": "parquet", "source": "s3-parquet"},  # a folder
-    ], stages={"langid": {}, "dedup": {"exact": {}}})
+    job = make_job(
+        tmp_path,
+        [
+            {"path": uri(endpoint, "data/*.jsonl.gz"), "format": "jsonl", "source": "s3-jsonl"},
+            {"path": uri(endpoint, "parquet"), "format": "parquet", "source": "s3-parquet"},  # a folder
+        ],
+        stages={"langid": {}, "dedup": {"exact": {}}},
+    )
     stats = run_job(job, progress=Progress(enabled=False))
     expected = {k: v for k, v in written.items() if not k.endswith(".txt")}
     n = sum(len(v) for v in expected.values())

@@ -45,6 +45,7 @@ def error_lines(msg: str) -> list[str]:
 
 # --- valid specs ---------------------------------------------------------------------------------
 
+
 def test_valid_spec_resolves_defaults():
     job = parse_spec(spec())
     assert isinstance(job, CurateJob)
@@ -72,9 +73,15 @@ def test_stage_left_out_does_not_run():
 
 
 def test_resolved_yaml_round_trips_through_load_spec(tmp_path):
-    job = parse_spec(spec(languages=["en", "de"], stages={
-        "filters": {"gopher_quality": {"min_doc_words": 20}},
-        "dedup": {"minhash": {"bands": 20, "rows": 5}}}))
+    job = parse_spec(
+        spec(
+            languages=["en", "de"],
+            stages={
+                "filters": {"gopher_quality": {"min_doc_words": 20}},
+                "dedup": {"minhash": {"bands": 20, "rows": 5}},
+            },
+        )
+    )
     path = tmp_path / "job.yaml"
     path.write_text(resolved_yaml(job), encoding="utf-8")
     again = load_spec(path)
@@ -94,8 +101,7 @@ def test_resolved_yaml_round_trips_through_load_spec(tmp_path):
 
 def test_fingerprint_survives_resolved_yaml():
     """A re-run compares the spec with OUT/job.yaml by fingerprint; they must agree for every spec."""
-    for stages in ({}, {"filters": {"c4": {}}}, {"filters": {"fineweb": None}, "dedup": {"exact": {}}},
-                   BASE["stages"]):
+    for stages in ({}, {"filters": {"c4": {}}}, {"filters": {"fineweb": None}, "dedup": {"exact": {}}}, BASE["stages"]):
         job = parse_spec(spec(stages=copy.deepcopy(stages)))
         again = parse_spec(yaml.safe_load(resolved_yaml(job)))
         assert again == job, stages
@@ -103,8 +109,9 @@ def test_fingerprint_survives_resolved_yaml():
 
 
 def test_filter_given_without_options_is_enabled():
-    job = parse_spec(yaml.safe_load("output: o\ninputs: [{path: a, format: jsonl, source: s}]\n"
-                                    "stages:\n  filters:\n    c4:\n"))
+    job = parse_spec(
+        yaml.safe_load("output: o\ninputs: [{path: a, format: jsonl, source: s}]\nstages:\n  filters:\n    c4:\n")
+    )
     assert [name for name, _ in job.stages.filters.enabled()] == ["c4"]
     assert job.stages.filters.get("c4")["min_num_sentences"] == 5
 
@@ -115,6 +122,7 @@ def test_output_override():
 
 
 # --- errors name the key path -----------------------------------------------------------------
+
 
 def test_unknown_top_level_key():
     msg = spec_error(spec(bogus_key=1))
@@ -207,11 +215,16 @@ def test_quality_stage_keys_are_checked():
     assert lines == ["stages.quality.classifiers.web.threshold: unknown key"]
     data["stages"]["quality"] = {"classifiers": {"web": {"min_score": 0.5}}, "dedup_keep": "web"}
     assert error_lines(spec_error(data)) == ["stages.quality.classifiers.web.model: scorer fasttext needs a model file"]
-    data["stages"]["quality"]["classifiers"]["web"] = {"scorer": "fasttext", "model": str(MODEL_FILE), "options": {"k": 1}}
+    data["stages"]["quality"]["classifiers"]["web"] = {
+        "scorer": "fasttext",
+        "model": str(MODEL_FILE),
+        "options": {"k": 1},
+    }
     assert error_lines(spec_error(data)) == ["stages.quality.classifiers.web.options.k: unknown key"]
     data["stages"]["quality"]["classifiers"]["web"] = {"scorer": "perplexity", "model": str(MODEL_FILE)}
     assert error_lines(spec_error(data)) == [
-        "stages.quality.classifiers.web.scorer: unknown scorer 'perplexity'; known scorers: fasttext"]
+        "stages.quality.classifiers.web.scorer: unknown scorer 'perplexity'; known scorers: fasttext"
+    ]
 
 
 @pytest.mark.parametrize("kind", ["mix", "ablate"])
@@ -233,6 +246,7 @@ def test_top_level_not_a_mapping():
 
 
 # --- files ---------------------------------------------------------------------------------------
+
 
 def test_invalid_yaml_file(tmp_path):
     path = tmp_path / "broken.yaml"

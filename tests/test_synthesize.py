@@ -49,39 +49,72 @@ def corpus(tmp_path_factory):
     each one is decided by its planted fault alone), as a curated output with a quality score."""
     lid = LanguageIdentifier()
     rep = GopherRepetition()
-    stories = [r for r in read_jsonl_gz(shared_file("news_reuters21578.jsonl.gz"), limit=1500)
-               if 600 <= len(r["text"].strip()) <= 2000]
+    stories = [
+        r
+        for r in read_jsonl_gz(shared_file("news_reuters21578.jsonl.gz"), limit=1500)
+        if 600 <= len(r["text"].strip()) <= 2000
+    ]
     texts = [r["text"].strip() for r in stories]
     langs, scores = lid.predict([rewrite(t) for t in texts])
     passes = rep(texts, ["en"] * len(texts)).reasons
-    docs = [(r["id"], t) for r, t, lang, s, p in zip(stories, texts, langs, scores, passes)
-            if lang == "en" and s > 0.8 and p is None][:160]
+    docs = [
+        (r["id"], t)
+        for r, t, lang, s, p in zip(stories, texts, langs, scores, passes)
+        if lang == "en" and s > 0.8 and p is None
+    ][:160]
     assert len(docs) == 160
     d = tmp_path_factory.mktemp("synth")
     n = len(docs)
-    table = pa.table({"id": [i for i, _ in docs], "text": [t for _, t in docs], "source": ["reuters"] * n,
-                      "domain": ["web"] * n, "lang": ["en"] * n,
-                      "quality_web": pa.array([0.2 if k % 2 else 0.8 for k in range(n)], pa.float32())})
+    table = pa.table(
+        {
+            "id": [i for i, _ in docs],
+            "text": [t for _, t in docs],
+            "source": ["reuters"] * n,
+            "domain": ["web"] * n,
+            "lang": ["en"] * n,
+            "quality_web": pa.array([0.2 if k % 2 else 0.8 for k in range(n)], pa.float32()),
+        }
+    )
     (d / "in" / "curated" / "lang=en").mkdir(parents=True)
     pq.write_table(table, d / "in" / "curated" / "lang=en" / "part-00000.parquet")
     # rows no task selects: code, too short
-    extra = pa.table({"id": ["code-1", "short-1"], "text": ["def f():\n    return 1\n" * 40, "Too short."],
-                      "source": ["reuters", "reuters"], "domain": ["code", "web"], "lang": ["code", "en"],
-                      "quality_web": pa.array([0.2, 0.2], pa.float32())})
+    extra = pa.table(
+        {
+            "id": ["code-1", "short-1"],
+            "text": ["def f():\n    return 1\n" * 40, "Too short."],
+            "source": ["reuters", "reuters"],
+            "domain": ["code", "web"],
+            "lang": ["code", "en"],
+            "quality_web": pa.array([0.2, 0.2], pa.float32()),
+        }
+    )
     pq.write_table(extra, d / "in" / "curated" / "lang=en" / "part-00001.parquet")
     return d, docs
 
 
 def _spec(d: Path, url: str | list[str], **generator) -> dict:
-    return {"kind": "synthesize", "name": "rephrase", "inputs": [str(d / "in")], "output": str(d / "out"),
-            "tasks": {
-                # Nemotron-CC's split: low-quality text is rephrased, high-quality text becomes Q&A
-                "wiki": {"template": "wikipedia", "select": {"domains": ["web"], "quality": {"web": {"max": 0.5}}}},
-                "qa": {"template": "qa", "select": {"domains": ["web"], "quality": {"web": {"min": 0.5}}}}},
-            "generator": {"model": "tiny-rewriter", "base_url": url, "concurrency": CONCURRENCY,
-                          "timeout_s": 0.6, "max_retries": 2, "backoff_s": 0.05, "max_backoff_s": 0.5,
-                          **generator},
-            "execution": {"engine": "local", "chunk_size": 8}}
+    return {
+        "kind": "synthesize",
+        "name": "rephrase",
+        "inputs": [str(d / "in")],
+        "output": str(d / "out"),
+        "tasks": {
+            # Nemotron-CC's split: low-quality text is rephrased, high-quality text becomes Q&A
+            "wiki": {"template": "wikipedia", "select": {"domains": ["web"], "quality": {"web": {"max": 0.5}}}},
+            "qa": {"template": "qa", "select": {"domains": ["web"], "quality": {"web": {"min": 0.5}}}},
+        },
+        "generator": {
+            "model": "tiny-rewriter",
+            "base_url": url,
+            "concurrency": CONCURRENCY,
+            "timeout_s": 0.6,
+            "max_retries": 2,
+            "backoff_s": 0.05,
+            "max_backoff_s": 0.5,
+            **generator,
+        },
+        "execution": {"engine": "local", "chunk_size": 8},
+    }
 
 
 def _outcomes(out: Path) -> dict[tuple[str, str], tuple[str, str | None]]:
@@ -122,8 +155,12 @@ def restarted(corpus):
         spec = _spec(d, srv.url)
         spec_path = d / "synth.yaml"
         spec_path.write_text(yaml.safe_dump(spec))
-        proc = subprocess.Popen([str(BIN / "curate"), "synthesize", str(spec_path), "--quiet"], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(BIN / "curate"), "synthesize", str(spec_path), "--quiet"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while sum(len(v) for v in srv.backend.served.values()) < 50:
             assert proc.poll() is None, proc.stdout.read().decode()
@@ -145,8 +182,16 @@ def restarted(corpus):
         srv.backend.phase = 2
         stats = run_synthesize(parse_synthesize_spec(yaml.safe_load(spec_path.read_text())))
         served = {k: list(v) for k, v in srv.backend.served.items()}
-    return SimpleNamespace(d=d, docs=docs, job=job, fp=fp, ledger_keys=ledger_keys, written_before=written_before,
-                           served=served, stats=stats)
+    return SimpleNamespace(
+        d=d,
+        docs=docs,
+        job=job,
+        fp=fp,
+        ledger_keys=ledger_keys,
+        written_before=written_before,
+        served=served,
+        stats=stats,
+    )
 
 
 def _prompt_of(job, task: str, text: str) -> str:
@@ -217,16 +262,27 @@ def test_mixture_treats_synthetic_buckets_like_any_other(restarted, tmp_path):
     from mixtures.spec import parse_mix_spec
 
     d = restarted.d
-    manifest = run_mix(parse_mix_spec({
-        "kind": "mix", "inputs": [str(d / "in"), str(d / "out")], "output": str(tmp_path / "mix"),
-        "target_tokens": 40_000, "bucket_by": ["source"], "max_epochs": 2,
-        "weights": {"reuters": 0.5, "synthetic-wiki": 0.25, "synthetic-qa": 0.25},
-        "execution": {"engine": "local"}}))
+    manifest = run_mix(
+        parse_mix_spec(
+            {
+                "kind": "mix",
+                "inputs": [str(d / "in"), str(d / "out")],
+                "output": str(tmp_path / "mix"),
+                "target_tokens": 40_000,
+                "bucket_by": ["source"],
+                "max_epochs": 2,
+                "weights": {"reuters": 0.5, "synthetic-wiki": 0.25, "synthetic-qa": 0.25},
+                "execution": {"engine": "local"},
+            }
+        )
+    )
     buckets = {b["name"]: b for b in manifest["buckets"]}
     assert buckets["reuters"]["synthetic_tokens"] == 0
     assert buckets["synthetic-wiki"]["synthetic_tokens"] == buckets["synthetic-wiki"]["selected_tokens"] > 0
-    assert manifest["synthetic_tokens"] == buckets["synthetic-wiki"]["selected_tokens"] + \
-        buckets["synthetic-qa"]["selected_tokens"]
+    assert (
+        manifest["synthetic_tokens"]
+        == buckets["synthetic-wiki"]["selected_tokens"] + buckets["synthetic-qa"]["selected_tokens"]
+    )
     assert manifest["synthetic_share"] == pytest.approx(manifest["synthetic_tokens"] / manifest["achieved_tokens"])
     assert 0.4 < manifest["synthetic_share"] < 0.6
 
@@ -241,10 +297,19 @@ def test_completions_batches_and_a_dead_server(corpus, tmp_path):
     picked = [(i, t) for i, t in docs if behaviour(t) in keep][:40]
     n = len(picked)
     (tmp_path / "in" / "curated").mkdir(parents=True)
-    pq.write_table(pa.table({"id": [i for i, _ in picked], "text": [t for _, t in picked], "source": ["reuters"] * n,
-                             "domain": ["web"] * n, "lang": ["en"] * n,
-                             "quality_web": pa.array([0.2 if k % 2 else 0.8 for k in range(n)], pa.float32())}),
-                   tmp_path / "in" / "curated" / "part-00000.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "id": [i for i, _ in picked],
+                "text": [t for _, t in picked],
+                "source": ["reuters"] * n,
+                "domain": ["web"] * n,
+                "lang": ["en"] * n,
+                "quality_web": pa.array([0.2 if k % 2 else 0.8 for k in range(n)], pa.float32()),
+            }
+        ),
+        tmp_path / "in" / "curated" / "part-00000.parquet",
+    )
     with OpenAITestServer() as srv:
         dead = f"http://127.0.0.1:{free_port()}/v1"
         spec = _spec(tmp_path, [dead, srv.url], api="completions", batch_size=4, max_retries=4)
@@ -261,10 +326,16 @@ def test_completions_batches_and_a_dead_server(corpus, tmp_path):
 
 
 def test_selection_rules():
-    t = pa.table({"id": [f"d{i}" for i in range(1000)], "text": ["x" * 300] * 999 + [None],
-                  "domain": ["web"] * 990 + ["code"] * 10, "lang": ["en"] * 1000,
-                  "drop_reason": [None] * 900 + ["quality:web"] * 50 + ["gopher_quality:word_count"] * 50,
-                  "quality_web": pa.array([i / 1000 for i in range(1000)], pa.float32())})
+    t = pa.table(
+        {
+            "id": [f"d{i}" for i in range(1000)],
+            "text": ["x" * 300] * 999 + [None],
+            "domain": ["web"] * 990 + ["code"] * 10,
+            "lang": ["en"] * 1000,
+            "drop_reason": [None] * 900 + ["quality:web"] * 50 + ["gopher_quality:word_count"] * 50,
+            "quality_web": pa.array([i / 1000 for i in range(1000)], pa.float32()),
+        }
+    )
     take, why = select_rows(t, "wiki", SelectSpec(domains=["web"], quality={"web": {"max": 0.5}}), 0)
     assert take.sum() == 500 and all(why[i] == "select:quality_web" for i in range(500, 900))
     assert why[950] == "select:rejected" and why[999] == "select:no_text"
@@ -279,22 +350,29 @@ def test_selection_rules():
 
 
 def test_spec_errors_name_their_keys(tmp_path):
-    base = {"kind": "synthesize", "inputs": [str(tmp_path)], "output": str(tmp_path / "o"),
-            "tasks": {"t": {"template": "wikipedia"}},
-            "generator": {"model": "m", "base_url": "http://127.0.0.1:1/v1"}}
-    bad = [({"tasks": {"t": {"template": "poem"}}}, "tasks.t.template"),
-           ({"tasks": {"t": {"template": {"user": "no placeholder"}}}}, "tasks.t.template"),
-           ({"generator": {"model": "m", "base_url": "http://h/v1", "batch_size": 8}}, "generator"),
-           ({"generator": {"model": "m", "base_url": "ftp://h"}}, "generator"),
-           ({"generator": {"model": "m", "kind": "hf"}}, "generator"),
-           ({"tasks": {"t": {"template": "qa", "selct": {}}}}, "tasks.t.selct")]
+    base = {
+        "kind": "synthesize",
+        "inputs": [str(tmp_path)],
+        "output": str(tmp_path / "o"),
+        "tasks": {"t": {"template": "wikipedia"}},
+        "generator": {"model": "m", "base_url": "http://127.0.0.1:1/v1"},
+    }
+    bad = [
+        ({"tasks": {"t": {"template": "poem"}}}, "tasks.t.template"),
+        ({"tasks": {"t": {"template": {"user": "no placeholder"}}}}, "tasks.t.template"),
+        ({"generator": {"model": "m", "base_url": "http://h/v1", "batch_size": 8}}, "generator"),
+        ({"generator": {"model": "m", "base_url": "ftp://h"}}, "generator"),
+        ({"generator": {"model": "m", "kind": "hf"}}, "generator"),
+        ({"tasks": {"t": {"template": "qa", "selct": {}}}}, "tasks.t.selct"),
+    ]
     for change, path in bad:
         with pytest.raises(SpecError) as e:
             parse_synthesize_spec({**base, **change})
         assert any(p.startswith(path) for p, _ in e.value.errors), (change, e.value.errors)
     job = parse_synthesize_spec(base)
-    moved = parse_synthesize_spec({**base, "generator": {"model": "m", "base_url": "http://other:8000/v1",
-                                                         "concurrency": 64}})
+    moved = parse_synthesize_spec(
+        {**base, "generator": {"model": "m", "base_url": "http://other:8000/v1", "concurrency": 64}}
+    )
     assert moved.fingerprint() == job.fingerprint()  # where it is served does not change the results
     hotter = parse_synthesize_spec({**base, "generator": {"model": "m", "base_url": "http://h/v1", "temperature": 1.0}})
     assert hotter.fingerprint() != job.fingerprint()
@@ -314,8 +392,9 @@ def test_a_dead_generator_stops_the_job_and_the_rerun_resumes(corpus, tmp_path):
         run_synthesize(parse_synthesize_spec(spec))
     assert not (tmp_path / "out" / "stats.json").exists() and not (tmp_path / "out" / "failed").exists()
     with OpenAITestServer(slow_s=1.0) as srv:
-        stats = run_synthesize(parse_synthesize_spec({**spec, "generator": {**spec["generator"], "base_url": srv.url,
-                                                                            "max_retries": 2}}))
+        stats = run_synthesize(
+            parse_synthesize_spec({**spec, "generator": {**spec["generator"], "base_url": srv.url, "max_retries": 2}})
+        )
     _check_outcomes(_outcomes(tmp_path / "out"), docs)
     assert stats["units"] == len(docs) == stats["kept"] + stats["rejected"] + stats["failed"]
 
@@ -330,28 +409,52 @@ def test_hf_generator_with_a_tiny_model_on_ray(corpus, tmp_path, ray_session):
     vocab = {w: i for i, w in enumerate(["<unk>", "<pad>", "</s>"] + words)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                                                eos_token="</s>")
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>"
+    )
     model_dir = tmp_path / "tiny"
     fast.save_pretrained(model_dir)
     torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=len(vocab), n_positions=1024, n_embd=16, n_layer=1, n_head=2,
-                                  eos_token_id=2, bos_token_id=2)
+    cfg = transformers.GPT2Config(
+        vocab_size=len(vocab), n_positions=1024, n_embd=16, n_layer=1, n_head=2, eos_token_id=2, bos_token_id=2
+    )
     transformers.GPT2LMHeadModel(cfg).save_pretrained(model_dir)
     (tmp_path / "in" / "curated").mkdir(parents=True)
-    pq.write_table(pa.table({"id": [i for i, _ in docs[:6]], "text": [t for _, t in docs[:6]],
-                             "source": ["reuters"] * 6, "domain": ["web"] * 6, "lang": ["en"] * 6}),
-                   tmp_path / "in" / "curated" / "part-00000.parquet")
-    spec = {"kind": "synthesize", "inputs": [str(tmp_path / "in")], "output": str(tmp_path / "out"),
-            "tasks": {"distill": {"template": "distill"}},
-            "generator": {"kind": "hf", "model": str(model_dir), "max_tokens": 12, "batch_size": 3,
-                          "temperature": 0.0, "device": "cpu"},
-            "execution": {"engine": "ray", "chunk_size": 4}}
+    pq.write_table(
+        pa.table(
+            {
+                "id": [i for i, _ in docs[:6]],
+                "text": [t for _, t in docs[:6]],
+                "source": ["reuters"] * 6,
+                "domain": ["web"] * 6,
+                "lang": ["en"] * 6,
+            }
+        ),
+        tmp_path / "in" / "curated" / "part-00000.parquet",
+    )
+    spec = {
+        "kind": "synthesize",
+        "inputs": [str(tmp_path / "in")],
+        "output": str(tmp_path / "out"),
+        "tasks": {"distill": {"template": "distill"}},
+        "generator": {
+            "kind": "hf",
+            "model": str(model_dir),
+            "max_tokens": 12,
+            "batch_size": 3,
+            "temperature": 0.0,
+            "device": "cpu",
+        },
+        "execution": {"engine": "ray", "chunk_size": 4},
+    }
     stats = run_synthesize(parse_synthesize_spec(spec))
     assert stats["units"] == 6 == stats["kept"] + stats["rejected"] + stats["failed"] and stats["failed"] == 0
     rejected = _table(tmp_path / "out" / "rejected")
     # random weights: 12 tokens of noise, cut by max_tokens, never an acceptable document
     assert stats["rejected"] == 6 and set(rejected["drop_reason"].to_pylist()) <= {
-        "synth:truncated", "synth:too_short", "synth:empty"}
+        "synth:truncated",
+        "synth:too_short",
+        "synth:empty",
+    }
     assert set(rejected["generator"].to_pylist()) == {f"hf:{model_dir}"}
     assert all(0 < c <= 12 for c in rejected["completion_tokens"].to_pylist())

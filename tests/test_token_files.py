@@ -17,11 +17,19 @@ def test_megatron_files_follow_the_indexed_dataset_layout(tmp_path):
     write_megatron(layout, str(tmp_path / "m" / "shard"), ids, lengths)
     assert np.fromfile(tmp_path / "m" / "shard.bin", "<i4").tolist() == ids.tolist()  # int32: ids above 65,535
     idx = (tmp_path / "m" / "shard.idx").read_bytes()
-    want = (b"MMIDIDX\x00\x00" + struct.pack("<QBQQ", 1, 4, 3, 4) + struct.pack("<3i", 3, 2, 1)
-            + struct.pack("<3q", 0, 12, 20) + struct.pack("<4q", 0, 1, 2, 3))
+    want = (
+        b"MMIDIDX\x00\x00"
+        + struct.pack("<QBQQ", 1, 4, 3, 4)
+        + struct.pack("<3i", 3, 2, 1)
+        + struct.pack("<3q", 0, 12, 20)
+        + struct.pack("<4q", 0, 1, 2, 3)
+    )
     assert idx == want
-    assert [d.tolist() for d in read_megatron(str(tmp_path / "m" / "shard"))] == \
-        [[1, 2, 151_643], [70_000, 151_643], [151_643]]
+    assert [d.tolist() for d in read_megatron(str(tmp_path / "m" / "shard"))] == [
+        [1, 2, 151_643],
+        [70_000, 151_643],
+        [151_643],
+    ]
 
 
 def test_numpy_token_files_are_raw_uint32_with_an_index(tmp_path):

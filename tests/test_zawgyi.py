@@ -13,8 +13,7 @@ import pytest
 
 from curation.spec import parse_spec
 from curation.stages import build, run
-from filters.zawgyi import (ZAWGYI_THRESHOLD, is_zawgyi, unicode_to_zawgyi, zawgyi_probability,
-                            zawgyi_to_unicode)
+from filters.zawgyi import ZAWGYI_THRESHOLD, is_zawgyi, unicode_to_zawgyi, zawgyi_probability, zawgyi_to_unicode
 from tests.conftest import read_jsonl_gz, shared_file
 
 # "မြန်မာစာ" (Myanmar script) in Unicode and in Zawgyi's visual order: ya-yit U+103B typed before the
@@ -29,8 +28,9 @@ PM_UNICODE = "ဉာဏ်ကြီးရှင်"
 
 @pytest.fixture(scope="module")
 def burmese():
-    rows = read_jsonl_gz(shared_file("lid_udhr.jsonl.gz"),
-                         where=lambda r: r.get("is_primary_variant") and r["lang"] == "my")
+    rows = read_jsonl_gz(
+        shared_file("lid_udhr.jsonl.gz"), where=lambda r: r.get("is_primary_variant") and r["lang"] == "my"
+    )
     assert len(rows) == 31
     return [r["text"] for r in rows]
 
@@ -70,17 +70,33 @@ def test_conversion_round_trip(burmese):
 
 def _table(texts):
     n = len(texts)
-    return pa.table({"text": pa.array(texts, pa.large_string()), "error": pa.nulls(n, pa.string()),
-                     "drop_reason": pa.nulls(n, pa.string()), "n_chars": pa.array([len(t) for t in texts], pa.int64())})
+    return pa.table(
+        {
+            "text": pa.array(texts, pa.large_string()),
+            "error": pa.nulls(n, pa.string()),
+            "drop_reason": pa.nulls(n, pa.string()),
+            "n_chars": pa.array([len(t) for t in texts], pa.int64()),
+        }
+    )
 
 
 def _run(burmese, policy):
     lang_spec = {} if policy is None else {"zawgyi": policy}
-    job = parse_spec({"output": "/tmp/unused", "inputs": [{"path": "/tmp/unused", "source": "t", "format": "jsonl"}],
-                      "stages": {"langid": lang_spec}, "execution": {"engine": "local"}})
+    job = parse_spec(
+        {
+            "output": "/tmp/unused",
+            "inputs": [{"path": "/tmp/unused", "source": "t", "format": "jsonl"}],
+            "stages": {"langid": lang_spec},
+            "execution": {"engine": "local"},
+        }
+    )
     stages = build(job, ["langid"])
     unicode_texts = burmese[1:6]
-    texts = unicode_texts + [unicode_to_zawgyi(t) for t in unicode_texts] + ["The quick brown fox jumps over the lazy dog again."]
+    texts = (
+        unicode_texts
+        + [unicode_to_zawgyi(t) for t in unicode_texts]
+        + ["The quick brown fox jumps over the lazy dog again."]
+    )
     return job, unicode_texts, run(_table(texts), stages)
 
 

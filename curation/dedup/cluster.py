@@ -49,7 +49,7 @@ def split(frame: Frame, part: np.ndarray, partitions: int) -> list[Frame]:
     """`frame` cut into `partitions` frames by the partition index of each row (order kept)."""
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
-    return [{k: v[order[bounds[i]:bounds[i + 1]]] for k, v in frame.items()} for i in range(partitions)]
+    return [{k: v[order[bounds[i] : bounds[i + 1]]] for k, v in frame.items()} for i in range(partitions)]
 
 
 def concat(frames: Sequence[Frame], like: Frame) -> Frame:
@@ -76,16 +76,16 @@ def _groups_of(docs: np.ndarray, group_of: dict[int, int]) -> np.ndarray:
     return np.array([group_of[int(o)] for o in uniq], dtype=np.int64)[inv] if len(uniq) else np.zeros(0, np.int64)
 
 
-def route_edges(edges: tuple[np.ndarray, np.ndarray, np.ndarray], group_of: dict[int, int], groups: int
-                ) -> list[Frame]:
+def route_edges(edges: tuple[np.ndarray, np.ndarray, np.ndarray], group_of: dict[int, int], groups: int) -> list[Frame]:
     """A reducer's edges, split by the group of the input file of `u` (where step 1 starts)."""
     u, v, kind = edges
     f = {"u": u, "v": v, "kind": kind}
     return split(f, _groups_of(u, group_of), groups)
 
 
-def _read_nodes(layout: Any, ordinals: Sequence[int], docs: np.ndarray, score_col: str | None
-                ) -> tuple[Frame, np.ndarray | None]:
+def _read_nodes(
+    layout: Any, ordinals: Sequence[int], docs: np.ndarray, score_col: str | None
+) -> tuple[Frame, np.ndarray | None]:
     """id, keep-score and signature (None without MinHash) of the given documents (sorted, unique) of
     these input files, from their annotated parts."""
     ids, scores, sigs, found = [], [], [], []
@@ -97,13 +97,19 @@ def _read_nodes(layout: Any, ordinals: Sequence[int], docs: np.ndarray, score_co
             hit = np.flatnonzero(np.isin(d, docs))
             if not len(hit):
                 continue
-            cols = ["id"] + ([score_col] if score_col and score_col in names else []) + \
-                   (["_sig"] if "_sig" in names else [])
+            cols = (
+                ["id"]
+                + ([score_col] if score_col and score_col in names else [])
+                + (["_sig"] if "_sig" in names else [])
+            )
             t = pq.read_table(part, columns=cols, filesystem=layout.fs).take(pa.array(hit))
             found.append(d[hit])
             ids.append(np.array(t["id"].to_pylist(), dtype=object))
-            scores.append(t[score_col].to_numpy(zero_copy_only=False).astype(np.float64)
-                          if score_col and score_col in cols else np.full(len(hit), np.nan))
+            scores.append(
+                t[score_col].to_numpy(zero_copy_only=False).astype(np.float64)
+                if score_col and score_col in cols
+                else np.full(len(hit), np.nan)
+            )
             if "_sig" in cols:
                 width = t.schema.field("_sig").type.list_size
                 sigs.append(np.asarray(t["_sig"].combine_chunks().flatten()).reshape(-1, width))
@@ -122,8 +128,15 @@ def _lookup(sorted_docs: np.ndarray, docs: np.ndarray) -> np.ndarray:
     return pos
 
 
-def attach_u(layout: Any, ordinals: Sequence[int], score_col: str | None, group_of: dict[int, int], groups: int,
-             partitions: int, *edge_parts: Frame) -> list[Frame]:
+def attach_u(
+    layout: Any,
+    ordinals: Sequence[int],
+    score_col: str | None,
+    group_of: dict[int, int],
+    groups: int,
+    partitions: int,
+    *edge_parts: Frame,
+) -> list[Frame]:
     """Step 1a, for the edges whose `u` is in these files: `u`'s signature onto each edge, routed to the
     group of `v`'s file; node records of the `u` documents, routed by node partition."""
     e = concat(edge_parts, EMPTY_EDGES)
@@ -135,8 +148,9 @@ def attach_u(layout: Any, ordinals: Sequence[int], score_col: str | None, group_
     return out + split(nodes, node_partition(nodes["doc"], partitions), partitions)
 
 
-def attach_v(layout: Any, ordinals: Sequence[int], score_col: str | None, threshold: float, partitions: int,
-             *parts: Frame) -> list[Frame]:
+def attach_v(
+    layout: Any, ordinals: Sequence[int], score_col: str | None, threshold: float, partitions: int, *parts: Frame
+) -> list[Frame]:
     """Step 1b, for the edges whose `v` is in these files: the similarity of each band edge from the two
     signatures; edges below `threshold` are dropped. Returns the verified edges routed by the node
     partition of `u`, node records of the `v` documents by theirs, and a summary."""
@@ -150,10 +164,12 @@ def attach_v(layout: Any, ordinals: Sequence[int], score_col: str | None, thresh
         sim[band] = (e["sig_u"][band] == sig_v).mean(axis=1)
     keep = ~band | (sim >= threshold)
     verified = {"u": e["u"][keep], "v": e["v"][keep], "kind": e["kind"][keep], "sim": sim[keep]}
-    summary = {"candidate_edges": int(len(e["u"])), "band_edges": int(band.sum()),
-               "rejected_edges": int((~keep).sum())}
-    return (split(verified, node_partition(verified["u"], partitions), partitions)
-            + split(nodes, node_partition(nodes["doc"], partitions), partitions) + [summary])  # type: ignore[list-item]
+    summary = {"candidate_edges": int(len(e["u"])), "band_edges": int(band.sum()), "rejected_edges": int((~keep).sum())}
+    return (
+        split(verified, node_partition(verified["u"], partitions), partitions)
+        + split(nodes, node_partition(nodes["doc"], partitions), partitions)
+        + [summary]
+    )  # type: ignore[list-item]
 
 
 def _pairs_out(a: np.ndarray, b: np.ndarray, partitions: int) -> list[Frame]:
@@ -244,12 +260,20 @@ def by_component(partitions: int, n_edge_parts: int, lab: Frame, *parts: Frame) 
     nodes = {k: v[labelled] for k, v in nodes.items()}  # documents all of whose edges failed have no label
     nodes["comp"] = lab["comp"][at[labelled]]
     edges["comp"] = lab["comp"][_lookup(lab["doc"], edges["u"])] if len(edges["u"]) else np.zeros(0, np.int64)
-    return (split(edges, node_partition(edges["comp"], partitions), partitions)
-            + split(nodes, node_partition(nodes["comp"], partitions), partitions))
+    return split(edges, node_partition(edges["comp"], partitions), partitions) + split(
+        nodes, node_partition(nodes["comp"], partitions), partitions
+    )
 
 
-DECISION_SCHEMA = pa.schema([("_doc", pa.int64()), ("dup_reason", pa.int8()), ("dup_cluster", pa.string()),
-                             ("dup_cluster_size", pa.int64()), ("dup_similarity", pa.float32())])
+DECISION_SCHEMA = pa.schema(
+    [
+        ("_doc", pa.int64()),
+        ("dup_reason", pa.int8()),
+        ("dup_cluster", pa.string()),
+        ("dup_cluster_size", pa.int64()),
+        ("dup_similarity", pa.float32()),
+    ]
+)
 
 
 def keepers(n: int, a: np.ndarray, b: np.ndarray, rank: np.ndarray) -> np.ndarray:
@@ -282,8 +306,13 @@ def resolve_components(group_of: dict[int, int], groups: int, n_edge_parts: int,
     edges = concat(parts[:n_edge_parts], {**EMPTY_EDGES, "sim": np.zeros(0, np.float32), "comp": EMPTY_EDGES["u"]})
     nodes = concat(parts[n_edge_parts:], {**EMPTY_NODES, "comp": EMPTY_NODES["doc"]})
     summary = {"edges": int(len(edges["u"])), "documents": int(len(nodes["doc"]))}
-    empty = {"doc": np.zeros(0, np.int64), "reason": np.zeros(0, np.int8), "cluster": np.zeros(0, object),
-             "size": np.zeros(0, np.int64), "sim": np.zeros(0, np.float32)}
+    empty = {
+        "doc": np.zeros(0, np.int64),
+        "reason": np.zeros(0, np.int8),
+        "cluster": np.zeros(0, object),
+        "size": np.zeros(0, np.int64),
+        "sim": np.zeros(0, np.float32),
+    }
     if not len(nodes["doc"]):
         return split(empty, np.zeros(0, np.int64), groups) + [{**summary, "duplicates": 0, "clusters": 0}]
     _, first = np.unique(nodes["doc"], return_index=True)
@@ -318,12 +347,17 @@ def resolve_components(group_of: dict[int, int], groups: int, n_edge_parts: int,
     url[a[ur]] = url[b[ur]] = True
     head = np.flatnonzero(keep & (size > 1))
     who = np.concatenate([head, removed])
-    reason = np.concatenate([np.zeros(len(head), np.int8),
-                             np.where(twin[removed], 1, np.where(url[removed], 3, 2)).astype(np.int8)])
+    reason = np.concatenate(
+        [np.zeros(len(head), np.int8), np.where(twin[removed], 1, np.where(url[removed], 3, 2)).astype(np.int8)]
+    )
     cluster_of = np.concatenate([head, keeper])
-    out = {"doc": doc[who], "reason": reason, "cluster": nodes["id"][cluster_of],
-           "size": size[cluster_of].astype(np.int64),
-           "sim": np.concatenate([np.full(len(head), np.nan, np.float32), ksim.astype(np.float32)])}
+    out = {
+        "doc": doc[who],
+        "reason": reason,
+        "cluster": nodes["id"][cluster_of],
+        "size": size[cluster_of].astype(np.int64),
+        "sim": np.concatenate([np.full(len(head), np.nan, np.float32), ksim.astype(np.float32)]),
+    }
     summary.update(duplicates=int(len(removed)), clusters=int(len(head)))
     return split(out, _groups_of(out["doc"], group_of), groups) + [summary]
 
@@ -335,8 +369,16 @@ def decision_path(layout: Any, ordinal: int) -> str:
 def write_decisions(layout: Any, ordinals: Sequence[int], *parts: Frame) -> list[int]:
     """Step 5 for one group of input files: each file's decisions, sorted by document, in a file of its own
     (none for a file without duplicates)."""
-    d = concat(parts, {"doc": np.zeros(0, np.int64), "reason": np.zeros(0, np.int8), "cluster": np.zeros(0, object),
-                       "size": np.zeros(0, np.int64), "sim": np.zeros(0, np.float32)})
+    d = concat(
+        parts,
+        {
+            "doc": np.zeros(0, np.int64),
+            "reason": np.zeros(0, np.int8),
+            "cluster": np.zeros(0, object),
+            "size": np.zeros(0, np.int64),
+            "sim": np.zeros(0, np.float32),
+        },
+    )
     order = np.argsort(d["doc"], kind="stable")
     d = {k: v[order] for k, v in d.items()}
     ords = d["doc"] >> 32
@@ -347,9 +389,16 @@ def write_decisions(layout: Any, ordinals: Sequence[int], *parts: Frame) -> list
         if not sel.any():
             layout.remove_file(path)
             continue
-        t = pa.table({"_doc": d["doc"][sel], "dup_reason": d["reason"][sel],
-                      "dup_cluster": pa.array(d["cluster"][sel].tolist(), pa.string()),
-                      "dup_cluster_size": d["size"][sel], "dup_similarity": d["sim"][sel]}, schema=DECISION_SCHEMA)
+        t = pa.table(
+            {
+                "_doc": d["doc"][sel],
+                "dup_reason": d["reason"][sel],
+                "dup_cluster": pa.array(d["cluster"][sel].tolist(), pa.string()),
+                "dup_cluster_size": d["size"][sel],
+                "dup_similarity": d["sim"][sel],
+            },
+            schema=DECISION_SCHEMA,
+        )
         layout.mkdir(path.rsplit("/", 1)[0])
         pq.write_table(t, path + ".tmp", filesystem=layout.fs, compression="zstd")
         layout.fs.move(path + ".tmp", path)

@@ -17,7 +17,7 @@ def connected_components(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.n
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     nodes, inverse = np.unique(np.concatenate([u, v]).astype(np.int64), return_inverse=True)
-    iu, iv = inverse[: len(u)], inverse[len(u):]
+    iu, iv = inverse[: len(u)], inverse[len(u) :]
     label = np.arange(len(nodes), dtype=np.int64)
     while True:
         m = np.minimum(label[iu], label[iv])

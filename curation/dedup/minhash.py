@@ -56,7 +56,7 @@ def _ngram_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
     h = np.zeros(k, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(m):
-            h = h * _POLY + word_hashes[j:j + k]
+            h = h * _POLY + word_hashes[j : j + k]
     return ((h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF))).astype(np.uint32)
 
 
@@ -64,7 +64,9 @@ def shingle_hash32(shingle: bytes | str) -> int:
     """The hash of one shingle (its words joined by single spaces), for use as datasketch's hashfunc."""
     if isinstance(shingle, bytes):
         shingle = shingle.decode("utf-8")
-    wh = np.array([xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in shingle.split(" ")], dtype=np.uint64)
+    wh = np.array(
+        [xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in shingle.split(" ")], dtype=np.uint64
+    )
     return int(_ngram_hashes(wh, len(wh))[0])
 
 

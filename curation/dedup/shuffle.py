@@ -52,7 +52,7 @@ def partition(records: np.ndarray, partitions: int) -> list[np.ndarray]:
     p = ((records["k1"] ^ (records["k2"] * np.uint64(0x9E3779B97F4A7C15))) % np.uint64(partitions)).astype(np.int64)
     order = np.argsort(p, kind="stable")
     bounds = np.searchsorted(p[order], np.arange(partitions + 1))
-    return [records[order[bounds[i]:bounds[i + 1]]] for i in range(partitions)]
+    return [records[order[bounds[i] : bounds[i + 1]]] for i in range(partitions)]
 
 
 def reduce_edges(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

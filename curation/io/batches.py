@@ -12,18 +12,20 @@ import pyarrow as pa
 from curation.io.files import InputFile
 
 RAW_QUARANTINE_LIMIT = 1 << 20  # raw bytes kept per quarantined record; the position locates the rest
-RAW_SCHEMA = pa.schema([
-    ("_doc", pa.int64()),  # ordinal << 32 | position: a global, stable document number
-    ("id", pa.string()),
-    ("text", pa.large_string()),
-    ("source", pa.string()),
-    ("domain", pa.string()),
-    # line number (JSONL, 1-based; the line's byte offset in a file read in splits), row (Parquet, 0-based),
-    # 0 (text file)
-    ("position", pa.int64()),
-    ("error", pa.string()),  # set only for quarantined records
-    ("raw", pa.binary()),
-])
+RAW_SCHEMA = pa.schema(
+    [
+        ("_doc", pa.int64()),  # ordinal << 32 | position: a global, stable document number
+        ("id", pa.string()),
+        ("text", pa.large_string()),
+        ("source", pa.string()),
+        ("domain", pa.string()),
+        # line number (JSONL, 1-based; the line's byte offset in a file read in splits), row (Parquet, 0-based),
+        # 0 (text file)
+        ("position", pa.int64()),
+        ("error", pa.string()),  # set only for quarantined records
+        ("raw", pa.binary()),
+    ]
+)
 
 
 @dataclass
@@ -59,8 +61,16 @@ class BatchBuilder:
     def __len__(self) -> int:
         return len(self.rows["_doc"])
 
-    def add(self, position: int, id_: str | None, text: str | None, error: str | None = None,
-            raw: bytes | None = None, extra: dict[str, Any] | None = None, index: int | None = None) -> None:
+    def add(
+        self,
+        position: int,
+        id_: str | None,
+        text: str | None,
+        error: str | None = None,
+        raw: bytes | None = None,
+        extra: dict[str, Any] | None = None,
+        index: int | None = None,
+    ) -> None:
         """One record at `position`; `index` (a split's own record number) numbers the document instead
         when the position could pass 2^32 (byte offsets)."""
         for name, values in self.extra.items():
@@ -109,7 +119,6 @@ class BatchBuilder:
             if r["id"][i] is not None:
                 r["id"][i] = r["id"][i].encode("utf-8", "replace").decode("utf-8")
         return pa.Table.from_pydict(r, schema=RAW_SCHEMA)
-
 
 
 class Reader:

@@ -12,15 +12,19 @@ from curation.specbase import Strict as _Strict
 
 class InputSpec(_Strict):
     path: str = Field(description="file, folder or glob; local or s3:// / gs:// (pyarrow.fs)")
-    format: str = Field(description="jsonl, parquet, text (one document per file), warc (WARC/WET), or a "
-                                    "format an installed reader plugin registers (curation.io.formats)")
+    format: str = Field(
+        description="jsonl, parquet, text (one document per file), warc (WARC/WET), or a "
+        "format an installed reader plugin registers (curation.io.formats)"
+    )
     source: str
     domain: str = "web"
     text_field: str = "text"
     id_field: str | None = "id"
     instruction: InstructionSpec | None = Field(
-        None, description="JSONL instruction/chat records (messages, or prompt/response) rendered to text with "
-                          "a template (default ChatML); such an input's domain defaults to instruction")
+        None,
+        description="JSONL instruction/chat records (messages, or prompt/response) rendered to text with "
+        "a template (default ChatML); such an input's domain defaults to instruction",
+    )
 
     @field_validator("format")
     @classmethod
@@ -32,8 +36,10 @@ class InputSpec(_Strict):
         reader = reader_for(v)  # ValueError listing the known formats
         missing = [(m, req) for m, req in reader.requires if importlib.util.find_spec(m) is None]
         if missing:
-            raise ValueError(f"format {v} needs {' and '.join(m for m, _ in missing)}: "
-                             f"pip install {' '.join(sorted({repr(r) for _, r in missing}))}")
+            raise ValueError(
+                f"format {v} needs {' and '.join(m for m, _ in missing)}: "
+                f"pip install {' '.join(sorted({repr(r) for _, r in missing}))}"
+            )
         return v
 
     @model_validator(mode="before")

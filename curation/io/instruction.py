@@ -57,8 +57,10 @@ class InstructionSpec(BaseModel):
         else:
             prompt, response = record.get(self.prompt_field), record.get(self.response_field)
             if not isinstance(prompt, str) or not isinstance(response, str):
-                return None, (f"no {self.messages_field!r} list and no string {self.prompt_field!r} and "
-                              f"{self.response_field!r} fields")
+                return None, (
+                    f"no {self.messages_field!r} list and no string {self.prompt_field!r} and "
+                    f"{self.response_field!r} fields"
+                )
             system = record.get(self.system_field) if self.system_field else None
             if isinstance(system, str) and system:
                 turns.append(("system", system))

@@ -111,8 +111,10 @@ class PathPolicy:
         if root is None:
             return "is outside the allowed roots"
         if k.query and k.query != root.query and not self.allow_uri_options:
-            return ("may not carry URI options ('?...'): the service's roots set the storage options "
-                    f"(allowed here: {'?' + root.query if root.query else 'none'})")
+            return (
+                "may not carry URI options ('?...'): the service's roots set the storage options "
+                f"(allowed here: {'?' + root.query if root.query else 'none'})"
+            )
         for d in self._deny_keys if deny else ():
             if k.within(d):
                 return "lies in the output of another user's job"
@@ -124,8 +126,9 @@ class PathPolicy:
             raise PathRefused(f"{path}: {why}")
 
     def to_json(self) -> str:
-        return json.dumps({"roots": list(self.roots), "deny": list(self.deny),
-                           "allow_uri_options": self.allow_uri_options})
+        return json.dumps(
+            {"roots": list(self.roots), "deny": list(self.deny), "allow_uri_options": self.allow_uri_options}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> "PathPolicy":

@@ -16,8 +16,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.io.files import InputFile, filesystem_for
 from curation.io.batches import RAW_QUARANTINE_LIMIT, RAW_SCHEMA, BatchBuilder, Reader, ReadLimits, stable_id  # noqa: F401
+from curation.io.files import InputFile, filesystem_for
 
 _READ_CHUNK = 8 << 20
 
@@ -46,7 +46,7 @@ def _iter_lines(stream, max_line: int | None = None) -> Iterator[bytes]:
                 continue
             skipping.size += end
             yield skipping
-            skipping, chunk = None, chunk[end + 1:]
+            skipping, chunk = None, chunk[end + 1 :]
         pending += chunk
         lines = pending.split(b"\n")
         pending = lines.pop()
@@ -135,8 +135,11 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
         return None, None, f"expected a JSON object, got {type(obj).__name__}"
     id_ = None
     # A string or number names the record; anything else (null, a list, an object) gets a generated id.
-    if f.id_field is not None and isinstance(obj.get(f.id_field), (str, int, float)) \
-            and not isinstance(obj.get(f.id_field), bool):
+    if (
+        f.id_field is not None
+        and isinstance(obj.get(f.id_field), (str, int, float))
+        and not isinstance(obj.get(f.id_field), bool)
+    ):
         id_ = str(obj[f.id_field])
     if f.instruction is not None:  # a chat or prompt/response record, rendered to one text
         text, why = f.instruction.render(obj)
@@ -169,7 +172,7 @@ class _LineRange:
                 nl = chunk.find(b"\n")
                 if nl >= 0:
                     self.pos += nl + 1
-                    self.head = chunk[nl + 1:]
+                    self.head = chunk[nl + 1 :]
                     break
                 self.pos += len(chunk)
         else:
@@ -191,7 +194,7 @@ class _LineRange:
             nl = data.find(b"\n", max(0, self.end - 1 - start))
             if nl >= 0:
                 self.done = True
-                return data[:nl + 1]
+                return data[: nl + 1]
         return data
 
     def __enter__(self) -> "_LineRange":
@@ -247,16 +250,20 @@ def _read_parquet(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator
         problem = None
         if f.text_field not in schema.names:
             problem = f"wrong schema: no column {f.text_field!r} (columns: {', '.join(schema.names)})"
-        elif not (pa.types.is_string(schema.field(f.text_field).type)
-                  or pa.types.is_large_string(schema.field(f.text_field).type)):
+        elif not (
+            pa.types.is_string(schema.field(f.text_field).type)
+            or pa.types.is_large_string(schema.field(f.text_field).type)
+        ):
             problem = f"wrong schema: column {f.text_field!r} is {schema.field(f.text_field).type}, not a string"
         if problem:
             # Every row still has to be accounted for: one quarantine row per record, with its id
             # when the file has an id column.
             if f.id_field and f.id_field in schema.names:
-                ids = (v for batch in pf.iter_batches(batch_size=limits.batch_size, columns=[f.id_field],
-                                                      row_groups=groups)
-                       for v in batch.column(0).to_pylist())
+                ids = (
+                    v
+                    for batch in pf.iter_batches(batch_size=limits.batch_size, columns=[f.id_field], row_groups=groups)
+                    for v in batch.column(0).to_pylist()
+                )
             else:
                 ids = (None for _ in range(rows))
             for pos, id_ in enumerate(ids, start=first):
@@ -275,8 +282,14 @@ def _read_parquet(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator
                     b.add(pos, id_, None, f"text field {f.text_field!r} is null", index=pos - first)
                 elif len(text) * 4 > limits.max_doc_bytes and len(text.encode("utf-8")) > limits.max_doc_bytes:
                     # (a character is 1 to 4 UTF-8 bytes: only texts that might be over are encoded)
-                    b.add(pos, id_, None, f"record is {len(text.encode()):,} bytes, over max_doc_bytes "
-                                         f"({limits.max_doc_bytes:,})", text.encode("utf-8"), index=pos - first)
+                    b.add(
+                        pos,
+                        id_,
+                        None,
+                        f"record is {len(text.encode()):,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})",
+                        text.encode("utf-8"),
+                        index=pos - first,
+                    )
                 else:
                     b.add(pos, id_, text, index=pos - first)
                 pos += 1

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -17,8 +17,8 @@ import pyarrow.fs as pafs
 
 from curation.io.files import InputError, InputFile, filesystem_for  # noqa: F401 (importers use these names)
 from curation.io.formats import reader_for
-from curation.io.policy import PathRefused, active_policy
 from curation.io.input_spec import InputSpec
+from curation.io.policy import PathRefused, active_policy
 
 if TYPE_CHECKING:
     from curation.spec import CurateJob
@@ -49,7 +49,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             if j == -1:
                 out.append(re.escape(c))
             else:
-                body = pattern[i + 1:j]
+                body = pattern[i + 1 : j]
                 out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
                 i = j
         else:
@@ -131,15 +131,18 @@ def list_input(spec: InputSpec) -> list[tuple[str, str, str]]:
     else:
         try:
             if scheme:
-                paths = [fi.path for fi in fs.get_file_info(pafs.FileSelector(base, recursive=True))
-                         if fi.type == pafs.FileType.File]
+                paths = [
+                    fi.path
+                    for fi in fs.get_file_info(pafs.FileSelector(base, recursive=True))
+                    if fi.type == pafs.FileType.File
+                ]
             else:
                 paths, dangling = _walk_local(base, active_policy())
         except OSError as e:
             raise InputError(f"input {spec.path!r}: cannot list {base!r}: {e}") from None
         found = []
         for fpath in paths:
-            rel = fpath[len(base):].lstrip("/")
+            rel = fpath[len(base) :].lstrip("/")
             if pattern is not None and not _glob_regex(pattern).match(rel):
                 continue
             if pattern is None and not _matches_format(fpath, spec.format):
@@ -196,8 +199,22 @@ def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
         if inside_output and not listed:
             raise InputError(f"input {spec.path!r}: every file it names lies in the job's output {job.output}")
         for (uri, path, rel), version in zip(listed, _versions(spec, [p for _, p, _ in listed])):
-            files.append(InputFile(len(files), uri, path, rel, i, spec.format, spec.source, spec.domain,
-                                   spec.text_field, spec.id_field, version, instruction=spec.instruction))
+            files.append(
+                InputFile(
+                    len(files),
+                    uri,
+                    path,
+                    rel,
+                    i,
+                    spec.format,
+                    spec.source,
+                    spec.domain,
+                    spec.text_field,
+                    spec.id_field,
+                    version,
+                    instruction=spec.instruction,
+                )
+            )
     if skipped and progress is not None:
         progress.say(f"{skipped} file(s) under the output folder {job.output} are not read as input")
     files = split_large_files(files, job.execution.split_bytes, progress)
@@ -224,8 +241,9 @@ def split_large_files(files: list[InputFile], split_bytes: int | None, progress:
         size = f.size or 0
         ranged: list[tuple[tuple[int, int], int]] = []
         if size > split_bytes and f.format == "jsonl" and _jsonl_compression(f.path) is None:
-            ranged = [((a, min(a + split_bytes, size)), min(a + split_bytes, size) - a)
-                      for a in range(0, size, split_bytes)]
+            ranged = [
+                ((a, min(a + split_bytes, size)), min(a + split_bytes, size) - a) for a in range(0, size, split_bytes)
+            ]
         elif size > split_bytes and f.format == "parquet":
             ranged = _row_group_ranges(f, split_bytes)
         elif size > split_bytes:
@@ -236,8 +254,10 @@ def split_large_files(files: list[InputFile], split_bytes: int | None, progress:
         for r, nbytes in ranged:
             out.append(dataclasses.replace(f, ordinal=len(out), split=r, split_size=nbytes))
     if whole and progress is not None:
-        progress.say(f"{len(whole)} file(s) over split_bytes are read by one task each (compressed JSONL or "
-                     f"WARC cannot be split here), e.g. {whole[0]}")
+        progress.say(
+            f"{len(whole)} file(s) over split_bytes are read by one task each (compressed JSONL or "
+            f"WARC cannot be split here), e.g. {whole[0]}"
+        )
     return out
 
 

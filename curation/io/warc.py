@@ -20,8 +20,15 @@ if TYPE_CHECKING:
     from curation.io.batches import BatchBuilder, ReadLimits
     from curation.io.files import InputFile
 
-WARC_COLUMNS = pa.schema([("url", pa.string()), ("warc_date", pa.string()), ("content_type", pa.string()),
-                          ("http_status", pa.int32()), ("warc_digest", pa.string())])
+WARC_COLUMNS = pa.schema(
+    [
+        ("url", pa.string()),
+        ("warc_date", pa.string()),
+        ("content_type", pa.string()),
+        ("http_status", pa.int32()),
+        ("warc_digest", pa.string()),
+    ]
+)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.I)
 
 
@@ -52,8 +59,11 @@ def read_warc(f: "InputFile", b: "BatchBuilder", limits: "ReadLimits") -> Iterat
         kinds = WarcRecordType.response | WarcRecordType.conversion
         for position, record in enumerate(ArchiveIterator(stream, record_types=kinds, parse_http=True), start=1):
             h = record.headers
-            meta = {"url": h.get("WARC-Target-URI"), "warc_date": h.get("WARC-Date"),
-                    "warc_digest": h.get("WARC-Payload-Digest") or h.get("WARC-Block-Digest")}
+            meta = {
+                "url": h.get("WARC-Target-URI"),
+                "warc_date": h.get("WARC-Date"),
+                "warc_digest": h.get("WARC-Payload-Digest") or h.get("WARC-Block-Digest"),
+            }
             rec_id = (h.get("WARC-Record-ID") or "").strip("<>") or None
             if record.record_type == WarcRecordType.conversion:  # WET: the text is already extracted
                 meta["content_type"], meta["http_status"] = "text/plain", None
@@ -69,17 +79,23 @@ def read_warc(f: "InputFile", b: "BatchBuilder", limits: "ReadLimits") -> Iterat
             if "Content-Length" not in h or len(body) < min(record.content_length, limits.max_doc_bytes + 1):
                 b.add(position, rec_id, None, "truncated WARC record: the file ends inside it", body, extra=meta)
             elif record.record_type == WarcRecordType.response and record.http_headers is None:
-                b.add(position, rec_id, None, "malformed WARC response: no HTTP status line and headers", body,
-                      extra=meta)
+                b.add(
+                    position, rec_id, None, "malformed WARC response: no HTTP status line and headers", body, extra=meta
+                )
             elif len(body) > limits.max_doc_bytes:
-                b.add(position, rec_id, None, f"record body is over max_doc_bytes ({limits.max_doc_bytes:,})",
-                      body, extra=meta)
+                b.add(
+                    position,
+                    rec_id,
+                    None,
+                    f"record body is over max_doc_bytes ({limits.max_doc_bytes:,})",
+                    body,
+                    extra=meta,
+                )
             else:
                 try:
                     text, _ = decode_body(body, declared)
                 except Exception as e:  # an undecodable body is this record's problem, not the file's
-                    b.add(position, rec_id, None, f"cannot decode the body: {type(e).__name__}: {e}", body,
-                          extra=meta)
+                    b.add(position, rec_id, None, f"cannot decode the body: {type(e).__name__}: {e}", body, extra=meta)
                 else:
                     b.add(position, rec_id, text, extra=meta)
             if b.full():

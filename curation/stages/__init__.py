@@ -5,5 +5,16 @@ from curation.stages.base import JobInfo, Resources, Stage, alive_mask, set_colu
 from curation.stages.normalize import normalize_text
 from curation.stages.registry import all_stages, build, plan, run
 
-__all__ = ["JobInfo", "Resources", "Stage", "alive_mask", "all_stages", "build", "normalize_text", "plan", "run",
-           "set_column", "values"]
+__all__ = [
+    "JobInfo",
+    "Resources",
+    "Stage",
+    "alive_mask",
+    "all_stages",
+    "build",
+    "normalize_text",
+    "plan",
+    "run",
+    "set_column",
+    "values",
+]

@@ -24,7 +24,8 @@ class DecontamSpec(Strict):
     ngram: int = Field(13, ge=5, le=50, description="n-gram length in words (characters for unspaced scripts)")
     min_item_units: int = Field(13, ge=1, description="shorter items are skipped (they match common phrases)")
     action: Literal["drop", "flag"] = Field(
-        "drop", description="drop: reason decontam:NAME; flag: kept, with the benchmarks in `contaminated_by`")
+        "drop", description="drop: reason decontam:NAME; flag: kept, with the benchmarks in `contaminated_by`"
+    )
 
     @field_validator("benchmarks")
     @classmethod

@@ -23,9 +23,14 @@ class MinHashSpec(Strict):
     bands: int = Field(14, ge=1)
     rows: int = Field(8, ge=1)
     seed: int = 1
-    threshold: float | None = Field(None, gt=0, le=1, description="a candidate pair is a duplicate only if the "
-                                    "share of equal minhash values of the two signatures reaches this; default "
-                                    "the threshold the bands imply, (1/bands)^(1/rows)")
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="a candidate pair is a duplicate only if the "
+        "share of equal minhash values of the two signatures reaches this; default "
+        "the threshold the bands imply, (1/bands)^(1/rows)",
+    )
 
     @property
     def num_perm(self) -> int:
@@ -44,10 +49,18 @@ class DedupSpec(Strict):
     exact: ExactDedupSpec | None = None
     minhash: MinHashSpec | None = None
     url: UrlDedupSpec | None = None
-    partitions: int | None = Field(None, ge=1, description="shuffle (and clustering) partitions; default one per "
-                            "2M keys (about 50 MB), so a task's share stays the same as the corpus grows")
-    file_groups: int | None = Field(None, ge=1, description="groups of input files for the per-file dedup tasks "
-                                    "(keys, signature checks, decisions); default one per 100,000 documents")
+    partitions: int | None = Field(
+        None,
+        ge=1,
+        description="shuffle (and clustering) partitions; default one per "
+        "2M keys (about 50 MB), so a task's share stays the same as the corpus grows",
+    )
+    file_groups: int | None = Field(
+        None,
+        ge=1,
+        description="groups of input files for the per-file dedup tasks "
+        "(keys, signature checks, decisions); default one per 100,000 documents",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -80,8 +93,11 @@ class Dedup(Stage):
         return spec is not None and (spec.exact is not None or spec.minhash is not None or spec.url is not None)
 
     def funnel(self) -> list[str]:
-        return [row for key, row in (("exact", "exact_dedup"), ("minhash", "minhash_dedup"), ("url", "url_dedup"))
-                if getattr(self.spec, key) is not None]
+        return [
+            row
+            for key, row in (("exact", "exact_dedup"), ("minhash", "minhash_dedup"), ("url", "url_dedup"))
+            if getattr(self.spec, key) is not None
+        ]
 
     def setup(self) -> None:
         self.minhasher = None

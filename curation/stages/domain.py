@@ -15,8 +15,10 @@ class DomainSpec(Strict):
 
     model: str | None = Field(None, description="fastText domain model; default: the bundled filters/models/domain.ftz")
     min_score: float = Field(0.5, ge=0.0, le=1.0, description="below this the document is tagged `other`")
-    retag: list[str] = Field(default_factory=lambda: ["web"],
-                             description="declared input domains the tag replaces (others are trusted as given)")
+    retag: list[str] = Field(
+        default_factory=lambda: ["web"],
+        description="declared input domains the tag replaces (others are trusted as given)",
+    )
 
     @field_validator("model")
     @classmethod

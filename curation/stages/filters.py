@@ -46,8 +46,11 @@ class FiltersSpec(RootModel[dict[str, dict[str, Any]]]):
                 raise KeyErrors([(name, f"expected a mapping of options, got {type(opts).__name__}")])
             klass = known[name]
             fields = {f.name for f in dataclasses.fields(klass) if f.init}
-            bad = [(f"{name}.{key}", f"unknown option (expected one of: {', '.join(sorted(fields))})")
-                   for key in opts if key not in fields]
+            bad = [
+                (f"{name}.{key}", f"unknown option (expected one of: {', '.join(sorted(fields))})")
+                for key in opts
+                if key not in fields
+            ]
             if bad:
                 errors += bad
                 continue

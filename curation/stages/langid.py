@@ -16,21 +16,32 @@ class LangIdSpec(Strict):
     model: str | None = Field(None, description="path to a fastText LID model; default: bundled lid.176.ftz")
     min_score: float = Field(0.5, ge=0.0, le=1.0)
     min_score_by_lang: dict[str, float] = Field(
-        default_factory=dict, description="minimum score per label; labels not named here take the bundled "
-                                          "table (filters/lid_thresholds.yaml, bundled model only), then min_score")
+        default_factory=dict,
+        description="minimum score per label; labels not named here take the bundled "
+        "table (filters/lid_thresholds.yaml, bundled model only), then min_score",
+    )
     bundled_thresholds: bool = Field(
-        True, description="use filters/lid_thresholds.yaml for labels not in min_score_by_lang (ignored with a "
-                          "custom model); false: min_score for all of them")
+        True,
+        description="use filters/lid_thresholds.yaml for labels not in min_score_by_lang (ignored with a "
+        "custom model); false: min_score for all of them",
+    )
     zawgyi: Literal["convert", "drop", "keep"] | None = Field(
-        None, description="documents labelled `my` in legacy Zawgyi encoding: converted to Unicode, dropped "
-                          "(langid:zawgyi) or kept as they are; null: convert when python-myanmar is installed, "
-                          "else drop")
+        None,
+        description="documents labelled `my` in legacy Zawgyi encoding: converted to Unicode, dropped "
+        "(langid:zawgyi) or kept as they are; null: convert when python-myanmar is installed, "
+        "else drop",
+    )
     other_languages: Literal["drop", "keep", "other"] = Field(
-        "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other")
+        "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other"
+    )
     sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
     min_script_share: float | None = Field(
-        0.5, ge=0.0, le=1.0, description="drop (langid:script_mismatch) when fewer of the letters are in the "
-                                         "label's scripts; null turns the check off")
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="drop (langid:script_mismatch) when fewer of the letters are in the "
+        "label's scripts; null turns the check off",
+    )
 
     @model_validator(mode="after")
     def _resolve_zawgyi(self) -> "LangIdSpec":
@@ -91,8 +102,11 @@ class LangId(Stage):
         if zawgyi_policy != "keep":
             from filters.zawgyi import is_zawgyi, zawgyi_to_unicode
 
-            zg = [i for i in np.flatnonzero(alive)
-                  if langs[i] == "my" and is_zawgyi(sample_text(texts[i], spec.sample_chars))]
+            zg = [
+                i
+                for i in np.flatnonzero(alive)
+                if langs[i] == "my" and is_zawgyi(sample_text(texts[i], spec.sample_chars))
+            ]
             if zg and zawgyi_policy == "drop":
                 for i in zg:
                     reasons[i] = "langid:zawgyi"

@@ -19,20 +19,32 @@ class ClassifierSpec(Strict):
     """One quality scorer (a fastText classifier by default): its score goes to the column `quality_NAME`
     for every row."""
 
-    scorer: str = Field("fasttext", description="fasttext, or a scorer an installed plugin registers "
-                                                "(group corpus_curation.scorers, filters/scorers.py)")
-    model: str | None = Field(None, description="the scorer's model file (fastText: from `curate train-quality`, "
-                                                "`curate distill-quality`, or DCLM's)")
+    scorer: str = Field(
+        "fasttext",
+        description="fasttext, or a scorer an installed plugin registers "
+        "(group corpus_curation.scorers, filters/scorers.py)",
+    )
+    model: str | None = Field(
+        None,
+        description="the scorer's model file (fastText: from `curate train-quality`, "
+        "`curate distill-quality`, or DCLM's)",
+    )
     positive_label: str | None = Field(
-        None, description="fastText: the label whose probability is the score; default __label__hq (graded models "
-                          "with numeric labels score as the expected grade)")
+        None,
+        description="fastText: the label whose probability is the score; default __label__hq (graded models "
+        "with numeric labels score as the expected grade)",
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="a plugin scorer's own options")
     min_score: float | None = Field(None, description="drop (quality:NAME) below this score; null keeps all")
     min_score_by_lang: dict[str, float] = Field(default_factory=dict, description="per-language minimum")
     min_score_by_domain: dict[str, float] = Field(default_factory=dict, description="per-domain minimum")
     keep_top_fraction: float | None = Field(
-        None, gt=0.0, le=1.0, description="keep only this best-scoring share of the surviving documents of each "
-                                          "(language, domain) group (quality:NAME:top_fraction)")
+        None,
+        gt=0.0,
+        le=1.0,
+        description="keep only this best-scoring share of the surviving documents of each "
+        "(language, domain) group (quality:NAME:top_fraction)",
+    )
 
     @field_validator("scorer")
     @classmethod
@@ -60,8 +72,9 @@ class ClassifierSpec(Strict):
         try:
             self.scorer_options()
         except ValidationError as e:
-            raise KeyErrors([(f"options.{path}" if path != "(top level)" else "options", msg)
-                             for path, msg in key_errors(e)]) from None
+            raise KeyErrors(
+                [(f"options.{path}" if path != "(top level)" else "options", msg) for path, msg in key_errors(e)]
+            ) from None
         return self
 
     def scorer_class(self) -> type:
@@ -101,8 +114,10 @@ class PerplexitySpec(Strict):
         if err := local_file_error(v, "KenLM model"):
             raise ValueError(err)
         if importlib.util.find_spec("kenlm") is None:
-            raise ValueError("perplexity scoring needs the kenlm module (pip install kenlm); "
-                             "leave stages.quality.perplexity out to run without it")
+            raise ValueError(
+                "perplexity scoring needs the kenlm module (pip install kenlm); "
+                "leave stages.quality.perplexity out to run without it"
+            )
         return v
 
 
@@ -112,8 +127,10 @@ class QualitySpec(Strict):
     classifiers: dict[str, ClassifierSpec] = Field(default_factory=dict)
     perplexity: PerplexitySpec | None = None
     dedup_keep: str | None = Field(
-        None, description="a classifier NAME: the best-scoring member of a duplicate cluster is kept "
-                          "(default: the first in input order)")
+        None,
+        description="a classifier NAME: the best-scoring member of a duplicate cluster is kept "
+        "(default: the first in input order)",
+    )
 
     @field_validator("classifiers")
     @classmethod
@@ -123,8 +140,10 @@ class QualitySpec(Strict):
     @model_validator(mode="after")
     def _keep_names_a_classifier(self) -> "QualitySpec":
         if self.dedup_keep is not None and self.dedup_keep not in self.classifiers:
-            raise ValueError(f"dedup_keep: {self.dedup_keep!r} is not one of the classifiers "
-                             f"({', '.join(self.classifiers) or 'none'})")
+            raise ValueError(
+                f"dedup_keep: {self.dedup_keep!r} is not one of the classifiers "
+                f"({', '.join(self.classifiers) or 'none'})"
+            )
         return self
 
 
@@ -154,8 +173,9 @@ class Quality(Stage):
         return ["top_fraction"] if any(c.keep_top_fraction for c in self.spec.classifiers.values()) else []
 
     def score_columns(self) -> list[str]:
-        return ([SCORE_PREFIX + n for n in self.spec.classifiers]
-                + (["perplexity"] if self.spec.perplexity is not None else []))
+        return [SCORE_PREFIX + n for n in self.spec.classifiers] + (
+            ["perplexity"] if self.spec.perplexity is not None else []
+        )
 
     def setup(self) -> None:
         self.scorers = {}

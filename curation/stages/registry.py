@@ -34,8 +34,17 @@ STAGE_GROUP = "corpus_curation.stages"
 
 # Built-in stages in the order they run: URL lists before extraction (a blocked page is not worth
 # extracting), domain tagging before language ID (source code has no natural language), dedup last.
-BUILTIN: tuple[type[Stage], ...] = (Normalize, Urls, Extract, Domain, LangId, HeuristicFilters, Quality, Decontam,
-                                    Dedup)
+BUILTIN: tuple[type[Stage], ...] = (
+    Normalize,
+    Urls,
+    Extract,
+    Domain,
+    LangId,
+    HeuristicFilters,
+    Quality,
+    Decontam,
+    Dedup,
+)
 
 # Keys of a curate spec's `stages:` a plugin may not take.
 _RESERVED = frozenset({"execution", "inputs", "output", "languages"})

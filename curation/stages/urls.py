@@ -49,8 +49,9 @@ class Urls(Stage):
     description = "drop pages by domain lists and URL patterns"
 
     def reads(self) -> list[tuple[str, str]]:
-        return ([(f"block_domains.{i}", p) for i, p in enumerate(self.spec.block_domains)]
-                + [(f"allow_domains.{i}", p) for i, p in enumerate(self.spec.allow_domains or [])])
+        return [(f"block_domains.{i}", p) for i, p in enumerate(self.spec.block_domains)] + [
+            (f"allow_domains.{i}", p) for i, p in enumerate(self.spec.allow_domains or [])
+        ]
 
     def funnel(self) -> list[str]:
         return ["url"]  # the reasons' prefix
@@ -60,8 +61,11 @@ class Urls(Stage):
 
         st = self.spec
         block = frozenset().union(*(read_domain_list(p) for p in st.block_domains))
-        allow = (frozenset().union(*(read_domain_list(p) for p in st.allow_domains))
-                 if st.allow_domains is not None else None)
+        allow = (
+            frozenset().union(*(read_domain_list(p) for p in st.allow_domains))
+            if st.allow_domains is not None
+            else None
+        )
         self.url_filter = UrlFilter(block, allow, st.block_patterns)
 
     def process(self, table: pa.Table) -> pa.Table:

@@ -32,7 +32,7 @@ NO_LANGUAGE = frozenset({None, "", "und", "other", "code"})
 
 
 def gram_hashes(units: list[str], n: int) -> list[int]:
-    return [hash(tuple(units[i:i + n])) for i in range(len(units) - n + 1)]
+    return [hash(tuple(units[i : i + n])) for i in range(len(units) - n + 1)]
 
 
 def copy_share(output: str, source: str, n: int) -> float:
@@ -59,8 +59,12 @@ class TaskChecks:
 
         # {language} is filled per document: n-grams across it are not the template's own words
         words = mixed_units(template.instructions().replace("{language}", "\n"))
-        return cls(spec, template, [all_filters()[name](**opts) for name, opts in spec.filters.enabled()],
-                   frozenset(gram_hashes(words, spec.leak_ngram)))
+        return cls(
+            spec,
+            template,
+            [all_filters()[name](**opts) for name, opts in spec.filters.enabled()],
+            frozenset(gram_hashes(words, spec.leak_ngram)),
+        )
 
     def limit(self, name: str) -> float:
         v = getattr(self.spec, name)
@@ -122,9 +126,11 @@ def check_generations(table: pa.Table, tasks: dict[str, TaskChecks], lid: Any = 
                     texts[i] = res.texts[j]
             rows = [i for i in rows if reasons[i] is None]
     out = table.set_column(table.column_names.index("text"), "text", pa.array(texts, pa.large_string()))
-    for name, arr in (("lang", pa.array(langs, pa.string())),
-                      ("lang_score", pa.array(scores, mask=np.isnan(scores))),
-                      ("copy_share", pa.array(shares.astype(np.float32), mask=np.isnan(shares))),
-                      ("drop_reason", pa.array(reasons, pa.string()))):
+    for name, arr in (
+        ("lang", pa.array(langs, pa.string())),
+        ("lang_score", pa.array(scores, mask=np.isnan(scores))),
+        ("copy_share", pa.array(shares.astype(np.float32), mask=np.isnan(shares))),
+        ("drop_reason", pa.array(reasons, pa.string())),
+    ):
         out = out.append_column(name, arr)
     return out

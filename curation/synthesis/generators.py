@@ -41,15 +41,22 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
-    attempts: int = 0      # tries of the request this unit was in
-    requests: int = 0      # HTTP requests counted against this unit (a batch's count goes to its first unit)
-    seconds: float = 0.0   # wall time of the request, retries included
+    attempts: int = 0  # tries of the request this unit was in
+    requests: int = 0  # HTTP requests counted against this unit (a batch's count goes to its first unit)
+    seconds: float = 0.0  # wall time of the request, retries included
     endpoint: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {"key": self.key, "text": self.text, "finish_reason": self.finish_reason,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "attempts": self.attempts, "seconds": round(self.seconds, 3), "endpoint": self.endpoint}
+        return {
+            "key": self.key,
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+            "endpoint": self.endpoint,
+        }
 
 
 @dataclass
@@ -112,8 +119,12 @@ class OpenAIGenerator:
 
     def _body(self, units: list[Unit]) -> dict[str, Any]:
         sp = self.spec
-        body: dict[str, Any] = {"model": sp.model, "max_tokens": sp.max_tokens, "temperature": sp.temperature,
-                                "top_p": sp.top_p}
+        body: dict[str, Any] = {
+            "model": sp.model,
+            "max_tokens": sp.max_tokens,
+            "temperature": sp.temperature,
+            "top_p": sp.top_p,
+        }
         if sp.seed is not None:
             body["seed"] = sp.seed
         if sp.api == "chat":
@@ -127,8 +138,9 @@ class OpenAIGenerator:
         import requests
 
         try:
-            r = self._session().post(url, json=body, headers=self.headers,
-                                     timeout=(min(10.0, self.spec.timeout_s), self.spec.timeout_s))
+            r = self._session().post(
+                url, json=body, headers=self.headers, timeout=(min(10.0, self.spec.timeout_s), self.spec.timeout_s)
+            )
         except requests.Timeout:
             raise _Retry("timeout", f"no answer within {self.spec.timeout_s:g} s") from None
         except requests.ConnectionError as e:
@@ -163,9 +175,15 @@ class OpenAIGenerator:
                 raise _Retry("bad_response", f"choice {i} has no text: {str(c)[:200]}")
             # a batch's usage is one total: spread it over its prompts
             pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            out.append(Generation(u.key, text=text, finish_reason=c.get("finish_reason"),
-                                  prompt_tokens=pt // n + (pt % n if i == 0 else 0),
-                                  completion_tokens=ct // n + (ct % n if i == 0 else 0)))
+            out.append(
+                Generation(
+                    u.key,
+                    text=text,
+                    finish_reason=c.get("finish_reason"),
+                    prompt_tokens=pt // n + (pt % n if i == 0 else 0),
+                    completion_tokens=ct // n + (ct % n if i == 0 else 0),
+                )
+            )
         return out
 
     def generate(self, units: list[Unit]) -> list[Generation]:
@@ -187,7 +205,7 @@ class OpenAIGenerator:
                 self.stats.add(error=e.kind)
                 error = str(e)
                 if attempt < sp.max_retries:
-                    delay = min(sp.max_backoff_s, sp.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
+                    delay = min(sp.max_backoff_s, sp.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
                     if e.retry_after is not None:
                         delay = min(sp.max_backoff_s, max(delay, e.retry_after))
                     self.sleep(delay)
@@ -202,8 +220,16 @@ class OpenAIGenerator:
             return gens
         else:
             error = f"{error} (after {sp.max_retries + 1} attempts)"
-        return [Generation(u.key, error=error, attempts=attempt + 1, requests=attempt + 1 if i == 0 else 0,
-                           seconds=time.monotonic() - t0) for i, u in enumerate(units)]
+        return [
+            Generation(
+                u.key,
+                error=error,
+                attempts=attempt + 1,
+                requests=attempt + 1 if i == 0 else 0,
+                seconds=time.monotonic() - t0,
+            )
+            for i, u in enumerate(units)
+        ]
 
     def close(self) -> None:
         pass
@@ -231,8 +257,11 @@ class HFGenerator:
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         self.model = AutoModelForCausalLM.from_pretrained(spec.model, local_files_only=True, torch_dtype=dtype)
         self.model.to(self.device).eval()
-        limit = getattr(self.model.config, "max_position_embeddings", None) or getattr(
-            self.model.config, "n_positions", None) or 4096
+        limit = (
+            getattr(self.model.config, "max_position_embeddings", None)
+            or getattr(self.model.config, "n_positions", None)
+            or 4096
+        )
         self.max_prompt = max(16, limit - spec.max_tokens)
         self.eos = self.tokenizer.eos_token_id
 
@@ -246,22 +275,39 @@ class HFGenerator:
         t0 = time.monotonic()
         self.stats.add(requests=1)
         try:
-            enc = self.tokenizer([self._prompt(u.messages) for u in units], return_tensors="pt", padding=True,
-                                 truncation=True, max_length=self.max_prompt).to(self.device)
+            enc = self.tokenizer(
+                [self._prompt(u.messages) for u in units],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=self.max_prompt,
+            ).to(self.device)
             if sp.seed is not None:
                 torch.manual_seed(sp.seed)
             sample = sp.temperature > 0
             with torch.no_grad():
                 out = self.model.generate(
-                    **enc, max_new_tokens=sp.max_tokens, do_sample=sample,
-                    temperature=sp.temperature if sample else None, top_p=sp.top_p if sample else None,
-                    pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos)
+                    **enc,
+                    max_new_tokens=sp.max_tokens,
+                    do_sample=sample,
+                    temperature=sp.temperature if sample else None,
+                    top_p=sp.top_p if sample else None,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=self.eos,
+                )
         except Exception as e:  # out of memory, a bad model: every unit of the batch fails with the reason
             self.stats.add(error=type(e).__name__)
-            return [Generation(u.key, error=f"{type(e).__name__}: {str(e)[:300]}", attempts=1,
-                               requests=1 if i == 0 else 0, seconds=time.monotonic() - t0)
-                    for i, u in enumerate(units)]
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
+            return [
+                Generation(
+                    u.key,
+                    error=f"{type(e).__name__}: {str(e)[:300]}",
+                    attempts=1,
+                    requests=1 if i == 0 else 0,
+                    seconds=time.monotonic() - t0,
+                )
+                for i, u in enumerate(units)
+            ]
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         gens = []
         for i, (u, ids) in enumerate(zip(units, new)):
@@ -269,10 +315,19 @@ class HFGenerator:
             if stopped:
                 ids = ids[: ids.index(self.eos)]
             ids = [t for t in ids if t != self.tokenizer.pad_token_id]
-            gens.append(Generation(u.key, text=self.tokenizer.decode(ids, skip_special_tokens=True),
-                                   finish_reason="stop" if stopped else "length", prompt_tokens=int(prompt_lens[i]),
-                                   completion_tokens=len(ids), attempts=1, requests=1 if i == 0 else 0,
-                                   seconds=time.monotonic() - t0, endpoint=f"local:{self.device}"))
+            gens.append(
+                Generation(
+                    u.key,
+                    text=self.tokenizer.decode(ids, skip_special_tokens=True),
+                    finish_reason="stop" if stopped else "length",
+                    prompt_tokens=int(prompt_lens[i]),
+                    completion_tokens=len(ids),
+                    attempts=1,
+                    requests=1 if i == 0 else 0,
+                    seconds=time.monotonic() - t0,
+                    endpoint=f"local:{self.device}",
+                )
+            )
         return gens
 
     def close(self) -> None:

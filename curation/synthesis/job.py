@@ -44,10 +44,31 @@ from curation.synthesis.spec import SelectSpec, SynthesizeJob
 from curation.synthesis.templates import Template, resolve
 
 STATS_VERSION = 1
-SYNTH_COLUMNS = ["n_tokens", "task", "template", "template_version", "generator", "source_id", "source_corpus",
-                 "source_domain", "finish_reason", "prompt_tokens", "completion_tokens", "copy_share"]
-FAILED_COLUMNS = ["id", "task", "template_version", "generator", "source_id", "source_corpus", "source_lang",
-                  "error", "attempts"]
+SYNTH_COLUMNS = [
+    "n_tokens",
+    "task",
+    "template",
+    "template_version",
+    "generator",
+    "source_id",
+    "source_corpus",
+    "source_domain",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "copy_share",
+]
+FAILED_COLUMNS = [
+    "id",
+    "task",
+    "template_version",
+    "generator",
+    "source_id",
+    "source_corpus",
+    "source_lang",
+    "error",
+    "attempts",
+]
 _READ_COLUMNS = ("id", "text", "source", "domain", "lang", "drop_reason")
 
 
@@ -70,8 +91,9 @@ def input_files(job: SynthesizeJob) -> list[str]:
 # Selection: a pure function of a batch of input rows
 # ------------------------------------------------------------------------------------------------
 
+
 def _sample_key(task: str, doc_id: str) -> float:
-    return xxhash.xxh64_intdigest(f"{task}\x00{doc_id}".encode()) / 2.0 ** 64
+    return xxhash.xxh64_intdigest(f"{task}\x00{doc_id}".encode()) / 2.0**64
 
 
 def select_rows(batch: pa.Table, task: str, sel: SelectSpec, taken_before: int) -> tuple[np.ndarray, list[str | None]]:
@@ -142,16 +164,17 @@ def unit_key(task: str, template: Template, generator_fp: str, doc_id: str, text
 # Chunks
 # ------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Chunk:
     ordinal: int
     index: int
-    rows: list[dict[str, Any]]          # one per unit: key, task, id, text, source, domain, lang, messages
-    results: dict[str, Any] = field(default_factory=dict)   # key -> ledger record or Generation (failed)
+    rows: list[dict[str, Any]]  # one per unit: key, task, id, text, source, domain, lang, messages
+    results: dict[str, Any] = field(default_factory=dict)  # key -> ledger record or Generation (failed)
     ledger: ChunkLedger | None = None
-    queue: deque = field(default_factory=deque)              # units still to send
+    queue: deque = field(default_factory=deque)  # units still to send
     reused: int = 0
-    n_keys: int = 0                                          # distinct unit keys (set when opened)
+    n_keys: int = 0  # distinct unit keys (set when opened)
 
     @property
     def name(self) -> str:
@@ -165,12 +188,19 @@ class _Chunk:
 class _FileSelection:
     input_rows: int = 0
     selected_documents: int = 0
-    selected: Counter = field(default_factory=Counter)                 # task -> units
-    not_selected: dict[str, Counter] = field(default_factory=dict)    # task -> reason -> documents
+    selected: Counter = field(default_factory=Counter)  # task -> units
+    not_selected: dict[str, Counter] = field(default_factory=dict)  # task -> reason -> documents
 
 
-def iter_chunks(job: SynthesizeJob, uri: str, ordinal: int, templates: dict[str, Template], generator_fp: str,
-                taken: Counter, sel_out: _FileSelection) -> Iterator[_Chunk]:
+def iter_chunks(
+    job: SynthesizeJob,
+    uri: str,
+    ordinal: int,
+    templates: dict[str, Template],
+    generator_fp: str,
+    taken: Counter,
+    sel_out: _FileSelection,
+) -> Iterator[_Chunk]:
     """The chunks of one input file, in order; `taken` (task -> documents so far) is advanced and
     `sel_out` filled as the file is read (complete once the iterator ends)."""
     fs, path = filesystem_for(uri)
@@ -197,8 +227,10 @@ def iter_chunks(job: SynthesizeJob, uri: str, ordinal: int, templates: dict[str,
         sel_out.selected_documents += int(any_take.sum())
         if not any_take.any():
             continue
-        data = {c: batch[c].to_pylist() if c in batch.column_names else [None] * len(batch)
-                for c in ("id", "text", "source", "domain", "lang")}
+        data = {
+            c: batch[c].to_pylist() if c in batch.column_names else [None] * len(batch)
+            for c in ("id", "text", "source", "domain", "lang")
+        }
         for i in np.flatnonzero(any_take):
             for name, task in job.tasks.items():
                 if not masks[name][i]:
@@ -206,9 +238,18 @@ def iter_chunks(job: SynthesizeJob, uri: str, ordinal: int, templates: dict[str,
                 text = cut_source(data["text"][i], task.max_source_chars)
                 doc_id = str(data["id"][i])
                 tpl = templates[name]
-                buf.append({"key": unit_key(name, tpl, generator_fp, doc_id, text), "task": name, "id": doc_id,
-                            "text": text, "source": data["source"][i], "domain": data["domain"][i],
-                            "lang": data["lang"][i], "messages": tpl.messages(text, data["lang"][i])})
+                buf.append(
+                    {
+                        "key": unit_key(name, tpl, generator_fp, doc_id, text),
+                        "task": name,
+                        "id": doc_id,
+                        "text": text,
+                        "source": data["source"][i],
+                        "domain": data["domain"][i],
+                        "lang": data["lang"][i],
+                        "messages": tpl.messages(text, data["lang"][i]),
+                    }
+                )
                 if len(buf) == job.execution.chunk_size:
                     yield _Chunk(ordinal, index, buf)
                     index += 1
@@ -220,6 +261,7 @@ def iter_chunks(job: SynthesizeJob, uri: str, ordinal: int, templates: dict[str,
 # ------------------------------------------------------------------------------------------------
 # Checking and writing a chunk
 # ------------------------------------------------------------------------------------------------
+
 
 def _error_kind(error: str) -> str:
     """A short class for an error message: `HTTP 400`, `timeout`, `connection`, ..."""
@@ -233,18 +275,37 @@ def _error_kind(error: str) -> str:
     return head[:40]
 
 
-def finalize_chunk(layout: Layout, job: SynthesizeJob, chunk: _Chunk, checks: dict[str, TaskChecks], lid: Any,
-                   templates: dict[str, Template]) -> dict[str, Any]:
+def finalize_chunk(
+    layout: Layout,
+    job: SynthesizeJob,
+    chunk: _Chunk,
+    checks: dict[str, TaskChecks],
+    lid: Any,
+    templates: dict[str, Template],
+) -> dict[str, Any]:
     """Check the chunk's generations, write its curated / rejected / failed files and return its counts."""
     from mixtures.tokenizer import count_tokens
 
     gen_name = job.generator.name()
     ok = [r for r in chunk.rows if isinstance(chunk.results[r["key"]], dict)]
     bad = [r for r in chunk.rows if not isinstance(chunk.results[r["key"]], dict)]
-    counts: dict[str, Any] = {"units": len(chunk.rows), "kept": 0, "rejected": 0, "failed": len(bad),
-                              "reused": chunk.reused, "by_reason": Counter(), "by_error": Counter(),
-                              "by_task": {}, "by_lang": {}, "prompt_tokens": 0, "completion_tokens": 0,
-                              "kept_tokens": 0, "requests": 0, "by_task_reason": {}, "files": []}
+    counts: dict[str, Any] = {
+        "units": len(chunk.rows),
+        "kept": 0,
+        "rejected": 0,
+        "failed": len(bad),
+        "reused": chunk.reused,
+        "by_reason": Counter(),
+        "by_error": Counter(),
+        "by_task": {},
+        "by_lang": {},
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "kept_tokens": 0,
+        "requests": 0,
+        "by_task_reason": {},
+        "files": [],
+    }
     for r in chunk.rows:
         bt = counts["by_task"].setdefault(r["task"], Counter())
         bt["units"] += 1
@@ -264,31 +325,45 @@ def finalize_chunk(layout: Layout, job: SynthesizeJob, chunk: _Chunk, checks: di
 
     if bad:
         errors = [chunk.results[r["key"]].error for r in bad]
-        failed = pa.table({
-            "id": [f"{r['task']}:{r['id']}" for r in bad], "task": [r["task"] for r in bad],
-            "template_version": [templates[r["task"]].version_id for r in bad], "generator": [gen_name] * len(bad),
-            "source_id": [r["id"] for r in bad], "source_corpus": [r["source"] for r in bad],
-            "source_lang": [r["lang"] for r in bad], "error": errors,
-            "attempts": pa.array([chunk.results[r["key"]].attempts for r in bad], pa.int32())})
+        failed = pa.table(
+            {
+                "id": [f"{r['task']}:{r['id']}" for r in bad],
+                "task": [r["task"] for r in bad],
+                "template_version": [templates[r["task"]].version_id for r in bad],
+                "generator": [gen_name] * len(bad),
+                "source_id": [r["id"] for r in bad],
+                "source_corpus": [r["source"] for r in bad],
+                "source_lang": [r["lang"] for r in bad],
+                "error": errors,
+                "attempts": pa.array([chunk.results[r["key"]].attempts for r in bad], pa.int32()),
+            }
+        )
         write(f"failed/{name}", failed.select(FAILED_COLUMNS))
         counts["by_error"].update(_error_kind(e) for e in errors)
         for r in bad:
             counts["by_task"][r["task"]]["failed"] += 1
     if ok:
         recs = [chunk.results[r["key"]] for r in ok]
-        t = pa.table({
-            "id": [f"{r['task']}:{r['id']}" for r in ok],
-            "text": pa.array([x["text"] for x in recs], pa.large_string()),
-            "source": [job.tasks[r["task"]].source or f"synthetic-{r['task']}" for r in ok],
-            "domain": ["synthetic"] * len(ok), "task": [r["task"] for r in ok],
-            "template": [templates[r["task"]].name for r in ok],
-            "template_version": [templates[r["task"]].version_id for r in ok], "generator": [gen_name] * len(ok),
-            "source_id": [r["id"] for r in ok], "source_corpus": [r["source"] for r in ok],
-            "source_domain": [r["domain"] for r in ok], "source_lang": [r["lang"] for r in ok],
-            "source_text": pa.array([r["text"] for r in ok], pa.large_string()),
-            "finish_reason": [x.get("finish_reason") for x in recs],
-            "prompt_tokens": pa.array([int(x.get("prompt_tokens") or 0) for x in recs], pa.int64()),
-            "completion_tokens": pa.array([int(x.get("completion_tokens") or 0) for x in recs], pa.int64())})
+        t = pa.table(
+            {
+                "id": [f"{r['task']}:{r['id']}" for r in ok],
+                "text": pa.array([x["text"] for x in recs], pa.large_string()),
+                "source": [job.tasks[r["task"]].source or f"synthetic-{r['task']}" for r in ok],
+                "domain": ["synthetic"] * len(ok),
+                "task": [r["task"] for r in ok],
+                "template": [templates[r["task"]].name for r in ok],
+                "template_version": [templates[r["task"]].version_id for r in ok],
+                "generator": [gen_name] * len(ok),
+                "source_id": [r["id"] for r in ok],
+                "source_corpus": [r["source"] for r in ok],
+                "source_domain": [r["domain"] for r in ok],
+                "source_lang": [r["lang"] for r in ok],
+                "source_text": pa.array([r["text"] for r in ok], pa.large_string()),
+                "finish_reason": [x.get("finish_reason") for x in recs],
+                "prompt_tokens": pa.array([int(x.get("prompt_tokens") or 0) for x in recs], pa.int64()),
+                "completion_tokens": pa.array([int(x.get("completion_tokens") or 0) for x in recs], pa.int64()),
+            }
+        )
         t = check_generations(t, checks, lid)
         n = len(t)
         t = t.append_column("n_chars", pc.utf8_length(t["text"]).cast(pa.int64()))
@@ -343,6 +418,7 @@ def _plain(x: Any) -> Any:
 # The driver
 # ------------------------------------------------------------------------------------------------
 
+
 def _file_marker(layout: Layout, ordinal: int) -> str:
     return layout.path("_work", "done", f"f{ordinal:05d}.json")
 
@@ -363,8 +439,17 @@ class _OpenFile:
 class _Run:
     """The state of one run: open files and chunks, requests in flight, counts so far."""
 
-    def __init__(self, job: SynthesizeJob, layout: Layout, files: list[str], generator: Any,
-                 templates: dict[str, Template], checks: dict[str, TaskChecks], lid: Any, progress: Progress):
+    def __init__(
+        self,
+        job: SynthesizeJob,
+        layout: Layout,
+        files: list[str],
+        generator: Any,
+        templates: dict[str, Template],
+        checks: dict[str, TaskChecks],
+        lid: Any,
+        progress: Progress,
+    ):
         self.job, self.layout, self.files, self.gen = job, layout, files, generator
         self.templates, self.checks, self.lid, self.progress = templates, checks, lid, progress
         self.generator_fp = job.generator.fingerprint()
@@ -388,8 +473,7 @@ class _Run:
                 self.done_files[ordinal] = marker
                 continue
             of = self.open_files[ordinal] = _OpenFile(uri, _FileSelection())
-            for ch in iter_chunks(self.job, uri, ordinal, self.templates, self.generator_fp, self.taken,
-                                  of.selection):
+            for ch in iter_chunks(self.job, uri, ordinal, self.templates, self.generator_fp, self.taken, of.selection):
                 done = self.layout.read_json(_chunk_marker(self.layout, ch.name))
                 if done is not None:
                     of.chunks.append(done)
@@ -483,9 +567,16 @@ class _Run:
         if of is None or not of.ended or of.pending:
             return
         s = of.selection
-        marker = {"input": of.uri, "selection": {
-            "input_rows": s.input_rows, "selected_documents": s.selected_documents, "selected": dict(s.selected),
-            "not_selected": {k: dict(v) for k, v in s.not_selected.items()}}, "chunks": of.chunks}
+        marker = {
+            "input": of.uri,
+            "selection": {
+                "input_rows": s.input_rows,
+                "selected_documents": s.selected_documents,
+                "selected": dict(s.selected),
+                "not_selected": {k: dict(v) for k, v in s.not_selected.items()},
+            },
+            "chunks": of.chunks,
+        }
         self.layout.write_bytes(_file_marker(self.layout, ordinal), json.dumps(marker).encode())
         self.done_files[ordinal] = marker
         del self.open_files[ordinal]
@@ -495,8 +586,9 @@ class _Run:
             ch.ledger.close()
 
 
-def run_synthesize(job: SynthesizeJob, *, address: str | None = None,
-                   progress: Progress | None = None) -> dict[str, Any]:
+def run_synthesize(
+    job: SynthesizeJob, *, address: str | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
     """Run a synthesis job to completion (or resume one) and return its stats (also OUT/stats.json)."""
     t_start = time.monotonic()
     files = input_files(job)
@@ -505,8 +597,9 @@ def run_synthesize(job: SynthesizeJob, *, address: str | None = None,
         return _run_synthesize(job, files, layout, address, progress or Progress(), t_start)
 
 
-def _run_synthesize(job: SynthesizeJob, files: list, layout: Layout, address: str | None, progress: Progress,
-                    t_start: float) -> dict[str, Any]:
+def _run_synthesize(
+    job: SynthesizeJob, files: list, layout: Layout, address: str | None, progress: Progress, t_start: float
+) -> dict[str, Any]:
     from contextlib import nullcontext
 
     templates = {name: resolve(t.template, name) for name, t in job.tasks.items()}
@@ -523,8 +616,10 @@ def _run_synthesize(job: SynthesizeJob, files: list, layout: Layout, address: st
         executor_cm: Any = RayExecutor(job, address)
     else:
         executor_cm = nullcontext(None)
-    progress.say(f"synthesize {job.name!r}: {len(files)} input file(s), tasks {', '.join(job.tasks)}, "
-                 f"generator {job.generator.name()}, output {layout.uri}")
+    progress.say(
+        f"synthesize {job.name!r}: {len(files)} input file(s), tasks {', '.join(job.tasks)}, "
+        f"generator {job.generator.name()}, output {layout.uri}"
+    )
     with executor_cm as executor:
         try:
             gen = build_generator(job.generator, executor)
@@ -545,9 +640,11 @@ def _run_synthesize(job: SynthesizeJob, files: list, layout: Layout, address: st
 
     write_synth_report(layout, stats)
     write_progress(layout, "done", units=stats["units"], kept=stats["kept"])
-    progress.say(f"done in {stats['wall_seconds']:.1f}s: {stats['units']:,} units = kept {stats['kept']:,} + "
-                 f"rejected {stats['rejected']:,} + failed {stats['failed']:,}; {stats['tokens']['kept']:,} kept "
-                 f"tokens; {layout.path('stats.json')}")
+    progress.say(
+        f"done in {stats['wall_seconds']:.1f}s: {stats['units']:,} units = kept {stats['kept']:,} + "
+        f"rejected {stats['rejected']:,} + failed {stats['failed']:,}; {stats['tokens']['kept']:,} kept "
+        f"tokens; {layout.path('stats.json')}"
+    )
     return stats
 
 
@@ -565,14 +662,25 @@ def _drive(run: _Run, layout: Layout) -> None:
         secs = max(time.monotonic() - t0, 1e-9)
 
         def line() -> str:
-            return (f"generated {lv['generated']:,} ({lv['reused']:,} from the ledger), failed {lv['failed']:,}; "
-                    f"written: kept {lv['kept']:,}, rejected {lv['rejected']:,}; in flight {len(in_flight)}; "
-                    f"{lv['completion_tokens'] / secs:,.0f} completion tokens/s")
+            return (
+                f"generated {lv['generated']:,} ({lv['reused']:,} from the ledger), failed {lv['failed']:,}; "
+                f"written: kept {lv['kept']:,}, rejected {lv['rejected']:,}; in flight {len(in_flight)}; "
+                f"{lv['completion_tokens'] / secs:,.0f} completion tokens/s"
+            )
+
         run.progress.tick(line, force)
         if force or time.monotonic() - last_write[0] >= 2.0:
             last_write[0] = time.monotonic()
-            write_progress(layout, "generate", generated=lv["generated"], reused=lv["reused"], failed=lv["failed"],
-                           kept=lv["kept"], rejected=lv["rejected"], in_flight=len(in_flight))
+            write_progress(
+                layout,
+                "generate",
+                generated=lv["generated"],
+                reused=lv["reused"],
+                failed=lv["failed"],
+                kept=lv["kept"],
+                rejected=lv["rejected"],
+                in_flight=len(in_flight),
+            )
 
     try:
         stopping = False
@@ -601,16 +709,19 @@ def _drive(run: _Run, layout: Layout) -> None:
                 stopping = True
             report()
         if stopping:
-            raise JobError(f"the generator failed {run.consecutive_failures} requests in a row (last error: "
-                           f"{run.last_error}); stopped. The generations so far are kept in the ledger: run the "
-                           "same command again to resume once the server is healthy")
+            raise JobError(
+                f"the generator failed {run.consecutive_failures} requests in a row (last error: "
+                f"{run.last_error}); stopped. The generations so far are kept in the ledger: run the "
+                "same command again to resume once the server is healthy"
+            )
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     report(force=True)
 
 
-def _stats(job: SynthesizeJob, files: list[str], run: _Run, gen: Any, gen_seconds: float,
-           wall: float) -> dict[str, Any]:
+def _stats(
+    job: SynthesizeJob, files: list[str], run: _Run, gen: Any, gen_seconds: float, wall: float
+) -> dict[str, Any]:
     if run.open_files or len(run.done_files) != len(files):
         raise JobError(f"internal error: {len(files) - len(run.done_files)} input file(s) not finished")
     sel: dict[str, Any] = {}
@@ -625,39 +736,68 @@ def _stats(job: SynthesizeJob, files: list[str], run: _Run, gen: Any, gen_second
     rejected, failed = totals.get("rejected", 0), totals.get("failed", 0)
     selected = sel.get("selected", {})
     if units != kept + rejected + failed or units != sum(selected.values()):
-        raise JobError(f"counts do not add up: {sum(selected.values())} selected units, {units} = kept {kept} + "
-                       f"rejected {rejected} + failed {failed}?")
+        raise JobError(
+            f"counts do not add up: {sum(selected.values())} selected units, {units} = kept {kept} + "
+            f"rejected {rejected} + failed {failed}?"
+        )
     by_task = {}
     for name in job.tasks:
         t = totals.get("by_task", {}).get(name, {})
-        by_task[name] = {"selected": selected.get(name, 0), **{k: t.get(k, 0) for k in (
-            "units", "kept", "rejected", "failed", "prompt_tokens", "completion_tokens", "kept_tokens")},
+        by_task[name] = {
+            "selected": selected.get(name, 0),
+            **{
+                k: t.get(k, 0)
+                for k in ("units", "kept", "rejected", "failed", "prompt_tokens", "completion_tokens", "kept_tokens")
+            },
             "by_reason": totals.get("by_task_reason", {}).get(name, {}),
             "not_selected": sel.get("not_selected", {}).get(name, {}),
-            "template_version": run.templates[name].version_id}
+            "template_version": run.templates[name].version_id,
+        }
     live = run.live
     price = job.generator.price
     prompt_t, completion_t = totals.get("prompt_tokens", 0), totals.get("completion_tokens", 0)
     generation = {
-        "generator": job.generator.name(), "api": job.generator.api if job.generator.kind == "openai" else None,
-        "requests": totals.get("requests", 0), "prompt_tokens": prompt_t, "completion_tokens": completion_t,
-        "this_run": {"generated": live["generated"], "failed": live["failed"], "reused_from_ledger": live["reused"],
-                     "completion_tokens": live["completion_tokens"], "seconds": round(gen_seconds, 3),
-                     "completion_tokens_per_second": round(live["completion_tokens"] / gen_seconds, 2)
-                     if gen_seconds > 0 else 0.0,
-                     "units_per_second": round((live["generated"] + live["failed"]) / gen_seconds, 3)
-                     if gen_seconds > 0 else 0.0,
-                     **gen.stats.to_dict()},
+        "generator": job.generator.name(),
+        "api": job.generator.api if job.generator.kind == "openai" else None,
+        "requests": totals.get("requests", 0),
+        "prompt_tokens": prompt_t,
+        "completion_tokens": completion_t,
+        "this_run": {
+            "generated": live["generated"],
+            "failed": live["failed"],
+            "reused_from_ledger": live["reused"],
+            "completion_tokens": live["completion_tokens"],
+            "seconds": round(gen_seconds, 3),
+            "completion_tokens_per_second": round(live["completion_tokens"] / gen_seconds, 2)
+            if gen_seconds > 0
+            else 0.0,
+            "units_per_second": round((live["generated"] + live["failed"]) / gen_seconds, 3)
+            if gen_seconds > 0
+            else 0.0,
+            **gen.stats.to_dict(),
+        },
     }
     if price is not None:
-        generation["estimated_cost"] = round(prompt_t / 1e6 * price.prompt_per_million
-                                             + completion_t / 1e6 * price.completion_per_million, 4)
+        generation["estimated_cost"] = round(
+            prompt_t / 1e6 * price.prompt_per_million + completion_t / 1e6 * price.completion_per_million, 4
+        )
     return {
-        "kind": "synthesize", "stats_version": STATS_VERSION, "job": job.name,
-        "input_files": len(files), "input_records": sel.get("input_rows", 0),
-        "selected_documents": sel.get("selected_documents", 0), "units": units, "kept": kept, "rejected": rejected,
-        "failed": failed, "by_reason": dict(sorted(totals.get("by_reason", {}).items(), key=lambda kv: -kv[1])),
-        "by_error": totals.get("by_error", {}), "by_task": by_task, "by_lang": totals.get("by_lang", {}),
+        "kind": "synthesize",
+        "stats_version": STATS_VERSION,
+        "job": job.name,
+        "input_files": len(files),
+        "input_records": sel.get("input_rows", 0),
+        "selected_documents": sel.get("selected_documents", 0),
+        "units": units,
+        "kept": kept,
+        "rejected": rejected,
+        "failed": failed,
+        "by_reason": dict(sorted(totals.get("by_reason", {}).items(), key=lambda kv: -kv[1])),
+        "by_error": totals.get("by_error", {}),
+        "by_task": by_task,
+        "by_lang": totals.get("by_lang", {}),
         "tokens": {"prompt": prompt_t, "completion": completion_t, "kept": totals.get("kept_tokens", 0)},
-        "generation": generation, "files": files_written, "wall_seconds": round(wall, 3),
+        "generation": generation,
+        "files": files_written,
+        "wall_seconds": round(wall, 3),
     }

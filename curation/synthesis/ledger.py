@@ -68,8 +68,9 @@ class ChunkLedger:
 
     def flush(self) -> None:
         if self._buffer:
-            self.layout.write_bytes(f"{self.dir}/{self.name}-s{self._segment:05d}.jsonl",
-                                    "".join(self._buffer).encode("utf-8"))
+            self.layout.write_bytes(
+                f"{self.dir}/{self.name}-s{self._segment:05d}.jsonl", "".join(self._buffer).encode("utf-8")
+            )
             self._segment += 1
             self._buffer = []
         self._last_flush = time.monotonic()

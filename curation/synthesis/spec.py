@@ -12,7 +12,6 @@ from pydantic import Field, field_validator, model_validator
 from curation.specbase import Strict, checked_names, validate_spec
 from curation.stages.filters import FiltersSpec
 
-
 _Strict = Strict  # unknown keys are errors, as in every spec
 
 
@@ -27,15 +26,18 @@ class SelectSpec(_Strict):
     domains: list[str] | None = Field(None, description="e.g. [web]; default: any")
     languages: list[str] | None = Field(None, description="e.g. [en, de]; default: any")
     sources: list[str] | None = None
-    quality: dict[str, BandSpec] = Field(default_factory=dict,
-                                         description="classifier NAME (column quality_NAME) -> {min, max}")
+    quality: dict[str, BandSpec] = Field(
+        default_factory=dict, description="classifier NAME (column quality_NAME) -> {min, max}"
+    )
     min_chars: int = Field(200, ge=0)
     max_chars: int | None = Field(None, ge=1)
     fraction: float = Field(1.0, gt=0, le=1, description="share of the matching documents, by a hash of the id")
     max_documents: int | None = Field(None, ge=1, description="at most this many, in input order")
     rejected_reasons: list[str] = Field(
-        default_factory=list, description="also take documents a curate job rejected for these reasons "
-                                          "(e.g. quality:web: Nemotron-CC rephrases low-quality text)")
+        default_factory=list,
+        description="also take documents a curate job rejected for these reasons "
+        "(e.g. quality:web: Nemotron-CC rephrases low-quality text)",
+    )
 
 
 class TemplateSpec(_Strict):
@@ -60,18 +62,22 @@ class ChecksSpec(_Strict):
     min_chars: int = Field(50, ge=0)
     min_length_ratio: float | None = Field(None, ge=0, description="output chars / source chars, lower bound")
     max_length_ratio: float | None = Field(None, gt=0, description="output chars / source chars, upper bound")
-    max_copy_share: float | None = Field(None, ge=0, le=1,
-                                         description="share of the output's n-grams found verbatim in the source")
+    max_copy_share: float | None = Field(
+        None, ge=0, le=1, description="share of the output's n-grams found verbatim in the source"
+    )
     copy_ngram: int = Field(8, ge=2)
     leak_ngram: int = Field(8, ge=3, description="an n-gram of the instructions in the output is a prompt leak")
     allow_truncated: bool = Field(False, description="accept outputs cut by max_tokens (finish_reason length)")
-    filters: FiltersSpec = Field(default_factory=lambda: FiltersSpec({"gopher_repetition": {}}),
-                                 description="heuristic filters, as in a curate job's stages.filters")
+    filters: FiltersSpec = Field(
+        default_factory=lambda: FiltersSpec({"gopher_repetition": {}}),
+        description="heuristic filters, as in a curate job's stages.filters",
+    )
 
 
 class TaskSpec(_Strict):
-    template: str | TemplateSpec = Field(description="a built-in template name (curation/synthesis/templates.py) "
-                                                     "or {system, user, version}")
+    template: str | TemplateSpec = Field(
+        description="a built-in template name (curation/synthesis/templates.py) or {system, user, version}"
+    )
     select: SelectSpec = Field(default_factory=SelectSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     source: str | None = Field(None, description="`source` of the generated documents (default synthetic-TASK)")
@@ -83,8 +89,9 @@ class TaskSpec(_Strict):
         from curation.synthesis.templates import BUILTIN
 
         if isinstance(v, str) and v not in BUILTIN:
-            raise ValueError(f"unknown template {v!r} (built in: {', '.join(sorted(BUILTIN))}; or give "
-                             "{system, user, version})")
+            raise ValueError(
+                f"unknown template {v!r} (built in: {', '.join(sorted(BUILTIN))}; or give {{system, user, version}})"
+            )
         return v
 
 
@@ -98,10 +105,12 @@ class GeneratorSpec(_Strict):
 
     kind: Literal["openai", "hf"] = "openai"
     model: str = Field(description="openai: the served model name; hf: the model folder (nothing is downloaded)")
-    base_url: str | list[str] | None = Field(None, description="openai: e.g. http://127.0.0.1:8000/v1; a list "
-                                                                "spreads requests over several servers")
-    api: Literal["chat", "completions"] = Field("chat", description="/chat/completions, or /completions "
-                                                                     "(with batch_size prompts per request)")
+    base_url: str | list[str] | None = Field(
+        None, description="openai: e.g. http://127.0.0.1:8000/v1; a list spreads requests over several servers"
+    )
+    api: Literal["chat", "completions"] = Field(
+        "chat", description="/chat/completions, or /completions (with batch_size prompts per request)"
+    )
     api_key_env: str | None = Field(None, description="environment variable holding the API key (never the key)")
     concurrency: int = Field(16, ge=1, description="requests in flight (hf: batches in flight per worker = 1)")
     batch_size: int = Field(1, ge=1, description="prompts per request (completions API) or per forward pass (hf)")
@@ -114,8 +123,9 @@ class GeneratorSpec(_Strict):
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     seed: int | None = 0
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="added to every request (e.g. "
-                                                                         "repetition_penalty for vLLM)")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="added to every request (e.g. repetition_penalty for vLLM)"
+    )
     device: str = Field("auto", description="hf: auto (GPU when present), cpu, cuda, cuda:1")
     workers: int | None = Field(None, ge=1, description="hf on Ray: model actors (default: one per GPU, else 1)")
     price: PriceSpec | None = Field(None, description="per million tokens, for the cost line of the report")
@@ -130,14 +140,16 @@ class GeneratorSpec(_Strict):
             if bad:
                 raise ValueError(f"base_url must be http:// or https:// URLs (got {bad})")
             if self.batch_size > 1 and self.api == "chat":
-                raise ValueError("batch_size > 1 needs api: completions (the chat API takes one conversation "
-                                 "per request; raise concurrency instead)")
+                raise ValueError(
+                    "batch_size > 1 needs api: completions (the chat API takes one conversation "
+                    "per request; raise concurrency instead)"
+                )
         else:
             from curation.io.policy import guard_problem
 
-            err = ((f"model folder {self.model} {why}" if (why := guard_problem(self.model)) else None)
-                   or (None if "://" in self.model or Path(self.model).is_dir()
-                       else f"model folder not found: {self.model}"))
+            err = (f"model folder {self.model} {why}" if (why := guard_problem(self.model)) else None) or (
+                None if "://" in self.model or Path(self.model).is_dir() else f"model folder not found: {self.model}"
+            )
             if err:
                 raise ValueError(err)
             import importlib.util
@@ -199,4 +211,3 @@ class SynthesizeJob(_Strict):
 
 def parse_synthesize_spec(data: Any, *, output: str | None = None) -> SynthesizeJob:
     return validate_spec(SynthesizeJob, data, output)
-

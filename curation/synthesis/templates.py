@@ -18,11 +18,35 @@ from typing import Any
 
 # Names the prompts use for the source language (the 29 Qwen2 languages; others are written as their code).
 LANGUAGE_NAMES = {
-    "en": "English", "zh": "Chinese", "de": "German", "fr": "French", "es": "Spanish", "pt": "Portuguese",
-    "it": "Italian", "nl": "Dutch", "ru": "Russian", "cs": "Czech", "pl": "Polish", "ar": "Arabic",
-    "fa": "Persian", "he": "Hebrew", "tr": "Turkish", "ja": "Japanese", "ko": "Korean", "vi": "Vietnamese",
-    "th": "Thai", "id": "Indonesian", "ms": "Malay", "lo": "Lao", "my": "Burmese", "ceb": "Cebuano",
-    "km": "Khmer", "tl": "Tagalog", "hi": "Hindi", "bn": "Bengali", "ur": "Urdu",
+    "en": "English",
+    "zh": "Chinese",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+    "ru": "Russian",
+    "cs": "Czech",
+    "pl": "Polish",
+    "ar": "Arabic",
+    "fa": "Persian",
+    "he": "Hebrew",
+    "tr": "Turkish",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "vi": "Vietnamese",
+    "th": "Thai",
+    "id": "Indonesian",
+    "ms": "Malay",
+    "lo": "Lao",
+    "my": "Burmese",
+    "ceb": "Cebuano",
+    "km": "Khmer",
+    "tl": "Tagalog",
+    "hi": "Hindi",
+    "bn": "Bengali",
+    "ur": "Urdu",
 }
 
 _SYSTEM = "You are a careful writer who rewrites documents into high-quality text for teaching and reference."
@@ -56,40 +80,63 @@ class Template:
         return "\n".join(x for x in (self.system, self.user.replace("{text}", "\n")) if x)
 
 
-BUILTIN: dict[str, Template] = {t.name: t for t in (
-    Template(
-        "wikipedia",
-        "Rewrite the text below in the style of an encyclopedia article written in {language}: neutral in "
-        "tone, clearly structured, in complete sentences. Keep all of its facts and add none, and leave out "
-        "advertising, navigation, dates of posting and other boilerplate. Reply with the rewritten article "
-        "only, without a title line or any comment of your own.\n\nText:\n{text}",
-        _SYSTEM, min_length_ratio=0.2, max_length_ratio=2.0, max_copy_share=0.5),
-    Template(
-        "qa",
-        "Read the text below and write several question-and-answer pairs in {language} that a student "
-        "could answer from it, covering its most important content. Put each question on a line starting "
-        "with \"Question:\" and its answer on the next line starting with \"Answer:\". Reply with the pairs "
-        "only.\n\nText:\n{text}",
-        _SYSTEM, min_length_ratio=0.1, max_length_ratio=2.0, max_copy_share=0.6),
-    Template(
-        "distill",
-        "Rewrite the text below in {language} as a shorter passage that keeps every important fact, "
-        "definition and argument and drops repetition and filler. Use plain, precise language. Reply with "
-        "the passage only.\n\nText:\n{text}",
-        _SYSTEM, min_length_ratio=0.1, max_length_ratio=1.2, max_copy_share=0.5),
-    Template(
-        "knowledge_list",
-        "List the pieces of knowledge the text below contains (facts, definitions, figures, relations "
-        "between things), in {language}, one per line, each line starting with \"- \" and understandable on "
-        "its own. Reply with the list only.\n\nText:\n{text}",
-        _SYSTEM, min_length_ratio=0.05, max_length_ratio=1.5, max_copy_share=0.6),
-    Template(
-        "extract",
-        "Rewrite the text below in {language} keeping only the passages that carry knowledge, in their "
-        "original order, and removing everything else (greetings, advertising, navigation, unrelated "
-        "chatter). Reply with the result only.\n\nText:\n{text}",
-        _SYSTEM, min_length_ratio=0.05, max_length_ratio=1.1, max_copy_share=0.95),
-)}
+BUILTIN: dict[str, Template] = {
+    t.name: t
+    for t in (
+        Template(
+            "wikipedia",
+            "Rewrite the text below in the style of an encyclopedia article written in {language}: neutral in "
+            "tone, clearly structured, in complete sentences. Keep all of its facts and add none, and leave out "
+            "advertising, navigation, dates of posting and other boilerplate. Reply with the rewritten article "
+            "only, without a title line or any comment of your own.\n\nText:\n{text}",
+            _SYSTEM,
+            min_length_ratio=0.2,
+            max_length_ratio=2.0,
+            max_copy_share=0.5,
+        ),
+        Template(
+            "qa",
+            "Read the text below and write several question-and-answer pairs in {language} that a student "
+            "could answer from it, covering its most important content. Put each question on a line starting "
+            'with "Question:" and its answer on the next line starting with "Answer:". Reply with the pairs '
+            "only.\n\nText:\n{text}",
+            _SYSTEM,
+            min_length_ratio=0.1,
+            max_length_ratio=2.0,
+            max_copy_share=0.6,
+        ),
+        Template(
+            "distill",
+            "Rewrite the text below in {language} as a shorter passage that keeps every important fact, "
+            "definition and argument and drops repetition and filler. Use plain, precise language. Reply with "
+            "the passage only.\n\nText:\n{text}",
+            _SYSTEM,
+            min_length_ratio=0.1,
+            max_length_ratio=1.2,
+            max_copy_share=0.5,
+        ),
+        Template(
+            "knowledge_list",
+            "List the pieces of knowledge the text below contains (facts, definitions, figures, relations "
+            'between things), in {language}, one per line, each line starting with "- " and understandable on '
+            "its own. Reply with the list only.\n\nText:\n{text}",
+            _SYSTEM,
+            min_length_ratio=0.05,
+            max_length_ratio=1.5,
+            max_copy_share=0.6,
+        ),
+        Template(
+            "extract",
+            "Rewrite the text below in {language} keeping only the passages that carry knowledge, in their "
+            "original order, and removing everything else (greetings, advertising, navigation, unrelated "
+            "chatter). Reply with the result only.\n\nText:\n{text}",
+            _SYSTEM,
+            min_length_ratio=0.05,
+            max_length_ratio=1.1,
+            max_copy_share=0.95,
+        ),
+    )
+}
 
 
 def resolve(template: "str | Any", task: str) -> Template:

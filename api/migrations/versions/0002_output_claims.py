@@ -18,8 +18,9 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("output_key", sa.Text, nullable=True))
     op.create_index("ix_jobs_output_key", "jobs", ["output_key"])
-    locks = op.create_table("locks", sa.Column("name", sa.String(40), primary_key=True),
-                            sa.Column("n", sa.Integer, nullable=False))
+    locks = op.create_table(
+        "locks", sa.Column("name", sa.String(40), primary_key=True), sa.Column("n", sa.Integer, nullable=False)
+    )
     op.bulk_insert(locks, [{"name": "submit", "n": 0}])
     from curation.io.policy import path_key
 

@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from curation.io.formats import Reader
 from curation.io.files import filesystem_for
+from curation.io.formats import Reader
 from curation.stages.base import Resources, Stage, alive_mask, set_column
 from filters.base import Filter
 from filters.scorers import Scorer
