@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -48,15 +48,21 @@ def _stages_spec() -> type[BaseModel]:
     def _null_runs_defaults(cls, data: Any) -> Any:
         return null_means_defaults(data, names)
 
-    return create_model(
-        "StagesSpec",
-        __base__=Strict,
-        __validators__={"_null_runs_defaults": model_validator(mode="before")(classmethod(_null_runs_defaults))},
-        **fields,
-    )
+    validators: dict[str, Any] = {
+        "_null_runs_defaults": model_validator(mode="before")(cast(Any, classmethod(_null_runs_defaults)))
+    }
+    return create_model("StagesSpec", __base__=Strict, __validators__=validators, **fields)
 
 
-StagesSpec = _stages_spec()
+if TYPE_CHECKING:
+
+    class StagesSpec(Strict):
+        """What type checkers see of the model built from the registry: one attribute per stage."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    StagesSpec = _stages_spec()
 
 
 class ExecutionSpec(Strict):

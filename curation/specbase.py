@@ -103,7 +103,7 @@ def read_spec_file(path: str | Path) -> Any:
         raise SpecError(f"job spec {path} is not valid YAML: {e}") from None
 
 
-def validate_spec(model: type, data: Any, output: str | None = None) -> Any:
+def validate_spec(model: type[BaseModel], data: Any, output: str | None = None) -> Any:
     """Validate a loaded spec with `model`; `output` overrides its output; errors name their key paths."""
     if not isinstance(data, dict):
         raise SpecError([("(top level)", f"expected a mapping at the top level, got {type(data).__name__}")])

@@ -76,6 +76,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 from filters.gopher_quality import (
     _LETTERLESS_TOKEN,
@@ -226,7 +227,7 @@ def document_stats(text: str, lang: str) -> tuple[float, float]:
     return avg_len, alpha
 
 
-def _quantile(values: list[float], q: float) -> float:
+def _quantile(values: Sequence[float], q: float) -> float:
     values = sorted(values)
     pos = q * (len(values) - 1)
     lo, hi = math.floor(pos), math.ceil(pos)

@@ -99,7 +99,7 @@ class C4Quality(Filter):
     rewrites = True
 
     def __post_init__(self) -> None:
-        self._min_words: dict[str, int] = {}
+        self._min_words: dict[str | None, int] = {}
         if self.language_table:
             table = per_language("c4", {"min_words_per_line": self.min_words_per_line}, {"min_words_per_line": 3})
             self._min_words = {lang: row["min_words_per_line"] for lang, row in table.items()}

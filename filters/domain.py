@@ -54,7 +54,7 @@ class DomainTagger:
         idx = [i for i, t in enumerate(texts) if t and t.strip()]
         if not idx:
             return domains, scores
-        labels, probs = self.model.predict([prepare(texts[i], self.max_chars) for i in idx], k=1)
+        labels, probs = self.model.predict([prepare(texts[i] or "", self.max_chars) for i in idx], k=1)
         for j, i in enumerate(idx):
             p = min(1.0, float(probs[j][0]))
             scores[i] = p

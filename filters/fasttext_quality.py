@@ -75,12 +75,13 @@ class FastTextScorer:
         idx = [i for i, t in enumerate(texts) if t is not None]
         if not idx:
             return out
-        labels, probs = self.model.predict([prepare(texts[i], self.max_chars) for i in idx], k=-1)
+        labels, probs = self.model.predict([prepare(texts[i] or "", self.max_chars) for i in idx], k=-1)
         if self.grades is not None:
             grades = self.grades
             out[idx] = [sum(grades[lab] * p for lab, p in zip(ls, ps)) for ls, ps in zip(labels, probs)]
         else:
             pos = self.positive
+            assert pos is not None  # set whenever grades is None
             out[idx] = [_prob_of(pos, ls, ps) for ls, ps in zip(labels, probs)]
         return out
 

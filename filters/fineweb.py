@@ -75,7 +75,7 @@ class FineWebQuality(Filter):
         self._stop_set: frozenset[str] | None = frozenset(stops) if all(len(s) == 1 for s in stops) else None
         self._stop_tuple: tuple[str, ...] = tuple(stops)
         mine = {"short_line_length": self.short_line_length, "new_line_ratio": self.new_line_ratio}
-        self._lengths: dict[str, tuple[int, float]] = {}
+        self._lengths: dict[str | None, tuple[int, float]] = {}  # None: no language, the defaults
         if self.language_table:
             table = per_language("fineweb", mine, {"short_line_length": 30, "new_line_ratio": 0.3})
             self._lengths = {lang: (row["short_line_length"], row["new_line_ratio"]) for lang, row in table.items()}

@@ -171,13 +171,13 @@ class GopherQuality(Filter):
         lists = STOP_WORDS if self.stop_words is None else self.stop_words
         if not self.language_table and self.stop_words is None:
             lists = {"en": GOPHER_ENGLISH_STOP_WORDS}
-        self._stop_patterns: dict[str, re.Pattern[str]] = {
+        self._stop_patterns: dict[str | None, re.Pattern[str]] = {
             lang: _stop_word_pattern(words) for lang, words in lists.items() if words
         }
         defaults = {f.name: f.default for f in fields(self)}
         mine = {key: getattr(self, key) for key in TABLE_THRESHOLDS}
         self._default_thresholds = _Thresholds(**mine)
-        self._thresholds: dict[str, _Thresholds] = {}
+        self._thresholds: dict[str | None, _Thresholds] = {}
         if self.language_table:
             for lang, row in LANGUAGE_TABLE.items():
                 self._thresholds[lang] = _Thresholds(
@@ -233,7 +233,7 @@ class GopherQuality(Filter):
 
         need = limits.min_stop_words
         pattern = self._stop_patterns.get(lang) if need else None
-        if pattern is not None:
+        if pattern is not None and need:
             found = set()
             for match in pattern.finditer(joined):  # stops at the `need`-th distinct stop word
                 found.add(match.group())

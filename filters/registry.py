@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import functools
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from filters.base import Filter
 
 FILTER_GROUP = "corpus_curation.filters"
+T = TypeVar("T")
 
 
-def builtin_filters() -> dict[str, type]:
+def builtin_filters() -> dict[str, type[Filter]]:
     from filters.c4 import C4Quality
     from filters.domain import CodeQuality, MathQuality
     from filters.fineweb import FineWebQuality
@@ -24,10 +29,10 @@ def builtin_filters() -> dict[str, type]:
     return {c.name: c for c in (GopherQuality, GopherRepetition, C4Quality, FineWebQuality, CodeQuality, MathQuality)}
 
 
-def load_entry_points(group: str, base: type) -> dict[str, type]:
+def load_entry_points(group: str, base: type[T]) -> dict[str, type[T]]:
     """The classes installed packages register under `group`, by entry point name; a class that is not a
     `base`, or whose `name` differs from its entry point's, is an error naming the package."""
-    out: dict[str, type] = {}
+    out: dict[str, type[T]] = {}
     for ep in sorted(entry_points(group=group), key=lambda e: e.name):
         where = f"entry point {ep.name!r} of group {group} ({ep.value}"
         where += f", package {ep.dist.name})" if ep.dist is not None else ")"
@@ -44,7 +49,7 @@ def load_entry_points(group: str, base: type) -> dict[str, type]:
 
 
 @functools.lru_cache(maxsize=1)
-def all_filters() -> dict[str, type]:
+def all_filters() -> dict[str, type[Filter]]:
     """Every filter a spec can name: built-in first, then plugins (a plugin may not reuse a built-in name)."""
     from filters.base import Filter
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from typing import Literal
 
 ZAWGYI_THRESHOLD = 0.95
 
@@ -72,5 +73,5 @@ def unicode_to_zawgyi(text: str) -> str:
     return convert(text, "unicode", "zawgyi")
 
 
-def default_policy() -> str:
+def default_policy() -> Literal["convert", "drop"]:
     return "convert" if converter_available() else "drop"

@@ -17,6 +17,18 @@ BUCKET_FIELDS = ("source", "domain", "lang")
 _Strict = Strict  # unknown keys are errors, as in every spec
 
 
+BucketKey = Literal["source", "domain", "lang"]
+Format = Literal["parquet", "megatron", "numpy"]
+
+
+def _default_buckets() -> list[BucketKey]:
+    return ["source", "lang"]
+
+
+def _default_formats() -> list[Format]:
+    return ["parquet"]
+
+
 class _Job(_Strict):
     def declared_reads(self) -> list[tuple[str, str]]:
         """(key path, path) of every file the job names to read (checked against the service's roots)."""
@@ -61,9 +73,7 @@ class MixJob(_Job):
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
     output: str
     target_tokens: int = Field(gt=0)
-    bucket_by: list[Literal["source", "domain", "lang"]] = Field(
-        default_factory=lambda: ["source", "lang"], min_length=1
-    )
+    bucket_by: list[BucketKey] = Field(default_factory=_default_buckets, min_length=1)
     weights: dict[str, float] | None = None
     temperature: TemperatureSpec | None = None
     unimax: UniMaxSpec | None = None
@@ -73,8 +83,8 @@ class MixJob(_Job):
     redistribute: bool = Field(False, description="give the excess of capped buckets to the others, recorded")
     seed: int = 0
     shard_tokens: int = Field(50_000_000, gt=0)
-    formats: list[Literal["parquet", "megatron", "numpy"]] = Field(
-        default_factory=lambda: ["parquet"],
+    formats: list[Format] = Field(
+        default_factory=_default_formats,
         description="what each shard is written as besides Parquet (always written: the manifest, report and "
         "loader read it): megatron (.bin/.idx), numpy (raw uint32 token file + index)",
     )
@@ -155,7 +165,7 @@ class AblateJob(_Job):
     name: str = "ablate"
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
     output: str
-    bucket_by: list[Literal["source", "domain", "lang"]] = Field(default_factory=lambda: ["source"], min_length=1)
+    bucket_by: list[BucketKey] = Field(default_factory=lambda: list[BucketKey](["source"]), min_length=1)
     target_tokens: int = Field(gt=0, description="the final mixture's budget: sets each bucket's repetition rate")
     max_epochs: float = Field(4, gt=0)
     max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict)

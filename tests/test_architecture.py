@@ -133,3 +133,15 @@ def test_ray_lives_behind_the_executors():
     assert users, "no module imports ray: the check is broken"
     assert users <= allowed, f"Ray imported outside the executors: {sorted(users - allowed)}"
     assert not any(u.startswith(("curation.stages", "filters")) or u.endswith("spec") for u in users)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """`.ci/run` is the README's test command, lint and type checks included, character for character."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Install and run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    ci = [
+        ln for ln in (REPO / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith(("#", "set ", "cd "))
+    ]
+    assert ci == [block.strip()]
+    for step in ("ruff check", "ruff format --check", "mypy", "pytest"):
+        assert step in block

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -74,7 +74,8 @@ class _GzipChunks:
     def read(self, n: int) -> bytes:
         if self._error is not None:
             raise self._error
-        parts, size = [], 0
+        parts: list[bytes] = []
+        size = 0
         while size < n:
             try:
                 data = self._gz.read1(n - size)
@@ -259,7 +260,7 @@ def _read_parquet(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator
             # Every row still has to be accounted for: one quarantine row per record, with its id
             # when the file has an id column.
             if f.id_field and f.id_field in schema.names:
-                ids = (
+                ids: Any = (
                     v
                     for batch in pf.iter_batches(batch_size=limits.batch_size, columns=[f.id_field], row_groups=groups)
                     for v in batch.column(0).to_pylist()

@@ -12,7 +12,7 @@ row, as for the other formats.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import pyarrow as pa
 
@@ -42,7 +42,7 @@ def decode_body(body: bytes, content_type: str | None) -> tuple[str, str]:
             return body.decode(declared.group(1)), declared.group(1).lower()
         except (LookupError, UnicodeDecodeError):
             pass
-    enc = detect_encoding(body)
+    enc = detect_encoding(body) or "utf-8"
     return bytes_to_str(body, enc), enc
 
 
@@ -59,7 +59,7 @@ def read_warc(f: "InputFile", b: "BatchBuilder", limits: "ReadLimits") -> Iterat
         kinds = WarcRecordType.response | WarcRecordType.conversion
         for position, record in enumerate(ArchiveIterator(stream, record_types=kinds, parse_http=True), start=1):
             h = record.headers
-            meta = {
+            meta: dict[str, Any] = {
                 "url": h.get("WARC-Target-URI"),
                 "warc_date": h.get("WARC-Date"),
                 "warc_digest": h.get("WARC-Payload-Digest") or h.get("WARC-Block-Digest"),

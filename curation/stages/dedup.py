@@ -122,6 +122,7 @@ class Dedup(Stage):
             table = set_column(table, "_exact", _masked(arr, alive, n), pa.list_(pa.uint64(), 2))
         if dedup.minhash is not None:
             mh = self.minhasher
+            assert mh is not None  # setup() builds it when the spec has minhash
             b = mh.bands
             bk = np.zeros((n, b), dtype=np.uint64)
             if len(alive):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -45,7 +45,7 @@ class FiltersSpec(RootModel[dict[str, dict[str, Any]]]):
             if not isinstance(opts, dict):
                 raise KeyErrors([(name, f"expected a mapping of options, got {type(opts).__name__}")])
             klass = known[name]
-            fields = {f.name for f in dataclasses.fields(klass) if f.init}
+            fields = {f.name for f in dataclasses.fields(cast(Any, klass)) if f.init}  # filters are dataclasses
             bad = [
                 (f"{name}.{key}", f"unknown option (expected one of: {', '.join(sorted(fields))})")
                 for key in opts
@@ -55,7 +55,7 @@ class FiltersSpec(RootModel[dict[str, dict[str, Any]]]):
                 errors += bad
                 continue
             try:
-                filt = TypeAdapter(klass).validate_python(opts)
+                filt: Any = TypeAdapter(klass).validate_python(opts)
             except ValidationError as e:
                 errors += [(f"{name}.{'.'.join(map(str, err['loc']))}", err["msg"]) for err in e.errors()]
                 continue

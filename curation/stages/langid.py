@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -103,7 +103,7 @@ class LangId(Stage):
             from filters.zawgyi import is_zawgyi, zawgyi_to_unicode
 
             zg = [
-                i
+                int(i)
                 for i in np.flatnonzero(alive)
                 if langs[i] == "my" and is_zawgyi(sample_text(texts[i], spec.sample_chars))
             ]
@@ -122,11 +122,11 @@ class LangId(Stage):
         defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
         targets = self.job.target_languages
         domains = values(table, "domain", "web")
-        for i in np.flatnonzero(alive):
+        for i in np.flatnonzero(alive).tolist():
             if domains[i] == "code":  # a programming language, not a natural one: no language policy
                 langs[i], scores[i] = "code", np.nan
                 continue
-            lang = langs[i]
+            lang = cast(str, langs[i])  # alive rows all have a text, so a label
             if targets is not None and lang not in targets:
                 if spec.other_languages == "drop":
                     reasons[i] = "langid:not_target_language"

@@ -26,7 +26,7 @@ class NormalizeSpec(Strict):
     max_doc_bytes: int = Field(8_000_000, gt=0, description="larger documents are quarantined")
 
 
-def normalize_text(text: str, form: str) -> str:
+def normalize_text(text: str, form: Literal["NFC", "NFKC", "none"]) -> str:
     text = _CONTROL.sub("", _CRLF.sub("\n", text))
     if form != "none":
         text = unicodedata.normalize(form, text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -11,6 +11,9 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from curation.specbase import KeyErrors, Strict, checked_names, key_errors, local_file_error
 from curation.stages.base import Resources, Stage, alive_mask, set_column, values, with_reasons
+
+if TYPE_CHECKING:
+    from filters.scorers import Scorer
 
 SCORE_PREFIX = "quality_"
 
@@ -77,7 +80,7 @@ class ClassifierSpec(Strict):
             ) from None
         return self
 
-    def scorer_class(self) -> type:
+    def scorer_class(self) -> type[Scorer]:
         from filters.scorers import all_scorers
 
         return all_scorers()[self.scorer]
