@@ -99,13 +99,19 @@ class ExecutionSpec(Strict):
 
 
 class CurateJob(Strict):
+    """`curate run`: read the inputs, run the stages, write curated/, rejected/ and quarantine/ with stats."""
+
     kind: Literal["curate"] = "curate"
-    name: str = "curate"
-    output: str
-    inputs: list[InputSpec] = Field(min_length=1)
-    languages: Literal["qwen29", "all"] | list[str] = "qwen29"
-    stages: StagesSpec = Field(default_factory=StagesSpec)
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    name: str = Field("curate", description="a label for the report and the service's job list")
+    output: str = Field(description="the output folder (local or s3://); a rerun into it resumes")
+    inputs: list[InputSpec] = Field(min_length=1, description="where the records are; each entry one source")
+    languages: Literal["qwen29", "all"] | list[str] = Field(
+        "qwen29",
+        description="the languages kept (qwen29: Qwen2's 29; all; or a list of codes); "
+        "stages.langid.other_languages says what happens to the others",
+    )
+    stages: StagesSpec = Field(default_factory=StagesSpec, description="what runs on every document")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="where and how fast it runs")
 
     @field_validator("languages")
     @classmethod

@@ -84,17 +84,17 @@ class C4Quality(Filter):
     False applies the given value to every language.
     """
 
-    split_paragraph: bool = True
-    remove_citations: bool = True
-    filter_no_terminal_punct: bool = True
-    min_num_sentences: int = 5
-    min_words_per_line: int = 3
-    max_word_length: int = 1000
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True
-    filter_policy: bool = True
-    language_table: bool = True
+    split_paragraph: bool = True  # lines are split at newlines (false: into sentences)
+    remove_citations: bool = True  # remove Wikipedia-style citation marks ([1], [citation needed])
+    filter_no_terminal_punct: bool = True  # remove lines that do not end in terminal punctuation
+    min_num_sentences: int = 5  # drop pages with fewer sentences once lines are removed
+    min_words_per_line: int = 3  # remove lines with fewer words
+    max_word_length: int = 1000  # remove lines with a longer word
+    filter_lorem_ipsum: bool = True  # drop pages that contain "lorem ipsum"
+    filter_javascript: bool = True  # remove lines that mention javascript
+    filter_curly_bracket: bool = True  # drop pages that contain a curly bracket
+    filter_policy: bool = True  # remove lines with policy boilerplate (terms of use, cookies, privacy policy)
+    language_table: bool = True  # min_words_per_line left at its default comes from the language table
     name = "c4"
     rewrites = True
 

@@ -58,14 +58,14 @@ class FineWebQuality(Filter):
     English one); ``language_table`` False applies the given values to every language.
     """
 
-    line_punct_thr: float = 0.12
-    line_punct_exclude_zero: bool = False
-    stop_chars: tuple[str, ...] | None = None
-    short_line_thr: float = 0.67
-    short_line_length: int = 30
-    char_duplicates_ratio: float = 0.01
-    new_line_ratio: float = 0.3
-    language_table: bool = True
+    line_punct_thr: float = 0.12  # drop documents where a smaller share of lines ends in terminal punctuation
+    line_punct_exclude_zero: bool = False  # keep documents where no line at all ends in punctuation
+    stop_chars: tuple[str, ...] | None = None  # the characters that count as terminal punctuation
+    short_line_thr: float = 0.67  # drop documents with a larger share of short lines
+    short_line_length: int = 30  # a line of at most this many characters is short
+    char_duplicates_ratio: float = 0.01  # drop documents with a larger share of characters in repeated lines
+    new_line_ratio: float = 0.3  # drop documents with more newlines per word
+    language_table: bool = True  # the two line limits left at their defaults come from the language table
     name = "fineweb"
 
     def __post_init__(self) -> None:

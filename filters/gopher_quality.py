@@ -154,17 +154,17 @@ class GopherQuality(Filter):
     ``stop_words`` maps a language to its stop-word list and replaces STOP_WORDS when given.
     """
 
-    min_doc_words: int | None = 50
-    max_doc_words: int | None = 100000
-    min_avg_word_length: int | None = 3
-    max_avg_word_length: int | None = 10
-    max_symbol_word_ratio: float | None = 0.1
-    max_bullet_lines_ratio: float | None = 0.9
-    max_ellipsis_lines_ratio: float | None = 0.3
-    max_non_alpha_words_ratio: float | None = 0.8
-    min_stop_words: int | None = 2
-    stop_words: dict[str, list[str]] | None = None
-    language_table: bool = True
+    min_doc_words: int | None = 50  # drop documents with fewer words (symbols do not count)
+    max_doc_words: int | None = 100000  # drop documents with more words
+    min_avg_word_length: int | None = 3  # drop documents whose mean word length (characters) is below
+    max_avg_word_length: int | None = 10  # drop documents whose mean word length is above
+    max_symbol_word_ratio: float | None = 0.1  # drop documents with more # and ellipsis symbols per word
+    max_bullet_lines_ratio: float | None = 0.9  # drop documents with a larger share of lines that start with a bullet
+    max_ellipsis_lines_ratio: float | None = 0.3  # drop documents with a larger share of lines ending in an ellipsis
+    max_non_alpha_words_ratio: float | None = 0.8  # drop documents where fewer words have a letter
+    min_stop_words: int | None = 2  # drop documents with fewer distinct stop words of their language
+    stop_words: dict[str, list[str]] | None = None  # language -> stop-word list, replacing the bundled lists
+    language_table: bool = True  # thresholds left at their default come from the language table
     name = "gopher_quality"
 
     def __post_init__(self) -> None:

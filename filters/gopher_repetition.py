@@ -159,12 +159,12 @@ def _repeated_chars(
 class GopherRepetition(Filter):
     """Gopher's repetition heuristics. A fraction set to None (or 0) disables its rule."""
 
-    dup_line_frac: float | None = 0.3
-    dup_para_frac: float | None = 0.3
-    dup_line_char_frac: float | None = 0.2
-    dup_para_char_frac: float | None = 0.2
-    top_n_grams: tuple[tuple[int, float], ...] = _TOP_N
-    dup_n_grams: tuple[tuple[int, float], ...] = _DUP_N
+    dup_line_frac: float | None = 0.3  # drop documents with a larger share of lines that repeat an earlier line
+    dup_para_frac: float | None = 0.3  # the same for paragraphs
+    dup_line_char_frac: float | None = 0.2  # drop documents with a larger share of characters in repeated lines
+    dup_para_char_frac: float | None = 0.2  # the same for paragraphs
+    top_n_grams: tuple[tuple[int, float], ...] = _TOP_N  # (n, most characters in the top n-gram)
+    dup_n_grams: tuple[tuple[int, float], ...] = _DUP_N  # (n, most characters in repeated n-grams)
     name = "gopher_repetition"
 
     def __post_init__(self) -> None:

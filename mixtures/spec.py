@@ -56,40 +56,44 @@ class UniMaxSpec(_Strict):
 
 class LongContextSpec(_Strict):
     min_tokens: int = Field(8192, ge=1, description="only documents at least this long")
-    target_tokens: int = Field(gt=0)
+    target_tokens: int = Field(gt=0, description="the long-context budget in tokens")
     seq_len: int = Field(32768, ge=16, description="packed sequence length in tokens")
-    pack: bool = True
-    max_epochs: float = Field(4, gt=0)
+    pack: bool = Field(True, description="pack documents into sequences of exactly seq_len (token files)")
+    max_epochs: float = Field(4, gt=0, description="no long document is repeated more often than this")
 
 
 class ExecutionSpec(_Strict):
-    engine: Literal["ray", "local"] = "ray"
-    actors: int | None = Field(None, ge=1)
+    engine: Literal["ray", "local"] = Field("ray", description="local: the same steps in this process")
+    actors: int | None = Field(None, ge=1, description="counting actors (default: as the cluster's CPUs allow)")
 
 
 class MixJob(_Job):
+    """`curate mix`: a token-budgeted mixture of curated outputs, sharded and shuffled, with a manifest."""
+
     kind: Literal["mix"] = "mix"
-    name: str = "mix"
+    name: str = Field("mix", description="a label for the manifest and the report")
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
-    output: str
-    target_tokens: int = Field(gt=0)
-    bucket_by: list[BucketKey] = Field(default_factory=_default_buckets, min_length=1)
-    weights: dict[str, float] | None = None
-    temperature: TemperatureSpec | None = None
-    unimax: UniMaxSpec | None = None
+    output: str = Field(description="the mixture folder")
+    target_tokens: int = Field(gt=0, description="the budget in Qwen BPE tokens")
+    bucket_by: list[BucketKey] = Field(
+        default_factory=_default_buckets, min_length=1, description="what a bucket is (e.g. source/lang)"
+    )
+    weights: dict[str, float] | None = Field(None, description="bucket -> share of the budget (normalized)")
+    temperature: TemperatureSpec | None = Field(None, description="weights from token counts^alpha")
+    unimax: UniMaxSpec | None = Field(None, description="UniMax: uniform over buckets, capped by max_epochs")
     weights_file: str | None = Field(None, description="YAML with `weights: {bucket: weight}` (e.g. curate ablate)")
-    max_epochs: float = Field(4, gt=0)
-    max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict)
+    max_epochs: float = Field(4, gt=0, description="no bucket is repeated more often than this")
+    max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict, description="per-bucket cap")
     redistribute: bool = Field(False, description="give the excess of capped buckets to the others, recorded")
-    seed: int = 0
-    shard_tokens: int = Field(50_000_000, gt=0)
+    seed: int = Field(0, description="seeds the selection and the shuffle")
+    shard_tokens: int = Field(50_000_000, gt=0, description="about this many tokens per shard")
     formats: list[Format] = Field(
         default_factory=_default_formats,
         description="what each shard is written as besides Parquet (always written: the manifest, report and "
         "loader read it): megatron (.bin/.idx), numpy (raw uint32 token file + index)",
     )
-    long_context: LongContextSpec | None = None
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    long_context: LongContextSpec | None = Field(None, description="a second, long-document mixture")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="where it runs")
 
     @property
     def keeps_token_ids(self) -> bool:
@@ -142,13 +146,13 @@ class AblateTargetSpec(_Strict):
 class GPTProxySpec(_Strict):
     """The tiny transformer proxy (about 0.1M parameters with these defaults; ~15 s a run on one CPU core)."""
 
-    d_model: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(2, ge=1)
-    context: int = Field(64, ge=8)
-    batch: int = Field(16, ge=1)
+    d_model: int = Field(64, ge=8, description="width")
+    layers: int = Field(2, ge=1, description="transformer blocks")
+    heads: int = Field(2, ge=1, description="attention heads (divide d_model)")
+    context: int = Field(64, ge=8, description="bytes per training window")
+    batch: int = Field(16, ge=1, description="windows per step")
     train_bytes: int = Field(1_000_000, gt=0, description="bytes of training windows per proxy (one pass)")
-    lr: float = Field(1e-2, gt=0)
+    lr: float = Field(1e-2, gt=0, description="learning rate")
     device: str = Field("auto", description="auto (GPU when present), cpu, cuda, cuda:1, ...")
 
     @model_validator(mode="after")
@@ -162,13 +166,15 @@ class AblateJob(_Job):
     """`curate ablate`: RegMix-style mixture search with small proxy models (see mixtures/ablate.py)."""
 
     kind: Literal["ablate"] = "ablate"
-    name: str = "ablate"
+    name: str = Field("ablate", description="a label for the report")
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
-    output: str
-    bucket_by: list[BucketKey] = Field(default_factory=lambda: list[BucketKey](["source"]), min_length=1)
+    output: str = Field(description="the ablation folder (weights.yaml for curate mix's weights_file)")
+    bucket_by: list[BucketKey] = Field(
+        default_factory=lambda: list[BucketKey](["source"]), min_length=1, description="what a bucket is"
+    )
     target_tokens: int = Field(gt=0, description="the final mixture's budget: sets each bucket's repetition rate")
-    max_epochs: float = Field(4, gt=0)
-    max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict)
+    max_epochs: float = Field(4, gt=0, description="the caps the final mixture will have (bounds the search)")
+    max_epochs_by_bucket: dict[str, float] = Field(default_factory=dict, description="per-bucket cap")
     n_mixtures: int = Field(64, ge=8, description="proxies in the swarm (fit + held out)")
     n_heldout: int = Field(12, ge=2, description="of those, mixtures never used for fitting (the gate needs >= 10)")
     proxy: Literal["ngram", "gpt"] = Field(
@@ -176,14 +182,14 @@ class AblateJob(_Job):
         description="ngram: hashed byte n-gram LM (mixtures/proxy.py); gpt: tiny byte-level transformer "
         "(mixtures/gpt_proxy.py, needs PyTorch)",
     )
-    gpt: GPTProxySpec = Field(default_factory=lambda: GPTProxySpec())
+    gpt: GPTProxySpec = Field(default_factory=lambda: GPTProxySpec(), description="the gpt proxy's size")
     proxy_tokens: int = Field(1_000_000, gt=0, description="training tokens per proxy (Qwen tokens)")
-    ngram_order: int = Field(4, ge=2, le=8)
+    ngram_order: int = Field(4, ge=2, le=8, description="the ngram proxy's order (bytes)")
     seeds: int = Field(5, ge=2, description="paired seeds of the confirmation runs")
     concentration: tuple[float, float] = Field((0.1, 5.0), description="Dirichlet concentration range")
-    target: AblateTargetSpec = Field(default_factory=AblateTargetSpec)
-    seed: int = 0
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    target: AblateTargetSpec = Field(default_factory=AblateTargetSpec, description="what the proxies are scored on")
+    seed: int = Field(0, description="seeds the mixtures, the proxies and the held-out split")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="where it runs")
 
     @model_validator(mode="after")
     def _heldout_fits(self) -> "AblateJob":

@@ -145,3 +145,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci == [block.strip()]
     for step in ("ruff check", "ruff format --check", "mypy", "pytest"):
         assert step in block
+
+
+def test_the_readme_pipeline_lists_the_stages_in_registry_order():
+    from curation.stages.registry import BUILTIN
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    line = next(ln for ln in readme.splitlines() if ln.strip().startswith("stages: normalize"))
+    assert line.split(":", 1)[1].split() == " -> ".join(c.name for c in BUILTIN).split()

@@ -16,10 +16,14 @@ class InputSpec(_Strict):
         description="jsonl, parquet, text (one document per file), warc (WARC/WET), or a "
         "format an installed reader plugin registers (curation.io.formats)"
     )
-    source: str
-    domain: str = "web"
-    text_field: str = "text"
-    id_field: str | None = "id"
+    source: str = Field(description="a name for the records' origin: stats, mixture buckets and ids use it")
+    domain: str = Field("web", description="web, code, math, books, ... (code and math get their own filters)")
+    text_field: str = Field("text", description="the JSON field or Parquet column holding the text")
+    id_field: str | None = Field(
+        "id",
+        description="the field holding the id; without one, an id is derived "
+        "from source, file and position (stable across runs)",
+    )
     instruction: InstructionSpec | None = Field(
         None,
         description="JSONL instruction/chat records (messages, or prompt/response) rendered to text with "

@@ -24,7 +24,7 @@ class InstructionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     messages_field: str = Field("messages", description="a list of {role, content} turns")
     prompt_field: str = Field("prompt", description="used when the record has no messages_field")
-    response_field: str = Field("response")
+    response_field: str = Field("response", description="the answer of a prompt/response record")
     system_field: str | None = Field("system", description="optional system turn of a prompt/response record")
     template: str = Field(CHATML, description="one turn; {role} and {content} are filled in")
     roles: dict[str, str] = Field(default_factory=dict, description="rename roles, e.g. {human: user, gpt: assistant}")

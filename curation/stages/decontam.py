@@ -14,13 +14,15 @@ from curation.stages.base import Resources, Stage, alive_mask, set_column, with_
 
 class BenchmarkSpec(Strict):
     path: str = Field(description="JSONL (plain/.gz/.zst) or Parquet file(s) of the benchmark's test items; globs")
-    text_field: str = "text"
+    text_field: str = Field("text", description="the field holding an item's text")
 
 
 class DecontamSpec(Strict):
     """Benchmark decontamination (filters/decontam.py): documents sharing an n-gram with a test item."""
 
-    benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
+    benchmarks: dict[str, BenchmarkSpec] = Field(
+        min_length=1, description="NAME -> test items; drops are decontam:NAME"
+    )
     ngram: int = Field(13, ge=5, le=50, description="n-gram length in words (characters for unspaced scripts)")
     min_item_units: int = Field(13, ge=1, description="shorter items are skipped (they match common phrases)")
     action: Literal["drop", "flag"] = Field(

@@ -15,14 +15,17 @@ from curation.stages.base import Resources, Stage, alive_mask, set_column, value
 
 
 class ExactDedupSpec(Strict):
-    pass
+    """Exact dedup: one document per text (after normalization), by a 128-bit hash; `exact: {}` turns it on."""
 
 
 class MinHashSpec(Strict):
-    ngram: int = Field(5, ge=1, le=32)
-    bands: int = Field(14, ge=1)
-    rows: int = Field(8, ge=1)
-    seed: int = 1
+    """MinHash near-duplicate dedup: LSH bands find candidates, their signatures verify them, connected
+    components are clusters, and one document per cluster is kept."""
+
+    ngram: int = Field(5, ge=1, le=32, description="shingle length in words (characters for unspaced scripts)")
+    bands: int = Field(14, ge=1, description="LSH bands (bands x rows permutations)")
+    rows: int = Field(8, ge=1, description="permutations per band; with bands sets the similarity curve")
+    seed: int = Field(1, description="seed of the permutations (a snapshot to dedup against needs the same)")
     threshold: float | None = Field(
         None,
         gt=0,

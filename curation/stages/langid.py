@@ -14,7 +14,12 @@ from curation.stages.base import Resources, Stage, alive_mask, set_column, value
 
 class LangIdSpec(Strict):
     model: str | None = Field(None, description="path to a fastText LID model; default: bundled lid.176.ftz")
-    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    min_score: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="drop (langid:low_score) below this probability, for languages with no per-language threshold",
+    )
     min_score_by_lang: dict[str, float] = Field(
         default_factory=dict,
         description="minimum score per label; labels not named here take the bundled "

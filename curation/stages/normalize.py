@@ -22,7 +22,7 @@ _MANY_NEWLINES = regex.compile(r"\n{3,}")
 
 
 class NormalizeSpec(Strict):
-    unicode_form: Literal["NFC", "NFKC", "none"] = "NFC"
+    unicode_form: Literal["NFC", "NFKC", "none"] = Field("NFC", description="the Unicode normal form of every text")
     max_doc_bytes: int = Field(8_000_000, gt=0, description="larger documents are quarantined")
 
 

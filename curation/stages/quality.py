@@ -127,7 +127,9 @@ class PerplexitySpec(Strict):
 class QualitySpec(Strict):
     """Model-based quality filters (after the heuristic filters)."""
 
-    classifiers: dict[str, ClassifierSpec] = Field(default_factory=dict)
+    classifiers: dict[str, ClassifierSpec] = Field(
+        default_factory=dict, description="NAME -> scorer; each writes quality_NAME and may drop quality:NAME"
+    )
     perplexity: PerplexitySpec | None = None
     dedup_keep: str | None = Field(
         None,

@@ -16,7 +16,7 @@ _Strict = Strict  # unknown keys are errors, as in every spec
 
 
 class BandSpec(_Strict):
-    min: float | None = None
+    min: float | None = Field(None, description="inclusive lower bound")
     max: float | None = Field(None, description="exclusive: a score equal to max is outside the band")
 
 
@@ -25,12 +25,12 @@ class SelectSpec(_Strict):
 
     domains: list[str] | None = Field(None, description="e.g. [web]; default: any")
     languages: list[str] | None = Field(None, description="e.g. [en, de]; default: any")
-    sources: list[str] | None = None
+    sources: list[str] | None = Field(None, description="input `source` names; default: any")
     quality: dict[str, BandSpec] = Field(
         default_factory=dict, description="classifier NAME (column quality_NAME) -> {min, max}"
     )
-    min_chars: int = Field(200, ge=0)
-    max_chars: int | None = Field(None, ge=1)
+    min_chars: int = Field(200, ge=0, description="shorter documents are not taken")
+    max_chars: int | None = Field(None, ge=1, description="longer documents are not taken")
     fraction: float = Field(1.0, gt=0, le=1, description="share of the matching documents, by a hash of the id")
     max_documents: int | None = Field(None, ge=1, description="at most this many, in input order")
     rejected_reasons: list[str] = Field(
@@ -43,9 +43,9 @@ class SelectSpec(_Strict):
 class TemplateSpec(_Strict):
     """A prompt: `user` must contain {text}; {language} is the source's language name."""
 
-    system: str | None = None
-    user: str
-    version: str = "1"
+    system: str | None = Field(None, description="the system prompt")
+    user: str = Field(description="the user prompt, with {text} where the document goes")
+    version: str = Field("1", description="part of the cache key: change it to regenerate")
 
     @field_validator("user")
     @classmethod
@@ -59,13 +59,13 @@ class ChecksSpec(_Strict):
     """Output checks before a generation is accepted; None means the template's default."""
 
     language_match: bool = Field(True, description="the output's language must be the source's")
-    min_chars: int = Field(50, ge=0)
+    min_chars: int = Field(50, ge=0, description="shorter outputs are rejected")
     min_length_ratio: float | None = Field(None, ge=0, description="output chars / source chars, lower bound")
     max_length_ratio: float | None = Field(None, gt=0, description="output chars / source chars, upper bound")
     max_copy_share: float | None = Field(
         None, ge=0, le=1, description="share of the output's n-grams found verbatim in the source"
     )
-    copy_ngram: int = Field(8, ge=2)
+    copy_ngram: int = Field(8, ge=2, description="n of max_copy_share's n-grams (words)")
     leak_ngram: int = Field(8, ge=3, description="an n-gram of the instructions in the output is a prompt leak")
     allow_truncated: bool = Field(False, description="accept outputs cut by max_tokens (finish_reason length)")
     filters: FiltersSpec = Field(
@@ -78,8 +78,8 @@ class TaskSpec(_Strict):
     template: str | TemplateSpec = Field(
         description="a built-in template name (curation/synthesis/templates.py) or {system, user, version}"
     )
-    select: SelectSpec = Field(default_factory=SelectSpec)
-    checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    select: SelectSpec = Field(default_factory=SelectSpec, description="which documents it takes")
+    checks: ChecksSpec = Field(default_factory=ChecksSpec, description="what an accepted output must pass")
     source: str | None = Field(None, description="`source` of the generated documents (default synthetic-TASK)")
     max_source_chars: int = Field(8000, ge=100, description="longer documents are cut at a paragraph break")
 
@@ -96,14 +96,14 @@ class TaskSpec(_Strict):
 
 
 class PriceSpec(_Strict):
-    prompt_per_million: float = Field(0.0, ge=0)
-    completion_per_million: float = Field(0.0, ge=0)
+    prompt_per_million: float = Field(0.0, ge=0, description="price per million prompt tokens (for the cost)")
+    completion_per_million: float = Field(0.0, ge=0, description="price per million completion tokens")
 
 
 class GeneratorSpec(_Strict):
     """Where generations come from: an OpenAI-compatible server (`openai`) or a local model folder (`hf`)."""
 
-    kind: Literal["openai", "hf"] = "openai"
+    kind: Literal["openai", "hf"] = Field("openai", description="an OpenAI-compatible server, or a local model")
     model: str = Field(description="openai: the served model name; hf: the model folder (nothing is downloaded)")
     base_url: str | list[str] | None = Field(
         None, description="openai: e.g. http://127.0.0.1:8000/v1; a list spreads requests over several servers"
@@ -117,12 +117,12 @@ class GeneratorSpec(_Strict):
     timeout_s: float = Field(600.0, gt=0, description="per request")
     max_retries: int = Field(5, ge=0, description="on 429, 5xx, timeouts and connection errors")
     backoff_s: float = Field(1.0, ge=0, description="first retry delay; doubles, with jitter")
-    max_backoff_s: float = Field(60.0, ge=0)
+    max_backoff_s: float = Field(60.0, ge=0, description="the longest retry delay")
     stop_after_failures: int = Field(100, ge=1, description="stop the job after this many failures in a row")
-    max_tokens: int = Field(1024, ge=1)
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    seed: int | None = 0
+    max_tokens: int = Field(1024, ge=1, description="most tokens per generation")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling")
+    seed: int | None = Field(0, description="sampling seed sent with every request (null: none)")
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="added to every request (e.g. repetition_penalty for vLLM)"
     )
@@ -183,12 +183,12 @@ class SynthesizeJob(_Strict):
     """`curate synthesize`: model-synthesized documents from selected curated ones (see curation/synthesis)."""
 
     kind: Literal["synthesize"] = "synthesize"
-    name: str = "synthesize"
+    name: str = Field("synthesize", description="a label for the report")
     inputs: list[str] = Field(min_length=1, description="curate outputs (folders with curated/) or Parquet globs")
-    output: str
-    tasks: dict[str, TaskSpec] = Field(min_length=1)
-    generator: GeneratorSpec
-    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+    output: str = Field(description="the output folder (a curate-like layout: mix it like a curate output)")
+    tasks: dict[str, TaskSpec] = Field(min_length=1, description="NAME -> what to generate from which documents")
+    generator: GeneratorSpec = Field(description="the model that generates")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="where it runs")
 
     @field_validator("tasks")
     @classmethod
