@@ -1,4 +1,5 @@
-"""Where the stages run: in this process (`LocalExecutor`) or on a Ray cluster (`RayExecutor`).
+"""Where work runs: in this process (`LocalExecutor`) or on a Ray cluster (`RayExecutor`), the two
+implementations of `curation.executor.Executor` that every job kind uses (`executor_for(job)`).
 
 Both run the same pure functions (`curation.stages`, `curation.dedup.shuffle`, `curation.outputs`);
 this module is the only one that knows about Ray. On Ray the per-document stages are a Ray Data
@@ -25,6 +26,7 @@ import pyarrow.parquet as pq
 from curation.dedup import shuffle
 from curation.dedup.distributed import run_dedup
 from curation.exchange import LocalRunner
+from curation.executor import AnyJob, Executor, WorkerLost, WorkerPool
 from curation.io.formats import ReadSummary, read_file
 from curation.io.readers import RAW_SCHEMA, ReadLimits
 from curation.io.sources import InputFile
@@ -144,12 +146,25 @@ def _group(ordinals: Sequence[int], groups: int) -> list[list[int]]:
     return [list(ordinals[i::groups]) for i in range(groups)]
 
 
+def _curate(job: AnyJob) -> CurateJob:
+    if not isinstance(job, CurateJob):
+        raise TypeError(f"the stage pipeline runs curate jobs, not {type(job).__name__}")
+    return job
+
+
+def executor_for(job: AnyJob, address: str | None = None) -> Executor:
+    """The executor of a job of any kind: its `execution.engine` (local, or Ray at `address`)."""
+    if job.execution.engine == "local":
+        return LocalExecutor(job)
+    return RayExecutor(job, address)
+
+
 class LocalExecutor:
     """Runs everything in this process: no Ray start-up cost, for small inputs and tests."""
 
     name = "local"
 
-    def __init__(self, job: CurateJob):
+    def __init__(self, job: AnyJob):
         self.job = job
         self.layout = Layout(job.output)
 
@@ -164,7 +179,7 @@ class LocalExecutor:
         return 1
 
     def annotate(self, files: Sequence[InputFile], limits: ReadLimits) -> Iterator[dict[str, Any]]:
-        stages = _build_stages(self.job)
+        stages = _build_stages(_curate(self.job))
         for f in files:
             for t in read_batches(f, limits):
                 yield from write_batches(stage_registry.run(t, stages), self.layout)
@@ -179,6 +194,14 @@ class LocalExecutor:
     def share(self, value: Any) -> Any:
         """A value many `map` calls take: itself here (on Ray, one copy in the object store)."""
         return value
+
+    @property
+    def gpus(self) -> int:
+        return 0
+
+    def worker_pool(self, cls: type, args: tuple, n: int, *, gpus_each: float = 0, cpus_each: float = 1) -> WorkerPool:
+        """One worker in this process, whatever `n` asks for (a local job holds one copy of a model)."""
+        return _LocalWorkers(cls(*args))
 
     def map(
         self,
@@ -205,7 +228,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, job: CurateJob, address: str | None = None):
+    def __init__(self, job: AnyJob, address: str | None = None):
         self.job = job
         self.layout = Layout(job.output)
         self.address = address
@@ -261,7 +284,7 @@ class RayExecutor:
 
         if not files:
             return
-        job, layout = self.job, self.layout
+        job, layout = _curate(self.job), self.layout
         ex = job.execution
         groups = stage_registry.pools(stage_registry.plan(job))
         by_ordinal = {f.ordinal: f for f in files}
@@ -356,51 +379,40 @@ class RayExecutor:
                     report(len(refs) - len(pending), len(refs))
         return ray.get(refs)
 
-    def generator_pool(self, spec: Any) -> "_GeneratorActors":
-        """A local model (synthesis generator kind hf) as Ray actors: one per GPU of the cluster (or
-        `workers`), each holding the model once; CPU actors when there is no GPU."""
+    @property
+    def gpus(self) -> int:
         import ray
 
-        from curation.synthesis.generators import HFGenerator
+        return int(ray.cluster_resources().get("GPU", 0))
 
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        on_gpu = gpus > 0 and spec.device != "cpu"
-        n = spec.workers or max(1, gpus if on_gpu else 1)
-        actor = ray.remote(num_gpus=1 if on_gpu else 0, num_cpus=0 if on_gpu else 1, max_restarts=1)(HFGenerator)
-        return _GeneratorActors([actor.remote(spec) for _ in range(n)], spec.batch_size)
+    def worker_pool(self, cls: type, args: tuple, n: int, *, gpus_each: float = 0, cpus_each: float = 1) -> WorkerPool:
+        """`n` Ray actors, each `cls(*args)` built once (restarted once if its process dies)."""
+        import ray
+
+        actor = ray.remote(num_gpus=gpus_each, num_cpus=cpus_each, max_restarts=1)(cls)
+        return _RayWorkers([actor.remote(*args) for _ in range(n)])
 
 
-class _GeneratorActors:
-    """The synthesis job's threads call `generate`; each call runs on an idle actor (one batch at a time
-    per actor, so a GPU holds one batch and the next waits in the driver, not in the actor's queue)."""
+class _RayWorkers:
+    """`WorkerPool` on Ray actors: each call runs on an idle actor, one call per actor at a time (a GPU holds
+    one batch and the next waits in the caller, not in the actor's queue)."""
 
-    name = "ray-actors"
-
-    def __init__(self, actors: list[Any], batch_size: int):
+    def __init__(self, actors: list[Any]):
         import queue
 
-        from curation.synthesis.generators import TransportStats
-
-        self.actors = actors
+        self.actors, self.size = actors, len(actors)
         self.idle: Any = queue.Queue()
         for a in actors:
             self.idle.put(a)
-        self.concurrency, self.batch_size = len(actors), batch_size
-        self.stats = TransportStats()
 
-    def generate(self, units: list[Any]) -> list[Any]:
+    def call(self, method: str, *args: Any) -> Any:
         import ray
-
-        from curation.synthesis.generators import Generation
 
         actor = self.idle.get()
         try:
-            gens = ray.get(actor.generate.remote(units))
-            self.stats.add(requests=1, error=next((g.error.split(":", 1)[0] for g in gens if g.error), None))
-            return gens
+            return ray.get(getattr(actor, method).remote(*args))
         except ray.exceptions.RayError as e:  # the actor died (out of memory, a lost node)
-            self.stats.add(requests=1, error="worker")
-            return [Generation(u.key, error=f"model worker failed: {str(e)[:300]}", attempts=1) for u in units]
+            raise WorkerLost(str(e)[:300]) from None
         finally:
             self.idle.put(actor)
 
@@ -409,6 +421,22 @@ class _GeneratorActors:
 
         for a in self.actors:
             ray.kill(a)
+
+
+class _LocalWorkers:
+    """`WorkerPool` in this process: one instance, one call at a time."""
+
+    def __init__(self, obj: Any):
+        import threading
+
+        self.obj, self.size, self._lock = obj, 1, threading.Lock()
+
+    def call(self, method: str, *args: Any) -> Any:
+        with self._lock:
+            return getattr(self.obj, method)(*args)
+
+    def close(self) -> None:
+        pass
 
 
 class _RayRunner:
@@ -515,7 +543,7 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
 
 
 def tables_with_actor(
-    executor: "LocalExecutor | RayExecutor",
+    executor: Executor,
     udf: type,
     ctor_args: tuple,
     n_items: int,

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from curation import __version__
-from curation.execution import LocalExecutor, RayExecutor
+from curation.execution import executor_for
 from curation.io.policy import active_policy, is_uri, require_declared_reads
 from curation.io.readers import ReadLimits
 from curation.io.sources import discover
@@ -149,7 +149,7 @@ def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | 
 def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, progress: Progress) -> dict[str, Any]:
     t_start = time.monotonic()
     limits = ReadLimits(job.execution.batch_size, job.execution.batch_bytes, job.stages.normalize.max_doc_bytes)
-    executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
+    executor = executor_for(job, address)
     progress.say(f"job {job.name!r}: {len(files)} input file(s), output {layout.uri}, engine {executor.name}")
 
     file_stats: dict[int, dict[str, Any]] = {}

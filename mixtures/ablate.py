@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from curation.execution import LocalExecutor, RayExecutor
+from curation.execution import executor_for
 from curation.job import claim_output
 from curation.outputs import Layout
 from curation.progress import Progress
@@ -228,7 +228,7 @@ def _run_ablate(
 ) -> dict[str, Any]:
     from mixtures.job import _available, _load_or_build_pool
 
-    executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
+    executor = executor_for(job, address)
     rng = np.random.default_rng(job.seed)
     with executor:
         pool = _load_or_build_pool(executor, layout, files, job)

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from curation.execution import LocalExecutor, RayExecutor, tables_with_actor
+from curation.execution import executor_for, tables_with_actor
 from curation.job import claim_output
 from curation.outputs import Layout
 from curation.progress import Progress
@@ -79,7 +79,7 @@ def _run_mix(
 ) -> dict[str, Any]:
     from curation.dataset_card import mix_card
 
-    executor = LocalExecutor(job) if job.execution.engine == "local" else RayExecutor(job, address)
+    executor = executor_for(job, address)
     progress.say(f"mix {job.name!r}: {len(files)} curated file(s), target {job.target_tokens:,} tokens")
     layout.write_bytes(layout.path("README.md"), mix_card(job.name, None, job.long_context is not None))
     with executor:

@@ -153,3 +153,14 @@ def test_the_readme_pipeline_lists_the_stages_in_registry_order():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     line = next(ln for ln in readme.splitlines() if ln.strip().startswith("stages: normalize"))
     assert line.split(":", 1)[1].split() == " -> ".join(c.name for c in BUILTIN).split()
+
+
+def test_the_executors_know_no_job_kind_but_curate():
+    """The executors serve every job kind through one interface (curation/executor.py); they import the
+    curate pipeline they stream, never a mixture, ablation or synthesis module."""
+    graph = import_graph()
+    for m in ("curation.execution", "curation.executor"):
+        bad = sorted(t for t in graph[m] if t.startswith(("mixtures", "curation.synthesis", "api")))
+        assert not bad, f"{m} imports {bad}"
+    users = {m for m, targets in graph.items() if "curation.execution" in targets}
+    assert {"curation.job", "mixtures.job", "mixtures.ablate", "curation.synthesis.job"} <= users

@@ -334,11 +334,41 @@ class HFGenerator:
         pass
 
 
+class PooledGenerator:
+    """A local model held by the executor's workers (one per GPU of a Ray cluster): the job's threads call
+    `generate`, each call runs on an idle worker, and a worker that dies fails only its own batch."""
+
+    name = "pooled"
+
+    def __init__(self, pool: Any, batch_size: int):
+        self.pool = pool
+        self.concurrency, self.batch_size = pool.size, batch_size
+        self.stats = TransportStats()
+
+    def generate(self, units: list[Unit]) -> list[Generation]:
+        from curation.executor import WorkerLost
+
+        try:
+            gens = self.pool.call("generate", units)
+        except WorkerLost as e:
+            self.stats.add(requests=1, error="worker")
+            return [Generation(u.key, error=f"model worker failed: {e}", attempts=1) for u in units]
+        self.stats.add(requests=1, error=next((g.error.split(":", 1)[0] for g in gens if g.error), None))
+        return gens
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 def build_generator(spec: GeneratorSpec, executor: Any = None):
     """The generator the job's threads call: HTTP, a local model in this process, or (engine ray with a
-    local model) a pool of Ray actors, one per GPU (curation/execution.py)."""
+    local model) the model in the executor's workers: one per GPU of the cluster (or `workers`), CPU
+    workers when there is no GPU."""
     if spec.kind == "openai":
         return OpenAIGenerator(spec)
-    if executor is not None and getattr(executor, "name", "") == "ray":
-        return executor.generator_pool(spec)
+    if executor is not None and executor.name == "ray":
+        on_gpu = executor.gpus > 0 and spec.device != "cpu"
+        n = spec.workers or max(1, executor.gpus if on_gpu else 1)
+        pool = executor.worker_pool(HFGenerator, (spec,), n, gpus_each=1 if on_gpu else 0, cpus_each=0 if on_gpu else 1)
+        return PooledGenerator(pool, spec.batch_size)
     return HFGenerator(spec)

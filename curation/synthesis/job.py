@@ -611,9 +611,9 @@ def _run_synthesize(
         lid = LanguageIdentifier()
     uses_ray = job.generator.kind == "hf" and job.execution.engine == "ray"
     if uses_ray:
-        from curation.execution import RayExecutor
+        from curation.execution import executor_for
 
-        executor_cm: Any = RayExecutor(job, address)
+        executor_cm: Any = executor_for(job, address)
     else:
         executor_cm = nullcontext(None)
     progress.say(
