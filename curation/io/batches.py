@@ -134,8 +134,9 @@ class Reader:
     name: ClassVar[str]
     # File names a folder input picks up (lower-cased suffix match); None: every file in the folder.
     suffixes: ClassVar[tuple[str, ...] | None] = None
-    # The package extra a reader needs, named in the spec error when its imports are missing (or None).
-    requires: ClassVar[tuple[tuple[str, str], ...]] = ()  # (importable module, pip requirement)
+    # (importable module, pip requirement) pairs a reader needs: a spec naming the format fails up front,
+    # with the pip line, when one is missing.
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()
     description: ClassVar[str] = ""
 
     def read(self, f: InputFile, builder: BatchBuilder, limits: ReadLimits) -> Iterator[pa.Table]:
