@@ -20,7 +20,7 @@ from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ from sqlalchemy import func, or_, select, text, update
 
 from api.body import BodyError, parse_body
 from api.db import ACTIVE, STATES, Job, Lock, make_engine, migrate, session_factory, utcnow
+from api.errors import error_responses, one_error_model
 from api.paths import check_generator, check_paths
 from api.ray_backend import LocalRayHead, RayBackend, RayUnavailable
 from api.settings import ApiSettings, TokenEntry, TokenStore, hash_token
@@ -257,8 +258,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Submit, watch and cancel curation jobs that run on Ray.",
+        # Operation ids are the handlers' names (submit, list_jobs, get_job, ...): stable, and what generated
+        # clients call their methods; tests/test_api.py pins the set.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.add_middleware(_BodyLimit, limit=settings.max_body_bytes, timeout=settings.body_timeout_s)
+    app.openapi = lambda: one_error_model(app)  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def _metrics(request: Request, call_next):
@@ -332,7 +337,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(404, f"no job {job_id}")  # another user's job does not exist for you
         return job
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], responses=error_responses(503, _503="the job store is not answering"))
     async def healthz(request: Request) -> dict[str, str]:
         try:
             await asyncio.wait_for(db(request, lambda s: s.execute(text("SELECT 1"))), 5)
@@ -340,7 +345,14 @@ def create_app(settings: ApiSettings) -> FastAPI:
             raise HTTPException(503, f"job store not answering: {type(e).__name__}") from None
         return {"status": "ok", "version": __version__}
 
-    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["service"],
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+            **error_responses(401),
+        },
+    )
     async def metrics(request: Request, who: TokenEntry = Depends(principal)) -> Response:
         counts = await db(request, lambda s: dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all()))
         for state in STATES:
@@ -445,11 +457,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
         status_code=201,
         response_model=JobOut,
         tags=["jobs"],
-        responses={
-            409: {"description": "the output overlaps another job's output (or one of yours still running)"},
-            422: {"description": "a bad spec, a path outside the roots or another user's, a generator not allowed"},
-            429: {"description": "too many active jobs for this user"},
-        },
+        responses=error_responses(
+            401,
+            408,
+            409,
+            413,
+            422,
+            429,
+            _409="the output overlaps another job's output (or one of yours still running)",
+            _422="a bad spec, a path outside the roots or another user's, a generator not allowed",
+            _429="too many active jobs for this user",
+        ),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -513,7 +531,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         log.info("job %s submitted by %s (%s)", job_id, who.name, row.state)
         return _job_out(row)
 
-    @app.get("/v1/jobs", response_model=JobList, tags=["jobs"])
+    @app.get("/v1/jobs", response_model=JobList, tags=["jobs"], responses=error_responses(401, 422))
     async def list_jobs(
         request: Request,
         state: str | None = Query(None, pattern="^(" + "|".join(STATES) + ")$"),
@@ -542,7 +560,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         total, rows = await db(request, page)
         return JobList(jobs=[_job_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"])
+    @app.get("/v1/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=error_responses(401, 404))
     async def get_job(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         job = await owned(request, job_id, who)
         try:
@@ -557,7 +575,13 @@ def create_app(settings: ApiSettings) -> FastAPI:
             return out
         return _job_out(job, progress, stats)
 
-    @app.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, status_code=202, tags=["jobs"])
+    @app.post(
+        "/v1/jobs/{job_id}/cancel",
+        response_model=JobOut,
+        status_code=202,
+        tags=["jobs"],
+        responses=error_responses(401, 404, 408, 409, 413, 503, _409="the job has already finished"),
+    )
     async def cancel(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> JobOut:
         job = await owned(request, job_id, who)
         if job.state not in ACTIVE:
@@ -578,7 +602,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         response_model=LogPage,
         responses={
             200: {"content": {"text/plain": {}}, "description": "a page of lines, or a stream"},
-            429: {"description": "too many log streams open"},
+            **error_responses(401, 404, 422, 429, 503, _429="too many log streams open"),
         },
     )
     async def logs(
@@ -622,7 +646,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         page = lines[offset : offset + limit]
         return LogPage(lines=page, offset=offset, next_offset=offset + len(page), total=len(lines))
 
-    @app.get("/v1/jobs/{job_id}/artifacts", tags=["jobs"])
+    @app.get("/v1/jobs/{job_id}/artifacts", tags=["jobs"], responses=error_responses(401, 404, 503))
     async def artifacts(job_id: str, request: Request, who: TokenEntry = Depends(principal)) -> dict[str, Any]:
         job = await owned(request, job_id, who)
 
@@ -651,7 +675,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @app.get(
         "/v1/jobs/{job_id}/artifacts/{name}",
         tags=["jobs"],
-        responses={200: {"content": {"application/json": {}, "text/html": {}, "image/png": {}}}},
+        responses={
+            200: {"content": {"application/json": {}, "text/html": {}, "image/png": {}}},
+            **error_responses(401, 404, 503),
+        },
     )
     async def artifact(job_id: str, name: str, request: Request, who: TokenEntry = Depends(principal)) -> Response:
         job = await owned(request, job_id, who)

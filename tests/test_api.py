@@ -349,14 +349,30 @@ def test_jobs_ray_does_not_know_end_failed_with_a_reason(server):
 
 def test_fuzzed_requests_never_get_a_server_error(server):
     """Schemathesis generates requests for every operation of the live OpenAPI document (valid and
-    invalid bodies, parameters, paths), sent with and without a token: none may get a 5xx."""
+    invalid bodies, parameters, paths), sent with and without a token: none may get a 5xx, and every status
+    code that comes back is one the document declares for that operation (with the error model)."""
     import schemathesis
     from hypothesis import HealthCheck, given, settings
 
+    doc = requests.get(server.url + "/openapi.json", timeout=30).json()
+    declared = {
+        (method.upper(), path): set(op["responses"]) for path, ops in doc["paths"].items() for method, op in ops.items()
+    }
+    ids = {op["operationId"] for ops in doc["paths"].values() for op in ops.values()}
+    assert ids == {"healthz", "metrics", "submit", "list_jobs", "get_job", "cancel", "logs", "artifacts", "artifact"}
+    for (method, path), codes in declared.items():
+        if path != "/healthz":
+            assert "401" in codes, (method, path)
+        for code in codes - {"200", "201", "202"}:
+            op = doc["paths"][path][method.lower()]
+            assert op["responses"][code]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorOut"
+            }, (method, path, code)
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 9
     failures = []
+    undeclared = []
     calls = []
     for op in operations:
 
@@ -369,6 +385,8 @@ def test_fuzzed_requests_never_get_a_server_error(server):
                 headers = {"Authorization": f"Bearer {TOKENS[who]}"} if who else {}
                 response = case.call(headers=headers)
                 calls.append(response.status_code)
+                if str(response.status_code) not in declared[(case.method.upper(), case.operation.path)]:
+                    undeclared.append(f"{case.method} {case.operation.path}: {response.status_code}")
                 if response.status_code >= 500:
                     failures.append(
                         f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
@@ -378,3 +396,4 @@ def test_fuzzed_requests_never_get_a_server_error(server):
     print(f"\n{len(calls)} fuzzed requests over {len(operations)} operations; status codes: {sorted(set(calls))}")
     assert len(calls) >= 10 * len(operations)
     assert not failures, failures[:5]
+    assert not undeclared, sorted(set(undeclared))

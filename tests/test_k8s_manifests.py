@@ -9,8 +9,9 @@
    `jsonschema` (draft 2020-12) against
    - the Kubernetes JSON schemas shipped by the `kubernetes-validate` package ("local-strict": unknown
      fields are errors), for the oldest and newest Kubernetes versions in K8S_VERSIONS;
-   - the KubeRay RayCluster / RayJob schemas in k8s/schemas/ (hand-written from the KubeRay v1 API,
-     see k8s/README.md), whose embedded pod templates `$ref` the same Kubernetes definitions.
+   - the KubeRay RayCluster / RayJob schemas in k8s/schemas/, generated from the CRDs of KUBERAY_RELEASE by
+     k8s/schemas/crd_to_schema.py (see k8s/README.md), whose embedded Kubernetes types `$ref` the same
+     Kubernetes definitions.
 3. Consistency: references between objects (Secrets, ConfigMaps and their keys, the PVC, the Service
    selector, the Ray head address), token authentication on every Ray process and client, the job
    spec (checked with curation.spec.parse_spec) and the worker-group sizes.
@@ -51,7 +52,8 @@ RAY_JOB = "curation-example"
 API = "curation-api"
 IMAGE = "ghcr.io/corpus-curation/curation:0.1.0"
 ENTRYPOINT = "python -m curation.run /config/job.yaml"
-TOKEN_REF = {"name": "curation-ray-token", "key": "token"}
+TOKEN_REF = {"name": "curation-ray-token", "key": "auth_token"}  # the key KubeRay's authOptions reads
+KUBERAY_RELEASE = "v1.7.0"  # the CRDs k8s/schemas/ are generated from (k8s/schemas/crd_to_schema.py)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -496,10 +498,31 @@ def test_kuberay_schemas_are_valid_and_resolve(version):
         resolver = registry(version).resolver(base_uri=schema["$id"])
         for ref in set(_refs(schema)):
             resolver.lookup(ref)  # raises referencing.exceptions.Unresolvable
+        assert schema["x-kuberay-release"] == KUBERAY_RELEASE
         # Every KubeRay object is closed, as the API server's strict field validation treats it.
-        for name, d in schema["$defs"].items():
-            if d.get("type") == "object":
-                assert d.get("additionalProperties") is False, f"{kind} {name}"
+        objects = list(_objects(schema["properties"]["spec"], "spec"))
+        assert len(objects) > 20
+        for path, node in objects:
+            assert node.get("additionalProperties") is False, f"{kind} {path}"
+        # The fields of the pinned release are there, and the removed ones are not.
+        spec = schema["properties"]["spec"]["properties"]
+        cluster = spec if kind == "RayCluster" else spec["rayClusterSpec"]["properties"]
+        assert cluster["authOptions"]["properties"]["mode"]["enum"] == ["disabled", "token"]
+        assert "secretName" in cluster["authOptions"]["properties"]
+        if kind == "RayJob":
+            assert {"deletionStrategy", "preRunningDeadlineSeconds", "submitterPodTemplate"} <= set(spec)
+            assert "deletionPolicy" not in spec
+
+
+def _objects(node, path):
+    """(path, node) of every KubeRay object of a generated schema (Kubernetes types are $refs)."""
+    if "properties" in node:
+        yield path, node
+        for k, v in node["properties"].items():
+            yield from _objects(v, f"{path}.{k}")
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            yield from _objects(node[key], f"{path}{'[]' if key == 'items' else '.*'}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -605,6 +628,24 @@ BROKEN = {
         RAY_JOB,
         lambda o: _set(o, "/spec/entrypoint", ["python", "-m", "curation.run"]),
         "spec.entrypoint",
+    ),
+    "the removed RayJob deletionPolicy": (
+        "RayJob",
+        RAY_JOB,
+        lambda o: _set(o, "/spec/deletionPolicy", "DeleteCluster"),
+        "spec: Additional properties",
+    ),
+    "an auth mode KubeRay does not know": (
+        "RayCluster",
+        RAY_CLUSTER,
+        lambda o: _set(o, "/spec/authOptions/mode", "password"),
+        "spec.authOptions.mode",
+    ),
+    "an unknown field in authOptions": (
+        "RayJob",
+        RAY_JOB,
+        lambda o: _set(o, "/spec/rayClusterSpec/authOptions/secret", "x"),
+        "spec.rayClusterSpec.authOptions: Additional properties",
     ),
     "wrong apiVersion for a RayCluster": (
         "RayCluster",
@@ -809,6 +850,112 @@ def test_ray_token_auth_everywhere(overlay):
     for where, env in envs:
         assert env.get("RAY_AUTH_MODE", {}).get("value") == "token", where
         assert env.get("RAY_AUTH_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef") == TOKEN_REF, where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_operator_knows_the_token(overlay):
+    """KubeRay polls the dashboard of a token-auth cluster with the token of `authOptions.secretName` (key
+    auth_token): both Ray clusters name the Secret every container reads, and the template holds that key."""
+    objects = rendered(overlay)
+    specs = dict(cluster_specs(objects))
+    assert len(specs) == 2
+    for where, spec in specs.items():
+        assert spec["authOptions"] == {"mode": "token", "secretName": TOKEN_REF["name"]}, where
+    secret = next(
+        d for d in yaml.safe_load_all(SECRETS_TEMPLATE.read_text()) if d["metadata"]["name"] == TOKEN_REF["name"]
+    )
+    assert list(secret["stringData"]) == [TOKEN_REF["key"]]
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_fields_of_the_pinned_release_are_accepted(version):
+    """What KubeRay 1.7 added validates (and the manifests can use it): the sidecar submitter, a deletion
+    strategy, a pre-running deadline."""
+    job = find(rendered("small"), "RayJob", RAY_JOB)
+    newer = _set(job, "/spec/submissionMode", "SidecarMode")
+    newer = _set(newer, "/spec/preRunningDeadlineSeconds", 600)
+    assert validation_errors(newer, version) == []
+    # The CRD types submissionMode as a plain string (the operator checks the value), the deadline as int32.
+    assert validation_errors(_set(job, "/spec/preRunningDeadlineSeconds", "ten minutes"), version)
+
+
+def test_the_converter_turns_a_crd_into_a_closed_schema(tmp_path):
+    """crd_to_schema.py on a small CRD: fields, enums and required kept, status left out, an embedded pod
+    template made a $ref to the Kubernetes definitions, unknown fields rejected."""
+    import subprocess
+    import sys
+
+    pod = {"type": "object", "properties": {"metadata": {"type": "object"}, "spec": {"type": "object"}}}
+    crd = {
+        "spec": {
+            "names": {"kind": "RayThing", "plural": "raythings"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "required": ["mode"],
+                                    "properties": {
+                                        "mode": {"type": "string", "enum": ["a", "b"], "description": "x"},
+                                        "port": {"x-kubernetes-int-or-string": True},
+                                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                        "template": pod,
+                                    },
+                                },
+                                "status": {"type": "object"},
+                            },
+                        }
+                    },
+                }
+            ],
+        }
+    }
+    src = tmp_path / "crd.yaml"
+    src.write_text(yaml.safe_dump(crd))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(K8S_DIR / "schemas" / "crd_to_schema.py"),
+            "--release",
+            "v9.9.9",
+            "--out",
+            str(tmp_path),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads((tmp_path / "raything-ray-v1.json").read_text())
+    spec = schema["properties"]["spec"]
+    assert "status" not in schema["properties"] and "description" not in spec["properties"]["mode"]
+    assert spec["required"] == ["mode"] and spec["properties"]["mode"]["enum"] == ["a", "b"]
+    assert spec["properties"]["template"]["$ref"].endswith("io.k8s.api.core.v1.PodTemplateSpec")
+    defs = json.loads((_schema_dir("1.37") / "_definitions.json").read_text(encoding="utf-8"))
+    reg = Registry().with_resources(
+        [(defs["$id"], Resource.from_contents(defs)), (schema["$id"], Resource.from_contents(schema))]
+    )
+    v = jsonschema.Draft202012Validator(schema, registry=reg)
+    good = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayThing",
+        "metadata": {"name": "t"},
+        "spec": {"mode": "a", "port": 80, "labels": {"k": "v"}, "template": {"spec": {"containers": []}}},
+    }
+    assert list(v.iter_errors(good)) == []
+    for bad in (
+        {"mode": "c"},
+        {"mode": "a", "extra": 1},
+        {"mode": "a", "port": 1.5},
+        {"mode": "a", "labels": {"k": 1}},
+        {"mode": "a", "template": {"spec": {"containers": [{"name": "x", "imagee": "y"}]}}},
+    ):
+        assert list(v.iter_errors({**good, "spec": bad})), bad
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
