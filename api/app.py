@@ -29,6 +29,7 @@ from sqlalchemy import func, or_, select, text, update
 from api.body import BodyError, parse_body
 from api.db import ACTIVE, STATES, Job, Lock, make_engine, migrate, session_factory, utcnow
 from api.errors import error_responses, one_error_model
+from api.job_metrics import render as render_job_metrics
 from api.paths import check_generator, check_paths
 from api.ray_backend import LocalRayHead, RayBackend, RayUnavailable
 from api.settings import ApiSettings, TokenEntry, TokenStore, hash_token
@@ -123,6 +124,9 @@ def _artifact_path(layout: Layout, name: str) -> str:
     if os.path.islink(path) or os.path.realpath(path) != os.path.join(real_dir, name):
         raise FileNotFoundError(f"{path} is a link")
     return path
+
+
+METRICS_FINISHED_JOBS = 5000  # the newest finished jobs whose durations /metrics summarizes
 
 
 def _errors(kind: str, errors: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -353,11 +357,49 @@ def create_app(settings: ApiSettings) -> FastAPI:
             **error_responses(401),
         },
     )
-    async def metrics(request: Request, who: TokenEntry = Depends(principal)) -> Response:
-        counts = await db(request, lambda s: dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all()))
+    async def metrics(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Response:
+        # Behind a token like every route, unless the operator made metrics public (a scraper without a token
+        # then sees every job's metrics: their ids, names and owners). An admin token sees every job, a user's
+        # token its own.
+        who = tokens.get(hash_token(creds.credentials)) if creds is not None else None
+        if who is None and not settings.metrics_public:
+            raise HTTPException(401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
+        everyone = settings.metrics_public or (who is not None and who.admin)
+
+        def rows(s):
+            mine = (lambda q: q) if everyone else (lambda q: q.where(Job.owner == who.name))
+            counts = dict(
+                ((k or "curate", st), n)
+                for k, st, n in s.execute(mine(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state)))
+            )
+            running = s.execute(mine(select(Job).where(Job.state == "RUNNING")).limit(1000)).scalars().all()
+            finished = (
+                s.execute(
+                    mine(select(Job).where(Job.finished_at.is_not(None), Job.started_at.is_not(None)))
+                    .order_by(Job.finished_at.desc())
+                    .limit(METRICS_FINISHED_JOBS)
+                )
+                .scalars()
+                .all()
+            )
+            return counts, running, finished
+
+        counts, running, finished = await db(request, rows)
+        by_state: dict[str, int] = {}
+        for (_, state), n in counts.items():
+            by_state[state] = by_state.get(state, 0) + n
         for state in STATES:
-            jobs_gauge.labels(state).set(counts.get(state, 0))
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+            jobs_gauge.labels(state).set(by_state.get(state, 0) if everyone else 0)
+
+        async def progress_of(job: Job) -> dict | None:
+            try:
+                return await storage(job.output, lambda: _read_json(job.output, "progress.json"), f"job {job.id}")
+            except HTTPException:  # a storage that does not answer costs this job's figures, not the scrape
+                return None
+
+        progress = await asyncio.gather(*(progress_of(j) for j in running))
+        jobs_text = render_job_metrics(list(zip(running, progress)), finished, counts)
+        return Response(generate_latest(registry) + jobs_text, media_type=CONTENT_TYPE_LATEST)
 
     def validate(raw: bytes, yaml_body: bool):
         """Body -> (job, spec YAML), or HTTPException 422 (runs on a worker thread)."""

@@ -71,6 +71,7 @@ def serve(
         "generator_key_envs": policy.get("generator_key_envs"),
         "allow_uri_options": policy.get("allow_uri_options"),
         "max_active_jobs_per_user": policy.get("max_active_jobs"),
+        "metrics_public": policy.get("metrics_public"),
     }
     settings = settings_from_env(**overrides)
     if not settings.tokens:

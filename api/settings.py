@@ -48,6 +48,9 @@ class ApiSettings(BaseModel):
     max_log_streams: int = Field(64, ge=1, description="concurrent log streams of all users together")
     storage_timeout_s: float = Field(5.0, gt=0, description="reading a job's output (stats, artifacts)")
     storage_threads: int = Field(16, ge=1, description="concurrent reads of job outputs (a quarter per storage)")
+    metrics_public: bool = Field(
+        False, description="serve /metrics without a token (every job's metrics; for a scraper on a private network)"
+    )
 
     def token_lookup(self) -> dict[str, TokenEntry]:
         return {t.sha256: t for t in self.tokens}
@@ -124,6 +127,8 @@ def settings_from_env(**overrides) -> ApiSettings:
     ):
         if os.environ.get(var):
             values[key] = [v for v in os.environ[var].split(",") if v]
+    if os.environ.get("CURATION_API_PUBLIC_METRICS"):
+        values["metrics_public"] = os.environ["CURATION_API_PUBLIC_METRICS"].lower() in ("1", "true", "yes")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ApiSettings(**values)
 

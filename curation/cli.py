@@ -211,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         help="let specs give object-store URI options (?endpoint_override=...); default: only a root's own",
     )
     sv.add_argument("--max-active-jobs", type=int, help="PENDING + RUNNING jobs per user (default 16; 429 beyond)")
+    sv.add_argument(
+        "--public-metrics",
+        action="store_true",
+        help="serve /metrics without a token, with every job's metrics (default: a token; users see their own jobs)",
+    )
     tk = sub.add_parser("token", help="create an API token: prints it once, and the tokens-file entry with its hash")
     tk.add_argument("name")
     tk.add_argument("--admin", action="store_true", help="sees and cancels every user's jobs")
@@ -241,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             generator_key_envs=args.generator_key_env,
             allow_uri_options=args.allow_uri_options or None,
             max_active_jobs=args.max_active_jobs,
+            metrics_public=args.public_metrics or None,
         )
     if args.command == "token":
         from api.settings import hash_token, new_token

@@ -178,7 +178,7 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
         layout.write_bytes(layout.path("README.md"), curate_card(job.name))
         with executor:
             t0 = time.monotonic()
-            _annotate(executor, layout, todo, limits, file_stats, progress)
+            _annotate(executor, job, layout, todo, limits, file_stats, progress)
             phases = {"annotate": time.monotonic() - t0}
             dedup = _dedup(executor, job, files, file_stats, progress)
             phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
@@ -230,7 +230,9 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
     return stats
 
 
-def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: dict, progress: Progress) -> None:
+def _annotate(
+    executor, job: CurateJob, layout: Layout, todo, limits: ReadLimits, file_stats: dict, progress: Progress
+) -> None:
     if not todo:
         return
     pending: dict[int, dict[str, Any]] = defaultdict(
@@ -243,6 +245,7 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     seen = 0
     done = 0
     stage_seconds: dict[str, float] = defaultdict(float)
+    live: dict[str, Any] = {"records": 0, "quarantined": 0, "reasons": {}, "input_bytes": 0}  # this run so far
 
     sizes = {f.ordinal: f.bytes_to_read for f in todo}
     total_size = sum(sizes.values()) if all(v is not None for v in sizes.values()) else None
@@ -269,12 +272,24 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
     last_snapshot = 0.0
 
     def snapshot() -> None:
+        from curation.stages import registry as stage_registry
+
+        parsed = live["records"] - live["quarantined"]
         write_progress(
             layout,
             "annotate",
             input_files=len(uris),
             files_done=done,
             records=seen,
+            quarantined=live["quarantined"],
+            input_bytes=live["input_bytes"],
+            # The funnel of the batches annotated by this run so far (dedup decides later): what the
+            # service's /metrics serves per stage while the job runs.
+            funnel=[
+                {"stage": s, "in": i, "out": o}
+                for s, i, o in stage_registry.funnel_counts(job, parsed, live["reasons"])
+            ],
+            by_reason=live["reasons"],
             stage_seconds={k: round(v, 3) for k, v in stage_seconds.items()},
             records_per_second=round(seen / max(time.monotonic() - t0, 1e-9), 1),
         )
@@ -293,6 +308,9 @@ def _annotate(executor, layout: Layout, todo, limits: ReadLimits, file_stats: di
             p["rows"] += row["rows"]
             seen += row["rows"]
             merge_counts(p["stats"], row["stats"])
+            merge_counts(
+                live, {k: row["stats"].get(k, 0) for k in ("records", "quarantined", "reasons", "input_bytes")}
+            )
             for k, v in row["stats"].get("timings", {}).items():
                 stage_seconds[k] += v
             if row["file_rows"] >= 0:
@@ -410,9 +428,6 @@ def _assemble_stats(
     timings = annotate.get("timings", {})
     from curation.stages import registry as stage_registry
 
-    dropped_by_stage: dict[str, int] = defaultdict(int)
-    for r, n in by_reason.items():
-        dropped_by_stage[stage_registry.funnel_row(r)] += n
     quarantined = total.get("quarantined", 0)
     # The funnel: each stage's in/out among parsed records, in pipeline order (from the stage registry).
     order = stage_registry.funnel_order(job)
@@ -422,15 +437,12 @@ def _assemble_stats(
         for row in rows:  # a stage of several rows (the filters) times each as NAME:ROW
             seconds[row] = timings.get(f"{st.name}:{row}", 0.0) if len(rows) > 1 else timings.get(st.name, 0.0)
     by_stage = [{"stage": "read", "in": records, "out": records - quarantined, "seconds": 0.0}]
-    alive = records - quarantined
     # Exact, MinHash and URL dedup share their key stage and shuffle: their time is split evenly.
     n_dedup = sum(s.endswith("_dedup") for s in order) or 1
     dedup_seconds = (float(dedup["seconds"]) if dedup is not None else 0.0) + timings.get("dedup", 0.0)
-    for s in order:
-        out = alive - dropped_by_stage.get(s, 0)
+    for s, n_in, n_out in stage_registry.funnel_counts(job, records - quarantined, by_reason):
         sec = dedup_seconds / n_dedup if s.endswith("_dedup") else seconds.get(s, 0.0)
-        by_stage.append({"stage": s, "in": alive, "out": out, "seconds": round(sec, 3)})
-        alive = out
+        by_stage.append({"stage": s, "in": n_in, "out": n_out, "seconds": round(sec, 3)})
     by_stage.append(
         {
             "stage": "write",

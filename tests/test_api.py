@@ -397,3 +397,89 @@ def test_fuzzed_requests_never_get_a_server_error(server):
     assert len(calls) >= 10 * len(operations)
     assert not failures, failures[:5]
     assert not undeclared, sorted(set(undeclared))
+
+
+# --- metrics: per job and stage while it runs ----------------------------------------------------
+
+
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return None
+
+
+def _long_corpus(path: Path, n: int) -> Path:
+    """`n` generated English-like documents: enough to watch the funnel grow between scrapes."""
+    import json
+    import random
+
+    words = (
+        "the of and to in a is that for it as was with be by on not he this are or his from at which but "
+        "river city market school winter music garden letter museum village harbour station"
+    ).split()
+    with path.open("w") as f:
+        for i in range(n):
+            rng = random.Random(i)
+            text = " ".join(rng.choice(words) for _ in range(60 + i % 40)) + "."
+            f.write(json.dumps({"id": f"m{i}", "text": text}) + "\n")
+    return path
+
+
+def test_metrics_follow_a_running_job_stage_by_stage(server, tmp_path):
+    """/metrics during a running job: per-stage counters of that job grow from scrape to scrape, drops are
+    labelled by stage and reason; a user sees only their jobs, an admin all, no token gets 401; durations of
+    finished jobs appear once it ends."""
+    src = _long_corpus(server.root / f"{tmp_path.name}.jsonl", 60_000)
+    spec = {
+        "name": "metrics-watch",
+        "output": str(server.out(tmp_path.name)),
+        "languages": "all",
+        "inputs": [{"path": str(src), "format": "jsonl", "source": "gen"}],
+        "stages": {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}}},
+        "execution": {"batch_size": 500},
+    }
+    r = server.call("POST", "/v1/jobs", json=spec)
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    server.wait_state(job_id, {"RUNNING"}, timeout=120)
+    assert server.call("GET", "/metrics", who=None).status_code == 401
+    seen: list[float] = []
+    reasons = None
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        text = server.call("GET", "/metrics").text
+        value = _metric(text, "curation_job_stage_records", job=job_id, stage="langid", side="in")
+        if value is not None and (not seen or value != seen[-1]):
+            seen.append(value)
+            reasons = _metric(text, "curation_job_dropped_records", job=job_id, stage="gopher_quality")
+        if len(seen) >= 3 or server.call("GET", f"/v1/jobs/{job_id}").json()["state"] != "RUNNING":
+            break
+        time.sleep(0.3)
+    assert len(seen) >= 2 and seen == sorted(seen) and seen[-1] <= 60_000, seen
+    assert reasons is not None and reasons > 0  # e.g. stage="gopher_quality", reason="gopher_quality:stop_words"
+    admin = server.call("GET", "/metrics", who="root").text
+    others = server.call("GET", "/metrics", who="bob").text
+    if _metric(admin, "curation_job_stage_records", job=job_id) is not None:  # (unless it ended in between)
+        assert _metric(others, "curation_job_stage_records", job=job_id) is None
+    done = server.wait_state(job_id, {"SUCCEEDED", "FAILED", "CANCELLED"}, timeout=300)
+    assert done["state"] == "SUCCEEDED", done
+    text = server.call("GET", "/metrics").text
+    assert _metric(text, "curation_job_stage_records", job=job_id) is None  # only running jobs
+    assert _metric(text, "curation_job_duration_seconds_count", kind="curate", state="SUCCEEDED") >= 1
+    assert _metric(text, "curation_jobs_by_kind", kind="curate", state="SUCCEEDED") >= 1
+
+
+def test_public_metrics_need_no_token(tmp_path, ray_head):
+    address, env = ray_head
+    srv = Server(tmp_path, address, env, extra=("--public-metrics",))
+    srv.start()
+    try:
+        r = srv.call("GET", "/metrics", who=None)
+        assert r.status_code == 200 and "curation_api_requests_total" in r.text
+        assert srv.call("GET", "/v1/jobs", who=None).status_code == 401  # the rest still needs one
+    finally:
+        srv.stop()

@@ -134,6 +134,20 @@ def funnel_row(reason: str) -> str:
     return DEDUP_FUNNEL.get(reason, reason.split(":")[0])
 
 
+def funnel_counts(job: Any, parsed: int, by_reason: dict[str, int]) -> list[tuple[str, int, int]]:
+    """(row, in, out) of the funnel after `read`, in pipeline order, from the parsed records and the drops so
+    far: what stats.json holds at the end and progress.json while the job runs."""
+    dropped: dict[str, int] = {}
+    for reason, n in by_reason.items():
+        row = funnel_row(reason)
+        dropped[row] = dropped.get(row, 0) + n
+    out, alive = [], parsed
+    for row in funnel_order(job):
+        out.append((row, alive, alive - dropped.get(row, 0)))
+        alive -= dropped.get(row, 0)
+    return out
+
+
 def output_columns(job: Any) -> list[str]:
     """Columns the job's stages add that are written beside the documents (scores, flags)."""
     return list(dict.fromkeys(c for s in plan(job) for c in s.score_columns()))
