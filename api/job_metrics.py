@@ -51,6 +51,11 @@ def render(running: list[tuple[Any, dict | None]], finished: list[Any], counts: 
     phase = GaugeMetricFamily(
         "curation_job_phase", "1 for the phase a running job is in", labels=[*JOB_LABELS, "phase"]
     )
+    mix_tokens = GaugeMetricFamily(
+        "curation_mix_bucket_tokens",
+        "a running mix job's tokens per bucket: in the pool, and allocated to the mixture",
+        labels=[*JOB_LABELS, "bucket", "tokens"],
+    )
     for row, prog in running:
         base = [row.id, row.name, row.owner, row.kind or "curate"]
         if not prog:
@@ -73,6 +78,9 @@ def render(running: list[tuple[Any, dict | None]], finished: list[Any], counts: 
             dropped.add_metric([*base, funnel_row(reason), reason], n)
         for stage, sec in sorted((prog.get("stage_seconds") or {}).items()):
             seconds.add_metric([*base, stage], sec)
+        for key, what in (("pool_tokens", "pool"), ("allocated_tokens", "allocated")):
+            for bucket, n in sorted((prog.get(key) or {}).items()):
+                mix_tokens.add_metric([*base, bucket, what], n)
     by_state = GaugeMetricFamily(
         "curation_jobs_by_kind", "jobs in the store by kind and state", labels=["kind", "state"]
     )
@@ -87,7 +95,6 @@ def render(running: list[tuple[Any, dict | None]], finished: list[Any], counts: 
     for (kind, state), values in sorted(agg.items()):
         durations.add_metric([kind, state], count_value=len(values), sum_value=sum(values))
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        _Snapshot([records, dropped, read, quarantined, in_bytes, seconds, files, phase, by_state, durations])
-    )
+    families = [records, dropped, read, quarantined, in_bytes, seconds, files, phase, mix_tokens, by_state, durations]
+    registry.register(_Snapshot(families))
     return generate_latest(registry)

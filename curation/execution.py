@@ -12,6 +12,7 @@ hand data on through files (`curation.exchange`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -320,7 +321,7 @@ class RayExecutor:
             extra = {"num_gpus": gpus} if gpus else {}
             if any(s.resources.model for s in group):
                 ds = ds.map_batches(
-                    _StageUDF,
+                    _named_udf(names),
                     fn_constructor_args=(job, names),
                     batch_size=None,
                     batch_format="pyarrow",
@@ -511,30 +512,102 @@ def _build_stages(job: CurateJob, names: list[str] | None = None) -> list[Stage]
     return stage_registry.build(job, names)
 
 
+def _operator_name(names: list[str]) -> str:
+    """What the Ray dashboard calls a pool's operator: MapBatches(Stages[langid+filters])."""
+    return f"Stages[{'+'.join(names)}]"
+
+
+class _StageMetrics:
+    """Ray metrics (`ray.util.metrics`, exported by every node's metrics agent to Prometheus, shown in the Ray
+    dashboard) of the stages a worker runs: records in and out, and drops by stage and reason; the same
+    counts as the job's funnel, seen from the cluster."""
+
+    def __init__(self, job: CurateJob, names: list[str]):
+        from ray.util.metrics import Counter
+
+        self.tags = {"job": job.name, "stages": "+".join(names)}
+        self.broken = False
+        self.records = Counter(
+            "curation_stage_records", "records into and out of a pool of stages", tag_keys=("job", "stages", "side")
+        )
+        self.dropped = Counter(
+            "curation_stage_dropped", "records a stage dropped, by reason", tag_keys=("job", "stage", "reason")
+        )
+
+    @staticmethod
+    def _alive(t: pa.Table) -> np.ndarray:
+        m = pc.is_null(t["error"])
+        if "drop_reason" in t.column_names:  # the first pool's input is as read: no drops yet
+            m = pc.and_(m, pc.is_null(t["drop_reason"]))
+        return np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool)
+
+    def observe(self, before: pa.Table, after: pa.Table) -> None:
+        """Best effort: a metrics failure is logged once and never fails a batch."""
+        if self.broken:
+            return
+        try:
+            self._observe(before, after)
+        except Exception as e:  # noqa: BLE001 - metrics must not take the job down
+            self.broken = True
+            logging.getLogger(__name__).warning("stage metrics off in this worker: %s: %s", type(e).__name__, e)
+
+    def _observe(self, before: pa.Table, after: pa.Table) -> None:
+        was, now = self._alive(before), self._alive(after)
+        for side, n in (("in", int(was.sum())), ("out", int(now.sum()))):
+            if n:  # Ray counters take only positive increments
+                self.records.inc(n, {**self.tags, "side": side})
+        gone = was & ~now
+        if gone.any():
+            reasons = pc.value_counts(pc.filter(after["drop_reason"], pa.array(gone)))
+            for item in reasons.to_pylist():
+                if item["values"] is not None:
+                    reason = item["values"]
+                    tags = {"job": self.tags["job"], "stage": stage_registry.funnel_row(reason), "reason": reason}
+                    self.dropped.inc(item["counts"], tags)
+
+
 def _stage_fn(job: CurateJob, names: list[str]) -> Callable[[pa.Table], pa.Table]:
     """Stages that hold no model as a plain function for a Ray task pool (set up once per task process)."""
     built: list[Stage] = []
+    metrics: list[_StageMetrics] = []
 
     def fn(t: pa.Table) -> pa.Table:
         if not built:
             built.extend(_build_stages(job, names))
-        return stage_registry.run(t, built)
+            metrics.append(_StageMetrics(job, names))
+        out = stage_registry.run(t, built)
+        metrics[0].observe(t, out)
+        return out
 
+    fn.__name__ = fn.__qualname__ = _operator_name(names)
     return fn
 
 
 class _StageUDF:
-    """Ray Data actor of one pool: its stages set up once per actor, then called for every batch."""
+    """Ray Data actor of one pool: its stages set up once per actor, then called for every batch.
+
+    Ray logs "has constructor arguments in the object store and max_restarts > 0" when Ray Data starts these
+    actors: Ray Data itself passes its actor-location tracker (a detached actor) to every map worker's
+    constructor (ray-project/ray#57733); the arguments here are a few kB and are inlined. A restarted actor
+    still finds the tracker, which is detached and lives as long as the job's Ray Data execution."""
 
     def __init__(self, job: CurateJob, names: list[str]):
         self.stages = _build_stages(job, names)
+        self.metrics = _StageMetrics(job, names)
         self.calls = 0
 
     def __call__(self, t: pa.Table) -> pa.Table:
         self.calls += 1
         if self.calls % 50 == 0:
             pa.default_memory_pool().release_unused()  # see _releasing: an actor sees every block of a job
-        return stage_registry.run(t, self.stages)
+        out = stage_registry.run(t, self.stages)
+        self.metrics.observe(t, out)
+        return out
+
+
+def _named_udf(names: list[str]) -> type:
+    """_StageUDF under the name of its stages, so Ray Data's operator (and the dashboard) says which they are."""
+    return type(_operator_name(names), (_StageUDF,), {"__qualname__": _operator_name(names)})
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from curation.execution import executor_for, tables_with_actor
-from curation.job import claim_output
+from curation.job import claim_output, write_progress
 from curation.outputs import Layout
 from curation.progress import Progress
 from curation.spec import SpecError, model_yaml
@@ -112,6 +112,8 @@ def _run_mix(
             f"buckets ({time.monotonic() - t0:.1f}s)"
         )
         alloc, source = _alloc_for(job, tokens, job.target_tokens, job.max_epochs)
+        # Where the mixture stands per bucket (the service's /metrics serves it while the job runs).
+        write_progress(layout, "mixture", documents=documents, pool_tokens=tokens, allocated_tokens=alloc.tokens)
         manifest = build_mixture(
             executor,
             layout,
@@ -129,6 +131,13 @@ def _run_mix(
             compression=compression,
         )
         progress.say(f"main mixture: {manifest['achieved_tokens']:,} tokens in {len(manifest['shards'])} shard(s)")
+        write_progress(
+            layout,
+            "long_context" if job.long_context is not None else "report",
+            documents=documents,
+            pool_tokens=tokens,
+            allocated_tokens=alloc.tokens,
+        )
         long_manifest = None
         if job.long_context is not None:
             from mixtures.long_context import build_long_context
@@ -138,5 +147,11 @@ def _run_mix(
 
     write_mix_report(layout, manifest, long_manifest)
     layout.write_bytes(layout.path("README.md"), mix_card(job.name, manifest, long_manifest is not None))
+    write_progress(
+        layout,
+        "done",
+        achieved_tokens=manifest["achieved_tokens"],
+        allocated_tokens={b["name"]: b["allocated_tokens"] for b in manifest["buckets"]},
+    )
     progress.say(f"done in {time.monotonic() - t0:.1f}s: {layout.path('manifest.json')}")
     return manifest

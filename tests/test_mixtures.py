@@ -126,6 +126,14 @@ def test_pool_has_many_buckets_over_languages_and_domains(weights):
     assert len({b.split("/")[0] for b in w}) >= 3 and len({b.split("/")[1] for b in w}) >= 5
 
 
+def test_progress_holds_the_allocation_per_bucket(mixture):
+    """OUT/progress.json (what the service's /metrics reads while a mix job runs) has each bucket's tokens."""
+    out, m = mixture
+    prog = json.loads((out / "progress.json").read_text())
+    assert prog["phase"] == "done" and prog["achieved_tokens"] == m["achieved_tokens"]
+    assert prog["allocated_tokens"] == {b["name"]: b["allocated_tokens"] for b in m["buckets"]}
+
+
 def test_achieved_tokens_match_allocation_recounted_from_shards(mixture, weights):
     out, m = mixture
     recount = _recount(out, m)
