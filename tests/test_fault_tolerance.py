@@ -176,9 +176,10 @@ def test_killed_stage_actor_is_replaced_and_output_is_identical(shards, undistur
         work = out / "_work" / "annotated"
         if work.exists() and any(work.rglob("*.parquet")):  # batches are flowing through the actors
             # Ray's workers are descendants of this process (the suite's own Ray session); an actor of the
-            # stage pools names itself ray::MapWorker(MapBatches(_StageUDF)).
+            # stage pools names itself after its stages: ray::MapWorker(MapBatches(Stages[domain+langid])).
+            # (so this test also checks that the operators are named after their stages)
             stage_actors = [
-                pid for pid, cmd in descendants(os.getpid()).items() if "MapWorker" in cmd and "_StageUDF" in cmd
+                pid for pid, cmd in descendants(os.getpid()).items() if "MapWorker" in cmd and "Stages[" in cmd
             ]
             if stage_actors:
                 killed = stage_actors[0]
