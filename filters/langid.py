@@ -36,7 +36,9 @@ def sample_text(text: str, sample_chars: int) -> str:
 
 
 class LanguageIdentifier:
-    """fastText language ID over batches: labels (ISO 639 codes as the model names them) and scores."""
+    """fastText language ID over batches: labels and scores. Labels are the job's codes: lid.176's ISO 639-1
+    ones as they are; a GlotLID-style model's ISO 639-3 + script labels (`__label__zsm_Latn`) mapped to them
+    (`ms`, filters/languages.py), with the script kept (`predict_scripts`)."""
 
     def __init__(self, model_path: str | Path | None = None, sample_chars: int = 2000):
         import fasttext
@@ -48,12 +50,26 @@ class LanguageIdentifier:
         self.model = fasttext.load_model(str(path))
         self.model_path = str(path)
         self.sample_chars = sample_chars
+        from filters.languages import split_label
+
+        self._split = split_label
+        self.labels_have_scripts = any(split_label(lab.removeprefix("__label__"))[1] for lab in self.model.get_labels())
 
     def predict(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        langs, scores, _ = self.predict_scripts(texts)
+        return langs, scores
+
+    def predict_scripts(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, list[str | None]]:
+        """(language codes, scores, scripts): scripts are None unless the model's labels carry them."""
         if not texts:
-            return [], np.zeros(0, dtype=np.float32)
+            return [], np.zeros(0, dtype=np.float32), []
         labels, scores = self.model.predict([sample_text(t, self.sample_chars) for t in texts], k=1)
-        langs = [lab[0].removeprefix("__label__") if lab else "und" for lab in labels]
+        raw = [lab[0].removeprefix("__label__") if lab else "und" for lab in labels]
+        if self.labels_have_scripts:
+            pairs = [self._split(r) for r in raw]
+            langs, scripts = [p[0] for p in pairs], [p[1] for p in pairs]
+        else:
+            langs, scripts = raw, [None] * len(raw)
         for i, lang in enumerate(langs):
             # lid.176 calls short Chinese passages Japanese; Japanese prose without any kana does
             # not occur, so a Han-only "ja" text is Chinese.
@@ -61,7 +77,7 @@ class LanguageIdentifier:
                 langs[i] = "zh"
         # fastText's softmax can overshoot 1.0 by a hair; keep scores probabilities.
         score = np.clip(np.array([s[0] if len(s) else 0.0 for s in scores], dtype=np.float32), 0.0, 1.0)
-        return langs, score
+        return langs, score, scripts
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -8,12 +8,22 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, model_validator
 
-from curation.specbase import Strict
+from curation.specbase import KeyErrors, Strict
 from curation.stages.base import Resources, Stage, alive_mask, set_column, values, with_reasons, with_texts
 
 
 class LangIdSpec(Strict):
-    model: str | None = Field(None, description="path to a fastText LID model; default: bundled lid.176.ftz")
+    model: str | None = Field(
+        None,
+        description="path to a fastText LID model; default: bundled lid.176.ftz. Labels may be ISO 639-1 (lid.176) "
+        "or ISO 639-3 + script (GlotLID: __label__zsm_Latn), mapped to the job's codes (ms) with the script in "
+        "the column lang_script",
+    )
+    thresholds_file: str | None = Field(
+        None,
+        description="YAML {language: minimum score} for this model (after min_score_by_lang, before min_score), "
+        "e.g. FineWeb-2's per-language GlotLID cut-offs",
+    )
     min_score: float = Field(
         0.5,
         ge=0.0,
@@ -49,6 +59,28 @@ class LangIdSpec(Strict):
     )
 
     @model_validator(mode="after")
+    def _files_exist(self) -> "LangIdSpec":
+        from curation.specbase import local_file_error
+
+        for key, what in (("model", "language-ID model"), ("thresholds_file", "thresholds file")):
+            path = getattr(self, key)
+            if path is not None and (err := local_file_error(path, what)):
+                raise KeyErrors([(key, err)])
+        return self
+
+    def model_thresholds(self) -> dict[str, float]:
+        """The thresholds file's table (empty without one); its errors name the file."""
+        if self.thresholds_file is None:
+            return {}
+        import yaml
+
+        with open(self.thresholds_file, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict) or not all(isinstance(v, (int, float)) for v in data.values()):
+            raise ValueError(f"{self.thresholds_file}: expected a mapping of language -> minimum score")
+        return {str(k): float(v) for k, v in data.items()}
+
+    @model_validator(mode="after")
     def _resolve_zawgyi(self) -> "LangIdSpec":
         from filters.zawgyi import converter_available, default_policy
 
@@ -76,15 +108,18 @@ class LangId(Stage):
     description = "language ID (fastText lid.176 by default) and the language policy"
 
     def reads(self) -> list[tuple[str, str]]:
-        return [("model", self.spec.model)] if self.spec.model else []
+        return [(k, getattr(self.spec, k)) for k in ("model", "thresholds_file") if getattr(self.spec, k)]
 
     def score_columns(self) -> list[str]:
-        return []  # lang and lang_score are core columns of every output
+        # lang and lang_score are core columns of every output; a custom model's script (GlotLID labels
+        # carry one; null for models whose labels do not) is written too
+        return ["lang_script"] if self.spec.model else []
 
     def setup(self) -> None:
         from filters.langid import LanguageIdentifier
 
         self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars)
+        self.model_thresholds = self.spec.model_thresholds()
 
     def process(self, table: pa.Table) -> pa.Table:
         from filters.langid import bundled_thresholds, sample_text
@@ -94,11 +129,12 @@ class LangId(Stage):
         texts = table["text"].to_pylist()
         parsed = [i for i, t in enumerate(texts) if t is not None]
         langs: list[str | None] = [None] * len(texts)
+        scripts: list[str | None] = [None] * len(texts)
         scores = np.full(len(texts), np.nan, dtype=np.float32)
         if parsed:
-            pl, ps = self.lid.predict([texts[i] for i in parsed])
+            pl, ps, psc = self.lid.predict_scripts([texts[i] for i in parsed])
             for j, i in enumerate(parsed):
-                langs[i] = pl[j]
+                langs[i], scripts[i] = pl[j], psc[j]
             scores[parsed] = ps
         alive = alive_mask(table)
         reasons = table["drop_reason"].to_pylist()
@@ -138,7 +174,7 @@ class LangId(Stage):
                     continue
                 if spec.other_languages == "other":
                     langs[i] = "other"
-            min_score = spec.min_score_by_lang.get(lang)
+            min_score = spec.min_score_by_lang.get(lang, self.model_thresholds.get(lang))
             if min_score is None:
                 min_score = defaults.get(lang, spec.min_score)
             if scores[i] < min_score:
@@ -149,6 +185,8 @@ class LangId(Stage):
                     reasons[i] = "langid:script_mismatch"
         table = set_column(table, "lang", langs, pa.string())
         table = set_column(table, "lang_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
+        if spec.model:
+            table = set_column(table, "lang_script", scripts, pa.string())
         if rewritten:
             table = with_texts(table, texts)
         return with_reasons(table, reasons)
