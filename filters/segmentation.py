@@ -3,7 +3,8 @@
 Heuristic filters count words and MinHash builds word n-grams, so both need to know what a
 word is. Languages written with spaces use one compiled regex (a fast stand-in for spaCy, which
 datatrove uses for English and which runs at about a tenth of the speed). Scripts written without
-spaces (zh, ja, th, lo, km, my) are split into one token per character of that script: 6x to 60x
+spaces (zh, ja, th, lo, km, my) are split into one token per character of that script (a run of digits,
+in any script, is one token, as a number is one word elsewhere): 6x to 60x
 faster than dictionary segmenters, and the per-language thresholds are derived in these units
 (bench/README.md has the measurements). Dictionary segmenters (filters/dictionary_segmenters.py,
 extra `segmenters`) plug in per language with `register_segmenter`.
@@ -21,8 +22,11 @@ Segmenter = Callable[[str], list[str]]
 # every other non-space character is a token of its own, as spaCy does for punctuation.
 _WORD_OR_SYMBOL = regex.compile(r"[\p{L}\p{M}\p{N}_]+(?:['’\-][\p{L}\p{M}\p{N}_]+)*|[^\s\p{L}\p{M}\p{N}_]")
 _UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+# A run of digits (Thai, Lao, Khmer, Burmese digits belong to their scripts; 1,250 / 04.19 / 12/01 with
+# their separators) is one token, as a number is one word in spaced languages: one token per digit made
+# every date and price count several times against the share of tokens with a letter.
 _CHAR_OR_WORD = regex.compile(
-    rf"[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*|[^\s\p{{L}}\p{{M}}\p{{N}}_]",
+    rf"\p{{N}}+(?:[.,:/]\p{{N}}+)*|[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*|[^\s\p{{L}}\p{{M}}\p{{N}}_]",
     regex.V1,
 )
 _IS_WORD = regex.compile(r"[\p{L}\p{N}]")
@@ -30,7 +34,7 @@ _IS_WORD = regex.compile(r"[\p{L}\p{N}]")
 # text instead of tokenizing, lower-casing and filtering token by token (MinHash's hot path).
 _WORD_ONLY = regex.compile(r"[\p{L}\p{M}\p{N}_]*[\p{L}\p{N}][\p{L}\p{M}\p{N}_]*(?:['’\-][\p{L}\p{M}\p{N}_]+)*")
 _CHAR_OR_WORD_ONLY = regex.compile(
-    rf"[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*[\p{{L}}\p{{N}}--{_UNSPACED_SCRIPTS}]"
+    rf"\p{{N}}+(?:[.,:/]\p{{N}}+)*|[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*[\p{{L}}\p{{N}}--{_UNSPACED_SCRIPTS}]"
     rf"[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*",
     regex.V1,
 )

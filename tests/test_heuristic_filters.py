@@ -469,3 +469,27 @@ def test_chinese_lines_count_words_with_the_segmenter():
 
     zh = "\n".join(f"第{i}条 人人生而自由，在尊严和权利上一律平等。" for i in range(6))
     assert C4Quality()([zh], ["zh"]).reasons == [None]
+
+
+def test_digit_runs_are_one_token_in_unspaced_scripts():
+    """A number is one word in every script: Thai dates, prices and times (Arabic or Thai digits) used to be
+    one token per digit, and clean Thai news and announcements failed gopher_quality:alpha_words."""
+    from filters.segmentation import tokenize, words
+
+    text = "ราคา 1,250 บาท เมื่อ ๑๒/๐๑/๒๕๖๖ เวลา 04.19 น."
+    toks = tokenize(text, "th")
+    assert {"1,250", "๑๒/๐๑/๒๕๖๖", "04.19"} <= set(toks) and "๑" not in toks
+    assert words(text, "th") == [t for t in toks if t not in {".", " "}]
+    assert tokenize("2023年12月1日", "zh") == ["2023", "年", "12", "月", "1", "日"]
+    base = [
+        "การยอมรับนับถือเกียรติศักดิ์ประจำตัว และสิทธิเท่าเทียมกันของสมาชิกทั้งหลาย",
+        "โดยที่การไม่นำพาและการเหยียดหยามต่อสิทธิมนุษยชน ยังผลให้มีการกระทำอันป่าเถื่อน",
+        "มนุษย์เป็นหลักมูลเหตุแห่งอิสรภาพ ความยุติธรรม และสันติภาพในโลก",
+        "สมัชชาจึงประกาศปฏิญญาสากลว่าด้วยสิทธิมนุษยชนนี้ ให้เป็นมาตรฐานร่วมกัน",
+        "บุคคลทั้งหลายเกิดมามีอิสระและเสมอภาคกันในเกียรติศักดิ์และสิทธิ",
+    ]
+    dated = [
+        f"{line} ประกาศเมื่อวันที่ {d} ธันวาคม ๒๕๖๖ เวลา 10.{m:02d} น."
+        for line, d, m in zip(base, (10, 11, 12, 13, 14), (5, 15, 25, 35, 45))
+    ]
+    assert GopherQuality()(["\n".join(dated)], ["th"]).reasons == [None]
