@@ -40,7 +40,7 @@ class LanguageIdentifier:
     ones as they are; a GlotLID-style model's ISO 639-3 + script labels (`__label__zsm_Latn`) mapped to them
     (`ms`, filters/languages.py), with the script kept (`predict_scripts`)."""
 
-    def __init__(self, model_path: str | Path | None = None, sample_chars: int = 2000):
+    def __init__(self, model_path: str | Path | None = None, sample_chars: int = 2000, ms_id: bool = True):
         import fasttext
 
         path = Path(model_path) if model_path else bundled_model_path()
@@ -50,6 +50,7 @@ class LanguageIdentifier:
         self.model = fasttext.load_model(str(path))
         self.model_path = str(path)
         self.sample_chars = sample_chars
+        self.ms_id = ms_id  # a second look at `ms`/`id` labels (filters/ms_id.py)
         from filters.languages import split_label
 
         self._split = split_label
@@ -63,7 +64,8 @@ class LanguageIdentifier:
         """(language codes, scores, scripts): scripts are None unless the model's labels carry them."""
         if not texts:
             return [], np.zeros(0, dtype=np.float32), []
-        labels, scores = self.model.predict([sample_text(t, self.sample_chars) for t in texts], k=1)
+        samples = [sample_text(t, self.sample_chars) for t in texts]
+        labels, scores = self.model.predict(samples, k=1)
         raw = [lab[0].removeprefix("__label__") if lab else "und" for lab in labels]
         if self.labels_have_scripts:
             pairs = [self._split(r) for r in raw]
@@ -77,7 +79,26 @@ class LanguageIdentifier:
                 langs[i] = "zh"
         # fastText's softmax can overshoot 1.0 by a hair; keep scores probabilities.
         score = np.clip(np.array([s[0] if len(s) else 0.0 for s in scores], dtype=np.float32), 0.0, 1.0)
+        if self.ms_id:
+            self._malay_or_indonesian(samples, langs, score)
         return langs, score, scripts
+
+    def _malay_or_indonesian(self, samples: list[str], langs: list[str], score: np.ndarray) -> None:
+        """Documents labelled ms or id get the standard their words say (filters/ms_id.py); their score is
+        the model's probability of the pair, the part of its answer this decision keeps."""
+        from filters.ms_id import PAIR, decide
+
+        idx = [i for i, lang in enumerate(langs) if lang in PAIR]
+        if not idx:
+            return
+        pair = [samples[i] for i in idx]
+        top, probs = self.model.predict(pair, k=5)
+        for j, (i, lang) in enumerate(zip(idx, decide(pair))):
+            langs[i] = lang
+            p = sum(
+                float(pr) for lab, pr in zip(top[j], probs[j]) if self._split(lab.removeprefix("__label__"))[0] in PAIR
+            )
+            score[i] = min(1.0, p)
 
 
 # ---------------------------------------------------------------------------------------------------

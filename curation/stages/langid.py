@@ -50,6 +50,11 @@ class LangIdSpec(Strict):
         "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other"
     )
     sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
+    ms_id: bool = Field(
+        True,
+        description="documents the model labels ms or id get Standard Malay or Indonesian by their vocabulary "
+        "(filters/ms_id.py; lid.176 labels most Malay text id); their score is the model's probability of the pair",
+    )
     min_script_share: float | None = Field(
         0.5,
         ge=0.0,
@@ -118,7 +123,7 @@ class LangId(Stage):
     def setup(self) -> None:
         from filters.langid import LanguageIdentifier
 
-        self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars)
+        self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars, self.spec.ms_id)
         self.model_thresholds = self.spec.model_thresholds()
 
     def process(self, table: pa.Table) -> pa.Table:
