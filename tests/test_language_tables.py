@@ -15,60 +15,19 @@ import sys
 from pathlib import Path
 
 import pytest
-import regex
 
 from curation.spec import QWEN29
 from filters import build_language_tables as blt
 from filters.c4 import C4Quality
 from filters.fineweb import FineWebQuality
 from filters.gopher_quality import LANGUAGE_TABLE, STOP_WORDS, GopherQuality
-from filters.heuristics import HEURISTIC_FILTERS
+from filters.language_report import CORRUPTIONS, filter_rates, report
 from filters.segmentation import UNSPACED_LANGUAGES
 from tests.conftest import shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT_DOCS = 40
 PASS_RATE, DROP_RATE = 0.95, 0.90
-
-BOILERPLATE = ["Home | About | Contact | Login", "Share on Facebook | Twitter | Email", "© 2024 All rights reserved"]
-NOISE = " #### @@@ ### $$$ %%% "
-_LATIN = regex.compile(r"\p{Latin}")
-
-
-def run_filters(texts: list[str], lang: str) -> list[str | None]:
-    """The heuristic filters in pipeline order (C4's rewritten text goes on to FineWeb)."""
-    reasons: list[str | None] = [None] * len(texts)
-    current = list(texts)
-    for cls in HEURISTIC_FILTERS.values():
-        alive = [i for i, r in enumerate(reasons) if r is None]
-        result = cls()([current[i] for i in alive], [lang] * len(alive))
-        for k, i in enumerate(alive):
-            reasons[i] = result.reasons[k]
-            if result.texts is not None and result.reasons[k] is None:
-                current[i] = result.texts[k]
-    return reasons
-
-
-def repeat_lines(doc: str, lang: str) -> str:
-    lines = doc.split("\n")
-    return "\n".join(lines + [max(lines, key=len)] * 15)
-
-
-def add_boilerplate(doc: str, lang: str) -> str:
-    return "\n".join(part for line in doc.split("\n") for part in [line, *BOILERPLATE])
-
-
-def add_symbol_noise(doc: str, lang: str) -> str:
-    if lang in UNSPACED_LANGUAGES:
-        return "".join(doc[i : i + 12] + NOISE for i in range(0, len(doc), 12))
-    out = []
-    for line in doc.split("\n"):
-        ws = line.split(" ")
-        out.append(" ".join(" ".join(ws[i : i + 6]) + NOISE for i in range(0, len(ws), 6)))
-    return "\n".join(out)
-
-
-CORRUPTIONS = {"repeated_lines": repeat_lines, "boilerplate": add_boilerplate, "symbol_noise": add_symbol_noise}
 
 
 @pytest.fixture(scope="module")
@@ -142,22 +101,10 @@ def test_length_thresholds_follow_text_density(held_out):
 
 
 def test_clean_pass_and_corrupted_drop_per_language(held_out):
-    other_script = {"latin": held_out["ru"], "other": held_out["en"]}
     rows, failures = [], []
     for lang in QWEN29:
-        docs = held_out[lang]
-        clean = run_filters(docs, lang)
-        pass_rate = sum(r is None for r in clean) / len(docs)
-        rates = {}
-        for name, corrupt in CORRUPTIONS.items():
-            reasons = run_filters([corrupt(d, lang) for d in docs], lang)
-            rates[name] = sum(r is not None for r in reasons) / len(docs)
-        latin = bool(_LATIN.search(docs[0]))
-        replacement = other_script["latin" if latin else "other"]
-        reasons = run_filters(replacement[: len(docs)], lang)
-        rates["other_script"] = sum(r is not None for r in reasons) / len(docs)
-        fails = sorted({r for r in clean if r})
-        rows.append((lang, len(docs), pass_rate, rates, fails))
+        pass_rate, rates, fails = filter_rates(held_out, lang)  # the same measure docs/languages.md reports
+        rows.append((lang, len(held_out[lang]), pass_rate, rates, fails))
         if pass_rate < PASS_RATE:
             failures.append(f"{lang}: clean pass {pass_rate:.0%} ({fails})")
         failures += [f"{lang}: {n} dropped {v:.0%}" for n, v in rates.items() if v < DROP_RATE]
@@ -184,3 +131,11 @@ def test_build_check_reports_no_difference():
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "up to date" in proc.stdout
+
+
+def test_the_languages_page_is_current():
+    """docs/languages.md is what `python -m filters.language_report` writes from the shipped tables."""
+    data_dir = shared_file("lid_udhr.jsonl.gz").parent
+    assert (ROOT / "docs" / "languages.md").read_text(encoding="utf-8") == report(data_dir), (
+        "docs/languages.md is stale: python -m filters.language_report > docs/languages.md"
+    )
