@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from curation.stages.registry import funnel_row
+
 JOB_LABELS = ["job", "name", "owner", "kind"]
 
 
@@ -73,8 +75,6 @@ def render(running: list[tuple[Any, dict | None]], finished: list[Any], counts: 
             records.add_metric([*base, st["stage"], "in"], st["in"])
             records.add_metric([*base, st["stage"], "out"], st["out"])
         for reason, n in sorted((prog.get("by_reason") or {}).items()):
-            from curation.stages.registry import funnel_row
-
             dropped.add_metric([*base, funnel_row(reason), reason], n)
         for stage, sec in sorted((prog.get("stage_seconds") or {}).items()):
             seconds.add_metric([*base, stage], sec)
