@@ -279,10 +279,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
         latency.labels(path).observe(time.perf_counter() - t0)
         return response
 
-    async def principal(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> TokenEntry:
-        entry = tokens.get(hash_token(creds.credentials)) if creds is not None else None
+    async def caller(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> TokenEntry | None:
+        return tokens.get(hash_token(creds.credentials)) if creds is not None else None
+
+    def unauthorized() -> HTTPException:
+        return HTTPException(401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    async def principal(entry: TokenEntry | None = Depends(caller)) -> TokenEntry:
         if entry is None:
-            raise HTTPException(401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
+            raise unauthorized()
         return entry
 
     async def db(request: Request, fn: Callable[[Any], T]) -> T:
@@ -357,13 +362,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
             **error_responses(401),
         },
     )
-    async def metrics(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Response:
+    async def metrics(request: Request, who: TokenEntry | None = Depends(caller)) -> Response:
         # Behind a token like every route, unless the operator made metrics public (a scraper without a token
         # then sees every job's metrics: their ids, names and owners). An admin token sees every job, a user's
-        # token its own.
-        who = tokens.get(hash_token(creds.credentials)) if creds is not None else None
+        # token its own; jobs by state (curation_jobs) are the whole service's, as before per-job metrics.
         if who is None and not settings.metrics_public:
-            raise HTTPException(401, "missing or unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
+            raise unauthorized()
         everyone = settings.metrics_public or (who is not None and who.admin)
 
         def rows(s):
@@ -382,14 +386,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 .scalars()
                 .all()
             )
-            return counts, running, finished
+            by_state = dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+            return counts, running, finished, by_state
 
-        counts, running, finished = await db(request, rows)
-        by_state: dict[str, int] = {}
-        for (_, state), n in counts.items():
-            by_state[state] = by_state.get(state, 0) + n
+        counts, running, finished, by_state = await db(request, rows)
         for state in STATES:
-            jobs_gauge.labels(state).set(by_state.get(state, 0) if everyone else 0)
+            jobs_gauge.labels(state).set(by_state.get(state, 0))
 
         async def progress_of(job: Job) -> dict | None:
             try:

@@ -534,13 +534,6 @@ class _StageMetrics:
             "curation_stage_dropped", "records a stage dropped, by reason", tag_keys=("job", "stage", "reason")
         )
 
-    @staticmethod
-    def _alive(t: pa.Table) -> np.ndarray:
-        m = pc.is_null(t["error"])
-        if "drop_reason" in t.column_names:  # the first pool's input is as read: no drops yet
-            m = pc.and_(m, pc.is_null(t["drop_reason"]))
-        return np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool)
-
     def observe(self, before: pa.Table, after: pa.Table) -> None:
         """Best effort: a metrics failure is logged once and never fails a batch."""
         if self.broken:
@@ -552,7 +545,9 @@ class _StageMetrics:
             logging.getLogger(__name__).warning("stage metrics off in this worker: %s: %s", type(e).__name__, e)
 
     def _observe(self, before: pa.Table, after: pa.Table) -> None:
-        was, now = self._alive(before), self._alive(after)
+        from curation.stages.base import alive_mask
+
+        was, now = alive_mask(before), alive_mask(after)
         for side, n in (("in", int(was.sum())), ("out", int(now.sum()))):
             if n:  # Ray counters take only positive increments
                 self.records.inc(n, {**self.tags, "side": side})

@@ -802,6 +802,22 @@ def test_a_model_outside_the_roots_is_no_existence_oracle(attack):
     assert answers[0] == answers[1] and "not found" not in answers[0]
 
 
+@pytest.mark.parametrize("key", ["model", "thresholds_file"])
+def test_the_langid_files_are_no_existence_oracle_either(attack, key):
+    """The keys added for GlotLID-format models (`stages.langid.model`, `.thresholds_file`): a file outside
+    the roots is refused with the same answer whether it exists or not, naming the key."""
+    answers = []
+    for path in ("/etc/hostname", "/etc/no-such-file.yaml"):
+        spec = demo_spec(str(attack.out("oracle-lid")))
+        spec["stages"]["langid"] = {key: path}
+        r = post(attack, spec)
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert [d["loc"] for d in detail] == [["body", "stages", "langid", key]]
+        answers.append(detail[0]["msg"].replace(path, "PATH"))
+    assert answers[0] == answers[1] and "not found" not in answers[0]
+
+
 def test_removed_tokens_stop_working_without_a_restart(attack):
     original = attack.tokens_file.read_text()
     entries = yaml.safe_load(original)["tokens"]

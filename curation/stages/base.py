@@ -86,8 +86,11 @@ class Stage:
 
 
 def alive_mask(table: pa.Table) -> np.ndarray:
-    """Rows still in play: not quarantined and not dropped by an earlier stage."""
-    m = pc.and_(pc.is_null(table["error"]), pc.is_null(table["drop_reason"]))
+    """Rows still in play: not quarantined and not dropped by an earlier stage (a batch as read has no
+    drop_reason column yet)."""
+    m = pc.is_null(table["error"])
+    if "drop_reason" in table.column_names:
+        m = pc.and_(m, pc.is_null(table["drop_reason"]))
     return np.asarray(m.to_numpy(zero_copy_only=False), dtype=bool)
 
 
