@@ -14,6 +14,13 @@ Reference text
     hash of its id (``is_held_out``: one in four held out); the held-out units are only used by
     ``tests/test_language_tables.py``.
 
+Web pages (``load_web_pages``)
+    The extracted articles (``main_text``, at least 50 words) of the real web pages in
+    ``web_trafilatura_eval.jsonl.gz`` whose declared language lid.176 confirms, split one in four
+    held out by the same hash. Languages with at least ``WEB_MIN_PAGES`` derivation pages (en, de, es,
+    fr, pl) take their median ratios from them (see Thresholds); the held-out pages are measured in
+    docs/languages.md.
+
 Reference documents (``reference_documents``)
     Paragraphs are UDHR units as they are (heading line + text) and groups of five Tatoeba
     sentences on one line. A document is random paragraphs of one split (seeded) joined by
@@ -41,7 +48,9 @@ Thresholds (``derive_row``), FineWeb-2's "median ratio" method
     measures it (mean word length over non-symbol tokens; share of tokens with a letter), and
     Gopher's English threshold is scaled by the ratio of the language's median to the English
     median, so a language whose words are 1.5 times longer gets a band 1.5 times wider at both
-    ends. A safety margin keeps every clean reference document inside: a lower bound is at most
+    ends. Where both the language and English have web pages, the medians are those of the web pages
+    (same register on both sides: the ratio says how the languages differ, not how legal text differs
+    from the web). A safety margin keeps every clean reference document inside: a lower bound is at most
     90% (word length) / 95% (alpha ratio) of the language's 1st percentile, an upper bound at
     least 110% of its 99th percentile. ``min_stop_words`` is the 1st percentile of the number of
     distinct stop words in 50-word windows (Gopher's minimum document) of the reference documents,
@@ -91,6 +100,7 @@ from filters.segmentation import UNSPACED_LANGUAGES, tokenize, words
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 UDHR = DATA_DIR / "lid_udhr.jsonl.gz"
 TATOEBA = DATA_DIR / "lid_tatoeba_laser.jsonl.gz"
+WEB = DATA_DIR / "web_trafilatura_eval.jsonl.gz"
 TABLE_PATH = Path(__file__).resolve().parent / "language_tables.yaml"
 
 SEED = 5
@@ -101,6 +111,8 @@ DERIVATION_DOCS = 200
 CHUNK_WORDS, CHUNK_WORDS_UNSPACED = 100, 200
 N_STOP_WORDS, MIN_STOP_SCORE = 30, 0.10
 WINDOW_WORDS = 50
+WEB_MIN_WORDS = 50  # Gopher's shortest document
+WEB_MIN_PAGES = 10  # derivation pages a language needs for its web-register medians
 
 # Gopher's published English thresholds (datatrove's GopherQualityFilter defaults).
 GOPHER = {
@@ -140,6 +152,37 @@ def load_reference_units(data_dir: Path | None = None) -> dict[str, dict[str, li
                 seen.add(key)
                 units[r["lang"]]["tatoeba"].append((r["id"], key[1]))
     return units
+
+
+def load_web_pages(data_dir: Path | None = None) -> dict[str, list[tuple[str, str]]]:
+    """lang -> [(id, main text)] of the real web pages whose declared language lid.176 confirms.
+
+    The articles trafilatura extracted (`main_text`) of at least WEB_MIN_WORDS words: the clean text a crawl
+    gives after extraction, with its numbers, lists and captions. A fifth of the pages declare a language
+    they are not written in (most of them "en"); only those lid.176 labels as declared are kept.
+    """
+    from filters.langid import LanguageIdentifier
+
+    path = (data_dir / WEB.name) if data_dir else WEB
+    pages: dict[str, list[tuple[str, str]]] = {}
+    if not path.is_file():
+        return pages
+    rows = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            text = unicodedata.normalize("NFC", r.get("main_text") or "").strip()
+            if r["lang"] in QWEN29 and len(text.split()) >= WEB_MIN_WORDS:
+                rows.append((r["lang"], r["id"], text))
+    labels, _ = LanguageIdentifier(pairs=()).predict([t for _, _, t in rows])
+    for (lang, id_, text), label in zip(rows, labels):
+        if label == lang:
+            pages.setdefault(lang, []).append((id_, text))
+    return pages
+
+
+def web_documents(pages: dict[str, list[tuple[str, str]]], lang: str, *, held_out: bool) -> list[str]:
+    return [t for _, t in _split(pages.get(lang, []), held_out)]
 
 
 def _split(items: list[tuple[str, str]], held_out: bool) -> list[tuple[str, str]]:
@@ -280,25 +323,43 @@ def derive_length_thresholds(row: dict, density: tuple[float, float]) -> None:
     row["reference"]["udhr_chars_per_english_char"] = round(n_chars, 3)
 
 
-def derive_row(lang: str, docs: list[str], stop_words: list[str], english_medians: tuple[float, float]) -> dict:
+def _medians(docs: list[str], lang: str) -> tuple[float, float]:
+    stats = [document_stats(d, lang) for d in docs]
+    return _quantile([s[0] for s in stats], 0.5), _quantile([s[1] for s in stats], 0.5)
+
+
+def derive_row(
+    lang: str,
+    docs: list[str],
+    stop_words: list[str],
+    english_medians: tuple[float, float],
+    web: tuple[list[str], tuple[float, float]] | None = None,
+) -> dict:
+    """One language's thresholds. `web`: (the language's web derivation pages, English's web medians);
+    given, the median ratios are taken between web pages of the two languages (the register a crawl gives)
+    instead of between their UDHR + Tatoeba documents. The margin keeps every clean reference document
+    inside either way (web pages are not all clean prose: that is what the rules are for)."""
     stats = [document_stats(d, lang) for d in docs]
     lengths, alphas = [s[0] for s in stats], [s[1] for s in stats]
     med_len, med_alpha = _quantile(lengths, 0.5), _quantile(alphas, 0.5)
+    ratio_len, ratio_alpha = med_len / english_medians[0], med_alpha / english_medians[1]
+    if web is not None:
+        web_len, web_alpha = _medians(web[0], lang)
+        ratio_len, ratio_alpha = web_len / web[1][0], web_alpha / web[1][1]
     row: dict = {"stop_words": stop_words}
     if lang in UNSPACED_LANGUAGES:
         row["min_avg_word_length"] = row["max_avg_word_length"] = None
     else:
-        ratio = med_len / english_medians[0]
         row["min_avg_word_length"] = _round(
-            min(GOPHER["min_avg_word_length"] * ratio, 0.9 * _quantile(lengths, 0.01)), True
+            min(GOPHER["min_avg_word_length"] * ratio_len, 0.9 * _quantile(lengths, 0.01)), True
         )
         row["max_avg_word_length"] = _round(
-            max(GOPHER["max_avg_word_length"] * ratio, 1.1 * _quantile(lengths, 0.99)), False
+            max(GOPHER["max_avg_word_length"] * ratio_len, 1.1 * _quantile(lengths, 0.99)), False
         )
     windows = [c for d in docs for c in _stop_word_windows(d, lang, stop_words)]
     row["min_stop_words"] = max(1, min(GOPHER["min_stop_words"], math.floor(_quantile(windows, 0.01))))
     row["max_non_alpha_words_ratio"] = _round(
-        min(GOPHER["max_non_alpha_words_ratio"] * med_alpha / english_medians[1], 0.95 * _quantile(alphas, 0.01)), True
+        min(GOPHER["max_non_alpha_words_ratio"] * ratio_alpha, 0.95 * _quantile(alphas, 0.01)), True
     )
     row["reference"] = {
         "documents": len(docs),
@@ -306,22 +367,37 @@ def derive_row(lang: str, docs: list[str], stop_words: list[str], english_median
         "median_alpha_words_ratio": round(med_alpha, 3),
         "stop_word_windows_p01": round(_quantile(windows, 0.01), 2),
     }
+    if web is not None:
+        row["reference"].update(
+            web_pages=len(web[0]),
+            web_median_avg_word_length=round(web_len, 2),
+            web_median_alpha_words_ratio=round(web_alpha, 3),
+        )
     return row
+
+
+def web_register_languages(pages: dict[str, list[tuple[str, str]]]) -> set[str]:
+    """Languages (and English) with enough web derivation pages for web-register medians."""
+    have = {lang for lang in pages if len(web_documents(pages, lang, held_out=False)) >= WEB_MIN_PAGES}
+    return have if "en" in have else set()
 
 
 def build_rows(data_dir: Path | None = None) -> dict[str, dict]:
     units = load_reference_units(data_dir)
+    pages = load_web_pages(data_dir)
+    on_web = web_register_languages(pages)
     docs = {lang: reference_documents(lang, units[lang], held_out=False, n=DERIVATION_DOCS) for lang in QWEN29}
-    en_stats = [document_stats(d, "en") for d in docs["en"]]
-    english_medians = (_quantile([s[0] for s in en_stats], 0.5), _quantile([s[1] for s in en_stats], 0.5))
+    english_medians = _medians(docs["en"], "en")
+    english_web = _medians(web_documents(pages, "en", held_out=False), "en") if on_web else None
     rows = {}
     for lang in QWEN29:
+        web = (web_documents(pages, lang, held_out=False), english_web) if lang in on_web and english_web else None
         if lang == "en":  # published Gopher, C4 and FineWeb values, unchanged (datatrove parity)
-            row = derive_row(lang, docs[lang], sorted(GOPHER_ENGLISH_STOP_WORDS), english_medians)
+            row = derive_row(lang, docs[lang], sorted(GOPHER_ENGLISH_STOP_WORDS), english_medians, web)
             derive_length_thresholds(row, (1.0, 1.0))
             row.update(GOPHER, c4=dict(C4), fineweb=dict(FINEWEB))
         else:
-            row = derive_row(lang, docs[lang], derive_stop_words(lang, units[lang]), english_medians)
+            row = derive_row(lang, docs[lang], derive_stop_words(lang, units[lang]), english_medians, web)
             derive_length_thresholds(row, udhr_density(units, lang))
         row["reference"]["udhr_units"] = sum(1 for i, _ in units[lang]["udhr"] if not is_held_out(i))
         row["reference"]["tatoeba_sentences"] = sum(1 for i, _ in units[lang]["tatoeba"] if not is_held_out(i))
@@ -333,13 +409,14 @@ HEADER = """\
 # Per-language stop words and heuristic thresholds, read by filters/gopher_quality.py, filters/c4.py
 # and filters/fineweb.py.
 #
-# GENERATED by filters/build_language_tables.py from the UDHR (primary versions) and Tatoeba text in
-# ../shared/data (lid_udhr.jsonl.gz, lid_tatoeba_laser.jsonl.gz); do not edit by hand. Regenerate with
+# GENERATED by filters/build_language_tables.py from the UDHR (primary versions), Tatoeba text and web pages in
+# ../shared/data (lid_udhr, lid_tatoeba_laser, web_trafilatura_eval .jsonl.gz); do not edit by hand. Regenerate with
 #     python -m filters.build_language_tables
 # and check that this file is current with
 #     python -m filters.build_language_tables --check
 # The method (stop words: frequent in both UDHR and Tatoeba text; thresholds: Gopher's English values
-# scaled by the ratio of the language's median to the English median on clean reference documents,
+# scaled by the ratio of the language's median to the English median on clean reference documents
+# (on real web pages where there are enough of them: de, es, fr, pl),
 # FineWeb-2 style, with a margin around the 1st/99th percentiles; thresholds that count words or
 # characters, i.e. Gopher's document length, C4's words per line, FineWeb's short-line length and
 # newlines per word: scaled by the language's words and characters per English one in the parallel

@@ -10,10 +10,13 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import regex
+
+if TYPE_CHECKING:
+    from filters.language_pairs import WordEvidencePair
 
 _KANA = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
 _HAN = regex.compile(r"\p{Han}")
@@ -40,8 +43,15 @@ class LanguageIdentifier:
     ones as they are; a GlotLID-style model's ISO 639-3 + script labels (`__label__zsm_Latn`) mapped to them
     (`ms`, filters/languages.py), with the script kept (`predict_scripts`)."""
 
-    def __init__(self, model_path: str | Path | None = None, sample_chars: int = 2000, ms_id: bool = True):
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        sample_chars: int = 2000,
+        pairs: Sequence[str] | None = None,
+    ):
         import fasttext
+
+        from filters.language_pairs import DEFAULT_PAIRS, pairs_for
 
         path = Path(model_path) if model_path else bundled_model_path()
         if not path.is_file():
@@ -50,7 +60,8 @@ class LanguageIdentifier:
         self.model = fasttext.load_model(str(path))
         self.model_path = str(path)
         self.sample_chars = sample_chars
-        self.ms_id = ms_id  # a second look at `ms`/`id` labels (filters/ms_id.py)
+        # a second look at the labels of pairs lid.176 confuses (filters/language_pairs.py); () for none
+        self.pairs = pairs_for(DEFAULT_PAIRS if pairs is None else pairs)
         from filters.languages import split_label
 
         self._split = split_label
@@ -79,24 +90,24 @@ class LanguageIdentifier:
                 langs[i] = "zh"
         # fastText's softmax can overshoot 1.0 by a hair; keep scores probabilities.
         score = np.clip(np.array([s[0] if len(s) else 0.0 for s in scores], dtype=np.float32), 0.0, 1.0)
-        if self.ms_id:
-            self._malay_or_indonesian(samples, langs, score)
+        for pair in self.pairs:
+            self._decide_pair(pair, samples, langs, score)
         return langs, score, scripts
 
-    def _malay_or_indonesian(self, samples: list[str], langs: list[str], score: np.ndarray) -> None:
-        """Documents labelled ms or id get the standard their words say (filters/ms_id.py); their score is
+    def _decide_pair(self, pair: WordEvidencePair, samples: list[str], langs: list[str], score: np.ndarray) -> None:
+        """Documents labelled with one of the pair's languages get the one their words say; their score is
         the model's probability of the pair, the part of its answer this decision keeps."""
-        from filters.ms_id import PAIR, decide
-
-        idx = [i for i, lang in enumerate(langs) if lang in PAIR]
+        idx = [i for i, lang in enumerate(langs) if lang in pair.langs]
         if not idx:
             return
-        pair = [samples[i] for i in idx]
-        top, probs = self.model.predict(pair, k=5)
-        for j, (i, lang) in enumerate(zip(idx, decide(pair))):
+        texts = [samples[i] for i in idx]
+        top, probs = self.model.predict(texts, k=5)
+        for j, (i, lang) in enumerate(zip(idx, pair.decide(texts))):
             langs[i] = lang
             p = sum(
-                float(pr) for lab, pr in zip(top[j], probs[j]) if self._split(lab.removeprefix("__label__"))[0] in PAIR
+                float(pr)
+                for lab, pr in zip(top[j], probs[j])
+                if self._split(lab.removeprefix("__label__"))[0] in pair.langs
             )
             score[i] = min(1.0, p)
 

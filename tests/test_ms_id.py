@@ -37,7 +37,7 @@ def test_held_out_malay_and_indonesian_documents(documents, lang):
     assert len(docs) >= 80
     labels, scores = LanguageIdentifier().predict(docs)
     accuracy = sum(label == lang for label in labels) / len(docs)
-    alone, _ = LanguageIdentifier(ms_id=False).predict(docs)
+    alone, _ = LanguageIdentifier(pairs=()).predict(docs)
     print(
         f"\n{lang}: {accuracy:.3f} with the pair decision, {sum(a == lang for a in alone) / len(docs):.3f} lid.176 alone"
     )
@@ -49,7 +49,7 @@ def test_the_pair_decision_touches_only_ms_and_id():
     texts = ["The weather is nice today.", "Das Wetter ist heute schön.", "Saya tidak tahu kerana dia sahaja yang pergi.",
              "Saya tidak tahu karena hanya dia saja yang pergi.", "今天天气很好。"]  # fmt: skip
     with_pair, s1 = LanguageIdentifier().predict(texts)
-    without, s0 = LanguageIdentifier(ms_id=False).predict(texts)
+    without, s0 = LanguageIdentifier(pairs=()).predict(texts)
     assert with_pair[:2] == without[:2] == ["en", "de"] and with_pair[4] == without[4] == "zh"
     assert with_pair[2:4] == ["ms", "id"]
     assert list(s1[[0, 1, 4]]) == list(s0[[0, 1, 4]])

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 from curation.specbase import KeyErrors, Strict
 from curation.stages.base import Resources, Stage, alive_mask, set_column, values, with_reasons, with_texts
+from filters.language_pairs import DEFAULT_PAIRS
 
 
 class LangIdSpec(Strict):
@@ -50,10 +51,11 @@ class LangIdSpec(Strict):
         "drop", description="what happens to documents outside `languages`: dropped, kept, or kept as lang=other"
     )
     sample_chars: int = Field(2000, gt=0, description="characters predicted on (first and middle chunks)")
-    ms_id: bool = Field(
-        True,
-        description="documents the model labels ms or id get Standard Malay or Indonesian by their vocabulary "
-        "(filters/ms_id.py; lid.176 labels most Malay text id); their score is the model's probability of the pair",
+    pairs: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PAIRS),
+        description="language pairs the model confuses, decided again by vocabulary for documents it labels "
+        "with either (filters/language_pairs.py: ms/id, lid.176 labels most Malay text id; ceb/tl, it labels "
+        "a third of Cebuano tl); their score is the model's probability of the pair; [] for none",
     )
     min_script_share: float | None = Field(
         0.5,
@@ -71,6 +73,16 @@ class LangIdSpec(Strict):
             path = getattr(self, key)
             if path is not None and (err := local_file_error(path, what)):
                 raise KeyErrors([(key, err)])
+        return self
+
+    @model_validator(mode="after")
+    def _known_pairs(self) -> "LangIdSpec":
+        from filters.language_pairs import pairs_for
+
+        try:
+            pairs_for(self.pairs)
+        except ValueError as e:
+            raise KeyErrors([("pairs", str(e))]) from None
         return self
 
     def model_thresholds(self) -> dict[str, float]:
@@ -123,7 +135,7 @@ class LangId(Stage):
     def setup(self) -> None:
         from filters.langid import LanguageIdentifier
 
-        self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars, self.spec.ms_id)
+        self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars, self.spec.pairs)
         self.model_thresholds = self.spec.model_thresholds()
 
     def process(self, table: pa.Table) -> pa.Table:
