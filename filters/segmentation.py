@@ -21,12 +21,12 @@ Segmenter = Callable[[str], list[str]]
 # Letters/digits with inner apostrophes or hyphens stay one word ("don't", "state-of-the-art"),
 # every other non-space character is a token of its own, as spaCy does for punctuation.
 _WORD_OR_SYMBOL = regex.compile(r"[\p{L}\p{M}\p{N}_]+(?:['’\-][\p{L}\p{M}\p{N}_]+)*|[^\s\p{L}\p{M}\p{N}_]")
-_UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+UNSPACED_SCRIPTS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
 # A run of digits (Thai, Lao, Khmer, Burmese digits belong to their scripts; 1,250 / 04.19 / 12/01 with
 # their separators) is one token, as a number is one word in spaced languages: one token per digit made
 # every date and price count several times against the share of tokens with a letter.
 _CHAR_OR_WORD = regex.compile(
-    rf"\p{{N}}+(?:[.,:/]\p{{N}}+)*|[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*|[^\s\p{{L}}\p{{M}}\p{{N}}_]",
+    rf"\p{{N}}+(?:[.,:/]\p{{N}}+)*|[{UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{UNSPACED_SCRIPTS}]+(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{UNSPACED_SCRIPTS}]+)*|[^\s\p{{L}}\p{{M}}\p{{N}}_]",
     regex.V1,
 )
 _IS_WORD = regex.compile(r"[\p{L}\p{N}]")
@@ -34,8 +34,8 @@ _IS_WORD = regex.compile(r"[\p{L}\p{N}]")
 # text instead of tokenizing, lower-casing and filtering token by token (MinHash's hot path).
 _WORD_ONLY = regex.compile(r"[\p{L}\p{M}\p{N}_]*[\p{L}\p{N}][\p{L}\p{M}\p{N}_]*(?:['’\-][\p{L}\p{M}\p{N}_]+)*")
 _CHAR_OR_WORD_ONLY = regex.compile(
-    rf"\p{{N}}+(?:[.,:/]\p{{N}}+)*|[{_UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*[\p{{L}}\p{{N}}--{_UNSPACED_SCRIPTS}]"
-    rf"[\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]*(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{_UNSPACED_SCRIPTS}]+)*",
+    rf"\p{{N}}+(?:[.,:/]\p{{N}}+)*|[{UNSPACED_SCRIPTS}]\p{{M}}*|[\p{{L}}\p{{M}}\p{{N}}_--{UNSPACED_SCRIPTS}]*[\p{{L}}\p{{N}}--{UNSPACED_SCRIPTS}]"
+    rf"[\p{{L}}\p{{M}}\p{{N}}_--{UNSPACED_SCRIPTS}]*(?:['’\-][\p{{L}}\p{{M}}\p{{N}}_--{UNSPACED_SCRIPTS}]+)*",
     regex.V1,
 )
 
@@ -92,6 +92,18 @@ def shingle_units(text: str, lang: str | None = None) -> list[str]:
     if lang in CHARACTER_SHINGLE_LANGUAGES:
         return _CHAR_OR_WORD_ONLY.findall(text.lower())
     return words(text, lang)
+
+
+def words_mode(lang: str | None) -> int | None:
+    """How `words(text, lang)` segments, as filters/kernels.py names it: 0 `_WORD_ONLY`, 1 `_CHAR_OR_WORD_ONLY`,
+    None a registered segmenter (which only Python can run)."""
+    seg = get_segmenter(lang)
+    return 0 if seg is _regex_words else 1 if seg is _char_words else None
+
+
+def shingle_mode(lang: str | None) -> int | None:
+    """`words_mode` for `shingle_units`."""
+    return 1 if lang in CHARACTER_SHINGLE_LANGUAGES else words_mode(lang)
 
 
 def mixed_units(text: str) -> list[str]:

@@ -7,8 +7,10 @@ shingle_hash32)` fed the same shingles gives the same signature, and datasketch'
 used against our signatures (e.g. to dedup a new crawl against an earlier corpus).
 
 Why by hand: datasketch hashes each shingle with a Python call and updates one document at a time
-(0.3 to 13 MB/s); here word hashes are cached, n-grams are combined with vector arithmetic and the
-permutations run over a whole batch at once.
+(0.3 to 13 MB/s). Here the compiled kernel (filters/kernels.py) segments, hashes, combines n-grams and
+permutes a whole batch in C; without it (no compiler at install, or a registered segmenter) word hashes
+are cached, n-grams are combined with vector arithmetic and the permutations run over a whole batch at
+once in numpy. Both give the same signatures (tests/test_text_kernels.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Sequence
 import numpy as np
 import xxhash
 
-from filters.segmentation import shingle_units
+from filters.kernels import kernels
+from filters.segmentation import shingle_mode, shingle_units
 
 SCHEME = "affine32"  # recorded in outputs: signatures of other schemes are not comparable
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier for the n-gram polynomial
@@ -86,6 +89,7 @@ class MinHasher:
         self.num_perm = bands * rows
         a, b = permutations(self.num_perm, seed)
         self._a, self._b = a[:, None], b[:, None]
+        self._a_bytes, self._b_bytes = a.tobytes(), b.tobytes()
         self._cache = _WordHashCache()
         gen = np.random.RandomState(seed + 7919)
         self._band_mult = gen.randint(1, 1 << 62, (bands, rows), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -109,6 +113,11 @@ class MinHasher:
         """(len(texts), num_perm) uint32 signatures; a document without words gets all 0xFFFFFFFF."""
         langs = langs if langs is not None else [None] * len(texts)
         out = np.full((len(texts), self.num_perm), 0xFFFFFFFF, dtype=np.uint32)
+        k = kernels()
+        modes = [shingle_mode(lang) for lang in langs] if k is not None else []
+        if k is not None and None not in modes:
+            sig = k.minhash(list(texts), bytes(modes), self.ngram, self._a_bytes, self._b_bytes)
+            return np.frombuffer(sig, dtype=np.uint32).reshape(len(texts), self.num_perm).copy()
         chunk: list[np.ndarray] = []
         idx: list[int] = []
         size = 0

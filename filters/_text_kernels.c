@@ -1,0 +1,348 @@
+/* Compiled kernels for the per-token hot paths (filters/kernels.py is the Python side).
+
+   Segmenting text into words with the `regex` module costs MinHash 60-68% of its time and the
+   heuristic filters about 2.5 passes of the same regex. These functions walk a whole batch of
+   lower-cased strings in C, with the exact rules of filters/segmentation.py's _WORD_ONLY and
+   _CHAR_OR_WORD_ONLY (a state machine over a code-point class table that Python builds from the
+   same `regex` properties, so the two cannot disagree on what a letter or a script is), hash each
+   word with xxh3_64 of its UTF-8 bytes (what curation/dedup/minhash.py's word hashes are), and, for
+   MinHash, combine word n-grams, pre-mix and permute them without leaving C.
+
+   No numpy C API: results are bytes objects the caller views with np.frombuffer, so the build
+   needs only a C compiler and Python's headers. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include "_vendor/xxhash.h"
+
+/* class bits, set by set_classes() from filters/kernels.py */
+#define C_L 1u
+#define C_M 2u
+#define C_N 4u
+#define C_UND 8u
+#define C_UNSPACED 16u
+#define C_W (C_L | C_M | C_N | C_UND)
+#define C_A (C_L | C_N)
+#define N_CODEPOINTS 0x110000
+
+static const uint8_t *classes = NULL;
+static PyObject *classes_ref = NULL;
+/* str.lower() of each Latin-1 character is one Latin-1 character: strings of one byte per character are
+   lower-cased through this table instead of a call to lower() (which builds a new string) */
+static uint8_t lower1[256];
+
+static inline unsigned cls(Py_UCS4 c) { return c < N_CODEPOINTS ? classes[c] : 0u; }
+static inline int is_word_sep(Py_UCS4 c) { return c == '\'' || c == 0x2019 || c == '-'; }
+static inline int is_digit_sep(Py_UCS4 c) { return c == '.' || c == ',' || c == ':' || c == '/'; }
+
+typedef struct {
+    char *buf;
+    size_t cap;
+} scratch_t;
+
+static int scratch_reserve(scratch_t *s, size_t need) {
+    if (need <= s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 256;
+    while (cap < need) cap *= 2;
+    char *p = PyMem_Realloc(s->buf, cap);
+    if (!p) return -1;
+    s->buf = p;
+    s->cap = cap;
+    return 0;
+}
+
+/* xxh3_64 of the UTF-8 bytes of text[start:end] (lone surrogates as 3 bytes, as "surrogatepass"). */
+static int hash_span(int kind, const void *data, Py_ssize_t start, Py_ssize_t end, scratch_t *s, uint64_t *out) {
+    if (scratch_reserve(s, (size_t)(end - start) * 4)) return -1;
+    char *p = s->buf;
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            *p++ = (char)c;
+        } else if (c < 0x800) {
+            *p++ = (char)(0xC0 | (c >> 6));
+            *p++ = (char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            *p++ = (char)(0xE0 | (c >> 12));
+            *p++ = (char)(0x80 | ((c >> 6) & 0x3F));
+            *p++ = (char)(0x80 | (c & 0x3F));
+        } else {
+            *p++ = (char)(0xF0 | (c >> 18));
+            *p++ = (char)(0x80 | ((c >> 12) & 0x3F));
+            *p++ = (char)(0x80 | ((c >> 6) & 0x3F));
+            *p++ = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    *out = XXH3_64bits(s->buf, (size_t)(p - s->buf));
+    return 0;
+}
+
+typedef struct {
+    uint64_t *v;
+    Py_ssize_t n, cap;
+} u64vec;
+
+static int push(u64vec *v, uint64_t x) {
+    if (v->n == v->cap) {
+        Py_ssize_t cap = v->cap ? v->cap * 2 : 1024;
+        uint64_t *p = PyMem_Realloc(v->v, (size_t)cap * sizeof(uint64_t));
+        if (!p) return -1;
+        v->v = p;
+        v->cap = cap;
+    }
+    v->v[v->n++] = x;
+    return 0;
+}
+
+/* Append the word hashes of one lower-cased string to `out`: mode 0 is _WORD_ONLY (words of the
+   languages written with spaces), mode 1 _CHAR_OR_WORD_ONLY (runs of digits, one token per character
+   of the scripts written without spaces, words of the others). */
+static int segment(int kind, const void *data, Py_ssize_t len, int mode, u64vec *out, scratch_t *s) {
+    Py_ssize_t i = 0;
+    /* in mode 1, the letters of the unspaced scripts are not part of words */
+    unsigned wmask = C_W, amask = C_A, exclude = mode ? C_UNSPACED : 0u;
+#define READ(k) PyUnicode_READ(kind, data, (k))
+#define IS_W(c) ((cls(c) & wmask) && !(cls(c) & exclude))
+    while (i < len) {
+        Py_UCS4 c = READ(i);
+        unsigned k = cls(c);
+        Py_ssize_t j;
+        if (mode) {
+            if (k & C_N) { /* \p{N}+(?:[.,:/]\p{N}+)* */
+                j = i + 1;
+                while (j < len && (cls(READ(j)) & C_N)) j++;
+                while (j + 1 < len && is_digit_sep(READ(j)) && (cls(READ(j + 1)) & C_N)) {
+                    j += 2;
+                    while (j < len && (cls(READ(j)) & C_N)) j++;
+                }
+                goto emit;
+            }
+            if (k & C_UNSPACED) { /* one character of the script, with its marks */
+                j = i + 1;
+                while (j < len && (cls(READ(j)) & C_M)) j++;
+                goto emit;
+            }
+        }
+        if (!IS_W(c)) {
+            i++;
+            continue;
+        }
+        { /* W* A W* (?:['’-] W+)* : a run of word characters with a letter or digit in it */
+            int has_a = 0;
+            j = i;
+            while (j < len) {
+                Py_UCS4 d = READ(j);
+                if (!IS_W(d)) break;
+                has_a |= (cls(d) & amask) != 0;
+                j++;
+            }
+            if (!has_a) { /* no match starts anywhere in this run */
+                i = j;
+                continue;
+            }
+            while (j + 1 < len && is_word_sep(READ(j)) && IS_W(READ(j + 1))) {
+                j += 2;
+                while (j < len && IS_W(READ(j))) j++;
+            }
+        }
+    emit: {
+        uint64_t h;
+        if (hash_span(kind, data, i, j, s, &h) || push(out, h)) return -1;
+        i = j;
+    }
+    }
+#undef READ
+#undef IS_W
+    return 0;
+}
+
+static PyObject *set_classes(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *arg;
+    Py_buffer low;
+    if (!PyArg_ParseTuple(args, "Sy*", &arg, &low)) return NULL;
+    if (PyBytes_GET_SIZE(arg) != N_CODEPOINTS || low.len != 256) {
+        PyBuffer_Release(&low);
+        PyErr_SetString(PyExc_ValueError, "class table: bytes of length 0x110000; Latin-1 lower-casing: 256");
+        return NULL;
+    }
+    memcpy(lower1, low.buf, 256);
+    PyBuffer_Release(&low);
+    Py_INCREF(arg);
+    Py_XDECREF(classes_ref);
+    classes_ref = arg;
+    classes = (const uint8_t *)PyBytes_AS_STRING(arg);
+    Py_RETURN_NONE;
+}
+
+/* Lower-case texts[i] and segment it; modes is a bytes of 0/1 per text. */
+static int segment_all(PyObject *texts, const char *modes, Py_ssize_t n, u64vec *hashes, Py_ssize_t *offsets) {
+    scratch_t s = {NULL, 0}, low1 = {NULL, 0};
+    offsets[0] = 0;
+    for (Py_ssize_t d = 0; d < n; d++) {
+        PyObject *t = PyList_GET_ITEM(texts, d);
+        if (t != Py_None) {
+            if (!PyUnicode_Check(t)) {
+                PyErr_Format(PyExc_TypeError, "text %zd is %s, not str", d, Py_TYPE(t)->tp_name);
+                goto fail;
+            }
+            Py_ssize_t len = PyUnicode_GET_LENGTH(t);
+            int rc;
+            if (PyUnicode_KIND(t) == PyUnicode_1BYTE_KIND) {
+                if (scratch_reserve(&low1, (size_t)len + 1)) goto fail;
+                const uint8_t *src = PyUnicode_1BYTE_DATA(t);
+                uint8_t *dst = (uint8_t *)low1.buf;
+                for (Py_ssize_t i = 0; i < len; i++) dst[i] = lower1[src[i]];
+                rc = segment(PyUnicode_1BYTE_KIND, dst, len, modes[d] != 0, hashes, &s);
+            } else {
+                PyObject *low = PyObject_CallMethod(t, "lower", NULL);
+                if (!low) goto fail;
+                rc = segment(PyUnicode_KIND(low), PyUnicode_DATA(low), PyUnicode_GET_LENGTH(low), modes[d] != 0,
+                             hashes, &s);
+                Py_DECREF(low);
+            }
+            if (rc) goto fail;
+        }
+        offsets[d + 1] = hashes->n;
+    }
+    PyMem_Free(s.buf);
+    PyMem_Free(low1.buf);
+    return 0;
+fail:
+    PyMem_Free(s.buf);
+    PyMem_Free(low1.buf);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return -1;
+}
+
+static int check_args(PyObject *texts, Py_buffer *modes) {
+    if (!classes) {
+        PyErr_SetString(PyExc_RuntimeError, "set_classes() was not called");
+        return -1;
+    }
+    if (!PyList_Check(texts)) {
+        PyErr_SetString(PyExc_TypeError, "texts must be a list");
+        return -1;
+    }
+    if (modes->len != PyList_GET_SIZE(texts)) {
+        PyErr_SetString(PyExc_ValueError, "one mode per text");
+        return -1;
+    }
+    return 0;
+}
+
+/* word_hashes(texts, modes) -> (hashes: bytes of uint64, offsets: bytes of int64, len(texts) + 1) */
+static PyObject *word_hashes(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *texts, *result = NULL;
+    Py_buffer modes;
+    if (!PyArg_ParseTuple(args, "Oy*", &texts, &modes)) return NULL;
+    if (check_args(texts, &modes)) goto done;
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    u64vec hashes = {NULL, 0, 0};
+    Py_ssize_t *offsets = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_ssize_t));
+    if (!offsets) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (segment_all(texts, (const char *)modes.buf, n, &hashes, offsets) == 0) {
+        result = Py_BuildValue("(y#y#)", hashes.v ? (const char *)hashes.v : "", (Py_ssize_t)(hashes.n * sizeof(uint64_t)),
+                               (const char *)offsets, (Py_ssize_t)((n + 1) * sizeof(Py_ssize_t)));
+    }
+    PyMem_Free(hashes.v);
+    PyMem_Free(offsets);
+done:
+    PyBuffer_Release(&modes);
+    return result;
+}
+
+static inline uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    return h ^ (h >> 16);
+}
+
+#define POLY 0x9E3779B97F4A7C15ull
+
+/* The permutation loop is most of MinHash once segmentation is compiled: built twice where the compiler
+   can (AVX2 and the baseline, chosen at load time by the CPU), since the baseline x86-64 has no 32-bit
+   vector multiply. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef MULTIVERSION
+#define MULTIVERSION
+#endif
+
+MULTIVERSION
+static void signature_row(const uint64_t *w, Py_ssize_t L, int ngram, const uint32_t *restrict a,
+                          const uint32_t *restrict b, Py_ssize_t P, uint32_t *restrict row) {
+    for (Py_ssize_t p = 0; p < P; p++) row[p] = 0xFFFFFFFFu;
+    if (L == 0) return;
+    Py_ssize_t m = L < ngram ? L : ngram, k = L - m + 1;
+    for (Py_ssize_t s = 0; s < k; s++) {
+        uint64_t h = 0;
+        for (Py_ssize_t j = 0; j < m; j++) h = h * POLY + w[s + j];
+        uint32_t hv = fmix32((uint32_t)(h >> 32) ^ (uint32_t)h);
+        for (Py_ssize_t p = 0; p < P; p++) {
+            uint32_t v = a[p] * hv + b[p];
+            row[p] = v < row[p] ? v : row[p];
+        }
+    }
+}
+
+/* minhash(texts, modes, ngram, a, b) -> bytes of uint32, len(texts) x num_perm: per document the min over
+   its shingles of a * fmix32(shingle) + b (mod 2^32), shingles being the word n-grams' 32-bit hashes
+   (one shingle of all words when there are fewer than n); all 0xFFFFFFFF for a document without words. */
+static PyObject *minhash(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *texts, *result = NULL;
+    Py_buffer modes, abuf, bbuf;
+    int ngram;
+    if (!PyArg_ParseTuple(args, "Oy*iy*y*", &texts, &modes, &ngram, &abuf, &bbuf)) return NULL;
+    u64vec hashes = {NULL, 0, 0};
+    Py_ssize_t *offsets = NULL;
+    if (check_args(texts, &modes)) goto done;
+    if (ngram < 1 || abuf.len != bbuf.len || abuf.len % 4 || abuf.len == 0) {
+        PyErr_SetString(PyExc_ValueError, "ngram >= 1 and a, b: the same number of uint32");
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts), P = abuf.len / 4;
+    const uint32_t *a = (const uint32_t *)abuf.buf, *b = (const uint32_t *)bbuf.buf;
+    offsets = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_ssize_t));
+    if (!offsets) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (segment_all(texts, (const char *)modes.buf, n, &hashes, offsets)) goto done;
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * P * sizeof(uint32_t)));
+    if (!result) goto done;
+    uint32_t *sig = (uint32_t *)PyBytes_AS_STRING(result);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t d = 0; d < n; d++)
+        signature_row(hashes.v + offsets[d], offsets[d + 1] - offsets[d], ngram, a, b, P, sig + d * P);
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_Free(hashes.v);
+    PyMem_Free(offsets);
+    PyBuffer_Release(&modes);
+    PyBuffer_Release(&abuf);
+    PyBuffer_Release(&bbuf);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"set_classes", set_classes, METH_VARARGS, "set_classes(class table: bytes 0x110000, Latin-1 lower: bytes 256)"},
+    {"word_hashes", word_hashes, METH_VARARGS, "word_hashes(texts, modes) -> (uint64 hashes, int64 offsets)"},
+    {"minhash", minhash, METH_VARARGS, "minhash(texts, modes, ngram, a, b) -> uint32 signatures"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_text_kernels", NULL, -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__text_kernels(void) { return PyModule_Create(&module); }

@@ -1,0 +1,59 @@
+"""The compiled text kernels (filters/_text_kernels.c), or None where they could not be built.
+
+The extension is optional (`pip install` builds it with the C compiler it finds; without one the install
+goes on and every caller keeps its pure-Python path, with the same results). Its code-point classes are
+made here from the `regex` module's own properties, so the C state machine and the regexes of
+filters/segmentation.py agree on every letter, mark, digit and script by construction.
+``CURATION_NO_KERNELS=1`` turns the kernels off (for the parity tests and the benchmark's comparison).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from types import ModuleType
+
+import numpy as np
+
+# bits of the class table, as filters/_text_kernels.c reads them
+L, M, N, UNDERSCORE, UNSPACED = 1, 2, 4, 8, 16
+N_CODEPOINTS = 0x110000
+
+
+def class_table() -> bytes:
+    """One byte per code point: which of \\p{L}, \\p{M}, \\p{N}, `_` and the unspaced scripts it is in."""
+    import regex
+
+    from filters.segmentation import UNSPACED_SCRIPTS
+
+    everything = "".join(map(chr, range(N_CODEPOINTS)))
+    table = np.zeros(N_CODEPOINTS, dtype=np.uint8)
+    for bit, pattern in ((L, r"\p{L}+"), (M, r"\p{M}+"), (N, r"\p{N}+"), (UNSPACED, rf"[{UNSPACED_SCRIPTS}]+")):
+        for m in regex.finditer(pattern, everything):
+            table[m.start() : m.end()] |= bit
+    table[ord("_")] |= UNDERSCORE
+    return table.tobytes()
+
+
+@lru_cache(maxsize=1)
+def kernels() -> ModuleType | None:
+    """The extension module, ready to use (its class table set), or None."""
+    if os.environ.get("CURATION_NO_KERNELS", "") not in ("", "0"):
+        return None
+    try:
+        from filters import _text_kernels  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    lower = bytes(ord(chr(c).lower()) for c in range(256))  # each one character: see _text_kernels.c
+    _text_kernels.set_classes(class_table(), lower)
+    return _text_kernels
+
+
+def word_hashes(texts: list[str | None], char_mode: list[bool]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(uint64 xxh3_64 word hashes of all texts, int64 offsets: text i's are hashes[off[i]:off[i+1]]),
+    the words being segmentation.words / shingle_units of the lower-cased text; None without kernels."""
+    k = kernels()
+    if k is None:
+        return None
+    h, off = k.word_hashes(texts, bytes(char_mode))
+    return np.frombuffer(h, dtype=np.uint64), np.frombuffer(off, dtype=np.int64)

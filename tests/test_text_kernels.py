@@ -1,0 +1,104 @@
+"""The compiled text kernels (filters/_text_kernels.c) give exactly what the Python paths give.
+
+Word hashes equal xxh3_64 of every word the segmentation regexes find (both modes: words, and the
+character-or-word units of the scripts written without spaces), on real text of every kind here and on
+generated strings of the characters where the rules have edges (separators, marks, digits of other
+scripts, special lower-casing, surrogates); MinHash signatures equal the numpy path's; a registered
+segmenter still decides for its language; and where a C compiler exists the extension was built."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curation.dedup.minhash import MinHasher
+from filters import kernels as fk
+from filters.segmentation import _CHAR_OR_WORD_ONLY, register_segmenter, unregister_segmenter, words
+from tests.conftest import SHARED_DATA, read_jsonl_gz
+
+EDGES = list("aZz_-'’.,:/ \t\n1２३๓\u0301\u0e31\u0e47กขあアー漢字ÀİΣσςßﬁ\u200b\u00ad") + ["\U0001f600", "\ud800", "𝔘"]
+
+
+def python_hashes(text: str, char_mode: bool) -> list[int]:
+    units = _CHAR_OR_WORD_ONLY.findall(text.lower()) if char_mode else words(text, None)
+    return [xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in units]
+
+
+def kernel_hashes(texts: list[str], char_mode: bool) -> list[list[int]]:
+    got = fk.word_hashes(texts, [char_mode] * len(texts))
+    assert got is not None
+    h, off = got
+    return [h[off[i] : off[i + 1]].tolist() for i in range(len(texts))]
+
+
+needs_kernels = pytest.mark.skipif(
+    fk.kernels() is None, reason="the compiled kernels are not built here (test_built_where_a_compiler_exists)"
+)
+
+
+def test_built_where_a_compiler_exists():
+    if shutil.which("cc") or shutil.which("gcc"):
+        assert fk.kernels() is not None, "a C compiler is here but filters._text_kernels did not build"
+
+
+@needs_kernels
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(EDGES), max_size=40), min_size=1, max_size=8))
+def test_generated_strings_segment_as_the_regexes_do(texts):
+    for char_mode in (False, True):
+        assert kernel_hashes(texts, char_mode) == [python_hashes(t, char_mode) for t in texts]
+
+
+@needs_kernels
+def test_real_text_segments_as_the_regexes_do():
+    texts = []
+    for name in ("lid_udhr.jsonl.gz", "web_trafilatura_eval.jsonl.gz", "code_files.jsonl.gz"):
+        if (SHARED_DATA / name).exists():
+            texts += [r["text"] for r in read_jsonl_gz(SHARED_DATA / name)][:3000]
+    if not texts:
+        pytest.skip("../shared/data not present")
+    for char_mode in (False, True):
+        got = kernel_hashes(texts, char_mode)
+        assert sum(g != python_hashes(t, char_mode) for g, t in zip(got, texts)) == 0
+
+
+@needs_kernels
+def test_none_and_empty_texts_have_no_words():
+    assert kernel_hashes(["", "  ... ", "a"], False) == [[], [], python_hashes("a", False)]
+    h, off = fk.word_hashes([None, "x y"], [False, False])
+    assert off.tolist() == [0, 0, 2]
+
+
+@needs_kernels
+def test_minhash_signatures_equal_the_numpy_path(monkeypatch):
+    texts = ["The quick brown fox jumps over the lazy dog " * 3, "短い文章です。日本語のテキスト。", "", "one two",
+             "สวัสดีครับ วันนี้ 1,250 บาท", "Ang mga tao ay ipinanganak na malaya at pantay-pantay."]  # fmt: skip
+    langs = [None, "ja", None, "en", "th", "tl"]
+    with_kernel = MinHasher(5, 14, 8, 1).signatures(texts, langs)
+    monkeypatch.setenv("CURATION_NO_KERNELS", "1")
+    fk.kernels.cache_clear()
+    try:
+        assert fk.kernels() is None
+        without = MinHasher(5, 14, 8, 1).signatures(texts, langs)
+    finally:
+        monkeypatch.delenv("CURATION_NO_KERNELS")
+        fk.kernels.cache_clear()
+    assert np.array_equal(with_kernel, without)
+    assert (with_kernel[2] == 0xFFFFFFFF).all() and not (with_kernel[0] == 0xFFFFFFFF).all()
+
+
+@needs_kernels
+def test_a_registered_segmenter_still_decides_its_language():
+    texts = ["alpha beta gamma delta epsilon zeta", "alpha beta gamma delta epsilon zeta"]
+    plain = MinHasher(2, 2, 2, 1).signatures(texts, ["xx", "yy"])
+    register_segmenter("xx", lambda t: t.split(" ")[:2])  # a segmenter only Python can run
+    try:
+        seg = MinHasher(2, 2, 2, 1).signatures(texts, ["xx", "yy"])
+    finally:
+        unregister_segmenter("xx")
+    assert not np.array_equal(seg[0], plain[0]) and np.array_equal(seg[1], plain[1])
