@@ -31,6 +31,10 @@
 
 static const uint8_t *classes = NULL;
 static PyObject *classes_ref = NULL;
+/* the script of each letter, as an index into filters/kernels.py's SCRIPTS (0: another one) */
+#define N_SCRIPTS 16
+static const uint8_t *scripts = NULL;
+static PyObject *scripts_ref = NULL;
 /* str.lower() of each Latin-1 character is one Latin-1 character: strings of one byte per character are
    lower-cased through this table instead of a call to lower() (which builds a new string) */
 static uint8_t lower1[256];
@@ -336,7 +340,57 @@ done:
     return result;
 }
 
+static PyObject *set_scripts(PyObject *Py_UNUSED(self), PyObject *arg) {
+    if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) != N_CODEPOINTS) {
+        PyErr_SetString(PyExc_ValueError, "script table: bytes of length 0x110000");
+        return NULL;
+    }
+    Py_INCREF(arg);
+    Py_XDECREF(scripts_ref);
+    scripts_ref = arg;
+    scripts = (const uint8_t *)PyBytes_AS_STRING(arg);
+    Py_RETURN_NONE;
+}
+
+/* letter_scripts(texts) -> bytes of uint32, len(texts) x 16: how many letters (\p{L}) of each script each
+   text has (column 0: scripts not in the table); None counts nothing. */
+static PyObject *letter_scripts(PyObject *Py_UNUSED(self), PyObject *texts) {
+    if (!classes || !scripts) {
+        PyErr_SetString(PyExc_RuntimeError, "set_classes() and set_scripts() were not called");
+        return NULL;
+    }
+    if (!PyList_Check(texts)) {
+        PyErr_SetString(PyExc_TypeError, "texts must be a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * N_SCRIPTS * sizeof(uint32_t)));
+    if (!result) return NULL;
+    uint32_t *out = (uint32_t *)PyBytes_AS_STRING(result);
+    memset(out, 0, (size_t)n * N_SCRIPTS * sizeof(uint32_t));
+    for (Py_ssize_t d = 0; d < n; d++) {
+        PyObject *t = PyList_GET_ITEM(texts, d);
+        if (t == Py_None) continue;
+        if (!PyUnicode_Check(t)) {
+            Py_DECREF(result);
+            PyErr_Format(PyExc_TypeError, "text %zd is %s, not str", d, Py_TYPE(t)->tp_name);
+            return NULL;
+        }
+        int kind = PyUnicode_KIND(t);
+        const void *data = PyUnicode_DATA(t);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(t);
+        uint32_t *row = out + d * N_SCRIPTS;
+        for (Py_ssize_t i = 0; i < len; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (cls(c) & C_L) row[scripts[c] % N_SCRIPTS]++;
+        }
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"set_scripts", set_scripts, METH_O, "set_scripts(script table: bytes 0x110000)"},
+    {"letter_scripts", letter_scripts, METH_O, "letter_scripts(texts) -> uint32 letters per script, n x 16"},
     {"set_classes", set_classes, METH_VARARGS, "set_classes(class table: bytes 0x110000, Latin-1 lower: bytes 256)"},
     {"word_hashes", word_hashes, METH_VARARGS, "word_hashes(texts, modes) -> (uint64 hashes, int64 offsets)"},
     {"minhash", minhash, METH_VARARGS, "minhash(texts, modes, ngram, a, b) -> uint32 signatures"},

@@ -18,6 +18,9 @@ import numpy as np
 # bits of the class table, as filters/_text_kernels.c reads them
 L, M, N, UNDERSCORE, UNSPACED = 1, 2, 4, 8, 16
 N_CODEPOINTS = 0x110000
+# the scripts letter_scripts counts (index 0: every other script); filters/scripts.py's languages use these
+SCRIPTS = ("", "Latin", "Cyrillic", "Arabic", "Hebrew", "Han", "Hiragana", "Katakana", "Hangul", "Thai", "Lao",
+           "Khmer", "Myanmar", "Devanagari", "Bengali")  # fmt: skip
 
 
 def class_table() -> bytes:
@@ -35,6 +38,18 @@ def class_table() -> bytes:
     return table.tobytes()
 
 
+def script_table() -> bytes:
+    """One byte per code point: its index in SCRIPTS (0 for the others)."""
+    import regex
+
+    everything = "".join(map(chr, range(N_CODEPOINTS)))
+    table = np.zeros(N_CODEPOINTS, dtype=np.uint8)
+    for i, name in enumerate(SCRIPTS[1:], start=1):
+        for m in regex.finditer(rf"\p{{Script={name}}}+", everything):
+            table[m.start() : m.end()] = i
+    return table.tobytes()
+
+
 @lru_cache(maxsize=1)
 def kernels() -> ModuleType | None:
     """The extension module, ready to use (its class table set), or None."""
@@ -46,6 +61,7 @@ def kernels() -> ModuleType | None:
         return None
     lower = bytes(ord(chr(c).lower()) for c in range(256))  # each one character: see _text_kernels.c
     _text_kernels.set_classes(class_table(), lower)
+    _text_kernels.set_scripts(script_table())
     return _text_kernels
 
 
@@ -57,3 +73,11 @@ def word_hashes(texts: list[str | None], char_mode: list[bool]) -> tuple[np.ndar
         return None
     h, off = k.word_hashes(texts, bytes(char_mode))
     return np.frombuffer(h, dtype=np.uint64), np.frombuffer(off, dtype=np.int64)
+
+
+def letter_scripts(texts: list[str | None]) -> np.ndarray | None:
+    """(len(texts), 16) uint32: letters of each of SCRIPTS per text; None without kernels."""
+    k = kernels()
+    if k is None:
+        return None
+    return np.frombuffer(k.letter_scripts(texts), dtype=np.uint32).reshape(len(texts), 16)

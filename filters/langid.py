@@ -71,11 +71,15 @@ class LanguageIdentifier:
         langs, scores, _ = self.predict_scripts(texts)
         return langs, scores
 
-    def predict_scripts(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, list[str | None]]:
-        """(language codes, scores, scripts): scripts are None unless the model's labels carry them."""
+    def predict_scripts(
+        self, texts: Sequence[str], samples: list[str] | None = None
+    ) -> tuple[list[str], np.ndarray, list[str | None]]:
+        """(language codes, scores, scripts): scripts are None unless the model's labels carry them.
+        `samples`: the texts' `sample_text`s where the caller has them already."""
         if not texts:
             return [], np.zeros(0, dtype=np.float32), []
-        samples = [sample_text(t, self.sample_chars) for t in texts]
+        if samples is None:
+            samples = [sample_text(t, self.sample_chars) for t in texts]
         labels, scores = self.model.predict(samples, k=1)
         raw = [lab[0].removeprefix("__label__") if lab else "und" for lab in labels]
         if self.labels_have_scripts:

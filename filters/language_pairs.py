@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -49,7 +49,7 @@ class WordEvidencePair:
     def name(self) -> str:
         return f"{self.first}/{self.second}"
 
-    @property
+    @cached_property
     def langs(self) -> frozenset[str]:
         return frozenset((self.first, self.second))
 

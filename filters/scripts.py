@@ -50,3 +50,23 @@ def script_share(text: str, lang: str) -> float | None:
     if not letters:
         return None
     return len(outside.sub("", letters)) / len(letters)
+
+
+def script_shares(samples: list[str], langs: list[str]) -> list[float | None]:
+    """`script_share` of each (sample, language), counted for the whole batch in one compiled pass
+    where filters/kernels.py has its extension (the same figures either way)."""
+    from filters.kernels import SCRIPTS, letter_scripts
+
+    counts = letter_scripts(samples)  # type: ignore[arg-type]
+    if counts is None:
+        return [script_share(t, lang) for t, lang in zip(samples, langs)]
+    total = counts.sum(axis=1)
+    column = {name: i for i, name in enumerate(SCRIPTS) if name}
+    out: list[float | None] = []
+    for i, lang in enumerate(langs):
+        names = LANGUAGE_SCRIPTS.get(lang)
+        if names is None or total[i] == 0:
+            out.append(None)
+        else:
+            out.append(float(sum(int(counts[i, column[s]]) for s in names)) / float(total[i]))
+    return out

@@ -102,3 +102,13 @@ def test_a_registered_segmenter_still_decides_its_language():
     finally:
         unregister_segmenter("xx")
     assert not np.array_equal(seg[0], plain[0]) and np.array_equal(seg[1], plain[1])
+
+
+@needs_kernels
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(EDGES + list("яБعربيשלום각한ไทยລາວខ្មែរမြန်हिंदীবাংলা")), max_size=60), min_size=1, max_size=6))  # fmt: skip
+def test_script_shares_count_as_the_regexes_do(texts):
+    from filters.scripts import LANGUAGE_SCRIPTS, script_share, script_shares
+
+    for lang in [*LANGUAGE_SCRIPTS, "xx"]:
+        assert script_shares(texts, [lang] * len(texts)) == [script_share(t, lang) for t in texts]

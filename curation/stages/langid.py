@@ -140,7 +140,7 @@ class LangId(Stage):
 
     def process(self, table: pa.Table) -> pa.Table:
         from filters.langid import bundled_thresholds, sample_text
-        from filters.scripts import script_share
+        from filters.scripts import script_shares
 
         spec = self.spec
         texts = table["text"].to_pylist()
@@ -148,8 +148,9 @@ class LangId(Stage):
         langs: list[str | None] = [None] * len(texts)
         scripts: list[str | None] = [None] * len(texts)
         scores = np.full(len(texts), np.nan, dtype=np.float32)
+        samples: dict[int, str] = {i: sample_text(cast(str, texts[i]), spec.sample_chars) for i in parsed}
         if parsed:
-            pl, ps, psc = self.lid.predict_scripts([texts[i] for i in parsed])
+            pl, ps, psc = self.lid.predict_scripts([texts[i] for i in parsed], list(samples.values()))
             for j, i in enumerate(parsed):
                 langs[i], scripts[i] = pl[j], psc[j]
             scores[parsed] = ps
@@ -160,11 +161,7 @@ class LangId(Stage):
         if zawgyi_policy != "keep":
             from filters.zawgyi import is_zawgyi, zawgyi_to_unicode
 
-            zg = [
-                int(i)
-                for i in np.flatnonzero(alive)
-                if langs[i] == "my" and is_zawgyi(sample_text(texts[i], spec.sample_chars))
-            ]
+            zg = [i for i in map(int, np.flatnonzero(alive)) if langs[i] == "my" and is_zawgyi(samples[i])]
             if zg and zawgyi_policy == "drop":
                 for i in zg:
                     reasons[i] = "langid:zawgyi"
@@ -176,10 +173,12 @@ class LangId(Stage):
                 pl, ps = self.lid.predict([texts[i] for i in zg])
                 for j, i in enumerate(zg):
                     langs[i] = pl[j]
+                    samples[i] = sample_text(texts[i], spec.sample_chars)
                 scores[zg] = ps
         defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
         targets = self.job.target_languages
         domains = values(table, "domain", "web")
+        check: list[tuple[int, str]] = []  # rows whose script share decides
         for i in np.flatnonzero(alive).tolist():
             if domains[i] == "code":  # a programming language, not a natural one: no language policy
                 langs[i], scores[i] = "code", np.nan
@@ -197,8 +196,11 @@ class LangId(Stage):
             if scores[i] < min_score:
                 reasons[i] = "langid:low_score"
             elif spec.min_script_share is not None:
-                share = script_share(sample_text(texts[i], spec.sample_chars), lang)
-                if share is not None and share < spec.min_script_share:
+                check.append((i, lang))  # the label, also where it became `other`
+        if check:  # one batched pass over the samples the model saw
+            shares = script_shares([samples[i] for i, _ in check], [lang for _, lang in check])
+            for (i, _), share in zip(check, shares):
+                if share is not None and share < cast(float, spec.min_script_share):
                     reasons[i] = "langid:script_mismatch"
         table = set_column(table, "lang", langs, pa.string())
         table = set_column(table, "lang_score", pa.array(scores, mask=np.isnan(scores)), pa.float32())
