@@ -25,6 +25,8 @@
 #define C_N 4u
 #define C_UND 8u
 #define C_UNSPACED 16u
+#define C_SPACE 32u  /* regex's \s */
+#define C_SYMBOL 64u /* filters/gopher_quality.py's SYMBOL_CHARS */
 #define C_W (C_L | C_M | C_N | C_UND)
 #define C_A (C_L | C_N)
 #define N_CODEPOINTS 0x110000
@@ -340,6 +342,382 @@ done:
     return result;
 }
 
+/* ---- tokens with punctuation: filters/segmentation.py's tokenize (_WORD_OR_SYMBOL, _CHAR_OR_WORD) ---- */
+
+#define T_SYMBOL 1u /* every character in SYMBOL_CHARS: not a word for Gopher */
+#define T_LETTER 2u /* has a \p{L} */
+
+typedef struct {
+    uint64_t *hash;
+    uint32_t *len;
+    uint8_t *flags;
+    Py_ssize_t n, cap;
+} tokvec;
+
+static int tok_push(tokvec *v, uint64_t h, uint32_t len, uint8_t flags) {
+    if (v->n == v->cap) {
+        Py_ssize_t cap = v->cap ? v->cap * 2 : 4096;
+        uint64_t *a = PyMem_Realloc(v->hash, (size_t)cap * sizeof(uint64_t));
+        if (!a) return -1;
+        v->hash = a;
+        uint32_t *b = PyMem_Realloc(v->len, (size_t)cap * sizeof(uint32_t));
+        if (!b) return -1;
+        v->len = b;
+        uint8_t *c = PyMem_Realloc(v->flags, (size_t)cap);
+        if (!c) return -1;
+        v->flags = c;
+        v->cap = cap;
+    }
+    v->hash[v->n] = h;
+    v->len[v->n] = len;
+    v->flags[v->n] = flags;
+    v->n++;
+    return 0;
+}
+
+/* mode 0: _WORD_OR_SYMBOL; mode 1: _CHAR_OR_WORD. Tokens keep their case. */
+static int tokenize_one(int kind, const void *data, Py_ssize_t len, int mode, tokvec *out, scratch_t *s) {
+    Py_ssize_t i = 0;
+    unsigned exclude = mode ? C_UNSPACED : 0u;
+#define READ(k) PyUnicode_READ(kind, data, (k))
+#define IS_W(c) ((cls(c) & C_W) && !(cls(c) & exclude))
+    while (i < len) {
+        Py_UCS4 c = READ(i);
+        unsigned k = cls(c);
+        Py_ssize_t j;
+        if (mode && (k & C_N)) {
+            j = i + 1;
+            while (j < len && (cls(READ(j)) & C_N)) j++;
+            while (j + 1 < len && is_digit_sep(READ(j)) && (cls(READ(j + 1)) & C_N)) {
+                j += 2;
+                while (j < len && (cls(READ(j)) & C_N)) j++;
+            }
+        } else if (mode && (k & C_UNSPACED)) {
+            j = i + 1;
+            while (j < len && (cls(READ(j)) & C_M)) j++;
+        } else if (IS_W(c)) { /* W+ (?:['’-] W+)* */
+            j = i + 1;
+            while (j < len && IS_W(READ(j))) j++;
+            while (j + 1 < len && is_word_sep(READ(j)) && IS_W(READ(j + 1))) {
+                j += 2;
+                while (j < len && IS_W(READ(j))) j++;
+            }
+        } else if (!(k & C_SPACE)) {
+            j = i + 1; /* any other character that is not a space: a token of its own */
+        } else {
+            i++;
+            continue;
+        }
+        unsigned all_symbol = C_SYMBOL, letter = 0;
+        for (Py_ssize_t q = i; q < j; q++) {
+            unsigned kq = cls(READ(q));
+            all_symbol &= kq;
+            letter |= kq & C_L;
+        }
+        uint64_t h;
+        if (hash_span(kind, data, i, j, s, &h)) return -1;
+        if (tok_push(out, h, (uint32_t)(j - i), (uint8_t)((all_symbol ? T_SYMBOL : 0u) | (letter ? T_LETTER : 0u))))
+            return -1;
+        i = j;
+    }
+#undef READ
+#undef IS_W
+    return 0;
+}
+
+/* tokens(texts, modes) -> (hashes uint64, lengths uint32, flags uint8, offsets int64 n+1): every token of
+   every text (None: none), xxh3_64 of its UTF-8 bytes as written, its length in code points, T_* flags. */
+static PyObject *tokens(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *texts, *result = NULL;
+    Py_buffer modes;
+    if (!PyArg_ParseTuple(args, "Oy*", &texts, &modes)) return NULL;
+    tokvec v = {NULL, NULL, NULL, 0, 0};
+    scratch_t s = {NULL, 0};
+    Py_ssize_t *offsets = NULL;
+    if (check_args(texts, &modes)) goto done;
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    offsets = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_ssize_t));
+    if (!offsets) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    offsets[0] = 0;
+    for (Py_ssize_t d = 0; d < n; d++) {
+        PyObject *t = PyList_GET_ITEM(texts, d);
+        if (t != Py_None) {
+            if (!PyUnicode_Check(t)) {
+                PyErr_Format(PyExc_TypeError, "text %zd is %s, not str", d, Py_TYPE(t)->tp_name);
+                goto done;
+            }
+            if (tokenize_one(PyUnicode_KIND(t), PyUnicode_DATA(t), PyUnicode_GET_LENGTH(t),
+                             ((const char *)modes.buf)[d] != 0, &v, &s)) {
+                if (!PyErr_Occurred()) PyErr_NoMemory();
+                goto done;
+            }
+        }
+        offsets[d + 1] = v.n;
+    }
+    result = Py_BuildValue("(y#y#y#y#)", v.hash ? (const char *)v.hash : "", (Py_ssize_t)(v.n * sizeof(uint64_t)),
+                           v.len ? (const char *)v.len : "", (Py_ssize_t)(v.n * sizeof(uint32_t)),
+                           v.flags ? (const char *)v.flags : "", v.n, (const char *)offsets,
+                           (Py_ssize_t)((n + 1) * sizeof(Py_ssize_t)));
+done:
+    PyMem_Free(v.hash);
+    PyMem_Free(v.len);
+    PyMem_Free(v.flags);
+    PyMem_Free(s.buf);
+    PyMem_Free(offsets);
+    PyBuffer_Release(&modes);
+    return result;
+}
+
+/* ---- Gopher repetition over token n-grams (filters/gopher_repetition.py's _RepeatIndex, _top_chars,
+   _repeated_chars): the same pruning (an (n+1)-gram can repeat only where its n-gram does) with n-grams
+   keyed by a 64-bit hash of their token hashes instead of nested tuples ---- */
+
+static inline uint64_t fmix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    return h ^ (h >> 33);
+}
+
+typedef struct {
+    uint64_t key;
+    int32_t count, first;
+    uint32_t stamp; /* the entry is in use when stamp == the table's */
+    int32_t seen;
+} slot_t;
+
+typedef struct {
+    slot_t *slots;
+    size_t mask;
+    uint32_t stamp;
+} table_t;
+
+static int table_reset(table_t *t, Py_ssize_t need) {
+    size_t size = 64;
+    while (size < (size_t)need * 2) size *= 2;
+    if (size - 1 > t->mask || !t->slots) {
+        PyMem_Free(t->slots);
+        t->slots = PyMem_Calloc(size, sizeof(slot_t));
+        if (!t->slots) return -1;
+        t->mask = size - 1;
+        t->stamp = 0;
+    }
+    if (++t->stamp == 0) { /* wrapped: clear for real */
+        memset(t->slots, 0, (t->mask + 1) * sizeof(slot_t));
+        t->stamp = 1;
+    }
+    return 0;
+}
+
+static inline slot_t *table_get(table_t *t, uint64_t key) {
+    size_t i = (size_t)fmix64(key) & t->mask;
+    for (;;) {
+        slot_t *e = &t->slots[i];
+        if (e->stamp != t->stamp) {
+            e->stamp = t->stamp;
+            e->key = key;
+            e->count = 0;
+            e->first = -1;
+            e->seen = 0;
+            return e;
+        }
+        if (e->key == key) return e;
+        i = (i + 1) & t->mask;
+    }
+}
+
+typedef struct {
+    const uint64_t *tok;
+    Py_ssize_t T;
+    int32_t *pos, *pos2;
+    uint64_t *key, *key2;
+    Py_ssize_t m, npos; /* current n and how many positions it keeps */
+    table_t table;      /* counts of the current n's keys */
+} ngrams_t;
+
+static int ngrams_count(ngrams_t *g) {
+    if (table_reset(&g->table, g->npos)) return -1;
+    for (Py_ssize_t j = 0; j < g->npos; j++) {
+        slot_t *e = table_get(&g->table, g->key[j]);
+        if (e->count++ == 0) e->first = g->pos[j];
+    }
+    return 0;
+}
+
+static int ngrams_reset(ngrams_t *g) {
+    g->m = 1;
+    g->npos = g->T;
+    for (Py_ssize_t j = 0; j < g->T; j++) {
+        g->pos[j] = (int32_t)j;
+        g->key[j] = g->tok[j];
+    }
+    return ngrams_count(g);
+}
+
+/* Advance to n: keep the positions whose current n-gram repeats and that have room for one more token. */
+static int ngrams_at(ngrams_t *g, Py_ssize_t n) {
+    if (n < g->m && ngrams_reset(g)) return -1;
+    while (g->m < n) {
+        Py_ssize_t k = 0, m = g->m;
+        for (Py_ssize_t j = 0; j < g->npos; j++) {
+            if (g->pos[j] + m >= g->T) break; /* positions ascend: none after this has room */
+            if (table_get(&g->table, g->key[j])->count > 1) {
+                g->pos2[k] = g->pos[j];
+                g->key2[k] = fmix64(g->key[j] * 0x9E3779B97F4A7C15ull + g->tok[g->pos[j] + m]);
+                k++;
+            }
+        }
+        int32_t *tp = g->pos;
+        g->pos = g->pos2;
+        g->pos2 = tp;
+        uint64_t *tk = g->key;
+        g->key = g->key2;
+        g->key2 = tk;
+        g->npos = k;
+        g->m = m + 1;
+        if (ngrams_count(g)) return -1;
+    }
+    return 0;
+}
+
+/* repetition(hashes, lengths, offsets, n_chars, top, dup, dup_ascending) -> bytes of int16 per document:
+   -1 passes, i < len(top) fails top[i], else fails dup[i - len(top)]. top and dup: sequences of (n, frac). */
+static PyObject *repetition(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer hb, lb, ob, cb;
+    PyObject *top, *dup, *result = NULL;
+    int ascending;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*OOp", &hb, &lb, &ob, &cb, &top, &dup, &ascending)) return NULL;
+    ngrams_t g = {0};
+    Py_ssize_t *tn = NULL, *dn = NULL;
+    double *tf = NULL, *df = NULL;
+    uint64_t *offs = NULL;
+    Py_ssize_t n_docs = ob.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const uint64_t *tok = hb.buf;
+    const uint32_t *lens = lb.buf;
+    const int64_t *off = ob.buf, *n_chars = cb.buf;
+    PyObject *tseq = PySequence_Fast(top, "top: a sequence of (n, frac)"), *dseq = NULL;
+    if (!tseq) goto done;
+    dseq = PySequence_Fast(dup, "dup: a sequence of (n, frac)");
+    if (!dseq) goto done;
+    Py_ssize_t nt = PySequence_Fast_GET_SIZE(tseq), nd = PySequence_Fast_GET_SIZE(dseq);
+    if (n_docs < 0 || cb.len != n_docs * (Py_ssize_t)sizeof(int64_t) || hb.len / 8 != lb.len / 4) {
+        PyErr_SetString(PyExc_ValueError, "hashes, lengths, offsets and n_chars do not fit together");
+        goto done;
+    }
+    tn = PyMem_Malloc((size_t)(nt + nd + 1) * sizeof(Py_ssize_t));
+    tf = PyMem_Malloc((size_t)(nt + nd + 1) * sizeof(double));
+    if (!tn || !tf) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    dn = tn + nt;
+    df = tf + nt;
+    for (Py_ssize_t r = 0; r < nt + nd; r++) {
+        PyObject *item = r < nt ? PySequence_Fast_GET_ITEM(tseq, r) : PySequence_Fast_GET_ITEM(dseq, r - nt);
+        if (!PyArg_ParseTuple(item, "nd", &tn[r], &tf[r])) goto done;
+        if (tn[r] < 1) {
+            PyErr_SetString(PyExc_ValueError, "n-gram sizes must be >= 1");
+            goto done;
+        }
+    }
+    Py_ssize_t longest = 0;
+    for (Py_ssize_t d = 0; d < n_docs; d++) longest = off[d + 1] - off[d] > longest ? off[d + 1] - off[d] : longest;
+    g.pos = PyMem_Malloc((size_t)(longest + 1) * sizeof(int32_t));
+    g.pos2 = PyMem_Malloc((size_t)(longest + 1) * sizeof(int32_t));
+    g.key = PyMem_Malloc((size_t)(longest + 1) * sizeof(uint64_t));
+    g.key2 = PyMem_Malloc((size_t)(longest + 1) * sizeof(uint64_t));
+    offs = PyMem_Malloc((size_t)(longest + 1) * sizeof(uint64_t));
+    result = PyBytes_FromStringAndSize(NULL, n_docs * (Py_ssize_t)sizeof(int16_t));
+    if (!g.pos || !g.pos2 || !g.key || !g.key2 || !offs || !result) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        Py_CLEAR(result);
+        goto done;
+    }
+    int16_t *out = (int16_t *)PyBytes_AS_STRING(result);
+    for (Py_ssize_t d = 0; d < n_docs; d++) {
+        out[d] = -1;
+        Py_ssize_t T = off[d + 1] - off[d];
+        if (T == 0) continue;
+        double chars = (double)n_chars[d];
+        g.tok = tok + off[d];
+        g.T = T;
+        offs[0] = 0;
+        for (Py_ssize_t j = 0; j < T; j++) offs[j + 1] = offs[j] + lens[off[d] + j];
+        if (ngrams_reset(&g)) goto fail;
+        int failed = 0;
+        for (Py_ssize_t r = 0; r < nt && !failed; r++) {
+            Py_ssize_t n = tn[r];
+            if (T < n) continue;
+            if (ngrams_at(&g, n)) goto fail;
+            /* the most frequent n-gram, ties to the one seen first; all distinct: the first n-gram */
+            int32_t best = 1, start = 0;
+            for (Py_ssize_t j = 0; j < g.npos; j++) {
+                slot_t *e = table_get(&g.table, g.key[j]);
+                if (e->count > best || (e->count == best && best > 1 && e->first < start)) {
+                    best = e->count;
+                    start = e->first;
+                }
+            }
+            double top_chars = (double)((int64_t)(offs[start + n] - offs[start]) + n - 1) * best;
+            if (top_chars / chars > tf[r]) {
+                out[d] = (int16_t)r;
+                failed = 1;
+            }
+        }
+        for (Py_ssize_t r = 0; r < nd && !failed; r++) {
+            Py_ssize_t n = dn[r];
+            if (ngrams_at(&g, n)) goto fail;
+            int any = 0;
+            for (Py_ssize_t j = 0; j < g.npos && !any; j++) any = table_get(&g.table, g.key[j])->count > 1;
+            if (!any) {
+                if (ascending) break;
+                continue;
+            }
+            int64_t repeated = 0, next_free = 0;
+            for (Py_ssize_t j = 0; j < g.npos; j++) {
+                slot_t *e = table_get(&g.table, g.key[j]);
+                int32_t p = g.pos[j];
+                if (e->count < 2 || p < next_free) continue;
+                if (e->seen) {
+                    repeated += (int64_t)(offs[p + n] - offs[p]);
+                    if ((double)repeated / chars > df[r]) break;
+                    next_free = p + n;
+                } else {
+                    e->seen = 1;
+                }
+            }
+            if ((double)repeated / chars > df[r]) {
+                out[d] = (int16_t)(nt + r);
+                failed = 1;
+            }
+        }
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+done:
+    Py_XDECREF(tseq);
+    Py_XDECREF(dseq);
+    PyMem_Free(tn);
+    PyMem_Free(tf);
+    PyMem_Free(g.pos);
+    PyMem_Free(g.pos2);
+    PyMem_Free(g.key);
+    PyMem_Free(g.key2);
+    PyMem_Free(g.table.slots);
+    PyMem_Free(offs);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&lb);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&cb);
+    return result;
+}
+
 static PyObject *set_scripts(PyObject *Py_UNUSED(self), PyObject *arg) {
     if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) != N_CODEPOINTS) {
         PyErr_SetString(PyExc_ValueError, "script table: bytes of length 0x110000");
@@ -390,6 +768,8 @@ static PyObject *letter_scripts(PyObject *Py_UNUSED(self), PyObject *texts) {
 
 static PyMethodDef methods[] = {
     {"set_scripts", set_scripts, METH_O, "set_scripts(script table: bytes 0x110000)"},
+    {"repetition", repetition, METH_VARARGS, "repetition(hashes, lengths, offsets, n_chars, top, dup, ascending)"},
+    {"tokens", tokens, METH_VARARGS, "tokens(texts, modes) -> (uint64 hashes, uint32 lengths, uint8 flags, offsets)"},
     {"letter_scripts", letter_scripts, METH_O, "letter_scripts(texts) -> uint32 letters per script, n x 16"},
     {"set_classes", set_classes, METH_VARARGS, "set_classes(class table: bytes 0x110000, Latin-1 lower: bytes 256)"},
     {"word_hashes", word_hashes, METH_VARARGS, "word_hashes(texts, modes) -> (uint64 hashes, int64 offsets)"},

@@ -19,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
+from typing import Sequence
 
 import regex
 
-from filters.base import Filter
+from filters.base import Filter, FilterResult
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, tokenize
 
@@ -81,8 +82,9 @@ class FineWebQuality(Filter):
             self._lengths = {lang: (row["short_line_length"], row["new_line_ratio"]) for lang, row in table.items()}
         self._default_lengths = (self.short_line_length, self.new_line_ratio)
 
-    def check(self, text: str, lang: str | None = None) -> str | None:
-        """The drop reason for one document, or None if it passes."""
+    def check(self, text: str, lang: str | None = None, n_tokens: int | None = None) -> str | None:
+        """The drop reason for one document, or None if it passes (`n_tokens`: len(tokenize(text, lang))
+        where the caller has it)."""
         lines = list(filter(str.strip, text.split("\n")))  # the non-blank lines
         n_lines = len(lines)
         if not n_lines:
@@ -114,8 +116,18 @@ class FineWebQuality(Filter):
             return _CHAR_DUP
 
         if new_lines:  # a one-line text needs no tokenizing
-            n_words = len(tokenize(text, lang))
+            n_words = len(tokenize(text, lang)) if n_tokens is None else n_tokens
             # datatrove divides by zero here; lines without any token are all list, no prose.
             if (new_lines / n_words if n_words else float("inf")) > new_line_ratio:
                 return _LIST
         return None
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        """Token counts from the tokens shared with the other filters (filters/tokens.py) where they can be."""
+        from filters.tokens import batch_tokens
+
+        tb = batch_tokens(texts, langs)
+        if tb is None:
+            return super().__call__(texts, langs)
+        counts = tb.n_tokens.tolist()
+        return FilterResult([self.check(t, lang, n) for t, lang, n in zip(texts, langs, counts)])

@@ -30,13 +30,19 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Callable, Sequence
 
+import numpy as np
 import regex
+import xxhash
 
-from filters.base import Filter
+from filters.base import Filter, FilterResult
 from filters.fineweb import TERMINAL_PUNCTUATION
 from filters.language_table import LANGUAGE_TABLE
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
+
+if TYPE_CHECKING:
+    from filters.tokens import TokenBatch
 
 # Gopher's published English stop words (datatrove's default list).
 GOPHER_ENGLISH_STOP_WORDS: frozenset[str] = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
@@ -174,6 +180,14 @@ class GopherQuality(Filter):
         self._stop_patterns: dict[str | None, re.Pattern[str]] = {
             lang: _stop_word_pattern(words) for lang, words in lists.items() if words
         }
+        # the same lists as xxh3_64 hashes, for documents whose tokens come hashed (filters/tokens.py)
+        self._stop_hashes: dict[str | None, np.ndarray] = {
+            lang: np.array(
+                sorted({xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in words}), dtype=np.uint64
+            )
+            for lang, words in lists.items()
+            if words
+        }
         defaults = {f.name: f.default for f in fields(self)}
         mine = {key: getattr(self, key) for key in TABLE_THRESHOLDS}
         self._default_thresholds = _Thresholds(**mine)
@@ -188,8 +202,83 @@ class GopherQuality(Filter):
         """The drop reason for one document, or None if it passes."""
         tokens, joined, n_symbols, n_symbol_chars = token_counts(text, lang)
         n_tokens = len(tokens)
-        n_words = n_tokens - n_symbols
+        word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars if n_tokens else 0
 
+        def letterless() -> int:
+            return len(_LETTERLESS_TOKEN.findall(joined))
+
+        def stop_words(need: int) -> int:
+            pattern = self._stop_patterns.get(lang)
+            found: set[str] = set()
+            if pattern is not None:
+                for match in pattern.finditer(joined):  # stops at the `need`-th distinct stop word
+                    found.add(match.group())
+                    if len(found) >= need:
+                        break
+            return len(found)
+
+        return self._decide(text, lang, n_tokens, n_symbols, word_chars, letterless, stop_words)
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        """The batch at once where the tokens can be shared (filters/tokens.py), else one `check` each."""
+        from filters.tokens import batch_tokens
+
+        tb = batch_tokens(texts, langs)
+        if tb is None:
+            return super().__call__(texts, langs)
+        symbol = tb.is_symbol
+        n_tokens = tb.n_tokens.tolist()
+        n_symbols = tb.per_doc(symbol).tolist()
+        word_chars = tb.per_doc(np.where(symbol, 0, tb.lengths)).tolist()
+        letterless = (tb.n_tokens - tb.per_doc(tb.has_letter)).tolist()
+        stops = self._stop_word_counts(tb, langs)
+        reasons = [
+            self._decide(
+                text,
+                lang,
+                n_tokens[i],
+                n_symbols[i],
+                word_chars[i],
+                letterless[i],
+                stops[i],
+            )
+            for i, (text, lang) in enumerate(zip(texts, langs))
+        ]
+        return FilterResult(reasons)
+
+    def _stop_word_counts(self, tb: TokenBatch, langs: Sequence[str | None]) -> list[int]:
+        """Distinct stop words of its language in each document (tokens matched by hash, as written)."""
+        out = np.zeros(len(tb), dtype=np.int64)
+        by_lang: dict[str | None, list[int]] = {}
+        for i, lang in enumerate(langs):
+            by_lang.setdefault(lang, []).append(i)
+        for lang, docs in by_lang.items():
+            stop = self._stop_hashes.get(lang)
+            if stop is None:
+                continue
+            part = tb if len(docs) == len(tb) else tb.take(docs)
+            doc = np.repeat(np.asarray(docs, dtype=np.int64), part.n_tokens)
+            where = np.searchsorted(stop, part.hashes)
+            hit = stop[np.minimum(where, len(stop) - 1)] == part.hashes
+            # one key per (document, stop word): distinct stop words per document
+            keys = np.unique(doc[hit] * len(stop) + where[hit])
+            out += np.bincount(keys // len(stop), minlength=len(tb))
+        return out.tolist()
+
+    def _decide(
+        self,
+        text: str,
+        lang: str | None,
+        n_tokens: int,
+        n_symbols: int,
+        word_chars: int,
+        letterless: int | Callable[[], int],
+        stop_words: int | Callable[[int], int],
+    ) -> str | None:
+        """The rules in datatrove's order on one document's counts. `letterless`: tokens without a letter;
+        `stop_words`: distinct stop words (a callable is asked only when its rule is reached: `stop_words(need)`
+        may stop counting at `need`)."""
+        n_words = n_tokens - n_symbols
         limits = self._thresholds.get(lang, self._default_thresholds)
         if limits.min_doc_words and n_words < limits.min_doc_words:
             return _WORDS_LOW
@@ -197,7 +286,6 @@ class GopherQuality(Filter):
             return _WORDS_HIGH
 
         if n_words and lang not in WORD_LENGTH_EXEMPT:  # datatrove's mean of nothing is NaN: passes
-            word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars
             avg_len = word_chars / n_words
             if limits.min_avg_word_length and avg_len < limits.min_avg_word_length:
                 return _AVG_LOW
@@ -227,18 +315,11 @@ class GopherQuality(Filter):
                     return _ELLIPSIS_LINES
 
         if n_tokens and limits.max_non_alpha_words_ratio:
-            n_alpha = n_tokens - len(_LETTERLESS_TOKEN.findall(joined))
-            if n_alpha / n_tokens < limits.max_non_alpha_words_ratio:
+            n_letterless = letterless() if callable(letterless) else letterless
+            if (n_tokens - n_letterless) / n_tokens < limits.max_non_alpha_words_ratio:
                 return _ALPHA
 
         need = limits.min_stop_words
-        pattern = self._stop_patterns.get(lang) if need else None
-        if pattern is not None and need:
-            found = set()
-            for match in pattern.finditer(joined):  # stops at the `need`-th distinct stop word
-                found.add(match.group())
-                if len(found) >= need:
-                    break
-            else:
-                return _STOP
+        if need and lang in self._stop_patterns and (stop_words(need) if callable(stop_words) else stop_words) < need:
+            return _STOP
         return None

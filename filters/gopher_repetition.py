@@ -30,7 +30,9 @@ from itertools import accumulate, compress
 from operator import itemgetter
 from typing import Iterable, Sequence
 
-from filters.base import Filter
+import numpy as np
+
+from filters.base import Filter, FilterResult
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 
 # The n-gram thresholds are calibrated on words. Where the segmenter falls back to one token per
@@ -173,8 +175,8 @@ class GopherRepetition(Filter):
         # With n ascending, no repeated n-gram means no repeated longer one: later passes can be skipped.
         self._dup_ascending = all(a[0] < b[0] for a, b in zip(self._dup, self._dup[1:]))
 
-    def check(self, text: str, lang: str | None = None) -> str | None:
-        """The drop reason for one document, or None if it passes."""
+    def _lines_and_paragraphs(self, text: str) -> str | None:
+        """The rules before the n-grams: empty text, repeated paragraphs and lines."""
         if not text:
             return _EMPTY
         n_chars = len(text)
@@ -192,9 +194,14 @@ class GopherRepetition(Filter):
             return _DUP_LINE
         if self.dup_line_char_frac and chars / n_chars > self.dup_line_char_frac:
             return _DUP_LINE_CHARS
+        return None
 
-        if lang in NGRAM_RULES_EXEMPT:
-            return None
+    def check(self, text: str, lang: str | None = None) -> str | None:
+        """The drop reason for one document, or None if it passes."""
+        reason = self._lines_and_paragraphs(text)
+        if reason is not None or lang in NGRAM_RULES_EXEMPT:
+            return reason
+        n_chars = len(text)
         tokens = tokenize(text, lang)
         n_tokens = len(tokens)
         if not n_tokens:
@@ -216,3 +223,38 @@ class GopherRepetition(Filter):
             elif repeated / n_chars > frac:
                 return reason
         return None
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        """The n-gram rules of the whole batch in one compiled pass over tokens shared with the other
+        filters (filters/tokens.py, filters/_text_kernels.c's `repetition`), where they can be."""
+        from filters.kernels import kernels
+        from filters.tokens import batch_tokens
+
+        k = kernels()
+        reasons = [self._lines_and_paragraphs(t) for t in texts]
+        rows = [i for i, r in enumerate(reasons) if r is None and langs[i] not in NGRAM_RULES_EXEMPT]
+        if k is None or not rows:
+            return FilterResult(reasons) if k is not None else super().__call__(texts, langs)
+        tb = batch_tokens([texts[i] for i in rows], [langs[i] for i in rows])
+        if tb is None:
+            return super().__call__(texts, langs)
+        n_chars = np.array([len(texts[i]) for i in rows], dtype=np.int64)
+        top = [(n, f) for n, f, _ in self._top]
+        dup = [(n, f) for n, f, _ in self._dup]
+        failed = np.frombuffer(
+            k.repetition(
+                np.ascontiguousarray(tb.hashes).tobytes(),
+                np.ascontiguousarray(tb.lengths).tobytes(),
+                np.ascontiguousarray(tb.offsets).tobytes(),
+                n_chars.tobytes(),
+                top,
+                dup,
+                self._dup_ascending,
+            ),
+            dtype=np.int16,
+        )
+        names = [r for _, _, r in self._top] + [r for _, _, r in self._dup]
+        for i, f in zip(rows, failed.tolist()):
+            if f >= 0:
+                reasons[i] = names[f]
+        return FilterResult(reasons)

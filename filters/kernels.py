@@ -16,7 +16,9 @@ from types import ModuleType
 import numpy as np
 
 # bits of the class table, as filters/_text_kernels.c reads them
-L, M, N, UNDERSCORE, UNSPACED = 1, 2, 4, 8, 16
+L, M, N, UNDERSCORE, UNSPACED, SPACE, SYMBOL = 1, 2, 4, 8, 16, 32, 64
+# flags of tokens()
+T_SYMBOL, T_LETTER = 1, 2
 N_CODEPOINTS = 0x110000
 # the scripts letter_scripts counts (index 0: every other script); filters/scripts.py's languages use these
 SCRIPTS = ("", "Latin", "Cyrillic", "Arabic", "Hebrew", "Han", "Hiragana", "Katakana", "Hangul", "Thai", "Lao",
@@ -24,9 +26,11 @@ SCRIPTS = ("", "Latin", "Cyrillic", "Arabic", "Hebrew", "Han", "Hiragana", "Kata
 
 
 def class_table() -> bytes:
-    """One byte per code point: which of \\p{L}, \\p{M}, \\p{N}, `_` and the unspaced scripts it is in."""
+    """One byte per code point: which of \\p{L}, \\p{M}, \\p{N}, `_`, the unspaced scripts, regex's \\s and
+    Gopher's SYMBOL_CHARS it is in."""
     import regex
 
+    from filters.gopher_quality import SYMBOL_CHARS
     from filters.segmentation import UNSPACED_SCRIPTS
 
     everything = "".join(map(chr, range(N_CODEPOINTS)))
@@ -34,7 +38,11 @@ def class_table() -> bytes:
     for bit, pattern in ((L, r"\p{L}+"), (M, r"\p{M}+"), (N, r"\p{N}+"), (UNSPACED, rf"[{UNSPACED_SCRIPTS}]+")):
         for m in regex.finditer(pattern, everything):
             table[m.start() : m.end()] |= bit
+    for m in regex.finditer(r"\s+", everything):
+        table[m.start() : m.end()] |= SPACE
     table[ord("_")] |= UNDERSCORE
+    for c in SYMBOL_CHARS:
+        table[ord(c)] |= SYMBOL
     return table.tobytes()
 
 
@@ -50,11 +58,15 @@ def script_table() -> bytes:
     return table.tobytes()
 
 
-@lru_cache(maxsize=1)
 def kernels() -> ModuleType | None:
-    """The extension module, ready to use (its class table set), or None."""
+    """The extension module, ready to use (its tables set), or None (not built, or CURATION_NO_KERNELS)."""
     if os.environ.get("CURATION_NO_KERNELS", "") not in ("", "0"):
         return None
+    return _loaded()
+
+
+@lru_cache(maxsize=1)
+def _loaded() -> ModuleType | None:
     try:
         from filters import _text_kernels  # type: ignore[attr-defined]
     except ImportError:
@@ -81,3 +93,18 @@ def letter_scripts(texts: list[str | None]) -> np.ndarray | None:
     if k is None:
         return None
     return np.frombuffer(k.letter_scripts(texts), dtype=np.uint32).reshape(len(texts), 16)
+
+
+def tokens(texts: list[str | None], char_mode: list[bool]) -> tuple[np.ndarray, ...] | None:
+    """(uint64 hashes of the tokens as written, uint32 lengths, uint8 T_* flags, int64 offsets n+1): the
+    tokens of segmentation.tokenize for every text; None without kernels."""
+    k = kernels()
+    if k is None:
+        return None
+    h, lengths, flags, off = k.tokens(texts, bytes(char_mode))
+    return (
+        np.frombuffer(h, dtype=np.uint64),
+        np.frombuffer(lengths, dtype=np.uint32),
+        np.frombuffer(flags, dtype=np.uint8),
+        np.frombuffer(off, dtype=np.int64),
+    )

@@ -94,6 +94,13 @@ def shingle_units(text: str, lang: str | None = None) -> list[str]:
     return words(text, lang)
 
 
+def tokenize_mode(lang: str | None) -> int | None:
+    """How `tokenize(text, lang)` segments, as filters/kernels.py names it: 0 `_WORD_OR_SYMBOL`, 1
+    `_CHAR_OR_WORD`, None a registered segmenter."""
+    seg = get_segmenter(lang)
+    return 0 if seg is _regex_words else 1 if seg is _char_words else None
+
+
 def words_mode(lang: str | None) -> int | None:
     """How `words(text, lang)` segments, as filters/kernels.py names it: 0 `_WORD_ONLY`, 1 `_CHAR_OR_WORD_ONLY`,
     None a registered segmenter (which only Python can run)."""

@@ -81,13 +81,9 @@ def test_minhash_signatures_equal_the_numpy_path(monkeypatch):
     langs = [None, "ja", None, "en", "th", "tl"]
     with_kernel = MinHasher(5, 14, 8, 1).signatures(texts, langs)
     monkeypatch.setenv("CURATION_NO_KERNELS", "1")
-    fk.kernels.cache_clear()
-    try:
-        assert fk.kernels() is None
-        without = MinHasher(5, 14, 8, 1).signatures(texts, langs)
-    finally:
-        monkeypatch.delenv("CURATION_NO_KERNELS")
-        fk.kernels.cache_clear()
+    assert fk.kernels() is None
+    without = MinHasher(5, 14, 8, 1).signatures(texts, langs)
+    monkeypatch.delenv("CURATION_NO_KERNELS")
     assert np.array_equal(with_kernel, without)
     assert (with_kernel[2] == 0xFFFFFFFF).all() and not (with_kernel[0] == 0xFFFFFFFF).all()
 
@@ -112,3 +108,51 @@ def test_script_shares_count_as_the_regexes_do(texts):
 
     for lang in [*LANGUAGE_SCRIPTS, "xx"]:
         assert script_shares(texts, [lang] * len(texts)) == [script_share(t, lang) for t in texts]
+
+
+def _without_kernels(fn):
+    import os
+
+    os.environ["CURATION_NO_KERNELS"] = "1"
+    try:
+        return fn()
+    finally:
+        del os.environ["CURATION_NO_KERNELS"]
+
+
+# documents with every kind of repetition: few distinct words, repeated lines and paragraphs, symbols
+_WORDS = st.sampled_from(
+    ["the", "of", "and", "a", "b", "Tom", "#", "...", "…", "-", "•", "tom", "x-y", "१२", "漢", "ก"]
+)
+_LINE = st.lists(_WORDS, min_size=0, max_size=12).map(" ".join)
+_DOC = st.lists(_LINE, min_size=1, max_size=12).map(lambda ls: "\n".join(ls)) | st.lists(
+    _LINE, min_size=1, max_size=4
+).map(lambda ls: "\n\n".join(ls * 3))
+
+
+@needs_kernels
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_DOC, min_size=1, max_size=6),
+    st.sampled_from(["en", "de", "th", None]),
+    st.sampled_from([((2, 0.2), (3, 0.18)), ((4, 0.05), (2, 0.1)), ((1, 0.3),)]),
+    st.sampled_from([((5, 0.15), (6, 0.14)), ((7, 0.01), (5, 0.02)), ((1, 0.05), (3, 0.0))]),
+)
+def test_filters_decide_as_their_python_paths_do(docs, lang, top, dup):
+    """The shared tokens and the compiled n-gram rules change no decision (thresholds off the defaults
+    too: n-gram sizes out of order, unigrams, a zero fraction)."""
+    from filters.fineweb import FineWebQuality
+    from filters.gopher_quality import GopherQuality
+    from filters.gopher_repetition import GopherRepetition
+
+    langs = [lang] * len(docs)
+    for make in (
+        lambda: GopherQuality(min_doc_words=1, min_stop_words=1),
+        GopherQuality,
+        lambda: GopherRepetition(top_n_grams=top, dup_n_grams=dup),
+        GopherRepetition,
+        FineWebQuality,
+    ):
+        fast = make()(docs, langs).reasons
+        slow = _without_kernels(lambda: make()(docs, langs).reasons)
+        assert fast == slow
