@@ -193,7 +193,7 @@ class Ours:
         from curation.stages import build
 
         self.job = job
-        self.stages = {s.name: s for s in build(job)}  # loads fastText once, as one Ray actor would
+        self.built = {s.name: s for s in build(job)}  # loads fastText once, as one Ray actor would
 
     def stages(self, texts: list[str], nbytes: int, tag: str = "") -> tuple[list[Figure], list[str], list[str]]:
         """Figures for normalize, langid, each filter, MinHash and the exact hash; also the normalized
@@ -207,7 +207,7 @@ class Ours:
         impl = "ours" + tag
         figs = []
         raw = [raw_table(c) for c in chunks(texts)]
-        normalize, langid = self.stages["normalize"], self.stages["langid"]
+        normalize, langid = self.built["normalize"], self.built["langid"]
         sec, normed = measure(lambda: [normalize.process(t) for t in raw])
         figs.append(Figure("normalize", impl, n, nbytes, sec))
         sec, labelled = measure(lambda: [langid.process(t) for t in normed])
@@ -222,6 +222,11 @@ class Ours:
             one.setup()
             sec, _ = measure(lambda: [one.process(t) for t in fresh])
             figs.append(Figure(name, impl, n, nbytes, sec))
+        # The four in one stage, in pipeline order, as a job runs them (tokens shared among them).
+        chain = HeuristicFilters(FiltersSpec(dict(self.job.stages.filters.enabled())))
+        chain.setup()
+        sec, _ = measure(lambda: [chain.process(t) for t in fresh])
+        figs.append(Figure("filters", impl, n, nbytes, sec))
         norm_texts = [s for t in normed for s in t["text"].to_pylist()]
         langs = [s for t in labelled for s in t["lang"].to_pylist()]
         m = self.job.stages.dedup.minhash
@@ -461,6 +466,19 @@ class Datatrove:
             figs.append(Figure(name, self.label, len(texts), nbytes, sec))
         return figs
 
+    def filter_chain(self, texts: list[str], nbytes: int) -> Figure:
+        """The four filters chained through their run() generators, in pipeline order."""
+        filters = list(self.filters().values())
+
+        def run() -> int:
+            docs: Iterable = self.documents(texts)
+            for f in filters:
+                docs = f.run(docs)
+            return self.drain(docs)
+
+        sec, _ = measure(run)
+        return Figure("filters", self.label, len(texts), nbytes, sec)
+
     def minhash(self, texts: list[str], nbytes: int) -> Figure:
         with tempfile.TemporaryDirectory(prefix="bench-dt-minhash-") as folder:
             step = self.minhash_step(folder)
@@ -522,6 +540,69 @@ def datasketch_minhash(texts: list[str], nbytes: int, num_perm: int, ngram: int)
         lambda: MinHash.bulk((shingles(t) for t in texts), num_perm=num_perm, seed=1, hashfunc=xxhash.xxh32_intdigest)
     )
     return Figure("minhash", "datasketch MinHash.bulk", len(texts), nbytes, sec)
+
+
+def _word_shingles(ngram: int) -> Callable[[str], list[str]]:
+    """What a user of a MinHash library builds for it: word n-grams joined by spaces (our word regex)."""
+    from filters.segmentation import words
+
+    def shingles(text: str) -> list[str]:
+        ws = words(text)
+        if len(ws) < ngram:
+            return [" ".join(ws)] if ws else []
+        return [" ".join(ws[i : i + ngram]) for i in range(len(ws) - ngram + 1)]
+
+    return shingles
+
+
+def rensa_minhash(texts: list[str], nbytes: int, num_perm: int, ngram: int) -> list[Figure]:
+    """rensa's bulk calls (Rust) over the same word 5-grams, shingling timed too: RMinHash (classic
+    permutations) and CMinHash (circulant); [] when rensa is not installed (bench extra)."""
+    try:
+        import rensa
+    except ImportError:
+        return []
+    shingles = _word_shingles(ngram)
+    figs = []
+    for label, bulk in (
+        ("rensa RMinHash bulk", rensa.RMinHash.digest_matrix_from_token_sets),
+        ("rensa CMinHash bulk", rensa.CMinHash.digests_from_token_sets),
+    ):
+        bulk([shingles(t) for t in texts[:10]], num_perm, 1)
+        sec, _ = measure(lambda: bulk([shingles(t) for t in texts], num_perm, 1))
+        figs.append(Figure("minhash", label, len(texts), nbytes, sec))
+    return figs
+
+
+LIMIT_SEGMENT = "limit: one segmentation pass (compiled tokenize)"
+LIMIT_HASH = "limit: xxh3 over the shingles' bytes"
+LIMIT_FASTTEXT = "limit: bare fastText predict on the same samples"
+
+
+def limit_figures(texts: list[str], nbytes: int, ngram: int) -> list[Figure]:
+    """What no stage can beat here: one pass of the compiled tokenizer over every text (every word-level
+    stage segments at least once), xxh3_64 over each shingle's bytes built beforehand (untimed: what hashing
+    the shingles alone costs), and fastText's predict on the samples language ID gives it."""
+    import xxhash
+
+    from filters.kernels import tokens
+    from filters.langid import LanguageIdentifier, sample_text
+
+    figs = []
+    if tokens(texts[:1], [False]) is not None:
+        sec, _ = measure(lambda: tokens(texts, [False] * len(texts)))
+        figs.append(Figure("segmentation", LIMIT_SEGMENT, len(texts), nbytes, sec))
+    shingles = _word_shingles(ngram)
+    encoded = [[s.encode("utf-8") for s in shingles(t)] for t in texts]
+    h = xxhash.xxh3_64_intdigest
+    sec, _ = measure(lambda: [[h(s) for s in doc] for doc in encoded])
+    figs.append(Figure("minhash", LIMIT_HASH, len(texts), nbytes, sec))
+    lid = LanguageIdentifier()
+    samples = [sample_text(t, lid.sample_chars) for t in texts]
+    lid.model.predict(samples[:10], k=1)
+    sec, _ = measure(lambda: lid.model.predict(samples, k=1))
+    figs.append(Figure("langid", LIMIT_FASTTEXT, len(texts), nbytes, sec))
+    return figs
 
 
 def datasketch_agreement(texts: list[str], minhash_spec) -> tuple[int, int]:
@@ -840,9 +921,14 @@ def headline_table(res: dict[str, Any]) -> str:
         ("minhash_vs_datatrove", "datatrove (spaCy)"),
         ("minhash_vs_datatrove_regex", "datatrove (our regex)"),
         ("minhash_vs_datasketch", "datasketch bulk"),
+        ("minhash_vs_rensa", "rensa bulk, the faster of RMinHash and CMinHash"),
+        ("filters_vs_datatrove_regex", "datatrove's 4 filters chained, our regex"),
+        ("langid_vs_bare_fasttext", LIMIT_FASTTEXT),
         ("tokens_vs_tiktoken", TIKTOKEN),
         ("quality_vs_datatrove", "datatrove FastTextClassifierFilter"),
     ):
+        if key not in res:
+            continue
         d = res["details"][key]
         ratio_s = f"{res[key]:.2f}x" if key == "tokens_vs_tiktoken" else f"{res[key]:.1f}x"
         rows.append([key, ratio_s, fig(d["ours"]), f"{fig(d['theirs'])}  [{peer}]"])
@@ -942,11 +1028,17 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{dt.label}: filters, MinHash signatures, end to end")
             dt.warm_up(norm_k[:20])
             peers += dt.filter_figures(norm_k, nbytes_k)
+            peers.append(dt.filter_chain(norm_k, nbytes_k))
             peers.append(dt.minhash(norm_k, nbytes_k))
             peers.append(dt.end_to_end(texts[:k], nbytes_k))
         say("datasketch MinHash.bulk")
         m = job.stages.dedup.minhash
         peers.append(datasketch_minhash(norm_k, nbytes_k, m.num_perm, m.ngram))
+        say("rensa bulk MinHash (where installed)")
+        peers += rensa_minhash(norm_k, nbytes_k, m.num_perm, m.ngram)
+        say("limits: one segmentation pass, xxh3 over the shingles, bare fastText")
+        limits_k = limit_figures(norm_k, nbytes_k, m.ngram)
+        peers += limits_k
         agree = datasketch_agreement(norm_k[:50], m)
         say("tiktoken encode_ordinary per document")
         peers.append(tiktoken_tokens(norm_k, nbytes_k))
@@ -983,15 +1075,27 @@ def main(argv: list[str] | None = None) -> int:
         "minhash_vs_datatrove": (ours_k["minhash"], by["minhash", sp]),
         "minhash_vs_datatrove_regex": (ours_k["minhash"], by["minhash", rx]),
         "minhash_vs_datasketch": (ours_k["minhash"], by["minhash", "datasketch MinHash.bulk"]),
+        "filters_vs_datatrove_regex": (ours_k["filters"], by["filters", rx]),
+        "langid_vs_bare_fasttext": (ours_k["langid"], by["langid", LIMIT_FASTTEXT]),
         "tokens_vs_tiktoken": (ours_k["tokens"], by["tokens", TIKTOKEN]),
         "quality_vs_datatrove": (ours_k["quality"], by["quality", "datatrove FastTextClassifierFilter"]),
     }
+    rensa_figs = [p for p in peers if p.impl.startswith("rensa")]
+    if rensa_figs:  # against the faster of its two
+        pairs["minhash_vs_rensa"] = (ours_k["minhash"], max(rensa_figs, key=lambda p: p.docs_per_s))
     result: dict[str, Any] = {key: round(ratio(o, t), 2) for key, (o, t) in pairs.items()}
+    segment = next((p for p in peers if p.impl == LIMIT_SEGMENT), None)
+    result["share_of_segmentation_limit"] = (
+        {f.stage: round(f.mb_per_s / segment.mb_per_s, 3) for f in figs_k if f.stage != "tokens"} if segment else None
+    )
     result["details"] = {key: detail(o, t) for key, (o, t) in pairs.items()}
     result["stages"] = {
         "ours_all_docs": [f.as_dict() for f in figs_n],
         "ours_same_docs": [f.as_dict() for f in figs_k],
-        "peers": [dict(p.as_dict(), ours_over_this=round(ratio(ours_k[p.stage], p), 2)) for p in peers],
+        "peers": [
+            dict(p.as_dict(), ours_over_this=round(ratio(ours_k[p.stage], p), 2) if p.stage in ours_k else None)
+            for p in peers
+        ],
     }
     result["scaling"] = scaling
     result["memory"] = memory
@@ -1060,6 +1164,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\nHeadline ratios (ours / theirs, docs/s, same documents, same run; above 1: ours is faster)\n")
     print(headline_table(result))
+    if result["share_of_segmentation_limit"]:
+        seg = next(p for p in peers if p.impl == LIMIT_SEGMENT)
+        print(
+            f"\nEach stage against one pass of the compiled tokenizer ({seg.mb_per_s:.1f} MB/s on the same documents: "
+            "a stage at 1.0 costs one segmentation pass)\n"
+        )
+        print(
+            table(
+                [["stage", "ours MB/s", "share of the limit"]]
+                + [
+                    [f.stage, f"{f.mb_per_s:.2f}", f"{result['share_of_segmentation_limit'][f.stage]:.3f}"]
+                    for f in figs_k
+                    if f.stage in result["share_of_segmentation_limit"]
+                ],
+                {1, 2},
+            )
+        )
     if scaling is not None:
         print(
             f"\nScaling: curation.job.run_job, engine ray, {len(docs):,} documents in {SHARDS} JSONL shards, "

@@ -156,3 +156,22 @@ def test_filters_decide_as_their_python_paths_do(docs, lang, top, dup):
         fast = make()(docs, langs).reasons
         slow = _without_kernels(lambda: make()(docs, langs).reasons)
         assert fast == slow
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(" \t\r\n\x00\x0b\x1f\x7f\u200b\ufeffaÅ\u030aﬁ\u3000\x85")), max_size=30))
+def test_normalize_skips_only_substitutions_that_cannot_match(text):
+    """curation/stages/normalize.py tests a substring before each substitution and skips NFC on NFC text:
+    the result is the plain sequence of the four substitutions, NFC and strip."""
+    import re
+    import unicodedata
+
+    from curation.stages.normalize import normalize_text
+
+    def plain(t: str, form: str) -> str:
+        t = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]", "", re.sub(r"\r\n?", "\n", t))
+        t = unicodedata.normalize(form, t) if form != "none" else t
+        return re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+\n", "\n", t)).strip()
+
+    for form in ("NFC", "NFKC", "none"):
+        assert normalize_text(text, form) == plain(text, form)  # type: ignore[arg-type]

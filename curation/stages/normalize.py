@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import regex
 from pydantic import Field
 
 from curation.specbase import Strict
 from curation.stages.base import Resources, Stage, alive_mask, set_column
 
 # Control characters other than \t and \n carry no text and break downstream tokenizers.
-_CONTROL = regex.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
-_CRLF = regex.compile(r"\r\n?")
-_TRAILING_WS = regex.compile(r"[ \t]+\n")
-_MANY_NEWLINES = regex.compile(r"\n{3,}")
+# The stdlib `re` scans these simple classes 2-3x faster than `regex`, and each substitution is skipped
+# when a substring test (a C scan at memory speed) shows it cannot match: the normalize stage was a fifth
+# of the end-to-end time.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_CRLF = re.compile(r"\r\n?")
+_TRAILING_WS = re.compile(r"[ \t]+\n")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
 
 
 class NormalizeSpec(Strict):
@@ -27,10 +30,15 @@ class NormalizeSpec(Strict):
 
 
 def normalize_text(text: str, form: Literal["NFC", "NFKC", "none"]) -> str:
-    text = _CONTROL.sub("", _CRLF.sub("\n", text))
-    if form != "none":
+    if "\r" in text:
+        text = _CRLF.sub("\n", text)
+    text = _CONTROL.sub("", text)
+    if form != "none" and not unicodedata.is_normalized(form, text):
         text = unicodedata.normalize(form, text)
-    text = _MANY_NEWLINES.sub("\n\n", _TRAILING_WS.sub("\n", text))
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING_WS.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _MANY_NEWLINES.sub("\n\n", text)
     return text.strip()
 
 
