@@ -27,6 +27,7 @@
 #define C_UNSPACED 16u
 #define C_SPACE 32u  /* regex's \s */
 #define C_SYMBOL 64u /* filters/gopher_quality.py's SYMBOL_CHARS */
+#define C_PYSPACE 128u /* str.isspace() (re's \s) */
 #define C_W (C_L | C_M | C_N | C_UND)
 #define C_A (C_L | C_N)
 #define N_CODEPOINTS 0x110000
@@ -718,6 +719,169 @@ done:
     return result;
 }
 
+/* ---- Gopher quality's line rules ---- */
+
+/* str.splitlines()'s line boundaries (\r\n is one) */
+static inline int is_line_break(Py_UCS4 c) {
+    return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E || c == 0x85 ||
+           c == 0x2028 || c == 0x2029;
+}
+
+/* gopher_lines(texts) -> bytes of int64, len(texts) x 3: per text the lines of str.splitlines(), those whose
+   first character after leading whitespace is a bullet (• or -), and those ending, whitespace aside, in an
+   ellipsis ("..." or "…"). */
+static PyObject *gopher_lines(PyObject *Py_UNUSED(self), PyObject *texts) {
+    if (!classes) {
+        PyErr_SetString(PyExc_RuntimeError, "set_classes() was not called");
+        return NULL;
+    }
+    if (!PyList_Check(texts)) {
+        PyErr_SetString(PyExc_TypeError, "texts must be a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n * 3 * (Py_ssize_t)sizeof(int64_t));
+    if (!result) return NULL;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(result);
+    memset(out, 0, (size_t)n * 3 * sizeof(int64_t));
+    for (Py_ssize_t d = 0; d < n; d++) {
+        PyObject *t = PyList_GET_ITEM(texts, d);
+        if (t == Py_None) continue;
+        if (!PyUnicode_Check(t)) {
+            Py_DECREF(result);
+            PyErr_Format(PyExc_TypeError, "text %zd is %s, not str", d, Py_TYPE(t)->tp_name);
+            return NULL;
+        }
+        int kind = PyUnicode_KIND(t);
+        const void *data = PyUnicode_DATA(t);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(t), start = 0;
+        int64_t lines = 0, bullets = 0, ellipses = 0;
+        while (start < len) {
+            Py_ssize_t end = start;
+            while (end < len && !is_line_break(PyUnicode_READ(kind, data, end))) end++;
+            lines++;
+            Py_ssize_t a = start, b = end;
+            while (a < b && (cls(PyUnicode_READ(kind, data, a)) & C_PYSPACE)) a++;
+            if (a < b) {
+                Py_UCS4 first = PyUnicode_READ(kind, data, a);
+                bullets += first == 0x2022 || first == '-';
+                while (b > a && (cls(PyUnicode_READ(kind, data, b - 1)) & C_PYSPACE)) b--;
+                Py_UCS4 last = PyUnicode_READ(kind, data, b - 1);
+                ellipses += last == 0x2026 || (last == '.' && b - a >= 3 && PyUnicode_READ(kind, data, b - 2) == '.' &&
+                                               PyUnicode_READ(kind, data, b - 3) == '.');
+            }
+            if (end < len && PyUnicode_READ(kind, data, end) == '\r' && end + 1 < len &&
+                PyUnicode_READ(kind, data, end + 1) == '\n')
+                end++;
+            start = end + 1;
+        }
+        out[d * 3] = lines;
+        out[d * 3 + 1] = bullets;
+        out[d * 3 + 2] = ellipses;
+    }
+    return result;
+}
+
+/* ---- Gopher repetition's paragraph and line rules ---- */
+
+/* Count pieces, repeats (occurrences after a piece's first) and the characters in repeats. */
+typedef struct {
+    int64_t pieces, repeats, repeat_chars;
+} dups_t;
+
+static int add_piece(table_t *t, int kind, const void *data, Py_ssize_t a, Py_ssize_t b, scratch_t *s, dups_t *d) {
+    uint64_t h;
+    if (hash_span(kind, data, a, b, s, &h)) return -1;
+    slot_t *e = table_get(t, h ^ ((uint64_t)(b - a) * 0x9E3779B97F4A7C15ull));
+    d->pieces++;
+    if (e->count++) {
+        d->repeats++;
+        d->repeat_chars += b - a;
+    }
+    return 0;
+}
+
+/* repetition_lines(texts) -> bytes of int64, len(texts) x 6: for the paragraphs (text.strip() split at runs of
+   two or more newlines) and then the lines (text split at runs of newlines): how many, how many repeat an
+   earlier one, and the characters of those repeats. */
+static PyObject *repetition_lines(PyObject *Py_UNUSED(self), PyObject *texts) {
+    if (!classes) {
+        PyErr_SetString(PyExc_RuntimeError, "set_classes() was not called");
+        return NULL;
+    }
+    if (!PyList_Check(texts)) {
+        PyErr_SetString(PyExc_TypeError, "texts must be a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(texts);
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n * 6 * (Py_ssize_t)sizeof(int64_t));
+    if (!result) return NULL;
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(result);
+    memset(out, 0, (size_t)n * 6 * sizeof(int64_t));
+    table_t table = {NULL, 0, 0};
+    scratch_t s = {NULL, 0};
+    for (Py_ssize_t d = 0; d < n; d++) {
+        PyObject *t = PyList_GET_ITEM(texts, d);
+        if (t == Py_None) continue;
+        if (!PyUnicode_Check(t)) {
+            PyErr_Format(PyExc_TypeError, "text %zd is %s, not str", d, Py_TYPE(t)->tp_name);
+            goto fail;
+        }
+        int kind = PyUnicode_KIND(t);
+        const void *data = PyUnicode_DATA(t);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(t), newlines = 0;
+        for (Py_ssize_t i = 0; i < len; i++) newlines += PyUnicode_READ(kind, data, i) == '\n';
+        /* paragraphs of text.strip() */
+        Py_ssize_t lo = 0, hi = len;
+        while (lo < hi && (cls(PyUnicode_READ(kind, data, lo)) & C_PYSPACE)) lo++;
+        while (hi > lo && (cls(PyUnicode_READ(kind, data, hi - 1)) & C_PYSPACE)) hi--;
+        dups_t para = {0, 0, 0}, line = {0, 0, 0};
+        if (table_reset(&table, newlines + 2)) goto fail;
+        Py_ssize_t start = lo, i = lo;
+        while (i < hi) {
+            if (PyUnicode_READ(kind, data, i) == '\n' && i + 1 < hi && PyUnicode_READ(kind, data, i + 1) == '\n') {
+                Py_ssize_t j = i;
+                while (j < hi && PyUnicode_READ(kind, data, j) == '\n') j++;
+                if (add_piece(&table, kind, data, start, i, &s, &para)) goto fail;
+                start = i = j;
+            } else {
+                i++;
+            }
+        }
+        if (add_piece(&table, kind, data, start, hi, &s, &para)) goto fail;
+        /* lines of the whole text */
+        if (table_reset(&table, newlines + 2)) goto fail;
+        start = i = 0;
+        while (i < len) {
+            if (PyUnicode_READ(kind, data, i) == '\n') {
+                Py_ssize_t j = i;
+                while (j < len && PyUnicode_READ(kind, data, j) == '\n') j++;
+                if (add_piece(&table, kind, data, start, i, &s, &line)) goto fail;
+                start = i = j;
+            } else {
+                i++;
+            }
+        }
+        if (add_piece(&table, kind, data, start, len, &s, &line)) goto fail;
+        int64_t *row = out + d * 6;
+        row[0] = para.pieces;
+        row[1] = para.repeats;
+        row[2] = para.repeat_chars;
+        row[3] = line.pieces;
+        row[4] = line.repeats;
+        row[5] = line.repeat_chars;
+    }
+    PyMem_Free(table.slots);
+    PyMem_Free(s.buf);
+    return result;
+fail:
+    PyMem_Free(table.slots);
+    PyMem_Free(s.buf);
+    Py_DECREF(result);
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return NULL;
+}
+
 static PyObject *set_scripts(PyObject *Py_UNUSED(self), PyObject *arg) {
     if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) != N_CODEPOINTS) {
         PyErr_SetString(PyExc_ValueError, "script table: bytes of length 0x110000");
@@ -768,6 +932,8 @@ static PyObject *letter_scripts(PyObject *Py_UNUSED(self), PyObject *texts) {
 
 static PyMethodDef methods[] = {
     {"set_scripts", set_scripts, METH_O, "set_scripts(script table: bytes 0x110000)"},
+    {"repetition_lines", repetition_lines, METH_O, "repetition_lines(texts) -> int64 paragraph and line repeats"},
+    {"gopher_lines", gopher_lines, METH_O, "gopher_lines(texts) -> int64 lines, bullet lines, ellipsis lines"},
     {"repetition", repetition, METH_VARARGS, "repetition(hashes, lengths, offsets, n_chars, top, dup, ascending)"},
     {"tokens", tokens, METH_VARARGS, "tokens(texts, modes) -> (uint64 hashes, uint32 lengths, uint8 flags, offsets)"},
     {"letter_scripts", letter_scripts, METH_O, "letter_scripts(texts) -> uint32 letters per script, n x 16"},

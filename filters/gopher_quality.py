@@ -38,6 +38,7 @@ import xxhash
 
 from filters.base import Filter, FilterResult
 from filters.fineweb import TERMINAL_PUNCTUATION
+from filters.kernels import gopher_lines
 from filters.language_table import LANGUAGE_TABLE
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 
@@ -232,16 +233,10 @@ class GopherQuality(Filter):
         word_chars = tb.per_doc(np.where(symbol, 0, tb.lengths)).tolist()
         letterless = (tb.n_tokens - tb.per_doc(tb.has_letter)).tolist()
         stops = self._stop_word_counts(tb, langs)
+        lines = gopher_lines(list(texts))
+        line_counts = lines.tolist() if lines is not None else [None] * len(texts)
         reasons = [
-            self._decide(
-                text,
-                lang,
-                n_tokens[i],
-                n_symbols[i],
-                word_chars[i],
-                letterless[i],
-                stops[i],
-            )
+            self._decide(text, lang, n_tokens[i], n_symbols[i], word_chars[i], letterless[i], stops[i], line_counts[i])
             for i, (text, lang) in enumerate(zip(texts, langs))
         ]
         return FilterResult(reasons)
@@ -274,6 +269,7 @@ class GopherQuality(Filter):
         word_chars: int,
         letterless: int | Callable[[], int],
         stop_words: int | Callable[[int], int],
+        line_counts: tuple[int, int, int] | None = None,
     ) -> str | None:
         """The rules in datatrove's order on one document's counts. `letterless`: tokens without a letter;
         `stop_words`: distinct stop words (a callable is asked only when its rule is reached: `stop_words(need)`
@@ -299,19 +295,18 @@ class GopherQuality(Filter):
                 return _ELLIPSES
 
         if self.max_bullet_lines_ratio or self.max_ellipsis_lines_ratio:
-            lines = text.splitlines()  # every Unicode line break, as datatrove
-            if lines:
+            if line_counts is None:
+                lines = text.splitlines()  # every Unicode line break, as datatrove
                 joined_lines = "\n".join(lines)
                 n_lines = len(lines)
-                if (
-                    self.max_bullet_lines_ratio
-                    and len(_BULLET_LINE.findall(joined_lines)) / n_lines > self.max_bullet_lines_ratio
-                ):
+                bullets = len(_BULLET_LINE.findall(joined_lines)) if n_lines else 0
+                ellipses = len(_ELLIPSIS_LINE.findall(joined_lines)) if n_lines else 0
+            else:
+                n_lines, bullets, ellipses = line_counts
+            if n_lines:
+                if self.max_bullet_lines_ratio and bullets / n_lines > self.max_bullet_lines_ratio:
                     return _BULLETS
-                if (
-                    self.max_ellipsis_lines_ratio
-                    and len(_ELLIPSIS_LINE.findall(joined_lines)) / n_lines > self.max_ellipsis_lines_ratio
-                ):
+                if self.max_ellipsis_lines_ratio and ellipses / n_lines > self.max_ellipsis_lines_ratio:
                     return _ELLIPSIS_LINES
 
         if n_tokens and limits.max_non_alpha_words_ratio:

@@ -175,24 +175,24 @@ class GopherRepetition(Filter):
         # With n ascending, no repeated n-gram means no repeated longer one: later passes can be skipped.
         self._dup_ascending = all(a[0] < b[0] for a, b in zip(self._dup, self._dup[1:]))
 
-    def _lines_and_paragraphs(self, text: str) -> str | None:
-        """The rules before the n-grams: empty text, repeated paragraphs and lines."""
+    def _lines_and_paragraphs(self, text: str, counts: Sequence[int] | None = None) -> str | None:
+        """The rules before the n-grams: empty text, repeated paragraphs and lines. `counts`: the six
+        figures of filters/kernels.py's repetition_lines where the caller has them."""
         if not text:
             return _EMPTY
         n_chars = len(text)
-
-        paragraphs = _PARAGRAPH_SPLIT.split(text.strip())
-        repeats, chars = _duplicates(paragraphs)
-        if self.dup_para_frac and repeats / len(paragraphs) > self.dup_para_frac:
+        if counts is None:
+            paragraphs = _PARAGRAPH_SPLIT.split(text.strip())
+            lines = _LINE_SPLIT.split(text)
+            counts = (len(paragraphs), *_duplicates(paragraphs), len(lines), *_duplicates(lines))
+        n_paras, para_repeats, para_chars, n_lines, line_repeats, line_chars = counts
+        if self.dup_para_frac and para_repeats / n_paras > self.dup_para_frac:
             return _DUP_PARA
-        if self.dup_para_char_frac and chars / n_chars > self.dup_para_char_frac:
+        if self.dup_para_char_frac and para_chars / n_chars > self.dup_para_char_frac:
             return _DUP_PARA_CHARS
-
-        lines = _LINE_SPLIT.split(text)
-        repeats, chars = _duplicates(lines)
-        if self.dup_line_frac and repeats / len(lines) > self.dup_line_frac:
+        if self.dup_line_frac and line_repeats / n_lines > self.dup_line_frac:
             return _DUP_LINE
-        if self.dup_line_char_frac and chars / n_chars > self.dup_line_char_frac:
+        if self.dup_line_char_frac and line_chars / n_chars > self.dup_line_char_frac:
             return _DUP_LINE_CHARS
         return None
 
@@ -227,11 +227,15 @@ class GopherRepetition(Filter):
     def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
         """The n-gram rules of the whole batch in one compiled pass over tokens shared with the other
         filters (filters/tokens.py, filters/_text_kernels.c's `repetition`), where they can be."""
-        from filters.kernels import kernels
+        from filters.kernels import kernels, repetition_lines
         from filters.tokens import batch_tokens
 
         k = kernels()
-        reasons = [self._lines_and_paragraphs(t) for t in texts]
+        counts = repetition_lines(list(texts))
+        if counts is None:
+            reasons = [self._lines_and_paragraphs(t) for t in texts]
+        else:
+            reasons = [self._lines_and_paragraphs(t, c) for t, c in zip(texts, counts.tolist())]
         rows = [i for i, r in enumerate(reasons) if r is None and langs[i] not in NGRAM_RULES_EXEMPT]
         if k is None or not rows:
             return FilterResult(reasons) if k is not None else super().__call__(texts, langs)

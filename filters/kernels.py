@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 
 # bits of the class table, as filters/_text_kernels.c reads them
-L, M, N, UNDERSCORE, UNSPACED, SPACE, SYMBOL = 1, 2, 4, 8, 16, 32, 64
+L, M, N, UNDERSCORE, UNSPACED, SPACE, SYMBOL, PYSPACE = 1, 2, 4, 8, 16, 32, 64, 128
 # flags of tokens()
 T_SYMBOL, T_LETTER = 1, 2
 N_CODEPOINTS = 0x110000
@@ -27,7 +27,7 @@ SCRIPTS = ("", "Latin", "Cyrillic", "Arabic", "Hebrew", "Han", "Hiragana", "Kata
 
 def class_table() -> bytes:
     """One byte per code point: which of \\p{L}, \\p{M}, \\p{N}, `_`, the unspaced scripts, regex's \\s and
-    Gopher's SYMBOL_CHARS it is in."""
+    Gopher's SYMBOL_CHARS it is in, and str.isspace()."""
     import regex
 
     from filters.gopher_quality import SYMBOL_CHARS
@@ -43,6 +43,9 @@ def class_table() -> bytes:
     table[ord("_")] |= UNDERSCORE
     for c in SYMBOL_CHARS:
         table[ord(c)] |= SYMBOL
+    for cp in range(0x3001):  # str.isspace: 29 code points, none above U+3000
+        if chr(cp).isspace():
+            table[cp] |= PYSPACE
     return table.tobytes()
 
 
@@ -108,3 +111,20 @@ def tokens(texts: list[str | None], char_mode: list[bool]) -> tuple[np.ndarray, 
         np.frombuffer(flags, dtype=np.uint8),
         np.frombuffer(off, dtype=np.int64),
     )
+
+
+def gopher_lines(texts: list[str | None]) -> np.ndarray | None:
+    """(len(texts), 3) int64: str.splitlines() lines, bullet lines, ellipsis-ending lines; None without kernels."""
+    k = kernels()
+    if k is None:
+        return None
+    return np.frombuffer(k.gopher_lines(texts), dtype=np.int64).reshape(len(texts), 3)
+
+
+def repetition_lines(texts: list[str | None]) -> np.ndarray | None:
+    """(len(texts), 6) int64: paragraphs of text.strip() (split at 2+ newlines), their repeats and repeated
+    characters, then the same for lines (split at newlines); None without kernels."""
+    k = kernels()
+    if k is None:
+        return None
+    return np.frombuffer(k.repetition_lines(texts), dtype=np.int64).reshape(len(texts), 6)

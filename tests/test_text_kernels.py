@@ -125,9 +125,11 @@ _WORDS = st.sampled_from(
     ["the", "of", "and", "a", "b", "Tom", "#", "...", "…", "-", "•", "tom", "x-y", "१२", "漢", "ก"]
 )
 _LINE = st.lists(_WORDS, min_size=0, max_size=12).map(" ".join)
-_DOC = st.lists(_LINE, min_size=1, max_size=12).map(lambda ls: "\n".join(ls)) | st.lists(
+_BLOCK = st.lists(_LINE, min_size=1, max_size=12).map(lambda ls: "\n".join(ls)) | st.lists(
     _LINE, min_size=1, max_size=4
 ).map(lambda ls: "\n\n".join(ls * 3))
+_EDGE = st.sampled_from(["", "\n", "\n\n\n", " ", "\t\n ", "\u3000"])
+_DOC = st.tuples(_EDGE, _BLOCK, _EDGE).map("".join)
 
 
 @needs_kernels
@@ -175,3 +177,20 @@ def test_normalize_skips_only_substitutions_that_cannot_match(text):
 
     for form in ("NFC", "NFKC", "none"):
         assert normalize_text(text, form) == plain(text, form)  # type: ignore[arg-type]
+
+
+@needs_kernels
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("a.…-•· \t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\u3000\xa0")), max_size=40), max_size=5))  # fmt: skip
+def test_gopher_line_counts_are_the_regexes(texts):
+    from filters.gopher_quality import _BULLET_LINE, _ELLIPSIS_LINE
+
+    expected = []
+    for t in texts:
+        joined = "\n".join(t.splitlines())
+        n = len(t.splitlines())
+        expected.append(
+            [n, len(_BULLET_LINE.findall(joined)) if n else 0, len(_ELLIPSIS_LINE.findall(joined)) if n else 0]
+        )
+    got = fk.gopher_lines(texts)
+    assert got is not None and got.tolist() == expected
