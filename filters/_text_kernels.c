@@ -882,6 +882,211 @@ fail:
     return NULL;
 }
 
+/* ---- C4's line rules for English (filters/c4.py's C4Quality.check with split_paragraph and English
+   punctuation; other languages keep the Python path) ---- */
+
+static inline int is_c4_closer(Py_UCS4 c) { return c == '"' || c == '\'' || c == 0x201D || c == 0x2019 || c == ')' || c == ']'; }
+static inline int is_cjk_stop(Py_UCS4 c) { return c == 0x3002 || c == 0xFF01 || c == 0xFF1F; }
+static inline int is_cjk_closer(Py_UCS4 c) {
+    return c == 0x300D || c == 0x300F || c == 0x201D || c == 0x2019 || c == ')' || c == 0xFF09;
+}
+
+/* count_sentences(line) for English: matches of [.!?]+["'”’)\]]*(?=\s|$)|[。！？]+[」』”’)）]*, plus the
+   tail after the last one unless blank; at least 1 */
+static int64_t c4_sentences(int kind, const void *data, Py_ssize_t a, Py_ssize_t b) {
+    int64_t n = 0;
+    Py_ssize_t i = a, last = a;
+    while (i < b) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == '.' || c == '!' || c == '?') {
+            Py_ssize_t j = i;
+            while (j < b) {
+                Py_UCS4 d = PyUnicode_READ(kind, data, j);
+                if (d != '.' && d != '!' && d != '?') break;
+                j++;
+            }
+            while (j < b && is_c4_closer(PyUnicode_READ(kind, data, j))) j++;
+            if (j == b || (cls(PyUnicode_READ(kind, data, j)) & C_PYSPACE)) {
+                n++;
+                i = last = j;
+            } else {
+                i++; /* no match starts here (a shorter one would be followed by punctuation) */
+            }
+        } else if (is_cjk_stop(c)) {
+            Py_ssize_t j = i;
+            while (j < b && is_cjk_stop(PyUnicode_READ(kind, data, j))) j++;
+            while (j < b && is_cjk_closer(PyUnicode_READ(kind, data, j))) j++;
+            n++;
+            i = last = j;
+        } else {
+            i++;
+        }
+    }
+    Py_ssize_t t = last;
+    while (t < b && (cls(PyUnicode_READ(kind, data, t)) & C_PYSPACE)) t++;
+    if (t < b) n++;
+    return n < 1 ? 1 : n;
+}
+
+static int contains(PyObject *hay, PyObject *needle) {
+    Py_ssize_t r = PyUnicode_Find(hay, needle, 0, PyUnicode_GET_LENGTH(hay), 1);
+    return r == -2 ? -1 : r >= 0;
+}
+
+/* c4_english(texts, options, citation, needles) -> list of (code, text): code 0 keeps the page rewritten to
+   its kept lines, 1 lorem ipsum, 2 curly bracket, 3 too few sentences (text unchanged).
+   options: (max_word_length, remove_citations, no_terminal, min_words, lorem, javascript, curly, policy,
+   min_sentences); citation: the compiled citation regex; needles: ("lorem ipsum", "javascript", "{",
+   policy phrases...). */
+static PyObject *c4_english(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *texts, *citation, *needles;
+    Py_ssize_t max_word, min_words, min_sentences;
+    int remove_citations, no_terminal, lorem, javascript, curly, policy;
+    if (!PyArg_ParseTuple(args, "O(nppnppppn)OO", &texts, &max_word, &remove_citations, &no_terminal, &min_words,
+                          &lorem, &javascript, &curly, &policy, &min_sentences, &citation, &needles))
+        return NULL;
+    if (!classes) {
+        PyErr_SetString(PyExc_RuntimeError, "set_classes() was not called");
+        return NULL;
+    }
+    if (!PyList_Check(texts) || !PyTuple_Check(needles) || PyTuple_GET_SIZE(needles) < 3) {
+        PyErr_SetString(PyExc_TypeError, "texts: a list; needles: a tuple of at least 3 str");
+        return NULL;
+    }
+    PyObject *lorem_s = PyTuple_GET_ITEM(needles, 0), *js_s = PyTuple_GET_ITEM(needles, 1),
+             *curly_s = PyTuple_GET_ITEM(needles, 2);
+    Py_ssize_t n = PyList_GET_SIZE(texts), n_policy = PyTuple_GET_SIZE(needles) - 3;
+    PyObject *out = PyList_New(n), *nl = PyUnicode_FromString("\n"), *empty = PyUnicode_FromString("");
+    PyObject *bracket = PyUnicode_FromString("[");
+    if (!out || !nl || !empty || !bracket) goto fail;
+    for (Py_ssize_t d = 0; d < n; d++) {
+        PyObject *text = PyList_GET_ITEM(texts, d);
+        if (!PyUnicode_Check(text)) {
+            PyErr_Format(PyExc_TypeError, "text %zd is %s, not str", d, Py_TYPE(text)->tp_name);
+            goto fail;
+        }
+        PyObject *lines = PyUnicode_Splitlines(text, 0), *kept = PyList_New(0);
+        if (!lines || !kept) {
+            Py_XDECREF(lines);
+            Py_XDECREF(kept);
+            goto fail;
+        }
+        int code = 0;
+        int64_t sentences = 0;
+        for (Py_ssize_t li = 0; li < PyList_GET_SIZE(lines) && !code; li++) {
+            PyObject *raw = PyList_GET_ITEM(lines, li);
+            int kind = PyUnicode_KIND(raw);
+            const void *data = PyUnicode_DATA(raw);
+            Py_ssize_t a = 0, b = PyUnicode_GET_LENGTH(raw);
+            while (a < b && (cls(PyUnicode_READ(kind, data, a)) & C_PYSPACE)) a++;
+            while (b > a && (cls(PyUnicode_READ(kind, data, b - 1)) & C_PYSPACE)) b--;
+            /* words of the stripped line: runs of non-space; the longest */
+            Py_ssize_t words = 0, longest = 0, run = 0;
+            for (Py_ssize_t i = a; i < b; i++) {
+                if (cls(PyUnicode_READ(kind, data, i)) & C_PYSPACE) {
+                    run = 0;
+                } else {
+                    if (run++ == 0) words++;
+                    if (run > longest) longest = run;
+                }
+            }
+            if (max_word != -1 && b - a > max_word && longest > max_word) continue;
+            PyObject *line = PyUnicode_Substring(raw, a, b);
+            if (!line) goto fail_doc;
+            if (remove_citations) {
+                int has = contains(line, bracket);
+                if (has < 0) {
+                    Py_DECREF(line);
+                    goto fail_doc;
+                }
+                if (has) {
+                    PyObject *sub = PyObject_CallMethod(citation, "sub", "OO", empty, line);
+                    Py_DECREF(line);
+                    if (!sub) goto fail_doc;
+                    line = sub;
+                }
+            }
+            int lk = PyUnicode_KIND(line);
+            const void *ld = PyUnicode_DATA(line);
+            Py_ssize_t ll = PyUnicode_GET_LENGTH(line);
+            if (no_terminal) {
+                Py_UCS4 last = ll ? PyUnicode_READ(lk, ld, ll - 1) : 0;
+                int ends = ll && (last == '.' || last == '?' || last == '!' || last == '"' || last == '\'');
+                int dots = ll >= 3 && last == '.' && PyUnicode_READ(lk, ld, ll - 2) == '.' &&
+                           PyUnicode_READ(lk, ld, ll - 3) == '.';
+                if (!ends || dots) {
+                    Py_DECREF(line);
+                    continue;
+                }
+            }
+            if (min_words > 0 && words < min_words) {
+                Py_DECREF(line);
+                continue;
+            }
+            PyObject *low = PyObject_CallMethod(line, "lower", NULL);
+            if (!low) {
+                Py_DECREF(line);
+                goto fail_doc;
+            }
+            int hit = 0, drop = 0;
+            if (lorem && (hit = contains(low, lorem_s)) != 0) {
+                if (hit > 0) code = 1;
+            } else if (javascript && (hit = contains(low, js_s)) != 0) {
+                drop = hit > 0;
+            } else if (curly && (hit = contains(line, curly_s)) != 0) {
+                if (hit > 0) code = 2;
+            } else if (policy) {
+                for (Py_ssize_t q = 0; q < n_policy && !drop && hit >= 0; q++) {
+                    hit = contains(low, PyTuple_GET_ITEM(needles, 3 + q));
+                    drop = hit > 0;
+                }
+            }
+            Py_DECREF(low);
+            if (hit < 0) {
+                Py_DECREF(line);
+                goto fail_doc;
+            }
+            if (code || drop) {
+                Py_DECREF(line);
+                continue;
+            }
+            if (min_sentences != -1) sentences += c4_sentences(lk, ld, 0, ll);
+            int rc = PyList_Append(kept, line);
+            Py_DECREF(line);
+            if (rc) goto fail_doc;
+        }
+        PyObject *item;
+        if (!code && sentences < min_sentences) code = 3;
+        if (code) {
+            item = Py_BuildValue("(iO)", code, text);
+        } else {
+            PyObject *joined = PyUnicode_Join(nl, kept), *stripped = NULL;
+            if (joined) stripped = PyObject_CallMethod(joined, "strip", NULL);
+            Py_XDECREF(joined);
+            item = stripped ? Py_BuildValue("(iN)", 0, stripped) : NULL;
+        }
+        Py_DECREF(lines);
+        Py_DECREF(kept);
+        if (!item) goto fail;
+        PyList_SET_ITEM(out, d, item);
+        continue;
+    fail_doc:
+        Py_DECREF(lines);
+        Py_DECREF(kept);
+        goto fail;
+    }
+    Py_DECREF(nl);
+    Py_DECREF(empty);
+    Py_DECREF(bracket);
+    return out;
+fail:
+    Py_XDECREF(out);
+    Py_XDECREF(nl);
+    Py_XDECREF(empty);
+    Py_XDECREF(bracket);
+    return NULL;
+}
+
 static PyObject *set_scripts(PyObject *Py_UNUSED(self), PyObject *arg) {
     if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) != N_CODEPOINTS) {
         PyErr_SetString(PyExc_ValueError, "script table: bytes of length 0x110000");
@@ -933,6 +1138,7 @@ static PyObject *letter_scripts(PyObject *Py_UNUSED(self), PyObject *texts) {
 static PyMethodDef methods[] = {
     {"set_scripts", set_scripts, METH_O, "set_scripts(script table: bytes 0x110000)"},
     {"repetition_lines", repetition_lines, METH_O, "repetition_lines(texts) -> int64 paragraph and line repeats"},
+    {"c4_english", c4_english, METH_VARARGS, "c4_english(texts, options, citation, needles) -> [(code, text)]"},
     {"gopher_lines", gopher_lines, METH_O, "gopher_lines(texts) -> int64 lines, bullet lines, ellipsis lines"},
     {"repetition", repetition, METH_VARARGS, "repetition(hashes, lengths, offsets, n_chars, top, dup, ascending)"},
     {"tokens", tokens, METH_VARARGS, "tokens(texts, modes) -> (uint64 hashes, uint32 lengths, uint8 flags, offsets)"},

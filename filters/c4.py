@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 import regex
 
-from filters.base import Filter
+from filters.base import Filter, FilterResult
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, UNSPACED_LANGUAGES, words
 
@@ -38,6 +39,22 @@ _END_PUNCTUATION = (".", "?", "!", '"', "'")
 _ANY_SENTENCE_TERMINAL = regex.compile(r"[\p{Sentence_Terminal}\"'”’»)\]）」』]$")
 _SENTENCE_END_ANY = regex.compile(r"\p{Sentence_Terminal}+[\"'”’»)\]）」』]*(?=\s|$)|[。！？]+[」』”’)）]*")
 _POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_COOKIE_PHRASES = tuple(p for p in _POLICY_PHRASES if "cookie" in p)
+# The same matches anchored at the end: whether a line's last sentence end closes it (no unterminated tail).
+_SENTENCE_END_AT_END = re.compile(r"(?:[.!?]+[\"'”’)\]]*|[。！？]+[」』”’)）]*)$")
+
+
+_NEEDLES = ("lorem ipsum", "javascript", "{", *_POLICY_PHRASES)  # what the compiled path searches for
+
+
+def _is_policy(line_l: str) -> bool:
+    """A policy phrase in the lower-cased line (every cookie phrase has "cookie": one scan for the four)."""
+    return (
+        "terms of use" in line_l
+        or "privacy policy" in line_l
+        or ("cookie" in line_l and any(p in line_l for p in _COOKIE_PHRASES))
+    )
+
 
 DATATROVE_REASONS: dict[str, str] = {
     "c4:lorem_ipsum": "lorem_ipsum",
@@ -71,8 +88,15 @@ def split_sentences(text: str) -> list[str]:
 
 
 def count_sentences(text: str, any_terminal: bool = False) -> int:
-    """len(split_sentences(text)) without building the pieces."""
-    return max(1, len(sentence_ends(text, any_terminal)))
+    """len(split_sentences(text)) without building the pieces: the sentence ends, plus the tail after the
+    last one unless it is blank (two scans in C, no Python per match)."""
+    if any_terminal:  # `regex`'s \s is not str.isspace (U+001C..U+001F): the exact path
+        return max(1, len(sentence_ends(text, any_terminal)))
+    # `re`'s \s is str.isspace, so a blank tail is what rstrip() removes
+    n = len(_SENTENCE_END.findall(text))
+    if not _SENTENCE_END_AT_END.search(text.rstrip()) and text.strip():
+        n += 1
+    return max(1, n)
 
 
 @dataclass
@@ -156,7 +180,7 @@ class C4Quality(Filter):
                 continue
             if curly and "{" in line:
                 return _CURLY, text
-            if policy and any(p in line_l for p in _POLICY_PHRASES):
+            if policy and _is_policy(line_l):
                 continue
             if count:
                 if no_punct:
@@ -167,3 +191,39 @@ class C4Quality(Filter):
         if n_sentences < self.min_num_sentences:
             return _FEW_SENTENCES, text
         return None, ("\n" if split_paragraph else " ").join(kept).strip()
+
+    def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
+        """English pages (and unlabelled ones) through the compiled line rules (filters/_text_kernels.c's
+        c4_english, the same decisions as `check`), the others through `check`."""
+        from filters.kernels import kernels
+
+        k = kernels()
+        english = [i for i, lang in enumerate(langs) if lang is None or lang == "en"]
+        if k is None or not self.split_paragraph or not english:
+            return super().__call__(texts, langs)
+        reasons: list[str | None] = [None] * len(texts)
+        new_texts: list[str] = list(texts)
+        codes = (None, _LOREM, _CURLY, _FEW_SENTENCES)
+        by_lang: dict[str | None, list[int]] = {}
+        for i in english:
+            by_lang.setdefault(langs[i], []).append(i)
+        for lang, rows in by_lang.items():
+            options = (
+                self.max_word_length,
+                self.remove_citations,
+                self.filter_no_terminal_punct,
+                self._min_words.get(lang, self.min_words_per_line),
+                self.filter_lorem_ipsum,
+                self.filter_javascript,
+                self.filter_curly_bracket,
+                self.filter_policy,
+                self.min_num_sentences,
+            )
+            results = k.c4_english([texts[i] for i in rows], options, _CITATION, _NEEDLES)
+            for i, (code, text) in zip(rows, results):
+                reasons[i] = codes[code]
+                new_texts[i] = text
+        for i, lang in enumerate(langs):
+            if not (lang is None or lang == "en"):
+                reasons[i], new_texts[i] = self.check(texts[i], lang)
+        return FilterResult(reasons, new_texts)

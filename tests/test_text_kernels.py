@@ -136,13 +136,14 @@ _DOC = st.tuples(_EDGE, _BLOCK, _EDGE).map("".join)
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(_DOC, min_size=1, max_size=6),
-    st.sampled_from(["en", "de", "th", None]),
+    st.sampled_from(["en", "de", "th", None, "en"]),
     st.sampled_from([((2, 0.2), (3, 0.18)), ((4, 0.05), (2, 0.1)), ((1, 0.3),)]),
     st.sampled_from([((5, 0.15), (6, 0.14)), ((7, 0.01), (5, 0.02)), ((1, 0.05), (3, 0.0))]),
 )
 def test_filters_decide_as_their_python_paths_do(docs, lang, top, dup):
     """The shared tokens and the compiled n-gram rules change no decision (thresholds off the defaults
     too: n-gram sizes out of order, unigrams, a zero fraction)."""
+    from filters.c4 import C4Quality
     from filters.fineweb import FineWebQuality
     from filters.gopher_quality import GopherQuality
     from filters.gopher_repetition import GopherRepetition
@@ -154,10 +155,12 @@ def test_filters_decide_as_their_python_paths_do(docs, lang, top, dup):
         lambda: GopherRepetition(top_n_grams=top, dup_n_grams=dup),
         GopherRepetition,
         FineWebQuality,
+        C4Quality,
+        lambda: C4Quality(min_num_sentences=2, max_word_length=4, min_words_per_line=1),
     ):
-        fast = make()(docs, langs).reasons
-        slow = _without_kernels(lambda: make()(docs, langs).reasons)
-        assert fast == slow
+        fast = make()(docs, langs)
+        slow = _without_kernels(lambda: make()(docs, langs))
+        assert fast.reasons == slow.reasons and fast.texts == slow.texts
 
 
 @settings(max_examples=500, deadline=None)
@@ -194,3 +197,15 @@ def test_gopher_line_counts_are_the_regexes(texts):
         )
     got = fk.gopher_lines(texts)
     assert got is not None and got.tolist() == expected
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab .!?\"'”’)]。！？」』)）\u0964\u06d4 \n\t\x1c\x1f\x85\u2028\xa0\u3000»")), max_size=16))  # fmt: skip
+def test_c4_sentence_count_is_the_number_of_pieces(text):
+    from filters.c4 import count_sentences, split_sentences
+
+    for any_terminal in (False, True):
+        from filters.c4 import sentence_ends
+
+        assert count_sentences(text, any_terminal) == max(1, len(sentence_ends(text, any_terminal)))
+    assert count_sentences(text) == len(split_sentences(text))
