@@ -21,22 +21,10 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Sequence
 
-import regex
-
 from filters.base import Filter, FilterResult
+from filters.characters import TERMINAL_PUNCTUATION
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, tokenize
-
-
-def _terminal_punctuation() -> frozenset[str]:
-    # datatrove's TERMINAL_PUNCTUATION is the Unicode Sentence_Terminal property (Unicode 15) plus
-    # three Khmer signs; deriving it keeps the list in step with Unicode instead of copying it.
-    # Every Sentence_Terminal code point lies below U+20000 (planes 2+ hold only ideographs).
-    every_char = "".join(map(chr, range(0x20000)))
-    return frozenset(regex.findall(r"\p{Sentence_Terminal}", every_char)) | frozenset("៖៙៚")
-
-
-TERMINAL_PUNCTUATION: frozenset[str] = _terminal_punctuation()
 
 DATATROVE_REASONS: dict[str, str] = {
     "fineweb:empty": "empty",

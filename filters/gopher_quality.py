@@ -28,7 +28,6 @@ the ratios divide by all tokens, as datatrove does. Stop words match case-sensit
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -37,7 +36,7 @@ import regex
 import xxhash
 
 from filters.base import Filter, FilterResult
-from filters.fineweb import TERMINAL_PUNCTUATION
+from filters.characters import SYMBOL_CHARS
 from filters.kernels import gopher_lines
 from filters.language_table import LANGUAGE_TABLE
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
@@ -74,15 +73,6 @@ STOP_WORDS: dict[str, frozenset[str]] = {
     },
 }
 
-# The characters that do not make a token a word: datatrove's PUNCTUATION_SET (ASCII punctuation,
-# control characters, a few CJK and typographic marks, every sentence terminal), kept identical
-# (fullwidth '１' included) so word counts match the reference.
-SYMBOL_CHARS: frozenset[str] = (
-    frozenset(string.punctuation)
-    | frozenset(map(chr, [*range(0, 9), 11, 12, *range(13, 32), *range(127, 160)]))
-    | frozenset("«´»–—’“”„…∶━►、〈〉《》「」【】％（），１：；～")
-    | TERMINAL_PUNCTUATION
-)
 
 DATATROVE_REASONS: dict[str, str] = {
     "gopher_quality:word_count_low": "gopher_short_doc",

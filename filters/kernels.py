@@ -30,7 +30,7 @@ def class_table() -> bytes:
     Gopher's SYMBOL_CHARS it is in, and str.isspace()."""
     import regex
 
-    from filters.gopher_quality import SYMBOL_CHARS
+    from filters.characters import SYMBOL_CHARS
     from filters.segmentation import UNSPACED_SCRIPTS
 
     everything = "".join(map(chr, range(N_CODEPOINTS)))
