@@ -209,3 +209,24 @@ def test_c4_sentence_count_is_the_number_of_pieces(text):
 
         assert count_sentences(text, any_terminal) == max(1, len(sentence_ends(text, any_terminal)))
     assert count_sentences(text) == len(split_sentences(text))
+
+
+@needs_kernels
+def test_shared_tokens_are_the_tokens_of_each_text():
+    """A later filter handed some of the same text objects, in another order, with one rewritten, gets each
+    text's own tokens (gathered or segmented anew), equal to segmenting them afresh."""
+    from filters.tokens import batch_tokens
+
+    texts = [f"Line {i} of text, with words and 123 numbers.\nAnother line {i}!" for i in range(20)] + ["", "漢字かな"]
+    langs = ["en"] * 20 + ["en", "ja"]
+    first = batch_tokens(texts, langs)
+    assert first is not None and len(first) == len(texts)
+    later = [texts[21], texts[3], texts[0] + " changed", *texts[5:15]]
+    later_langs = ["ja", "en", "en", *["en"] * 10]
+    got = batch_tokens(later, later_langs)
+    fresh = fk.tokens(later, [lang == "ja" for lang in later_langs])
+    assert got is not None and fresh is not None
+    assert np.array_equal(got.offsets, fresh[3])
+    assert np.array_equal(got.hashes, fresh[0]) and np.array_equal(got.lengths, fresh[1])
+    assert np.array_equal(got.flags, fresh[2])
+    assert got.per_doc(got.lengths).tolist() == [len(t.replace(" ", "").replace("\n", "")) for t in later]
