@@ -232,16 +232,17 @@ class GopherRepetition(Filter):
 
         k = kernels()
         counts = repetition_lines(list(texts))
-        if counts is None:
-            reasons = [self._lines_and_paragraphs(t) for t in texts]
-        else:
-            reasons = [self._lines_and_paragraphs(t, c) for t, c in zip(texts, counts.tolist())]
-        rows = [i for i, r in enumerate(reasons) if r is None and langs[i] not in NGRAM_RULES_EXEMPT]
-        if k is None or not rows:
-            return FilterResult(reasons) if k is not None else super().__call__(texts, langs)
-        tb = batch_tokens([texts[i] for i in rows], [langs[i] for i in rows])
-        if tb is None:
+        if k is None or counts is None:
             return super().__call__(texts, langs)
+        reasons = [self._lines_and_paragraphs(t, c) for t, c in zip(texts, counts.tolist())]
+        rows = [i for i, r in enumerate(reasons) if r is None and langs[i] not in NGRAM_RULES_EXEMPT]
+        if not rows:
+            return FilterResult(reasons)
+        tb = batch_tokens([texts[i] for i in rows], [langs[i] for i in rows])
+        if tb is None:  # a registered segmenter: the n-gram rules in Python for those rows
+            for i in rows:
+                reasons[i] = self.check(texts[i], langs[i])
+            return FilterResult(reasons)
         n_chars = np.array([len(texts[i]) for i in rows], dtype=np.int64)
         top = [(n, f) for n, f, _ in self._top]
         dup = [(n, f) for n, f, _ in self._dup]

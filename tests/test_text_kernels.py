@@ -230,3 +230,20 @@ def test_shared_tokens_are_the_tokens_of_each_text():
     assert np.array_equal(got.hashes, fresh[0]) and np.array_equal(got.lengths, fresh[1])
     assert np.array_equal(got.flags, fresh[2])
     assert got.per_doc(got.lengths).tolist() == [len(t.replace(" ", "").replace("\n", "")) for t in later]
+
+
+@needs_kernels
+def test_filters_with_a_registered_segmenter_decide_as_check():
+    """Documents of a language with a registered segmenter (which only Python can run) among others."""
+    from filters.fineweb import FineWebQuality
+    from filters.gopher_quality import GopherQuality
+    from filters.gopher_repetition import GopherRepetition
+
+    docs = ["one two three four five " * 8, "a b a b a b a b a b a b a b a b\nx y z", "Hello there. " * 30] * 2
+    langs = ["xx", "xx", "xx", "en", "en", "en"]
+    register_segmenter("xx", lambda t: t.split())
+    try:
+        for f in (GopherQuality(min_doc_words=5), GopherRepetition(), FineWebQuality()):
+            assert f(docs, langs).reasons == [f.check(d, lang) for d, lang in zip(docs, langs)]
+    finally:
+        unregister_segmenter("xx")
