@@ -679,6 +679,7 @@ static PyObject *repetition(PyObject *Py_UNUSED(self), PyObject *args) {
                 continue;
             }
             int64_t repeated = 0, next_free = 0;
+            for (Py_ssize_t j = 0; j < g.npos; j++) table_get(&g.table, g.key[j])->seen = 0; /* n may repeat */
             for (Py_ssize_t j = 0; j < g.npos; j++) {
                 slot_t *e = table_get(&g.table, g.key[j]);
                 int32_t p = g.pos[j];

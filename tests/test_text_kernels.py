@@ -138,7 +138,7 @@ _DOC = st.tuples(_EDGE, _BLOCK, _EDGE).map("".join)
     st.lists(_DOC, min_size=1, max_size=6),
     st.sampled_from(["en", "de", "th", None, "en"]),
     st.sampled_from([((2, 0.2), (3, 0.18)), ((4, 0.05), (2, 0.1)), ((1, 0.3),)]),
-    st.sampled_from([((5, 0.15), (6, 0.14)), ((7, 0.01), (5, 0.02)), ((1, 0.05), (3, 0.0))]),
+    st.sampled_from([((5, 0.15), (6, 0.14)), ((7, 0.01), (5, 0.02)), ((1, 0.05), (3, 0.0)), ((2, 0.01), (2, 0.0))]),
 )
 def test_filters_decide_as_their_python_paths_do(docs, lang, top, dup):
     """The shared tokens and the compiled n-gram rules change no decision (thresholds off the defaults
