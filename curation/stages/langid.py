@@ -138,6 +138,13 @@ class LangId(Stage):
         self.lid = LanguageIdentifier(self.spec.model, self.spec.sample_chars, self.spec.pairs)
         self.model_thresholds = self.spec.model_thresholds()
 
+    def _min_score(self, lang: str, defaults: dict[str, float]) -> float:
+        """The job's minimum score for a label: min_score_by_lang, the model's thresholds file, the bundled
+        table (lid.176), then min_score."""
+        spec = self.spec
+        got = spec.min_score_by_lang.get(lang, self.model_thresholds.get(lang))
+        return float(got if got is not None else defaults.get(lang, spec.min_score))
+
     def process(self, table: pa.Table) -> pa.Table:
         from filters.langid import bundled_thresholds, sample_text
         from filters.scripts import script_shares
@@ -178,25 +185,33 @@ class LangId(Stage):
         defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
         targets = self.job.target_languages
         domains = values(table, "domain", "web")
-        check: list[tuple[int, str]] = []  # rows whose script share decides
-        for i in np.flatnonzero(alive).tolist():
-            if domains[i] == "code":  # a programming language, not a natural one: no language policy
-                langs[i], scores[i] = "code", np.nan
-                continue
-            lang = cast(str, langs[i])  # alive rows all have a text, so a label
-            if targets is not None and lang not in targets:
-                if spec.other_languages == "drop":
-                    reasons[i] = "langid:not_target_language"
-                    continue
-                if spec.other_languages == "other":
-                    langs[i] = "other"
-            min_score = spec.min_score_by_lang.get(lang, self.model_thresholds.get(lang))
-            if min_score is None:
-                min_score = defaults.get(lang, spec.min_score)
-            if scores[i] < min_score:
-                reasons[i] = "langid:low_score"
-            elif spec.min_script_share is not None:
-                check.append((i, lang))  # the label, also where it became `other`
+        # The policy per distinct label, then applied to the rows with numpy: no Python per row.
+        rows = np.flatnonzero(alive)
+        is_code = np.fromiter((domains[i] == "code" for i in rows), dtype=bool, count=len(rows))
+        for i in rows[is_code].tolist():  # a programming language, not a natural one: no language policy
+            langs[i], scores[i] = "code", np.nan
+        rows = rows[~is_code]
+        labels = [cast(str, langs[i]) for i in rows]  # alive rows all have a text, so a label
+        distinct, which = np.unique(np.array(labels, dtype=object), return_inverse=True)
+        outside = np.array([targets is not None and lang not in targets for lang in distinct], dtype=bool)
+        # float32 as the scores: the comparison a float32 score and a Python float made before (NEP 50)
+        limit = np.array([self._min_score(str(lang), defaults) for lang in distinct], dtype=np.float32)
+        not_target = outside[which] if spec.other_languages == "drop" else np.zeros(len(rows), bool)
+        low = ~not_target & (scores[rows] < limit[which])
+        for i in rows[not_target].tolist():
+            reasons[i] = "langid:not_target_language"
+        for i in rows[low].tolist():
+            reasons[i] = "langid:low_score"
+        if spec.other_languages == "other":
+            for i in rows[outside[which]].tolist():
+                langs[i] = "other"
+        passed = ~not_target & ~low
+        # rows whose script share decides, with their label (also where it became `other`)
+        check: list[tuple[int, str]] = (
+            [(int(i), labels[j]) for j, i in zip(np.flatnonzero(passed).tolist(), rows[passed].tolist())]
+            if spec.min_script_share is not None
+            else []
+        )
         if check:  # one batched pass over the samples the model saw
             shares = script_shares([samples[i] for i, _ in check], [lang for _, lang in check])
             for (i, _), share in zip(check, shares):
