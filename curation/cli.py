@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve /metrics without a token, with every job's metrics (default: a token; users see their own jobs)",
     )
+    from curation.inspection import cli as inspection_cli
+
+    inspection_cli.add_parsers(sub)
     tk = sub.add_parser("token", help="create an API token: prints it once, and the tokens-file entry with its hash")
     tk.add_argument("name")
     tk.add_argument("--admin", action="store_true", help="sees and cancels every user's jobs")
@@ -266,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_client(
             args.command, getattr(args, "spec", None) or args.job_id, args.server, getattr(args, "follow", False)
         )
+    if args.command in inspection_cli.COMMANDS:
+        return inspection_cli.run(args)
     if args.command == "train-quality":
         return _train_quality(args)
     if args.command == "distill-quality":

@@ -195,9 +195,13 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
             from curation.stages.registry import output_columns
 
             columns = output_columns(job)
-            args = [(layout, f.ordinal, f.uri, min_scores, columns) for f in files]
+            layout.remove_dir(layout.path("lineage"))
+            layout.remove_dir(layout.path("samples"))
+            layout.remove_dir(layout.path("_work", "samples"))
+            args = [(layout, f.ordinal, f.uri, min_scores, columns, job) for f in files]
             finals = executor.map(finalize_file, args)
             write_seconds = phases["write"] = time.monotonic() - t0
+            _samples(executor, job, layout, finals, progress)
 
         stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
         stats["phase_seconds"] = {k: round(v, 3) for k, v in phases.items()}  # wall time of this run's phases
@@ -386,6 +390,18 @@ def _dedup(executor, job: CurateJob, files, file_stats: dict, progress: Progress
         f"dedup: {result['duplicates']:,} duplicates in {result['clusters']:,} clusters ({result['seconds']:.1f}s)"
     )
     return result
+
+
+def _samples(executor, job: CurateJob, layout: Layout, finals: list[dict], progress: Progress) -> None:
+    """OUT/samples/ from the per-file sample files (curation.inspection.samples)."""
+    from curation.inspection.samples import build_samples
+
+    paths = [f["sample_file"] for f in finals if f.get("sample_file")]
+    if job.inspection.samples_per_group == 0 or not paths:
+        return
+    t0 = time.monotonic()
+    n = build_samples(executor, layout, paths, job.inspection.samples_per_group, job.inspection.excerpt_chars)
+    progress.say(f"samples: {n:,} documents sampled by drop reason and language ({time.monotonic() - t0:.1f}s)")
 
 
 def _top_fraction_thresholds(executor, job: CurateJob, files, progress: Progress) -> dict[str, dict[str, float]] | None:

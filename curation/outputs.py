@@ -210,8 +210,10 @@ class _Sink:
         self.layout, self.path, self.writer = layout, path, None
         self.pending: list[pa.Table] = []
         self.rows = self.nbytes = 0
+        self.total = 0  # rows written so far: the next row's index in the file (the lineage index's `row`)
 
     def write(self, table: pa.Table) -> None:
+        self.total += len(table)
         while len(table):
             body = next((c for c in ("text", "raw") if c in table.column_names), None)
             sizes = (
@@ -320,20 +322,34 @@ def finalize_file(
     input_uri: str,
     min_scores: dict[str, dict[str, float]] | None = None,
     stage_columns: Sequence[str] = (),
+    job: Any = None,
 ) -> dict[str, Any]:
     """Split one input file's annotated parts into curated / rejected / quarantine files, with its dedup
     decisions (its own decision file only). `stage_columns`: the columns the job's stages add that are
     written beside the documents (scores, flags).
 
     `min_scores` (column -> "lang/domain" -> lowest kept score) applies keep_top_fraction to the
-    documents that survived everything else (`quality:NAME:top_fraction`)."""
+    documents that survived everything else (`quality:NAME:top_fraction`). With the `job`, its inspection
+    settings: the file's lineage (`curation.inspection.lineage`) and sample candidates
+    (`curation.inspection.samples`) are written too."""
+    from curation.inspection.lineage import LineageWriter
+    from curation.inspection.samples import SampleCollector
+
     counts = FinalCounts()
+    lineage = LineageWriter(layout, ordinal, input_uri) if job is not None and job.inspection.lineage else None
+    samples = SampleCollector(job, input_uri, min_scores) if job is not None else None
     dec_docs, dec = _dup_decisions(layout, ordinal)
     if dec is not None:
         dec_reason = dec["dup_reason"].to_numpy()
         dec_cluster = dec["dup_cluster"].to_pylist()
         dec_size = dec["dup_cluster_size"].to_numpy()
         dec_sim = dec["dup_similarity"].to_numpy(zero_copy_only=False)
+        # decisions written before the keeper's document number was recorded have none
+        dec_keeper = (
+            dec["dup_keeper"].to_numpy(zero_copy_only=False)
+            if "dup_keeper" in dec.column_names
+            else np.full(len(dec), -1, np.int64)
+        )
     sinks: dict[str, _Sink] = {}
 
     def sink(rel: str) -> _Sink:
@@ -350,6 +366,7 @@ def finalize_file(
         cluster = [None] * n
         size = np.ones(n, dtype=np.int64)
         similarity = np.full(n, np.nan, dtype=np.float32)
+        keeper = np.full(n, -1, dtype=np.int64)
         if dec is not None and len(dec_docs):
             pos = np.minimum(np.searchsorted(dec_docs, docs), len(dec_docs) - 1)
             hit = np.flatnonzero(dec_docs[pos] == docs)
@@ -358,6 +375,7 @@ def finalize_file(
                 size[i] = dec_size[j]
                 cluster[i] = dec_cluster[j]
                 similarity[i] = dec_sim[j]
+                keeper[i] = dec_keeper[j]
                 r = int(dec_reason[j])
                 if r:
                     reasons[i] = DUP_REASONS[r]
@@ -396,18 +414,29 @@ def finalize_file(
                 hist = counts.score_histograms.setdefault(c, {})
                 for side, mask in (("kept", is_kept), ("rejected", is_rej)):
                     merge_counts(hist.setdefault(side, {}), score_bins(values[mask]))
+        out_file: list[str | None] = [None] * n
+        out_row = np.full(n, -1, dtype=np.int64)
+
+        def place(rel: str, mask: np.ndarray) -> None:
+            where = np.flatnonzero(mask)
+            out_row[where] = sink(rel).total + np.arange(len(where))
+            for i in where.tolist():
+                out_file[i] = rel
+
         doms = t["domain"].to_pylist()
         counts.input_by_domain.update(d for d, q in zip(doms, is_q) if not q)
         counts.kept_by_domain.update(d for d, k in zip(doms, is_kept) if k)
         if is_q.any():
             q = t.filter(pa.array(is_q))
             q = q.append_column("input_file", pa.array([input_uri] * len(q), pa.string()))
+            place(f"quarantine/{name}", is_q)
             sink(f"quarantine/{name}").write(q.select(QUARANTINE_COLUMNS))
         langs = t["lang"].to_pylist()
         for i in np.flatnonzero(~is_q):
             counts.input_by_lang[langs[i] or "und"] += 1
         if is_rej.any():
             rej = t.filter(pa.array(is_rej))
+            place(f"rejected/{name}", is_rej)
             sink(f"rejected/{name}").write(rej.select(REJECTED_COLUMNS + extras))
             counts.by_reason.update(r for r, m in zip(reasons, is_rej) if m)
             for i in np.flatnonzero(is_rej):
@@ -415,15 +444,30 @@ def finalize_file(
         if is_kept.any():
             kept = t.filter(pa.array(is_kept)).select(CURATED_COLUMNS + extras)
             klangs = kept["lang"].to_pylist()
-            for lang in sorted(set(klangs)):
-                sink(f"curated/lang={lang or 'und'}/{name}").write(
-                    kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept
-                )
+            all_langs = np.array(langs, dtype=object)
+            for lang in sorted(set(klangs), key=lambda x: (x is None, x or "")):
+                rel = f"curated/lang={lang or 'und'}/{name}"
+                place(rel, is_kept & (all_langs == lang) if lang is not None else is_kept & _is_none(all_langs))
+                sink(rel).write(kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept)
                 counts.kept_by_lang[lang or "und"] += klangs.count(lang)
         counts.quarantined += int(is_q.sum())
         counts.rejected += int(is_rej.sum())
         counts.kept += int(is_kept.sum())
+        if lineage is not None:
+            status = np.where(is_q, 2, np.where(is_rej, 1, 0))
+            lineage.add(t, status, out_file, out_row, keeper)
+        if samples is not None:
+            samples.add(t, is_q, keeper)
     for rel, s in sorted(sinks.items()):
         if s.close():
             counts.files.append(rel)
-    return counts.to_dict()
+    if lineage is not None:
+        lineage.close()
+    out = counts.to_dict()
+    if samples is not None:
+        out["sample_file"] = samples.close(layout, ordinal)
+    return out
+
+
+def _is_none(values: np.ndarray) -> np.ndarray:
+    return np.array([v is None for v in values], dtype=bool)

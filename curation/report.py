@@ -1,5 +1,5 @@
 """A short HTML report beside stats.json: the funnel, drop reasons, languages, domains, quality score
-histograms, cluster sizes."""
+histograms, cluster sizes, and the samples of what each rule removed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import html
 import io
 from typing import Any
 
+from curation.inspection.sample_html import SAMPLES_CSS, samples_section
+from curation.inspection.samples import read_samples
 from curation.outputs import Layout
 
 
@@ -108,7 +110,7 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
         "<!doctype html><html><head><meta charset='utf-8'><title>curation report: "
         f"{html.escape(stats['job'])}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}</style></head><body>",
+        f"td:first-child,th:first-child{{text-align:left}}{SAMPLES_CSS}</style></head><body>",
         f"<h1>Curation report: {html.escape(stats['job'])}</h1>",
         f"<p>{stats['input_files']:,} input files, {total:,} records: <b>{stats['kept']:,} kept</b>, "
         f"{stats['rejected']:,} rejected, {stats['quarantined']:,} quarantined "
@@ -169,5 +171,8 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
             f"<p>{d['candidate_documents']:,} documents in {d['clusters']:,} duplicate clusters.</p>",
             img(sizes_png),
         ]
+    samples = read_samples(layout)
+    if samples is not None:
+        parts.append(samples_section(samples.drop(["_skey", "_keeper"]).to_pylist()))
     parts.append("</body></html>")
     layout.write_bytes(layout.path("report.html"), "\n".join(parts).encode())

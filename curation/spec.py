@@ -98,6 +98,15 @@ class ExecutionSpec(Strict):
     actor_cpus: float = Field(0.5, gt=0, description="CPUs each actor reserves (fractional avoids deadlock on 2 CPUs)")
 
 
+class InspectionSpec(Strict):
+    samples_per_group: int = Field(
+        20, ge=0, le=1000, description="documents sampled per drop reason and language (and per kept language); 0: none"
+    )
+    seed: int = Field(0, description="the seed of the samples (the same seed and inputs give the same samples)")
+    excerpt_chars: int = Field(1000, ge=80, description="characters of each sampled document's text kept in samples/")
+    lineage: bool = Field(True, description="write lineage/: where every input record went (curate trace, diff)")
+
+
 class CurateJob(Strict):
     """`curate run`: read the inputs, run the stages, write curated/, rejected/ and quarantine/ with stats."""
 
@@ -112,6 +121,9 @@ class CurateJob(Strict):
     )
     stages: StagesSpec = Field(default_factory=StagesSpec, description="what runs on every document")
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec, description="where and how fast it runs")
+    inspection: InspectionSpec = Field(
+        default_factory=InspectionSpec, description="samples of what each rule removed, and the lineage index"
+    )
 
     @field_validator("languages")
     @classmethod
@@ -138,7 +150,10 @@ class CurateJob(Strict):
     def fingerprint(self, *, exclude_execution: bool = True) -> str:
         """Hash of everything that changes results (not where or how fast it runs); the filters' order
         counts (they run in the order listed)."""
-        data = self.model_dump(mode="json", exclude={"execution", "output"} if exclude_execution else {"output"})
+        # inspection changes what is written beside the documents (samples, lineage), not which are kept
+        data = self.model_dump(
+            mode="json", exclude={"execution", "output", "inspection"} if exclude_execution else {"output"}
+        )
         if self.stages.filters is not None:
             data["filter_order"] = [n for n, _ in self.stages.filters.enabled()]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -26,6 +26,18 @@ class FilterResult:
     texts: list[str] | None = None
 
 
+@dataclass(frozen=True)
+class Measure:
+    """What one rule measured on one document, for the samples of what each rule removed and the threshold
+    sweeps: the value, the threshold it was held to, and the side that drops (`drops_when` "<": the
+    document goes when value < threshold; ">": when above). A yes/no rule (a page with "lorem ipsum")
+    has value and threshold None."""
+
+    value: float | None
+    threshold: float | None
+    drops_when: str | None = None
+
+
 class Filter:
     """Base of the heuristic filters (built in and plugins).
 
@@ -43,6 +55,12 @@ class Filter:
 
     def check(self, text: str, lang: str | None = None):  # -> str | None, or (str | None, str) when rewriting
         raise NotImplementedError
+
+    def explain(self, text: str, lang: str | None, reason: str) -> Measure | None:
+        """The value and threshold behind `reason` for a document this filter dropped with it (the text it
+        saw). Runs only on the few documents a job samples, so it may recompute what `check` measured;
+        None where the filter does not say."""
+        return None
 
     def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
         check = self.check

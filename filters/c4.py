@@ -26,7 +26,7 @@ from typing import Sequence
 
 import regex
 
-from filters.base import Filter, FilterResult
+from filters.base import Filter, FilterResult, Measure
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, UNSPACED_LANGUAGES, words
 
@@ -134,6 +134,16 @@ class C4Quality(Filter):
         For labelled languages other than English any Unicode sentence terminal ends
         a line and a sentence; English keeps C4's exact punctuation rule.
         """
+        reason, new_text, _ = self._scan(text, lang)
+        return reason, new_text
+
+    def explain(self, text: str, lang: str | None, reason: str) -> Measure | None:
+        if reason == _FEW_SENTENCES:
+            return Measure(self._scan(text, lang)[2], self.min_num_sentences, "<")
+        return Measure(None, None) if reason in (_LOREM, _CURLY) else None
+
+    def _scan(self, text: str, lang: str | None) -> tuple[str | None, str, int]:
+        """`check`'s decision plus the sentences counted in the lines kept."""
         other = lang is not None and lang != "en"
         unspaced = lang in UNSPACED_LANGUAGES
         # Thai and Lao end sentences (and clauses) with a space: each space-separated run is one.
@@ -175,11 +185,11 @@ class C4Quality(Filter):
                 continue  # (words of unspaced scripts are counted with the language's segmenter, no punctuation)
             line_l = line.lower()
             if lorem and "lorem ipsum" in line_l:
-                return _LOREM, text
+                return _LOREM, text, n_sentences
             if javascript and "javascript" in line_l:
                 continue
             if curly and "{" in line:
-                return _CURLY, text
+                return _CURLY, text, n_sentences
             if policy and _is_policy(line_l):
                 continue
             if count:
@@ -189,8 +199,8 @@ class C4Quality(Filter):
                     n_sentences += count_sentences(line, other) if split_paragraph else 1
             kept.append(line)
         if n_sentences < self.min_num_sentences:
-            return _FEW_SENTENCES, text
-        return None, ("\n" if split_paragraph else " ").join(kept).strip()
+            return _FEW_SENTENCES, text, n_sentences
+        return None, ("\n" if split_paragraph else " ").join(kept).strip(), n_sentences
 
     def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
         """English pages (and unlabelled ones) through the compiled line rules (filters/_text_kernels.c's

@@ -21,7 +21,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Sequence
 
-from filters.base import Filter, FilterResult
+from filters.base import Filter, FilterResult, Measure
 from filters.characters import TERMINAL_PUNCTUATION
 from filters.language_table import per_language
 from filters.segmentation import NO_SENTENCE_PUNCTUATION, tokenize
@@ -108,6 +108,24 @@ class FineWebQuality(Filter):
             # datatrove divides by zero here; lines without any token are all list, no prose.
             if (new_lines / n_words if n_words else float("inf")) > new_line_ratio:
                 return _LIST
+        return None
+
+    def explain(self, text: str, lang: str | None, reason: str) -> Measure | None:
+        lines = list(filter(str.strip, text.split("\n")))
+        n_lines = max(1, len(lines))
+        short_line_length, new_line_ratio = self._lengths.get(lang, self._default_lengths)
+        if reason == _LINE_PUNCT:
+            n_punct = sum(line.endswith(self._stop_tuple) for line in lines)
+            return Measure(n_punct / n_lines, self.line_punct_thr, "<")
+        if reason == _SHORT_LINE:
+            return Measure(sum(len(line) <= short_line_length for line in lines) / n_lines, self.short_line_thr, ">")
+        new_lines = text.count("\n")
+        if reason == _CHAR_DUP:
+            dup_chars = sum(map(len, lines)) - sum(map(len, set(lines)))
+            return Measure(dup_chars / max(1, len(text) - new_lines), self.char_duplicates_ratio, ">")
+        if reason == _LIST:
+            n_words = len(tokenize(text, lang))
+            return Measure(new_lines / n_words if n_words else float("inf"), new_line_ratio, ">")
         return None
 
     def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:

@@ -35,7 +35,7 @@ import numpy as np
 import regex
 import xxhash
 
-from filters.base import Filter, FilterResult
+from filters.base import Filter, FilterResult, Measure
 from filters.characters import SYMBOL_CHARS
 from filters.kernels import gopher_lines
 from filters.language_table import LANGUAGE_TABLE
@@ -209,6 +209,45 @@ class GopherQuality(Filter):
             return len(found)
 
         return self._decide(text, lang, n_tokens, n_symbols, word_chars, letterless, stop_words)
+
+    def explain(self, text: str, lang: str | None, reason: str) -> Measure | None:
+        tokens, joined, n_symbols, n_symbol_chars = token_counts(text, lang)
+        n_tokens = len(tokens)
+        n_words = n_tokens - n_symbols
+        word_chars = len(joined) - (n_tokens - 1) - n_symbol_chars if n_tokens else 0
+        limits = self._thresholds.get(lang, self._default_thresholds)
+        lines = text.splitlines()
+        joined_lines = "\n".join(lines)
+        n_lines = max(1, len(lines))
+        per_token = max(1, n_tokens)
+        measures = {
+            _WORDS_LOW: lambda: Measure(n_words, limits.min_doc_words, "<"),
+            _WORDS_HIGH: lambda: Measure(n_words, limits.max_doc_words, ">"),
+            _AVG_LOW: lambda: Measure(word_chars / max(1, n_words), limits.min_avg_word_length, "<"),
+            _AVG_HIGH: lambda: Measure(word_chars / max(1, n_words), limits.max_avg_word_length, ">"),
+            _HASHES: lambda: Measure(text.count("#") / per_token, self.max_symbol_word_ratio, ">"),
+            _ELLIPSES: lambda: Measure(
+                (text.count("...") + text.count("…")) / per_token, self.max_symbol_word_ratio, ">"
+            ),
+            _BULLETS: lambda: Measure(
+                len(_BULLET_LINE.findall(joined_lines)) / n_lines, self.max_bullet_lines_ratio, ">"
+            ),
+            _ELLIPSIS_LINES: lambda: Measure(
+                len(_ELLIPSIS_LINE.findall(joined_lines)) / n_lines, self.max_ellipsis_lines_ratio, ">"
+            ),
+            _ALPHA: lambda: Measure(
+                (n_tokens - len(_LETTERLESS_TOKEN.findall(joined))) / per_token, limits.max_non_alpha_words_ratio, "<"
+            ),
+            _STOP: lambda: Measure(
+                len(set(m.group() for m in self._stop_patterns[lang].finditer(joined)))
+                if lang in self._stop_patterns
+                else 0,
+                limits.min_stop_words,
+                "<",
+            ),
+        }
+        get = measures.get(reason)
+        return get() if get is not None else None
 
     def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
         """The batch at once where the tokens can be shared (filters/tokens.py), else one `check` each."""

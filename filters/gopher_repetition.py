@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from filters.base import Filter, FilterResult
+from filters.base import Filter, FilterResult, Measure
 from filters.segmentation import UNSPACED_LANGUAGES, tokenize
 
 # The n-gram thresholds are calibrated on words. Where the segmenter falls back to one token per
@@ -223,6 +223,35 @@ class GopherRepetition(Filter):
             elif repeated / n_chars > frac:
                 return reason
         return None
+
+    def explain(self, text: str, lang: str | None, reason: str) -> Measure | None:
+        n_chars = max(1, len(text))
+        if reason in (_DUP_PARA, _DUP_PARA_CHARS, _DUP_LINE, _DUP_LINE_CHARS):
+            paragraphs = _PARAGRAPH_SPLIT.split(text.strip())
+            lines = _LINE_SPLIT.split(text)
+            items, frac, char_frac = (
+                (paragraphs, self.dup_para_frac, self.dup_para_char_frac)
+                if reason in (_DUP_PARA, _DUP_PARA_CHARS)
+                else (lines, self.dup_line_frac, self.dup_line_char_frac)
+            )
+            repeats, chars = _duplicates(items)
+            if reason in (_DUP_PARA, _DUP_LINE):
+                return Measure(repeats / max(1, len(items)), frac, ">")
+            return Measure(chars / n_chars, char_frac, ">")
+        rules = {r: (n, f, kind) for kind, group in (("top", self._top), ("dup", self._dup)) for n, f, r in group}
+        if reason not in rules:
+            return None
+        n, frac, kind = rules[reason]
+        tokens = tokenize(text, lang)
+        if len(tokens) < n:
+            return Measure(0.0, frac, ">")
+        index = _RepeatIndex(tokens)
+        offsets = list(accumulate(map(len, tokens), initial=0))
+        if kind == "top":
+            return Measure(_top_chars(index, n, offsets) / n_chars, frac, ">")
+        positions, keys, counts = index.at(n)
+        repeated = _repeated_chars(positions, keys, counts, n, offsets, n_chars, float("inf"))
+        return Measure((repeated or 0) / n_chars, frac, ">")
 
     def __call__(self, texts: Sequence[str], langs: Sequence[str | None]) -> FilterResult:
         """The n-gram rules of the whole batch in one compiled pass over tokens shared with the other

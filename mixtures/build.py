@@ -160,6 +160,8 @@ def build_mixture(
         "formats": job.formats,
         "buckets": buckets,
         "shards": shards,
+        # shards the rows were hashed over (empty ones are not written): a row's shard follows from its id
+        "shard_count": n_shards,
         "inputs": files,
         # the shard step's bytes read (curated columns once, routed rows) and written (shards, token files)
         "io": io,

@@ -156,12 +156,11 @@ def read_part(layout: Any, path: str, columns: list[str] | None = None, min_toke
 
 def id_key(ids: list[str]) -> np.ndarray:
     """The seed-free 64-bit hash of each id (xxh3), computed once when the pool is counted; the seeded
-    hashes selection and shuffling use are mixed from it with numpy (`mixtures.select.seeded`)."""
-    import xxhash
+    hashes selection and shuffling use are mixed from it with numpy (`mixtures.select.seeded`). The same
+    key as a curate run's lineage index (`curation.inspection.keys.id_keys`)."""
+    from curation.inspection.keys import id_keys
 
-    return np.fromiter(
-        (xxhash.xxh3_64_intdigest(i.encode("utf-8", "surrogatepass")) for i in ids), dtype=np.uint64, count=len(ids)
-    )
+    return id_keys(ids, len(ids))
 
 
 def index_file(uri: str, file_no: int, bucket_by: list[str], with_ids: bool = False) -> pa.Table:

@@ -272,6 +272,7 @@ DECISION_SCHEMA = pa.schema(
         ("dup_cluster", pa.string()),
         ("dup_cluster_size", pa.int64()),
         ("dup_similarity", pa.float32()),
+        ("dup_keeper", pa.int64()),  # the keeper's document number (its input file and position)
     ]
 )
 
@@ -312,6 +313,7 @@ def resolve_components(group_of: dict[int, int], groups: int, n_edge_parts: int,
         "cluster": np.zeros(0, object),
         "size": np.zeros(0, np.int64),
         "sim": np.zeros(0, np.float32),
+        "keeper": np.zeros(0, np.int64),
     }
     if not len(nodes["doc"]):
         return split(empty, np.zeros(0, np.int64), groups) + [{**summary, "duplicates": 0, "clusters": 0}]
@@ -355,6 +357,7 @@ def resolve_components(group_of: dict[int, int], groups: int, n_edge_parts: int,
         "doc": doc[who],
         "reason": reason,
         "cluster": nodes["id"][cluster_of],
+        "keeper": doc[cluster_of],
         "size": size[cluster_of].astype(np.int64),
         "sim": np.concatenate([np.full(len(head), np.nan, np.float32), ksim.astype(np.float32)]),
     }
@@ -377,6 +380,7 @@ def write_decisions(layout: Any, ordinals: Sequence[int], *parts: Frame) -> list
             "cluster": np.zeros(0, object),
             "size": np.zeros(0, np.int64),
             "sim": np.zeros(0, np.float32),
+            "keeper": np.zeros(0, np.int64),
         },
     )
     order = np.argsort(d["doc"], kind="stable")
@@ -396,6 +400,7 @@ def write_decisions(layout: Any, ordinals: Sequence[int], *parts: Frame) -> list
                 "dup_cluster": pa.array(d["cluster"][sel].tolist(), pa.string()),
                 "dup_cluster_size": d["size"][sel],
                 "dup_similarity": d["sim"][sel],
+                "dup_keeper": d["keeper"][sel],
             },
             schema=DECISION_SCHEMA,
         )

@@ -84,6 +84,12 @@ class Stage:
     def process(self, table: pa.Table) -> pa.Table:
         raise NotImplementedError
 
+    def explain(self, rows: pa.Table) -> list[Any]:
+        """For rows this stage dropped (as written to rejected/, `drop_reason` one of its reasons): the value
+        and threshold behind each decision (`filters.base.Measure`), or None where it has none. Runs on
+        the few documents a job samples, without `setup()` unless it needs it."""
+        return [None] * len(rows)
+
 
 def alive_mask(table: pa.Table) -> np.ndarray:
     """Rows still in play: not quarantined and not dropped by an earlier stage (a batch as read has no

@@ -129,3 +129,15 @@ class HeuristicFilters(Stage):
             self.timings[filt.name] = time.perf_counter() - t0
         table = with_reasons(table, reasons)
         return with_texts(table, texts) if rewritten else table
+
+    def explain(self, rows: pa.Table) -> list[Any]:
+        if not hasattr(self, "filters"):
+            self.setup()
+        by_name = {f.name: f for f in self.filters}
+        texts = rows["text"].to_pylist()
+        langs = values(rows, "lang", None)
+        out: list[Any] = []
+        for text, lang, reason in zip(texts, langs, rows["drop_reason"].to_pylist()):
+            filt = by_name.get((reason or "").split(":", 1)[0])
+            out.append(filt.explain(text, lang, reason) if filt is not None and text is not None else None)
+        return out

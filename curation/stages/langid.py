@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -144,6 +144,33 @@ class LangId(Stage):
         spec = self.spec
         got = spec.min_score_by_lang.get(lang, self.model_thresholds.get(lang))
         return float(got if got is not None else defaults.get(lang, spec.min_score))
+
+    def explain(self, rows: pa.Table) -> list[Any]:
+        from filters.base import Measure
+        from filters.langid import bundled_thresholds, sample_text
+        from filters.scripts import script_shares
+
+        spec = self.spec
+        if not hasattr(self, "model_thresholds"):
+            self.model_thresholds = spec.model_thresholds()
+        defaults = bundled_thresholds() if spec.model is None and spec.bundled_thresholds else {}
+        out: list[Any] = []
+        for text, lang, score, reason in zip(
+            rows["text"].to_pylist(),
+            values(rows, "lang", None),
+            values(rows, "lang_score", None),
+            rows["drop_reason"].to_pylist(),
+        ):
+            if reason == "langid:low_score" and lang is not None:
+                out.append(Measure(score, self._min_score(lang, defaults), "<"))
+            elif reason == "langid:script_mismatch" and text is not None and lang is not None:
+                share = script_shares([sample_text(text, spec.sample_chars)], [lang])[0]
+                out.append(Measure(share, spec.min_script_share, "<"))
+            elif reason in ("langid:not_target_language", "langid:zawgyi"):
+                out.append(Measure(None, None))
+            else:
+                out.append(None)
+        return out
 
     def process(self, table: pa.Table) -> pa.Table:
         from filters.langid import bundled_thresholds, sample_text

@@ -194,6 +194,25 @@ class Quality(Stage):
 
             self.perplexity = KenLMPerplexity(self.spec.perplexity.model)
 
+    def explain(self, rows: pa.Table) -> list[Any]:
+        from filters.base import Measure
+
+        langs = values(rows, "lang", None)
+        domains = values(rows, "domain", "web")
+        out: list[Any] = []
+        for i, reason in enumerate(rows["drop_reason"].to_pylist()):
+            name = (reason or "").split(":")[1] if (reason or "").count(":") == 1 else None
+            if reason == "quality:perplexity" and self.spec.perplexity is not None:
+                out.append(Measure(values(rows, "perplexity", None)[i], self.spec.perplexity.max_perplexity, ">"))
+            elif name is not None and name in self.spec.classifiers:
+                clf = self.spec.classifiers[name]
+                out.append(
+                    Measure(values(rows, SCORE_PREFIX + name, None)[i], clf.threshold(langs[i], domains[i]), "<")
+                )
+            else:
+                out.append(None)
+        return out
+
     def process(self, table: pa.Table) -> pa.Table:
         texts = table["text"].to_pylist()
         alive = alive_mask(table)
