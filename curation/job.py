@@ -163,6 +163,8 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
             and marker.get("uri") == f.uri
             and marker.get("version") == f.version
             and marker.get("split") == split
+            and marker.get("max_records") == f.max_records
+            and marker.get("sample") == (list(f.sample) if f.sample is not None else None)
         ):
             file_stats[f.ordinal] = marker
         else:
@@ -245,6 +247,8 @@ def _annotate(
     uris = {f.ordinal: f.uri for f in todo}
     versions = {f.ordinal: f.version for f in todo}
     splits = {f.ordinal: list(f.split) if f.split is not None else None for f in todo}
+    limits_of = {f.ordinal: f.max_records for f in todo}
+    samples_of = {f.ordinal: list(f.sample) if f.sample is not None else None for f in todo}
     t0 = time.monotonic()
     seen = 0
     done = 0
@@ -325,6 +329,8 @@ def _annotate(
                     "uri": uris[row["ordinal"]],
                     "version": versions[row["ordinal"]],
                     "split": splits[row["ordinal"]],
+                    "max_records": limits_of[row["ordinal"]],
+                    "sample": samples_of[row["ordinal"]],
                     "records": p["rows"],
                     "blank_lines": p["blank_lines"],
                     "stats": p["stats"],

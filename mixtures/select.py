@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from curation.inspection.keys import mix64 as _mix64
+
 BIN_BITS = 12  # remainder selection works on 4,096 hash bins per bucket (driver memory: buckets x bins)
 BINS = 1 << BIN_BITS
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -28,17 +30,6 @@ def id_hashes(ids: list[str], seed: int, salt: str) -> np.ndarray:
         dtype=np.uint64,
         count=len(ids),
     )
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: a bijection of uint64 that spreads every input bit (wraps by design)."""
-    x = x.astype(np.uint64, copy=True)
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
 
 
 def seeded(id_hash: np.ndarray, seed: int, salt: str, epoch: np.ndarray | None = None) -> np.ndarray:

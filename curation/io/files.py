@@ -40,6 +40,8 @@ class InputFile:
     # JSONL (the lines that start in it), in row groups for Parquet. Each split has its own ordinal.
     split: tuple[int, int] | None = None
     split_size: int | None = None  # about how many of the file's bytes the split covers
+    max_records: int | None = None  # read only the first this many records (the input's `max_records`)
+    sample: tuple[float, int] | None = None  # (share, seed): a seeded share of the records (`sample_fraction`)
     # an InstructionSpec: records are rendered to text (curation.io.instruction); not part of eq/hash
     instruction: Any = dataclasses.field(default=None, compare=False)
 

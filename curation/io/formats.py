@@ -60,6 +60,39 @@ def read_file(f: InputFile, limits: ReadLimits, summary: ReadSummary | None = No
     A file that cannot be read or decoded part way (truncated gzip, not Parquet at all) ends with one
     quarantine row at position -1 naming the error, after the records read before it.
     """
+    batches = _read_file(f, limits, summary)
+    if f.sample is not None:
+        batches = _sampled(batches, *f.sample)
+    if f.max_records is not None:
+        batches = _first_records(batches, f.max_records)
+    yield from batches
+
+
+def _sampled(batches: Iterator[pa.Table], fraction: float, seed: int) -> Iterator[pa.Table]:
+    """A seeded share of the records, chosen by position (quarantine rows for the file itself stay)."""
+    from curation.inspection.keys import sampled_positions
+
+    for t in batches:
+        pos = t["position"].to_numpy(zero_copy_only=False)
+        keep = sampled_positions(pos, fraction, seed) | (pos < 0)
+        if keep.any():
+            yield t.filter(pa.array(keep))
+
+
+def _first_records(batches: Iterator[pa.Table], n: int) -> Iterator[pa.Table]:
+    """The first n records of a file's batches (the reader is closed there: nothing past them is read)."""
+    for t in batches:
+        if len(t) >= n:
+            yield t.slice(0, n)
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+            return
+        n -= len(t)
+        yield t
+
+
+def _read_file(f: InputFile, limits: ReadLimits, summary: ReadSummary | None) -> Iterator[pa.Table]:
     b = BatchBuilder(f, limits)
     try:
         yield from reader_for(f.format)().read(f, b, limits)

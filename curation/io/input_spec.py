@@ -24,6 +24,20 @@ class InputSpec(_Strict):
         description="the field holding the id; without one, an id is derived "
         "from source, file and position (stable across runs)",
     )
+    max_records: int | None = Field(
+        None,
+        ge=1,
+        description="read only the first this many records of each file (each split of a large one): a quick "
+        "look at a big input, and the sample runs of `curate plan`",
+    )
+    sample_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="read a seeded share of each file's records (chosen by position; with max_records, "
+        "until that many are kept)",
+    )
+    sample_seed: int = Field(0, description="the seed of sample_fraction")
     instruction: InstructionSpec | None = Field(
         None,
         description="JSONL instruction/chat records (messages, or prompt/response) rendered to text with "

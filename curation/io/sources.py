@@ -212,6 +212,8 @@ def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
                     spec.text_field,
                     spec.id_field,
                     version,
+                    max_records=spec.max_records,
+                    sample=(spec.sample_fraction, spec.sample_seed) if spec.sample_fraction is not None else None,
                     instruction=spec.instruction,
                 )
             )
