@@ -745,6 +745,127 @@ def create_app(settings: ApiSettings) -> FastAPI:
         ]
         return Response(data, media_type=media)
 
+    @app.get("/v1/jobs/{job_id}/samples", tags=["inspection"], responses=error_responses(401, 404, 422, 503))
+    async def samples(
+        job_id: str,
+        request: Request,
+        reason: str | None = Query(None, max_length=200, description="a drop reason, or (kept)"),
+        lang: str | None = Query(None, max_length=32),
+        q: str | None = Query(None, max_length=200, description="text the sample's excerpt contains"),
+        limit: int = Query(200, ge=1, le=5000),
+        who: TokenEntry = Depends(principal),
+    ) -> dict[str, Any]:
+        """The samples of what each rule removed (OUT/samples/), filtered; `reasons`: samples per reason."""
+        from api import inspect
+
+        job = await owned(request, job_id, who)
+        return await storage(
+            job.output, lambda: inspect.samples(inspect.SafeLayout(job.output), reason, lang, q, limit), f"job {job_id}"
+        )
+
+    @app.get("/v1/jobs/{job_id}/trace", tags=["inspection"], responses=error_responses(401, 404, 422, 503))
+    async def trace(
+        job_id: str,
+        request: Request,
+        doc_id: str | None = Query(None, max_length=1000, description="the document's id"),
+        input: int | None = Query(None, ge=0, lt=2**31, description="or: the input file's ordinal ..."),
+        position: int | None = Query(None, ge=0, lt=2**62, description="... and the record's position in it"),
+        text_chars: int = Query(300, ge=0, le=1_000_000, description="characters of the document's text"),
+        who: TokenEntry = Depends(principal),
+    ) -> dict[str, Any]:
+        """A document's lineage (as `curate trace`): input file and position, every stage's decision, its
+        duplicate cluster, and where it was written (for a mixture, its shard and rows too)."""
+        from api import inspect
+        from curation.inspection.trace import TraceError
+        from curation.inspection.trace import trace as trace_of
+
+        if doc_id is None and (input is None or position is None):
+            raise HTTPException(422, "give doc_id, or input and position")
+        job = await owned(request, job_id, who)
+
+        def read() -> dict[str, Any] | str:
+            try:
+                return trace_of(
+                    inspect.SafeLayout(job.output), doc_id, ordinal=input, position=position, excerpt=text_chars
+                )
+            except (TraceError, FileNotFoundError) as e:
+                return str(e)
+
+        got = await storage(job.output, read, f"job {job_id}")
+        if isinstance(got, str):
+            raise HTTPException(404, got)
+        return got
+
+    @app.get("/v1/jobs/{job_id}/documents", tags=["inspection"], responses=error_responses(401, 404, 422, 503))
+    async def documents(
+        job_id: str,
+        request: Request,
+        status: str = Query("kept", pattern="^(kept|rejected|quarantined)$"),
+        lang: str | None = Query(None, max_length=32),
+        reason: str | None = Query(None, max_length=200),
+        domain: str | None = Query(None, max_length=100),
+        source: str | None = Query(None, max_length=200),
+        limit: int = Query(20, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=10**7),
+        who: TokenEntry = Depends(principal),
+    ) -> dict[str, Any]:
+        """A page of a job's curated, rejected or quarantined documents (text excerpts), filtered."""
+        from api import inspect
+
+        job = await owned(request, job_id, who)
+        return await storage(
+            job.output,
+            lambda: inspect.documents(
+                inspect.SafeLayout(job.output),
+                status,
+                lang=lang,
+                reason=reason,
+                domain=domain,
+                source=source,
+                limit=limit,
+                offset=offset,
+            ),
+            f"job {job_id}",
+        )
+
+    @app.get("/v1/diff", tags=["inspection"], responses=error_responses(401, 404, 422, 503))
+    async def diff(
+        request: Request,
+        a: str = Query(..., max_length=64, description="a job id"),
+        b: str = Query(..., max_length=64, description="another job id (the same inputs)"),
+        samples: int = Query(5, ge=0, le=50),
+        who: TokenEntry = Depends(principal),
+    ) -> dict[str, Any]:
+        """Two curate jobs compared document by document (as `curate diff`)."""
+        from api import inspect
+        from curation.inspection.diff import DiffError
+        from curation.inspection.diff import diff as diff_of
+
+        job_a, job_b = await owned(request, a, who), await owned(request, b, who)
+
+        def read() -> dict[str, Any] | str:
+            try:
+                return diff_of(inspect.SafeLayout(job_a.output), inspect.SafeLayout(job_b.output), samples=samples)
+            except (DiffError, FileNotFoundError) as e:
+                return str(e)
+
+        got = await storage(job_a.output, read, f"diff {a} {b}")
+        if isinstance(got, str):
+            raise HTTPException(404, got)
+        return got
+
+    @app.get("/console", include_in_schema=False)
+    async def console() -> Response:
+        """The web console: one page, no build step; it calls this API with the token the user logs in with."""
+        from api.console import page
+
+        # the page's own inline script and styles, the API on this origin, nothing else
+        csp = (
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+        return Response(page(), media_type="text/html", headers={"Content-Security-Policy": csp})
+
     return app
 
 

@@ -3,6 +3,7 @@ the suite's `ray start --head` cluster (conftest's `ray_head`)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -359,7 +360,21 @@ def test_fuzzed_requests_never_get_a_server_error(server):
         (method.upper(), path): set(op["responses"]) for path, ops in doc["paths"].items() for method, op in ops.items()
     }
     ids = {op["operationId"] for ops in doc["paths"].values() for op in ops.values()}
-    assert ids == {"healthz", "metrics", "submit", "list_jobs", "get_job", "cancel", "logs", "artifacts", "artifact"}
+    assert ids == {
+        "healthz",
+        "metrics",
+        "submit",
+        "list_jobs",
+        "get_job",
+        "cancel",
+        "logs",
+        "artifacts",
+        "artifact",
+        "samples",
+        "trace",
+        "documents",
+        "diff",
+    }
     for (method, path), codes in declared.items():
         if path != "/healthz":
             assert "401" in codes, (method, path)
@@ -483,3 +498,166 @@ def test_public_metrics_need_no_token(tmp_path, ray_head):
         assert srv.call("GET", "/v1/jobs", who=None).status_code == 401  # the rest still needs one
     finally:
         srv.stop()
+
+
+# --- inspection routes and the web console -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_job(server, tmp_path_factory):
+    """The demo run through the service once, for the inspection routes."""
+    out = server.out("inspect-demo")
+    r = server.call("POST", "/v1/jobs", json=demo_spec(str(out)))
+    assert r.status_code == 201, r.text
+    done = server.wait_state(r.json()["id"], {"SUCCEEDED", "FAILED"})
+    assert done["state"] == "SUCCEEDED", done
+    return done
+
+
+def test_samples_trace_and_documents_routes(server, demo_job):
+    job_id, stats = demo_job["id"], demo_job["stats"]
+    got = server.call("GET", f"/v1/jobs/{job_id}/samples").json()
+    assert set(stats["by_reason"]) <= set(got["reasons"])
+    low = server.call("GET", f"/v1/jobs/{job_id}/samples", params={"reason": "gopher_quality:word_count_low"}).json()
+    assert low["samples"] and all(s["value"] < s["threshold"] for s in low["samples"])
+    pick = low["samples"][0]
+    trace = server.call("GET", f"/v1/jobs/{job_id}/trace", params={"doc_id": pick["id"]}).json()
+    rec = trace["records"][0]
+    assert rec["drop_reason"] == "gopher_quality:word_count_low" and rec["position"] == pick["position"]
+    by_pos = server.call(
+        "GET", f"/v1/jobs/{job_id}/trace", params={"input": rec["input_ordinal"], "position": rec["position"]}
+    ).json()
+    assert by_pos["records"][0]["id"] == pick["id"]
+    assert server.call("GET", f"/v1/jobs/{job_id}/trace", params={"doc_id": "nope"}).status_code == 404
+    assert server.call("GET", f"/v1/jobs/{job_id}/trace").status_code == 422
+    docs = server.call(
+        "GET", f"/v1/jobs/{job_id}/documents", params={"status": "rejected", "reason": "c4:too_few_sentences"}
+    ).json()["documents"]
+    assert len(docs) == 20 and all(d["drop_reason"] == "c4:too_few_sentences" for d in docs)
+    page2 = server.call(
+        "GET",
+        f"/v1/jobs/{job_id}/documents",
+        params={"status": "rejected", "reason": "c4:too_few_sentences", "offset": 20},
+    ).json()["documents"]
+    assert page2 and not {d["id"] for d in page2} & {d["id"] for d in docs}
+    kept_de = server.call("GET", f"/v1/jobs/{job_id}/documents", params={"lang": "de"}).json()["documents"]
+    assert len(kept_de) == stats["by_lang"]["de"]["kept"]
+    # another user's job does not exist for bob; a diff of a run with itself moves nothing
+    assert server.call("GET", f"/v1/jobs/{job_id}/samples", who="bob").status_code == 404
+    same = server.call("GET", "/v1/diff", params={"a": job_id, "b": job_id}).json()
+    assert same["moved"] == 0 and same["documents"] == stats["input_records"]
+
+
+def test_inspection_routes_do_not_follow_links_planted_in_an_output(server, demo_job, tmp_path):
+    """A user who can write into a root plants a lineage file that is a link to another file: the
+    routes skip it rather than read through it."""
+    import shutil
+
+    job_id = demo_job["id"]
+    out = Path(demo_job["output"])
+    victim = tmp_path / "elsewhere.parquet"
+    lineage = out / "lineage" / "part-00000.parquet"
+    shutil.copy(lineage, victim)
+    pick = server.call("GET", f"/v1/jobs/{job_id}/trace", params={"input": 0, "position": 5}).json()["records"][0]
+    lineage.unlink()
+    lineage.symlink_to(victim)
+    try:
+        r = server.call("GET", f"/v1/jobs/{job_id}/trace", params={"doc_id": pick["id"]})
+        assert r.status_code == 404, r.text
+    finally:
+        lineage.unlink()
+        shutil.copy(victim, lineage)
+
+
+def _browser(tmp_path: Path):
+    import shutil
+
+    chromium, driver = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("no headless browser: install Debian's chromium and chromium-driver (.ci/run does)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1100",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        opts.add_argument(arg)
+    # the driver's own process, ended by quit() (selenium stops the service it started, by its pid)
+    return webdriver.Chrome(service=Service(driver, log_output=str(tmp_path / "chromedriver.log")), options=opts)
+
+
+ARTIFACTS = Path(os.environ.get("CURATION_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+def test_console_in_a_headless_browser(server, tmp_path):
+    """Log in, open a running job and watch its records advance, then open a drop reason's samples and a
+    sample's lineage; screenshots go to test-artifacts/."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _browser(tmp_path)
+    try:
+        src = _long_corpus(server.root / f"{tmp_path.name}.jsonl", 40_000)
+        spec = {
+            "name": "console-watch",
+            "output": str(server.out(tmp_path.name)),
+            "languages": "all",
+            "inputs": [{"path": str(src), "format": "jsonl", "source": "gen"}],
+            "stages": {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}}},
+            "execution": {"batch_size": 500},
+        }
+        r = server.call("POST", "/v1/jobs", json=spec)
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        wait = WebDriverWait(browser, 240, poll_frequency=0.2)
+        browser.get(f"{server.url}/console#/job/{job_id}")
+        wait.until(ec.presence_of_element_located((By.ID, "token"))).send_keys(TOKENS["alice"])
+        browser.find_element(By.ID, "login").click()
+        seen: list[int] = []
+        deadline = time.monotonic() + 240
+        state = ""
+        while time.monotonic() < deadline:
+            try:
+                state = browser.find_element(By.ID, "state").text
+                records = int(browser.find_element(By.ID, "progress").get_attribute("data-records"))
+            except Exception:  # the page is being redrawn
+                time.sleep(0.2)
+                continue
+            if state == "RUNNING" and records and (not seen or records != seen[-1]):
+                seen.append(records)
+            if state in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(0.2)
+        assert state == "SUCCEEDED", state
+        assert len(seen) >= 2 and seen == sorted(seen) and seen[0] < 40_000, seen  # it advanced while running
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        button = wait.until(
+            ec.element_to_be_clickable((By.CSS_SELECTOR, "button.reason[data-reason^='gopher_quality:']"))
+        )
+        reason = button.get_attribute("data-reason")
+        button.click()
+        link = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "#sample-list .sample a.lineage")))
+        sample_meta = browser.find_element(By.CSS_SELECTOR, "#sample-list .sample .meta").text
+        assert "threshold" in sample_meta, sample_meta  # the rule's value and threshold beside the sample
+        browser.save_screenshot(str(ARTIFACTS / "console-samples.png"))
+        link.click()
+        stages = wait.until(ec.presence_of_element_located((By.ID, "stages")))
+        assert "dropped" in stages.text and reason in stages.text
+        assert str(src) in browser.find_element(By.ID, "origin").text
+        browser.save_screenshot(str(ARTIFACTS / "console-lineage.png"))
+        assert (ARTIFACTS / "console-lineage.png").stat().st_size > 10_000
+    finally:
+        browser.quit()

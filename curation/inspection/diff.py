@@ -109,8 +109,8 @@ def _files(layout: Layout) -> dict[str, int]:
 
 
 def diff(
-    out_a: str,
-    out_b: str,
+    out_a: str | Layout,
+    out_b: str | Layout,
     *,
     samples: int = 5,
     moved_dir: str | None = None,
@@ -119,7 +119,8 @@ def diff(
 ) -> dict[str, Any]:
     """The comparison of two curate outputs (see the module docstring). `moved_dir`: every moved document,
     one Parquet file per input file (id, position, outcome in A and in B, language)."""
-    a, b = Layout(out_a), Layout(out_b)
+    a = out_a if isinstance(out_a, Layout) else Layout(out_a)
+    b = out_b if isinstance(out_b, Layout) else Layout(out_b)
     fa, fb = _files(a), _files(b)
     if not fa or not fb:
         missing = out_a if not fa else out_b

@@ -25,11 +25,11 @@ import shutil
 import tempfile
 import threading
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 FILES_SAMPLED = 16
@@ -37,49 +37,32 @@ PREFIX_BYTES = 64 << 20  # uncompressed bytes of each sampled file read to count
 LINE_FORMATS = ("jsonl",)  # formats with one record per line
 
 
+def _open_prefix(f: Any) -> tuple[Any, Any]:
+    """(the stored stream, the decompressed stream) of a file, by its extension."""
+    from curation.io.sources import filesystem_for
+
+    fs, path = filesystem_for(f.uri)
+    name = f.path.lower()
+    codec = "gzip" if name.endswith(".gz") else "zstd" if name.endswith((".zst", ".zstd")) else None
+    raw = fs.open_input_file(path)
+    return raw, (pa.CompressedInputStream(raw, codec) if codec else raw)
+
+
 def _probe(f: Any) -> dict[str, Any]:
     """A file's first PREFIX_BYTES (uncompressed): its compression ratio, and for line-based formats the lines
     in it (exact when the whole file fits). Parquet files are counted by their footers instead."""
-    from curation.io.sources import filesystem_for
-
-    name = f.path.lower()
-    fs, path = filesystem_for(f.uri)
-    gz, zst = name.endswith(".gz"), name.endswith((".zst", ".zstd"))
-    used = out = lines = 0
+    raw, stream = _open_prefix(f)
+    out = lines = 0
     whole = False
-    with fs.open_input_file(path) as src:
-        if gz or zst:
-            if gz:
-                d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            else:
-                import zstandard
-
-                d = zstandard.ZstdDecompressor().decompressobj()
-            while out < PREFIX_BYTES:
-                raw = src.read(1 << 20)
-                if not raw:
-                    whole = True
-                    break
-                try:
-                    chunk = d.decompress(raw)
-                except Exception:
-                    break
-                if gz and d.eof and d.unused_data:  # a multi-member gzip file: the next member
-                    rest = d.unused_data
-                    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                    chunk += d.decompress(rest)
-                used += len(raw)
-                out += len(chunk)
-                lines += chunk.count(b"\n")
-        else:
-            while out < PREFIX_BYTES:
-                chunk = src.read(1 << 20)
-                if not chunk:
-                    whole = True
-                    break
-                used += len(chunk)
-                out += len(chunk)
-                lines += chunk.count(b"\n")
+    with raw:
+        while out < PREFIX_BYTES:
+            chunk = stream.read(1 << 20)
+            if not chunk:
+                whole = True
+                break
+            out += len(chunk)
+            lines += chunk.count(b"\n")
+        used = raw.tell()
     return {"ratio": out / max(1, used), "lines": lines, "bytes": out, "whole": whole}
 
 
@@ -211,8 +194,9 @@ def plan_curate(
     all_per_byte = float(np.median([x for v in per_byte.values() for x in v])) if per_byte else 1e-3
     records: dict[str, float] = {}
     for u in first_of:
-        if rows_of[u] is not None:
-            records[u] = float(rows_of[u])
+        known = rows_of[u]
+        if known is not None:
+            records[u] = float(known)
         elif fmt[u] == "text":
             records[u] = 1.0
         elif u in probe and probe[u]["whole"]:
@@ -335,8 +319,8 @@ def _extract(f: Any, n: int, seed: int, dest: Path) -> dict[str, dict[str, Any]]
     if f.format == "parquet":
         from curation.io.sources import filesystem_for
 
-        fs, path = filesystem_for(f.uri)
-        pf = pq.ParquetFile(path, filesystem=fs)
+        fs, stored = filesystem_for(f.uri)
+        pf = pq.ParquetFile(stored, filesystem=fs)
         groups, size = [], 0
         for g in range(pf.num_row_groups):
             groups.append(g)
@@ -359,34 +343,15 @@ def _extract(f: Any, n: int, seed: int, dest: Path) -> dict[str, dict[str, Any]]
 
 def _prefix_lines(f: Any) -> list[bytes]:
     """The lines of a file's first PREFIX_BYTES (uncompressed; a cut last line is left out)."""
-    from curation.io.sources import filesystem_for
-
-    fs, path = filesystem_for(f.uri)
-    name = f.path.lower()
+    raw, stream = _open_prefix(f)
     buf = bytearray()
-    with fs.open_input_file(path) as src:
-        if name.endswith(".gz"):
-            d: Any = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif name.endswith((".zst", ".zstd")):
-            import zstandard
-
-            d = zstandard.ZstdDecompressor().decompressobj()
-        else:
-            d = None
-        ended = False
+    ended = False
+    with raw:
         while len(buf) < PREFIX_BYTES:
-            raw = src.read(1 << 20)
-            if not raw:
+            chunk = stream.read(1 << 20)
+            if not chunk:
                 ended = True
                 break
-            if d is None:
-                buf += raw
-                continue
-            chunk = d.decompress(raw)
-            if name.endswith(".gz") and d.eof and d.unused_data:
-                rest = d.unused_data
-                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                chunk += d.decompress(rest)
             buf += chunk
     lines = bytes(buf).split(b"\n")
     return lines if ended else lines[:-1]

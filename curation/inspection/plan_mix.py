@@ -88,7 +88,7 @@ def plan_mix(data: dict[str, Any], *, sample: int = 2000, cpus: int | None = Non
     available: dict[str, float] = {}
     docs: dict[str, float] = {}
     for u, n in rows.items():
-        d = tokens_by_file.get(u)
+        d = tokens_by_file.get(u) or {}
         if d:
             m = sum(len(v) for v in d.values())
             for b, v in d.items():

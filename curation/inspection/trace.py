@@ -40,21 +40,29 @@ def _job_kind(layout: Layout) -> tuple[str, dict[str, Any]]:
     return str(spec.get("kind", "curate")), spec
 
 
-def trace(out: str, doc_id: str | None = None, *, ordinal: int | None = None, position: int | None = None) -> dict:
-    """The lineage of document `doc_id` (or of input file `ordinal`'s record at `position`) in output `out`."""
-    layout = Layout(out)
+def trace(
+    out: str | Layout,
+    doc_id: str | None = None,
+    *,
+    ordinal: int | None = None,
+    position: int | None = None,
+    excerpt: int = EXCERPT,
+) -> dict:
+    """The lineage of document `doc_id` (or of input file `ordinal`'s record at `position`) in output `out`
+    (a folder, or a Layout: the service passes one that refuses links); `excerpt` characters of its text."""
+    layout = out if isinstance(out, Layout) else Layout(out)
     kind, spec = _job_kind(layout)
     if kind == "mix":
         if doc_id is None:
             raise TraceError("a mixture row is traced by its document id")
-        return _trace_mix(layout, doc_id)
+        return _trace_mix(layout, doc_id, excerpt)
     if kind != "curate":
-        raise TraceError(f"{out} holds a `{kind}` job; trace reads curate and mix outputs")
-    return _trace_curate(layout, spec, doc_id, ordinal, position)
+        raise TraceError(f"{layout.uri} holds a `{kind}` job; trace reads curate and mix outputs")
+    return _trace_curate(layout, spec, doc_id, ordinal, position, excerpt)
 
 
 def _trace_curate(
-    layout: Layout, spec: dict[str, Any], doc_id: str | None, ordinal: int | None, position: int | None
+    layout: Layout, spec: dict[str, Any], doc_id: str | None, ordinal: int | None, position: int | None, excerpt: int
 ) -> dict[str, Any]:
     from curation.spec import CurateJob
 
@@ -74,11 +82,11 @@ def _trace_curate(
     return {
         "output": layout.uri,
         "kind": "curate",
-        "records": [_record(layout, job, r) for r in rows.to_pylist()],
+        "records": [_record(layout, job, r, excerpt) for r in rows.to_pylist()],
     }
 
 
-def _record(layout: Layout, job: Any, r: dict[str, Any]) -> dict[str, Any]:
+def _record(layout: Layout, job: Any, r: dict[str, Any], excerpt: int) -> dict[str, Any]:
     from curation.inspection.samples import explain
     from curation.stages.registry import funnel_order, funnel_row
 
@@ -108,7 +116,7 @@ def _record(layout: Layout, job: Any, r: dict[str, Any]) -> dict[str, Any]:
         and not isinstance(v, (bytes, list, dict))
     }
     if row.get("text") is not None:
-        out["text_excerpt"] = row["text"][:EXCERPT]
+        out["text_excerpt"] = row["text"][:excerpt]
     measure = None
     if r["status"] == "rejected" and row:
         m = explain(job, pa.Table.from_pylist([{**row, "drop_reason": r["drop_reason"]}]))[0]
@@ -117,7 +125,7 @@ def _record(layout: Layout, job: Any, r: dict[str, Any]) -> dict[str, Any]:
     # every stage's decision, in pipeline order
     dropped_at = funnel_row(r["drop_reason"]) if r["drop_reason"] else None
     applies = _filter_domains()
-    stages = []
+    stages: list[dict[str, Any]] = []
     state = "quarantined" if r["status"] == "quarantined" else "passed"
     for name in funnel_order(job):
         if state == "quarantined":
@@ -169,7 +177,7 @@ def _filter_domains() -> dict[str, Any]:
     return out
 
 
-def _trace_mix(layout: Layout, doc_id: str) -> dict[str, Any]:
+def _trace_mix(layout: Layout, doc_id: str, excerpt: int) -> dict[str, Any]:
     from mixtures.select import seeded
 
     manifest = None
@@ -200,12 +208,12 @@ def _trace_mix(layout: Layout, doc_id: str) -> dict[str, Any]:
                 copies.append({"shard": rel, "row": int(i), **row})
     if not copies:
         raise TraceError(f"no row of document {doc_id!r} in mixture {layout.uri}")
-    sources = sorted({_curate_root(p) for p in manifest.get("inputs") or []} - {None})
+    sources = sorted({r for r in (_curate_root(p) for p in manifest.get("inputs") or []) if r is not None})
     upstream = []
     for root in sources:
         try:
-            got = trace(root, doc_id)
-        except TraceError:
+            got = trace(type(layout)(root), doc_id, excerpt=excerpt)
+        except (TraceError, FileNotFoundError, OSError):
             continue
         upstream.extend(got["records"])
     return {"output": layout.uri, "kind": "mix", "id": doc_id, "copies": copies, "curated_from": upstream}
