@@ -506,6 +506,9 @@ def _assemble_stats(
         "quality_scores": {
             name: {"bin_width": SCORE_BIN, **hist} for name, hist in sorted(total.get("score_histograms", {}).items())
         },
+        # per score column and language, documents and characters by score bin among the rows a threshold
+        # sweep counts (curation.inspection.sweep; `curate sweep OUT`)
+        "sweep_histograms": total.get("sweep_histograms", {}),
         "dedup": None
         if dedup is None
         else {

@@ -152,6 +152,8 @@ class FinalCounts:
     kept_by_domain: Counter = field(default_factory=Counter)
     # quality_NAME -> "kept"/"rejected" -> histogram bin -> documents (bins of SCORE_BIN, see score_bins)
     score_histograms: dict = field(default_factory=dict)
+    # score column -> lang -> docs/chars -> bin: what `curate sweep` needs (curation.inspection.sweep)
+    sweep_histograms: dict = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,6 +169,7 @@ class FinalCounts:
             "input_by_domain": dict(self.input_by_domain),
             "kept_by_domain": dict(self.kept_by_domain),
             "score_histograms": self.score_histograms,
+            "sweep_histograms": self.sweep_histograms,
             "files": self.files,
         }
 
@@ -334,6 +337,7 @@ def finalize_file(
     (`curation.inspection.samples`) are written too."""
     from curation.inspection.lineage import LineageWriter
     from curation.inspection.samples import SampleCollector
+    from curation.inspection.sweep import table_histograms
 
     counts = FinalCounts()
     lineage = LineageWriter(layout, ordinal, input_uri) if job is not None and job.inspection.lineage else None
@@ -414,15 +418,15 @@ def finalize_file(
                 hist = counts.score_histograms.setdefault(c, {})
                 for side, mask in (("kept", is_kept), ("rejected", is_rej)):
                     merge_counts(hist.setdefault(side, {}), score_bins(values[mask]))
-        out_file: list[str | None] = [None] * n
+        out_file = np.full(n, None, dtype=object)  # where each row is written (the lineage index)
         out_row = np.full(n, -1, dtype=np.int64)
 
         def place(rel: str, mask: np.ndarray) -> None:
             where = np.flatnonzero(mask)
             out_row[where] = sink(rel).total + np.arange(len(where))
-            for i in where.tolist():
-                out_file[i] = rel
+            out_file[where] = rel
 
+        merge_counts(counts.sweep_histograms, table_histograms(t, np.array(reasons, dtype=object), ~is_q))
         doms = t["domain"].to_pylist()
         counts.input_by_domain.update(d for d, q in zip(doms, is_q) if not q)
         counts.kept_by_domain.update(d for d, k in zip(doms, is_kept) if k)

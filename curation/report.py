@@ -171,6 +171,13 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
             f"<p>{d['candidate_documents']:,} documents in {d['clusters']:,} duplicate clusters.</p>",
             img(sizes_png),
         ]
+    if stats.get("sweep_histograms"):
+        from curation.inspection.sweep import sweep, sweep_html
+
+        try:
+            parts.append(sweep_html(sweep(layout, points=11)))
+        except (OSError, ValueError) as e:  # the report goes on without the section
+            parts.append(f"<p>threshold sweeps unavailable: {html.escape(str(e))}</p>")
     samples = read_samples(layout)
     if samples is not None:
         parts.append(samples_section(samples.drop(["_skey", "_keeper"]).to_pylist()))

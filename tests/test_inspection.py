@@ -190,6 +190,19 @@ def test_sweep_at_the_current_threshold_gives_the_kept_documents(runs):
         assert counts == sorted(counts, reverse=True)  # a higher threshold never keeps more
         checked += 1
     assert checked >= 5
+    # the histograms the job counted as it wrote equal a scan of its outputs afterwards
+    assert stats["sweep_histograms"]
+    from curation.inspection.sweep import sweep_file
+    from curation.outputs import Layout, merge_counts
+
+    layout, scanned = Layout(str(out)), {}
+    names = {p.name for p in out.glob("curated/*/*.parquet")} | {p.name for p in out.glob("rejected/*.parquet")}
+    for name in sorted(names):
+        files = [str(p.relative_to(out)) for p in out.glob(f"curated/*/{name}")]
+        files += [f"rejected/{name}"] if (out / "rejected" / name).exists() else []
+        merge_counts(scanned, sweep_file(layout, files))
+    assert scanned == stats["sweep_histograms"]
+    assert "Threshold sweeps" in (out / "report.html").read_text()
 
 
 def test_job_spec_inspection_off_writes_no_lineage_or_samples(tmp_path):

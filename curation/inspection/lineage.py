@@ -61,7 +61,7 @@ class LineageWriter:
         self,
         t: pa.Table,
         status: np.ndarray,
-        output: list[str | None],
+        output: np.ndarray,
         row: np.ndarray,
         keeper: np.ndarray,
     ) -> None:

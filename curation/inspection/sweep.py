@@ -10,8 +10,10 @@ x. Loosening is an upper bound: a document this rule dropped was not shown to th
 (they ran on survivors only), while tightening is exact. Tokens are the documents' characters times
 the language's Qwen BPE tokens per character, measured on the run's kept samples.
 
-One task per input file reads only the score, language, size and reason columns of its curated and
-rejected files and returns histograms (bins of BINS_PER_UNIT per unit of score; per-file bookkeeping).
+The histograms (bins of BINS_PER_UNIT per unit of score, per column and language) are counted by the job
+as it writes each file (stats.json `sweep_histograms`: per-file bookkeeping merged like the funnel), so a
+sweep reads one file; for outputs written before that, one task per input file reads only the score,
+language, size and reason columns of its curated and rejected files.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -53,8 +56,38 @@ def _bin_value(b: int, column: str) -> float:
     return float(10**v) if column == "perplexity" else v
 
 
+def table_histograms(t: pa.Table, reasons: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
+    """column -> lang -> {"docs": {bin: n}, "chars": {bin: n}} of the rows of `t` (`valid`: not
+    quarantined; `reasons`: their final drop reasons, None for kept) that a sweep of that column counts:
+    kept, or dropped by that column's rule alone. A pure function of one table: finalize_file runs it on
+    every file it writes (stats.json `sweep_histograms`), `sweep_file` on files already written."""
+    out: dict[str, Any] = {}
+    cols = _score_columns(t.column_names)
+    if not cols or not len(t):
+        return out
+    langs = pc.fill_null(t["lang"], "und").to_numpy(zero_copy_only=False).astype(str)
+    chars = t["n_chars"].to_numpy(zero_copy_only=False).astype(np.float64)
+    for c in cols:
+        v = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
+        eligible = valid & ((reasons == None) | (reasons == _rule(c))) & ~np.isnan(v)  # noqa: E711 (objects)
+        if not eligible.any():
+            continue
+        b, ln, ch = _bins(v[eligible], c), langs[eligible], chars[eligible]
+        for lang in np.unique(ln):
+            m = ln == lang
+            keys, inv = np.unique(b[m], return_inverse=True)
+            d = out.setdefault(c, {}).setdefault(str(lang), {"docs": {}, "chars": {}})
+            for k, n, x in zip(keys.tolist(), np.bincount(inv).tolist(), np.bincount(inv, weights=ch[m]).tolist()):
+                d["docs"][str(k)] = d["docs"].get(str(k), 0) + int(n)
+                d["chars"][str(k)] = d["chars"].get(str(k), 0) + int(x)
+    return out
+
+
 def sweep_file(layout: Layout, files: list[str]) -> dict[str, Any]:
-    """column -> lang -> {"docs": {bin: n}, "chars": {bin: n}} over one input file's outputs."""
+    """`table_histograms` over one input file's curated and rejected files (score, language, size and
+    reason columns only)."""
+    from curation.outputs import merge_counts
+
     out: dict[str, Any] = {}
     for rel in files:
         pf = pq.ParquetFile(layout.path(rel), filesystem=layout.fs)
@@ -62,30 +95,13 @@ def sweep_file(layout: Layout, files: list[str]) -> dict[str, Any]:
         cols = _score_columns(names)
         if not cols:
             continue
-        wanted = ["lang", "n_chars"] + (["drop_reason"] if "drop_reason" in names else []) + cols
-        t = pf.read(columns=wanted)
-        langs = pc.fill_null(t["lang"], "und").to_numpy(zero_copy_only=False).astype(str)
-        chars = t["n_chars"].to_numpy(zero_copy_only=False).astype(np.int64)
-        reason = (
+        t = pf.read(columns=["lang", "n_chars"] + (["drop_reason"] if "drop_reason" in names else []) + cols)
+        reasons = (
             t["drop_reason"].to_numpy(zero_copy_only=False).astype(object)
             if "drop_reason" in names
             else np.full(len(t), None, dtype=object)
         )
-        for c in cols:
-            v = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
-            eligible = ((reason == None) | (reason == _rule(c))) & ~np.isnan(v)  # noqa: E711 (object array)
-            if not eligible.any():
-                continue
-            b = _bins(v[eligible], c)
-            for lang in np.unique(langs[eligible]):
-                m = langs[eligible] == lang
-                keys, inv = np.unique(b[m], return_inverse=True)
-                docs = np.bincount(inv)
-                ch = np.bincount(inv, weights=chars[eligible][m])
-                d = out.setdefault(c, {}).setdefault(str(lang), {"docs": {}, "chars": {}})
-                for k, n, s in zip(keys.tolist(), docs.tolist(), ch.tolist()):
-                    d["docs"][k] = d["docs"].get(k, 0) + int(n)
-                    d["chars"][k] = d["chars"].get(k, 0) + int(s)
+        merge_counts(out, table_histograms(t, reasons, np.ones(len(t), bool)))
     return out
 
 
@@ -110,30 +126,27 @@ def _tokens_per_char(layout: Layout) -> dict[str, float]:
     return out
 
 
-def sweep(out: str, *, points: int = 21, threads: int = 4) -> dict[str, Any]:
+def sweep(out: str | Layout, *, points: int = 21, threads: int = 4) -> dict[str, Any]:
     """Per score column and language: the current threshold, and documents and tokens kept at `points`
     thresholds across the scores seen."""
     import yaml
 
-    layout = Layout(out)
-    by_file: dict[str, list[str]] = {}
-    for sub in ("curated", "rejected"):
-        base = layout.path(sub)
-        for info in layout.list_files(base) if sub == "rejected" else _recursive(layout, base):
-            rel = info[len(layout.root) + 1 :]
-            by_file.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
-    if not by_file:
-        raise ValueError(f"{out} has no curated/ or rejected/ files (is it a finished curate output?)")
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        parts = list(pool.map(lambda files: sweep_file(layout, files), by_file.values()))
-    merged: dict[str, Any] = {}
-    for p in parts:
-        for c, by_lang in p.items():
-            for lang, d in by_lang.items():
-                into = merged.setdefault(c, {}).setdefault(lang, {"docs": {}, "chars": {}})
-                for side in ("docs", "chars"):
-                    for k, n in d[side].items():
-                        into[side][k] = into[side].get(k, 0) + n
+    from curation.outputs import merge_counts
+
+    layout = out if isinstance(out, Layout) else Layout(out)
+    stats = layout.read_json(layout.path("stats.json")) or {}
+    merged: dict[str, Any] = stats.get("sweep_histograms") or {}
+    if not merged:  # a run from before finalize counted them: read the score columns of its outputs
+        by_file: dict[str, list[str]] = {}
+        for sub in ("curated", "rejected"):
+            for path in _recursive(layout, layout.path(sub)):
+                rel = path[len(layout.root) + 1 :]
+                by_file.setdefault(rel.rsplit("/", 1)[-1], []).append(rel)
+        if not by_file:
+            raise ValueError(f"{layout.uri} has no curated/ or rejected/ files (is it a finished curate output?)")
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            for part in pool.map(lambda files: sweep_file(layout, files), by_file.values()):
+                merge_counts(merged, part)
     with layout.fs.open_input_stream(layout.path("job.yaml")) as f:
         spec = yaml.safe_load(f.read()) or {}
     from curation.spec import CurateJob
@@ -144,9 +157,9 @@ def sweep(out: str, *, points: int = 21, threads: int = 4) -> dict[str, Any]:
     for c, by_lang in sorted(merged.items()):
         col: dict[str, Any] = {"rule": _rule(c), "kept_when": ">=" if _higher_is_better(c) else "<=", "languages": {}}
         for lang, d in sorted(by_lang.items()):
-            keys = np.array(sorted(d["docs"]), dtype=np.int64)
-            docs = np.array([d["docs"][k] for k in keys], dtype=np.int64)
-            chars = np.array([d["chars"][k] for k in keys], dtype=np.float64)
+            keys = np.array(sorted(int(k) for k in d["docs"]), dtype=np.int64)
+            docs = np.array([d["docs"][str(k)] for k in keys], dtype=np.int64)
+            chars = np.array([d["chars"][str(k)] for k in keys], dtype=np.float64)
             current = _current(job, c, lang)
             lo, hi = _bin_value(int(keys[0]), c), _bin_value(int(keys[-1]) + 1, c)
             grid = np.linspace(lo, hi, max(2, points)).tolist() + ([current] if current is not None else [])
@@ -196,19 +209,29 @@ def _current(job: Any, column: str, lang: str) -> float | None:
 
 
 def sweep_html(result: dict[str, Any]) -> str:
-    parts = []
+    """The report's section: per score column, a table per language of documents and tokens kept by threshold
+    (the current threshold's row in bold)."""
+    if not result["columns"]:
+        return ""
+    parts = [
+        "<h2 id='sweeps'>Threshold sweeps</h2><p>Documents (and estimated Qwen BPE tokens) each language keeps "
+        "as a score threshold moves, from this run's scores (<code>curate sweep OUT</code>; loosening is an "
+        "upper bound: later rules did not see the documents a rule dropped).</p>"
+    ]
     for c, col in result["columns"].items():
         parts.append(
             f"<h3>{html.escape(c)} (rule {html.escape(col['rule'])}, kept when score {col['kept_when']} x)</h3>"
         )
         for lang, d in col["languages"].items():
+            cur = d["current_threshold"]
             rows = "".join(
-                f"<tr><td>{p['threshold']:.3g}</td><td>{p['documents']:,}</td><td>{p['tokens']:,}</td></tr>"
+                ("<tr style='font-weight:bold'>" if cur is not None and p["threshold"] == round(cur, 2) else "<tr>")
+                + f"<td>{p['threshold']:.3g}</td><td>{p['documents']:,}</td><td>{p['tokens']:,}</td></tr>"
                 for p in d["curve"]
             )
             parts.append(
                 f"<details><summary>{html.escape(lang)}: {d['eligible_documents']:,} documents, current threshold "
-                f"{d['current_threshold']}</summary><table><tr><th>x</th><th>documents</th><th>tokens (est.)</th></tr>"
+                f"{cur}</summary><table><tr><th>x</th><th>documents</th><th>tokens (est.)</th></tr>"
                 f"{rows}</table></details>"
             )
     return "\n".join(parts)
