@@ -100,7 +100,8 @@ def main() -> None:
             results[name] = row
             print(
                 f"{name:28s} sample {row['sample']:>6,} of {row['records']:>7,} records: records "
-                f"{row['records_error']:+.1%}, kept {row['kept_error']:+.1%}, wall {row['wall_error']:+.1%} "
+                f"{row['records_error']:+.1%}, kept {row['kept_error']:+.1%} ({plan['kept_documents']:,} projected, "
+                f"{row['kept']:,} real), wall {row['wall_error']:+.1%} "
                 f"({plan['wall_seconds']}s projected, {row['wall_seconds']}s real; plan took {plan['plan_seconds']}s)",
                 flush=True,
             )

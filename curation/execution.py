@@ -11,6 +11,7 @@ hand data on through files (`curation.exchange`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -656,3 +657,25 @@ def tables_with_actor(
         out.append(batch)
         tick()
     return _concat(out)
+
+
+@contextlib.contextmanager
+def shared_cluster(job: AnyJob, address: str | None = None) -> Iterator[None]:
+    """For several Ray jobs run one after another in this process (curate plan's sample runs): one local
+    cluster for all of them, where each would start and stop its own. Nothing for the local engine, an
+    address, or a Ray already initialized."""
+    if job.execution.engine != "ray" or address or os.environ.get("RAY_ADDRESS"):
+        yield
+        return
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    temp = tempfile.mkdtemp(prefix="curation-ray-", dir="/tmp")
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR", _temp_dir=temp)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)

@@ -204,9 +204,11 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
             finals = executor.map(finalize_file, args)
             write_seconds = phases["write"] = time.monotonic() - t0
             _samples(executor, job, layout, finals, progress)
+            cluster_cpus = executor.cpus
 
         stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
         stats["phase_seconds"] = {k: round(v, 3) for k, v in phases.items()}  # wall time of this run's phases
+        stats["cluster_cpus"] = cluster_cpus  # what the job ran on (curate plan scales from it)
         layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2, sort_keys=False).encode())
         from curation.report import write_report
 

@@ -335,9 +335,9 @@ def finalize_file(
     documents that survived everything else (`quality:NAME:top_fraction`). With the `job`, its inspection
     settings: the file's lineage (`curation.inspection.lineage`) and sample candidates
     (`curation.inspection.samples`) are written too."""
+    from curation.inspection.histograms import table_histograms
     from curation.inspection.lineage import LineageWriter
     from curation.inspection.samples import SampleCollector
-    from curation.inspection.sweep import table_histograms
 
     counts = FinalCounts()
     lineage = LineageWriter(layout, ordinal, input_uri) if job is not None and job.inspection.lineage else None

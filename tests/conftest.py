@@ -169,8 +169,8 @@ def ray_head(tmp_path_factory):
         yield address, env
     finally:
         proc.send_signal(signal.SIGTERM)  # `ray start --block` drains and ends the processes it started
-        try:
-            proc.wait(timeout=60)
+        try:  # the drain waits on idle workers for half a minute; the suite has nothing left to save
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the group of our own child, nothing else
             proc.wait()

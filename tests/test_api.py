@@ -146,13 +146,20 @@ def test_health_needs_no_token_but_jobs_do(server):
     assert "/v1/jobs" in server.call("GET", "/openapi.json", who=None).json()["paths"]
 
 
-def test_job_runs_to_success_with_stats_report_and_logs(server, tmp_path):
-    r = server.call("POST", "/v1/jobs", json=demo_spec(str(server.out(tmp_path.name))))
+@pytest.fixture(scope="module")
+def demo_job(server):
+    """The demo run through the service once (its submission checked here), for the tests that read it."""
+    r = server.call("POST", "/v1/jobs", json=demo_spec(str(server.out("demo-job"))))
     assert r.status_code == 201, r.text
     job = r.json()
     assert job["state"] in ("PENDING", "RUNNING") and job["owner"] == "alice"
     done = server.wait_state(job["id"], {"SUCCEEDED", "FAILED"})
     assert done["state"] == "SUCCEEDED", done
+    return done
+
+
+def test_job_runs_to_success_with_stats_report_and_logs(server, demo_job):
+    job = done = demo_job
     assert done["started_at"] and done["finished_at"]
     stats = done["stats"]
     assert stats["input_records"] == 3534 == stats["kept"] + stats["rejected"] + stats["quarantined"]
@@ -501,17 +508,6 @@ def test_public_metrics_need_no_token(tmp_path, ray_head):
 
 
 # --- inspection routes and the web console -----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo_job(server, tmp_path_factory):
-    """The demo run through the service once, for the inspection routes."""
-    out = server.out("inspect-demo")
-    r = server.call("POST", "/v1/jobs", json=demo_spec(str(out)))
-    assert r.status_code == 201, r.text
-    done = server.wait_state(r.json()["id"], {"SUCCEEDED", "FAILED"})
-    assert done["state"] == "SUCCEEDED", done
-    return done
 
 
 def test_samples_trace_and_documents_routes(server, demo_job):

@@ -3,6 +3,8 @@ mixture over the demo output."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
 import pytest
@@ -12,7 +14,7 @@ from curation.inspection.plan import plan_curate, plan_job
 from curation.job import run_job
 from curation.progress import Progress
 from curation.spec import parse_spec
-from tests.conftest import shared_file
+from tests.conftest import BIN, shared_file
 
 
 def _heldout(out) -> dict:
@@ -38,9 +40,13 @@ def test_plan_projects_a_job_20x_its_sample_within_30_percent(tmp_path):
     sample = 1800
     plan = plan_curate(job, sample=sample, work=str(tmp_path / "plan"))
     assert plan["sample"]["records"]["whole"] == sample
+    # the real job as a user runs it: `curate run` in a process of its own
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump(_heldout(tmp_path / "real"), sort_keys=False))
     t0 = time.monotonic()
-    stats = run_job(job, progress=Progress(enabled=False))
+    subprocess.run([str(BIN / "curate"), "run", str(spec), "--quiet"], check=True, capture_output=True)
     wall = time.monotonic() - t0
+    stats = json.loads((tmp_path / "real" / "stats.json").read_text())
     assert stats["input_records"] >= 20 * sample
     assert plan["input_records"] == pytest.approx(stats["input_records"], rel=0.05)
     assert plan["kept_documents"] == pytest.approx(stats["kept"], rel=0.30), (plan["kept_documents"], stats["kept"])

@@ -34,7 +34,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--sample", type=int, default=2000, help="documents in the sample (default 2000)")
     p.add_argument("--cpus", type=int, help="CPUs of the cluster to project for (default: this machine's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", help="folder for the sample run (default: a temporary folder)")
+    p.add_argument("--work", help="folder for the sample runs (default: a temporary folder, removed after)")
+    p.add_argument("--address", help="Ray cluster address for the sample runs (default: as `curate run`)")
 
 
 def _emit(result: dict[str, Any], path: str | None) -> None:
@@ -71,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "plan":
             from curation.inspection.plan import plan_job
 
-            _emit(plan_job(args.spec, sample=args.sample, cpus=args.cpus, seed=args.seed, work=args.work), args.json)
+            result = plan_job(
+                args.spec, sample=args.sample, cpus=args.cpus, seed=args.seed, work=args.work, address=args.address
+            )
+            _emit(result, args.json)
             return 0
     except (ValueError, FileNotFoundError) as e:
         print(f"curate {args.command}: {e}", file=sys.stderr)

@@ -23,64 +23,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from curation.inspection.histograms import (
+    bin_value,
+    bins,
+    higher_is_better,
+    rule_of,
+    score_columns,
+    table_histograms,
+)
 from curation.outputs import Layout
-
-BINS_PER_UNIT = 100
-RULES = {"lang_score": "langid:low_score", "perplexity": "quality:perplexity"}
-
-
-def _rule(column: str) -> str:
-    return RULES.get(column) or f"quality:{column.removeprefix('quality_')}"
-
-
-def _higher_is_better(column: str) -> bool:
-    return column != "perplexity"
-
-
-def _score_columns(schema_names: list[str]) -> list[str]:
-    return [c for c in schema_names if c.startswith("quality_") or c in RULES]
-
-
-def _bins(values: np.ndarray, column: str) -> np.ndarray:
-    if column == "perplexity":  # perplexities run into the thousands: bins of 1 on a log10 scale x100
-        values = np.log10(np.clip(values, 1e-9, None))
-    return np.floor(values * BINS_PER_UNIT).astype(np.int64)
-
-
-def _bin_value(b: int, column: str) -> float:
-    v = b / BINS_PER_UNIT
-    return float(10**v) if column == "perplexity" else v
-
-
-def table_histograms(t: pa.Table, reasons: np.ndarray, valid: np.ndarray) -> dict[str, Any]:
-    """column -> lang -> {"docs": {bin: n}, "chars": {bin: n}} of the rows of `t` (`valid`: not
-    quarantined; `reasons`: their final drop reasons, None for kept) that a sweep of that column counts:
-    kept, or dropped by that column's rule alone. A pure function of one table: finalize_file runs it on
-    every file it writes (stats.json `sweep_histograms`), `sweep_file` on files already written."""
-    out: dict[str, Any] = {}
-    cols = _score_columns(t.column_names)
-    if not cols or not len(t):
-        return out
-    langs = pc.fill_null(t["lang"], "und").to_numpy(zero_copy_only=False).astype(str)
-    chars = t["n_chars"].to_numpy(zero_copy_only=False).astype(np.float64)
-    for c in cols:
-        v = t[c].to_numpy(zero_copy_only=False).astype(np.float64)
-        eligible = valid & ((reasons == None) | (reasons == _rule(c))) & ~np.isnan(v)  # noqa: E711 (objects)
-        if not eligible.any():
-            continue
-        b, ln, ch = _bins(v[eligible], c), langs[eligible], chars[eligible]
-        for lang in np.unique(ln):
-            m = ln == lang
-            keys, inv = np.unique(b[m], return_inverse=True)
-            d = out.setdefault(c, {}).setdefault(str(lang), {"docs": {}, "chars": {}})
-            for k, n, x in zip(keys.tolist(), np.bincount(inv).tolist(), np.bincount(inv, weights=ch[m]).tolist()):
-                d["docs"][str(k)] = d["docs"].get(str(k), 0) + int(n)
-                d["chars"][str(k)] = d["chars"].get(str(k), 0) + int(x)
-    return out
 
 
 def sweep_file(layout: Layout, files: list[str]) -> dict[str, Any]:
@@ -92,7 +46,7 @@ def sweep_file(layout: Layout, files: list[str]) -> dict[str, Any]:
     for rel in files:
         pf = pq.ParquetFile(layout.path(rel), filesystem=layout.fs)
         names = pf.schema_arrow.names
-        cols = _score_columns(names)
+        cols = score_columns(names)
         if not cols:
             continue
         t = pf.read(columns=["lang", "n_chars"] + (["drop_reason"] if "drop_reason" in names else []) + cols)
@@ -155,20 +109,20 @@ def sweep(out: str | Layout, *, points: int = 21, threads: int = 4) -> dict[str,
     ratio = _tokens_per_char(layout)
     result: dict[str, Any] = {"output": layout.uri, "tokens_estimated_from": "kept samples", "columns": {}}
     for c, by_lang in sorted(merged.items()):
-        col: dict[str, Any] = {"rule": _rule(c), "kept_when": ">=" if _higher_is_better(c) else "<=", "languages": {}}
+        col: dict[str, Any] = {"rule": rule_of(c), "kept_when": ">=" if higher_is_better(c) else "<=", "languages": {}}
         for lang, d in sorted(by_lang.items()):
             keys = np.array(sorted(int(k) for k in d["docs"]), dtype=np.int64)
             docs = np.array([d["docs"][str(k)] for k in keys], dtype=np.int64)
             chars = np.array([d["chars"][str(k)] for k in keys], dtype=np.float64)
             current = _current(job, c, lang)
-            lo, hi = _bin_value(int(keys[0]), c), _bin_value(int(keys[-1]) + 1, c)
+            lo, hi = bin_value(int(keys[0]), c), bin_value(int(keys[-1]) + 1, c)
             grid = np.linspace(lo, hi, max(2, points)).tolist() + ([current] if current is not None else [])
             tpc = ratio.get(lang, 0.25)
             curve = []
             for x in sorted({round(float(v), 2 if c != "perplexity" else 0) for v in grid}):
-                edge = int(_bins(np.array([x]), c)[0]) if x > 0 else -(1 << 62)
+                edge = int(bins(np.array([x]), c)[0]) if x > 0 else -(1 << 62)
                 # bins hold [b, b+1) / BINS_PER_UNIT: a grid point on a bin edge splits exactly
-                sel = keys >= edge if _higher_is_better(c) else keys < edge
+                sel = keys >= edge if higher_is_better(c) else keys < edge
                 curve.append({"threshold": x, "documents": int(docs[sel].sum()), "tokens": int(chars[sel].sum() * tpc)})
             col["languages"][lang] = {
                 "current_threshold": current,
