@@ -52,6 +52,7 @@ ARTIFACTS = (
     "job.yaml",
     "progress.json",
     "manifest.json",
+    "plan.json",
     "funnel.png",
     "drop_reasons.png",
     "languages.png",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from curation.inspection.plan_job import PlanJob, parse_plan_spec
 from curation.spec import CurateJob, model_yaml, parse_spec, resolved_yaml
 from curation.specbase import SpecError
 from curation.synthesis.spec import SynthesizeJob, parse_synthesize_spec
@@ -30,6 +31,12 @@ def _run_ablate(job: Any, address: str | None, progress: Any) -> Any:
     from mixtures.ablate import run_ablate
 
     return run_ablate(job, address=address, progress=progress)
+
+
+def _run_plan(job: Any, address: str | None, progress: Any) -> Any:
+    from curation.inspection.plan_job import run_plan
+
+    return run_plan(job, address=address, progress=progress)
 
 
 def _run_synthesize(job: Any, address: str | None, progress: Any) -> Any:
@@ -55,6 +62,8 @@ KINDS: dict[str, JobKind] = {
         JobKind("mix", "mix", MixJob, parse_mix_spec, model_yaml, _run_mix),
         JobKind("ablate", "ablate", AblateJob, parse_ablate_spec, model_yaml, _run_ablate),
         JobKind("synthesize", "synthesize", SynthesizeJob, parse_synthesize_spec, model_yaml, _run_synthesize),
+        # `curate plan` also takes a curate or mix spec and prints; `kind: plan` runs it as a job
+        JobKind("plan", "plan", PlanJob, parse_plan_spec, model_yaml, _run_plan),
     )
 }
 COMMANDS = {k.command: k for k in KINDS.values()}

@@ -544,6 +544,13 @@ def test_samples_trace_and_documents_routes(server, demo_job):
     assert same["moved"] == 0 and same["documents"] == stats["input_records"]
 
 
+def test_a_plan_job_reads_only_inside_the_roots(server, tmp_path):
+    spec = demo_spec(str(server.out(tmp_path.name + "-x")))
+    spec["inputs"][0]["path"] = "/etc/passwd"
+    r = server.call("POST", "/v1/jobs", json={"kind": "plan", "output": str(server.out(tmp_path.name)), "job": spec})
+    assert r.status_code == 422 and any(d["loc"][:2] == ["body", "job"] for d in r.json()["detail"]), r.text
+
+
 def test_inspection_routes_do_not_follow_links_planted_in_an_output(server, demo_job, tmp_path):
     """A user who can write into a root plants a lineage file that is a link to another file: the
     routes skip it rather than read through it."""
@@ -655,5 +662,19 @@ def test_console_in_a_headless_browser(server, tmp_path):
         assert str(src) in browser.find_element(By.ID, "origin").text
         browser.save_screenshot(str(ARTIFACTS / "console-lineage.png"))
         assert (ARTIFACTS / "console-lineage.png").stat().st_size > 10_000
+        # a plan of the same job, from the plan page
+        browser.get(f"{server.url}/console#/plan")
+        planned = {**spec, "execution": {"engine": "local"}}
+        wait.until(ec.presence_of_element_located((By.ID, "plan-spec"))).send_keys(yaml.safe_dump(planned))
+        browser.find_element(By.ID, "plan-output").send_keys(str(server.out(tmp_path.name + "-plan")))
+        sample = browser.find_element(By.ID, "plan-sample")
+        sample.clear()
+        sample.send_keys("400")
+        browser.find_element(By.ID, "plan-submit").click()
+        kept = wait.until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, "#plan-figures td[data-key='kept_documents']"))
+        )
+        assert int(kept.text.replace(",", "")) == pytest.approx(39_993, rel=0.05)  # the run above kept 39,993
+        browser.save_screenshot(str(ARTIFACTS / "console-plan.png"))
     finally:
         browser.quit()

@@ -29,7 +29,7 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--json", help="write the result here (default: print it)")
     s.add_argument("--points", type=int, default=21, help="thresholds per curve (default 21)")
     p = sub.add_parser("plan", help="project a job's cost and yield from a seeded sample of its inputs")
-    p.add_argument("spec", help="a curate or mix job spec (YAML)")
+    p.add_argument("spec", help="a curate or mix job spec (YAML), or a `kind: plan` spec wrapping one")
     p.add_argument("--json", help="write the projection here (default: print it)")
     p.add_argument("--sample", type=int, default=2000, help="documents in the sample (default 2000)")
     p.add_argument("--cpus", type=int, help="CPUs of the cluster to project for (default: this machine's)")

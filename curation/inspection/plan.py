@@ -164,6 +164,9 @@ def plan_job(
 
     with open(spec_path, encoding="utf-8") as f:
         data = yaml.safe_load(f) or {}
+    if isinstance(data, dict) and data.get("kind") == "plan":  # a plan job's spec: its job and options
+        sample, seed, cpus = data.get("sample", sample), data.get("seed", seed), data.get("cpus", cpus)
+        data = data.get("job") or {}
     if isinstance(data, dict) and data.get("kind") == "mix":
         from curation.inspection.plan_mix import plan_mix
 
@@ -308,7 +311,7 @@ def plan_curate(
         "caveats": [
             "near-duplicates grow with the corpus: the sample's duplicate share "
             f"({quarter['dup_share']:.2%} at {n3:,} records, {whole['dup_share']:.2%} at {n2:,}) is a lower bound",
-            "files are read from their start: a file whose records change along it is sampled by its head",
+            f"each sampled file is sampled over its first {PREFIX_BYTES >> 20} MB (uncompressed)",
         ],
         "plan_seconds": round(time.monotonic() - t_plan, 1),
     }
