@@ -451,19 +451,24 @@ def _long_corpus(path: Path, n: int) -> Path:
     return path
 
 
-def test_metrics_follow_a_running_job_stage_by_stage(server, tmp_path):
-    """/metrics during a running job: per-stage counters of that job grow from scrape to scrape, drops are
-    labelled by stage and reason; a user sees only their jobs, an admin all, no token gets 401; durations of
-    finished jobs appear once it ends."""
-    src = _long_corpus(server.root / f"{tmp_path.name}.jsonl", 60_000)
-    spec = {
-        "name": "metrics-watch",
-        "output": str(server.out(tmp_path.name)),
+def _watch_spec(server, name: str, label: str, n: int) -> dict:
+    """A job over `n` generated documents, long enough to watch while it runs."""
+    src = _long_corpus(server.root / f"{name}.jsonl", n)
+    return {
+        "name": label,
+        "output": str(server.out(name)),
         "languages": "all",
         "inputs": [{"path": str(src), "format": "jsonl", "source": "gen"}],
         "stages": {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}}},
         "execution": {"batch_size": 500},
     }
+
+
+def test_metrics_follow_a_running_job_stage_by_stage(server, tmp_path):
+    """/metrics during a running job: per-stage counters of that job grow from scrape to scrape, drops are
+    labelled by stage and reason; a user sees only their jobs, an admin all, no token gets 401; durations of
+    finished jobs appear once it ends."""
+    spec = _watch_spec(server, tmp_path.name, "metrics-watch", 60_000)
     r = server.call("POST", "/v1/jobs", json=spec)
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
@@ -572,6 +577,35 @@ def test_inspection_routes_do_not_follow_links_planted_in_an_output(server, demo
         shutil.copy(victim, lineage)
 
 
+def test_a_lineage_row_naming_a_file_outside_the_output_is_not_read(server, demo_job, tmp_path):
+    """A user who can write into their own output rewrites a lineage file (a real file, no link) so that a
+    row's output points at another folder (`../../elsewhere/secret.parquet`): trace refuses the path rather
+    than read it."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(demo_job["output"])
+    secret = out.parent.parent / "elsewhere" / "secret.parquet"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": ["s"], "text": ["the other user's text"]}), secret)
+    lineage = out / "lineage" / "part-00000.parquet"
+    keep = tmp_path / "lineage.parquet"
+    shutil.copy(lineage, keep)
+    t = pq.read_table(lineage)
+    rel = os.path.relpath(secret, out)
+    t = t.set_column(t.schema.get_field_index("output"), "output", pa.array([rel] * len(t), pa.string()))
+    t = t.set_column(t.schema.get_field_index("row"), "row", pa.array([0] * len(t), pa.int64()))
+    pq.write_table(t, lineage)
+    try:
+        r = server.call("GET", f"/v1/jobs/{demo_job['id']}/trace", params={"input": 0, "position": 5})
+        assert r.status_code == 404 and "leaves the job's output" in r.text, r.text
+        assert "the other user's text" not in r.text
+    finally:
+        shutil.copy(keep, lineage)
+
+
 def _browser(tmp_path: Path):
     import shutil
 
@@ -613,15 +647,8 @@ def test_console_in_a_headless_browser(server, tmp_path):
 
     browser = _browser(tmp_path)
     try:
-        src = _long_corpus(server.root / f"{tmp_path.name}.jsonl", 40_000)
-        spec = {
-            "name": "console-watch",
-            "output": str(server.out(tmp_path.name)),
-            "languages": "all",
-            "inputs": [{"path": str(src), "format": "jsonl", "source": "gen"}],
-            "stages": {"langid": {}, "filters": {"gopher_quality": {}, "gopher_repetition": {}}},
-            "execution": {"batch_size": 500},
-        }
+        spec = _watch_spec(server, tmp_path.name, "console-watch", 40_000)
+        src = spec["inputs"][0]["path"]
         r = server.call("POST", "/v1/jobs", json=spec)
         assert r.status_code == 201, r.text
         job_id = r.json()["id"]
@@ -659,7 +686,7 @@ def test_console_in_a_headless_browser(server, tmp_path):
         link.click()
         stages = wait.until(ec.presence_of_element_located((By.ID, "stages")))
         assert "dropped" in stages.text and reason in stages.text
-        assert str(src) in browser.find_element(By.ID, "origin").text
+        assert src in browser.find_element(By.ID, "origin").text
         browser.save_screenshot(str(ARTIFACTS / "console-lineage.png"))
         assert (ARTIFACTS / "console-lineage.png").stat().st_size > 10_000
         # a plan of the same job, from the plan page

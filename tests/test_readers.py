@@ -571,3 +571,20 @@ def test_glob_star_stays_within_a_folder(tmp_path):
     assert [rel for _, _, rel in one] == ["a.jsonl", "b.jsonl"]
     deep = list_input(InputSpec(path=str(tmp_path / "**" / "*.jsonl"), format="jsonl", source="s"))
     assert [rel for _, _, rel in deep] == ["a.jsonl", "b.jsonl", "nested/c.jsonl"]
+
+
+def test_sample_fraction_and_max_records_pick_the_same_records_whatever_the_batches(tmp_path):
+    """`sample_fraction` keeps a seeded share decided by position alone; `max_records` stops after that many
+    of them (what `curate plan` reads and a quick look at a big input uses)."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": f"doc {i}"}) + "\n" for i in range(5000)))
+
+    def ids(batch_size: int, **kw) -> list[str]:
+        f = input_file(tmp_path, src, **kw)
+        return [i for t in read_file(f, ReadLimits(batch_size=batch_size)) for i in t["id"].to_pylist()]
+
+    a, b = ids(1000, sample_fraction=0.1), ids(37, sample_fraction=0.1)
+    assert a == b and 400 < len(a) < 600  # about a tenth, the same records
+    assert ids(37, sample_fraction=0.1, sample_seed=1) != a
+    assert ids(64, max_records=100) == [f"d{i}" for i in range(100)]
+    assert ids(64, sample_fraction=0.1, max_records=20) == a[:20]

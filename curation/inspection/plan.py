@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.execution import shared_cluster
+from curation.inspection.plan_mix import head_row_groups
 
 FILES_SAMPLED = 16
 PREFIX_BYTES = 64 << 20  # uncompressed bytes of each sampled file read to count its lines (and sampled from)
@@ -364,13 +365,7 @@ def _extract(f: Any, n: int, seed: int, dest: Path) -> dict[str, dict[str, Any]]
 
         fs, stored = filesystem_for(f.uri)
         pf = pq.ParquetFile(stored, filesystem=fs)
-        groups, size = [], 0
-        for g in range(pf.num_row_groups):
-            groups.append(g)
-            size += pf.metadata.row_group(g).total_byte_size
-            if size >= PREFIX_BYTES:
-                break
-        t = pf.read_row_groups(groups)
+        t = pf.read_row_groups(head_row_groups(pf, nbytes=PREFIX_BYTES))
         order = rng.sample(range(len(t)), min(n, len(t)))
         out = {}
         for part, take in (("whole", order), ("quarter", order[: max(1, len(order) // 4)])):

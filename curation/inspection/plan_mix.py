@@ -26,6 +26,18 @@ FILES_SAMPLED = 256  # curated files sampled (all of them when there are no more
 PREFIX_ROWS = 200_000  # rows of a file's first row groups the sample is drawn from
 
 
+def head_row_groups(pf: pq.ParquetFile, *, rows: int | None = None, nbytes: int | None = None) -> list[int]:
+    """A Parquet file's first row groups, up to `rows` rows or `nbytes` uncompressed bytes (at least one)."""
+    groups, n, size = [], 0, 0
+    for g in range(pf.num_row_groups):
+        groups.append(g)
+        n += pf.metadata.row_group(g).num_rows
+        size += pf.metadata.row_group(g).total_byte_size
+        if (rows is not None and n >= rows) or (nbytes is not None and size >= nbytes):
+            break
+    return groups
+
+
 def plan_mix(data: dict[str, Any], *, sample: int = 2000, cpus: int | None = None, seed: int = 0) -> dict[str, Any]:
     import os
 
@@ -56,13 +68,9 @@ def plan_mix(data: dict[str, Any], *, sample: int = 2000, cpus: int | None = Non
     for u in chosen:
         fs, path = filesystem_for(u)
         pf = pq.ParquetFile(path, filesystem=fs)
-        groups, n = [], 0
-        for g in range(pf.num_row_groups):
-            groups.append(g)
-            n += pf.metadata.row_group(g).num_rows
-            if n >= PREFIX_ROWS:
-                break
-        t = pf.read_row_groups(groups, columns=[c for c in cols if c in pf.schema_arrow.names])
+        t = pf.read_row_groups(
+            head_row_groups(pf, rows=PREFIX_ROWS), columns=[c for c in cols if c in pf.schema_arrow.names]
+        )
         take = sorted(rng.sample(range(len(t)), min(quota[u], len(t))))
         t = t.take(pa.array(take, pa.int64()))
         texts = t["text"].to_pylist()
