@@ -23,7 +23,6 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from curation.dedup import shuffle
 from curation.dedup.distributed import run_dedup
@@ -112,35 +111,7 @@ def write_batches(t: pa.Table, layout: Layout) -> list[dict[str, Any]]:
 
 def map_keys(layout: Layout, ordinals: Sequence[int], partitions: int) -> list[np.ndarray]:
     """Dedup mapper: keyed records of the surviving documents of some input files, partitioned."""
-    recs = []
-    for o in ordinals:
-        for part in layout.list_files(layout.annotated_dir(o)):
-            schema = pq.read_schema(part, filesystem=layout.fs)
-            cols = [c for c in ("_doc", "_exact", "_bands", "_url") if c in schema.names]
-            t = pq.read_table(part, columns=cols, filesystem=layout.fs)
-            if "_url" in cols:
-                u = t.filter(t["_url"].is_valid())
-                if len(u):
-                    recs.append(
-                        shuffle.url_records(
-                            u["_doc"].to_numpy(), np.asarray(u["_url"].combine_chunks().flatten()).reshape(-1, 2)
-                        )
-                    )
-            key_col = "_exact" if "_exact" in cols else "_bands" if "_bands" in cols else None
-            if key_col is None:
-                continue
-            t = t.filter(t[key_col].is_valid())
-            if len(t) == 0:
-                continue
-            docs = t["_doc"].to_numpy()
-            exact = np.asarray(t["_exact"].combine_chunks().flatten()).reshape(-1, 2) if "_exact" in cols else None
-            bands = None
-            if "_bands" in cols:
-                width = t.schema.field("_bands").type.list_size
-                bands = np.asarray(t["_bands"].combine_chunks().flatten()).reshape(-1, width)
-            recs.append(shuffle.keyed_records(docs, exact, bands))
-    allrecs = np.concatenate(recs) if recs else np.zeros(0, dtype=shuffle.KEY_DTYPE)
-    return shuffle.partition(allrecs, partitions)
+    return shuffle.partition(shuffle.annotated_key_records(layout, ordinals), partitions)
 
 
 def _group(ordinals: Sequence[int], groups: int) -> list[list[int]]:

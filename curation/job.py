@@ -140,13 +140,54 @@ def claim_output(job: Any, spec_yaml: str) -> tuple[Layout, OutputLock]:
 def run_job(job: CurateJob, *, address: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
     """Run a curation job to completion and return its stats (also written to OUT/stats.json)."""
     progress = progress or Progress()
+    corpora = against_corpora(job)
     files = discover(job, progress)
     layout, lock = claim_output(job, resolved_yaml(job))
     with lock:
-        return _run_job(job, files, layout, address, progress)
+        return _run_job(job, files, layout, address, progress, corpora)
 
 
-def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, progress: Progress) -> dict[str, Any]:
+def against_corpora(job: CurateJob) -> list[tuple[str, str, str, int]]:
+    """The earlier corpora of `stages.dedup.against` as (index uri, uid, name, bits), each index opened and
+    its key parameters compared with the job's: an index this job cannot be checked against is refused
+    here, before any work."""
+    from curation.dedup import index
+
+    spec = job.stages.dedup
+    if spec is None or not spec.against:
+        return []
+    if spec.exact is None and spec.minhash is None and spec.url is None:
+        raise JobError("stages.dedup.against needs at least one of exact, minhash or url dedup")
+    own = Layout(job.output).uri + "/index"
+    mine = index.params_of(spec)
+    out: list[tuple[str, str, str, int]] = []
+    for i, path in enumerate(spec.against):
+        try:
+            idx = index.DedupIndex.open(path)
+        except index.IndexError_ as e:
+            raise JobError(f"stages.dedup.against[{i}]: {e}") from None
+        except OSError as e:
+            raise JobError(f"stages.dedup.against[{i}]: {path}: cannot be read ({e})") from None
+        if Layout(idx.uri).uri == own:
+            raise JobError(
+                f"stages.dedup.against[{i}]: {path} is this job's own output; dedup within it is the default"
+            )
+        why = index.compatibility_problem(idx.params, mine)
+        if why is not None:
+            raise JobError(
+                f"stages.dedup.against[{i}]: index {idx.uri} cannot be used: {why}. Run this job with the "
+                "index's parameters, or rebuild the earlier corpus with this job's"
+            )
+        for c in idx.corpora:
+            if any(c["uid"] == o[1] for o in out):
+                continue  # the same corpus through two indexes: checked once
+            out.append((idx.uri, c["uid"], c["name"], idx.bits))
+    return out
+
+
+def _run_job(
+    job: CurateJob, files: list, layout: Layout, address: str | None, progress: Progress, corpora: list | None = None
+) -> dict[str, Any]:
     t_start = time.monotonic()
     limits = ReadLimits(job.execution.batch_size, job.execution.batch_bytes, job.stages.normalize.max_doc_bytes)
     executor = executor_for(job, address)
@@ -184,6 +225,10 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
             phases = {"annotate": time.monotonic() - t0}
             dedup = _dedup(executor, job, files, file_stats, progress)
             phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
+            if dedup is not None:
+                dedup["against"] = _against(executor, job, files, file_stats, corpora or [], progress)
+                if dedup["against"] is not None:
+                    phases["against"] = float(dedup["against"]["seconds"])
             write_progress(layout, "write", input_files=len(files))
             progress.say("writing curated, rejected and quarantine files")
             t0 = time.monotonic()
@@ -198,17 +243,22 @@ def _run_job(job: CurateJob, files: list, layout: Layout, address: str | None, p
 
             columns = output_columns(job)
             layout.remove_dir(layout.path("lineage"))
+            layout.remove_dir(layout.path("_work", "index_entries"))
+            if not corpora:
+                layout.remove_dir(layout.path("_work", "against"))
             layout.remove_dir(layout.path("samples"))
             layout.remove_dir(layout.path("_work", "samples"))
             args = [(layout, f.ordinal, f.uri, min_scores, columns, job) for f in files]
             finals = executor.map(finalize_file, args)
             write_seconds = phases["write"] = time.monotonic() - t0
             _samples(executor, job, layout, finals, progress)
+            written_index = _write_index(executor, job, layout, files, finals, progress)
             cluster_cpus = executor.cpus
 
         stats = _assemble_stats(job, files, file_stats, finals, dedup, write_seconds, time.monotonic() - t_start)
         stats["phase_seconds"] = {k: round(v, 3) for k, v in phases.items()}  # wall time of this run's phases
         stats["cluster_cpus"] = cluster_cpus  # what the job ran on (curate plan scales from it)
+        stats["index"] = written_index
         layout.write_bytes(layout.path("stats.json"), json.dumps(stats, indent=2, sort_keys=False).encode())
         from curation.report import write_report
 
@@ -400,6 +450,76 @@ def _dedup(executor, job: CurateJob, files, file_stats: dict, progress: Progress
     return result
 
 
+def _file_groups(job: CurateJob, files, file_stats: dict) -> list[list[int]]:
+    """The dedup phase's groups of input files (the unit of its per-file steps)."""
+    spec = job.stages.dedup
+    records = sum(int(file_stats[f.ordinal]["records"]) for f in files)
+    _, g = dedup_layout(records, len(files), spec.partitions if spec else None, spec.file_groups if spec else None)
+    ordinals = [f.ordinal for f in files]
+    return [ordinals[i::g] for i in range(g)]
+
+
+def _keys_per_doc(job: CurateJob) -> int:
+    spec = job.stages.dedup
+    assert spec is not None
+    return (spec.exact is not None) + (spec.url is not None) + (spec.minhash.bands if spec.minhash else 0)
+
+
+def _against(executor, job: CurateJob, files, file_stats: dict, corpora: list, progress: Progress) -> dict | None:
+    """The check against earlier corpora (curation.dedup.against); its decisions land in _work/against/."""
+    if not corpora:
+        return None
+    from curation.dedup.against import run_against
+
+    spec = job.stages.dedup
+    assert spec is not None
+    write_progress(executor.layout, "dedup against earlier corpora", input_files=len(files))
+    records = sum(int(file_stats[f.ordinal]["records"]) for f in files)
+    return run_against(
+        executor.runner(),
+        executor.layout,
+        _file_groups(job, files, file_stats),
+        corpora,
+        new_keys=records * _keys_per_doc(job),
+        threshold=spec.minhash.verify_threshold if spec.minhash is not None else 1.0,
+        progress=progress.say,
+    )
+
+
+def _write_index(
+    executor, job: CurateJob, layout: Layout, files, finals: list[dict], progress: Progress
+) -> dict | None:
+    """OUT/index/ from the kept documents' keys (curation.dedup.index), for later jobs' `against`."""
+    spec = job.stages.dedup
+    layout.remove_dir(layout.path("index"))
+    if spec is None or not spec.write_index or (spec.exact is None and spec.minhash is None and spec.url is None):
+        return None
+    from curation.dedup import index
+
+    t0 = time.monotonic()
+    kept = sum(int(f.get("kept", 0)) for f in finals)
+    groups = _file_groups(
+        job, files, {f.ordinal: {"records": int(fin.get("kept", 0))} for f, fin in zip(files, finals)}
+    )
+    info = index.build_index(
+        executor.runner(),
+        layout,
+        groups,
+        params=index.params_of(spec),
+        name=spec.corpus or job.name,
+        output=layout.uri,
+        expected_keys=kept * _keys_per_doc(job),
+        progress=progress.say,
+    )
+    layout.remove_dir(layout.path("_work", "index_entries"))
+    info["seconds"] = round(time.monotonic() - t0, 3)
+    progress.say(
+        f"index: {info['documents']:,} kept documents, {info['keys']:,} keys in {info['partitions']} "
+        f"partition(s) under {layout.uri}/index ({info['seconds']:.1f}s)"
+    )
+    return info
+
+
 def _samples(executor, job: CurateJob, layout: Layout, finals: list[dict], progress: Progress) -> None:
     """OUT/samples/ from the per-file sample files (curation.inspection.samples)."""
     from curation.inspection.samples import build_samples
@@ -531,6 +651,8 @@ def _assemble_stats(
                 )
             },
             "similarity_threshold": None if minhash is None else round(minhash.verify_threshold, 4),
+            # the check against earlier corpora (stages.dedup.against), when the job has one
+            "against": dedup.get("against"),
             "documents_by_cluster_size": dict(
                 sorted(total.get("cluster_sizes", {}).items(), key=lambda kv: int(kv[0]))
             ),

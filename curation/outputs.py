@@ -209,8 +209,9 @@ class _Sink:
     depends only on its rows, not on how the annotate phase cut them into parts (which follows Ray
     Data's block boundaries)."""
 
-    def __init__(self, layout: Layout, path: str):
+    def __init__(self, layout: Layout, path: str, max_rows: int = _ROW_GROUP_ROWS):
         self.layout, self.path, self.writer = layout, path, None
+        self.max_rows = max_rows
         self.pending: list[pa.Table] = []
         self.rows = self.nbytes = 0
         self.total = 0  # rows written so far: the next row's index in the file (the lineage index's `row`)
@@ -228,13 +229,13 @@ class _Sink:
             )
             # The first row at which this row group is full, by rows or by text bytes.
             by_bytes = int(np.searchsorted(sizes, _ROW_GROUP_BYTES - self.nbytes, side="left")) + 1
-            cut = min(len(table), _ROW_GROUP_ROWS - self.rows, by_bytes)
+            cut = min(len(table), self.max_rows - self.rows, by_bytes)
             head = table.slice(0, cut)
             self.pending.append(head)
             self.rows += cut
             self.nbytes += int(sizes[cut - 1])
             table = table.slice(cut)
-            if self.rows >= _ROW_GROUP_ROWS or self.nbytes >= _ROW_GROUP_BYTES:
+            if self.rows >= self.max_rows or self.nbytes >= _ROW_GROUP_BYTES:
                 self._flush()
 
     def _flush(self) -> None:
@@ -285,12 +286,29 @@ def _dup_decisions(layout: Layout, ordinal: int) -> tuple[np.ndarray, pa.Table |
     return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
 
 
+def _earlier_decisions(layout: Layout, ordinal: int) -> tuple[np.ndarray, pa.Table | None]:
+    """(sorted documents matching an earlier corpus, the matches) of one input file (`stages.dedup.against`)."""
+    from curation.dedup.against import read_decisions
+
+    d = read_decisions(layout, ordinal)
+    return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
+
+
+def index_entries_path(layout: Layout, ordinal: int) -> str:
+    """The kept documents' keys of one input file, for OUT/index/ (curation.dedup.index)."""
+    return layout.path("_work", "index_entries", f"f{ordinal:05d}.parquet")
+
+
+INDEX_ENTRY_COLUMNS = ("_doc", "id", "_exact", "_bands", "_url", "_sig")
+
+
 def survivor_score_bins(layout: Layout, ordinal: int, columns: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
     """column -> "lang/domain" -> {score bin: documents} over one file's documents that survived every
     stage and dedup: what keep_top_fraction ranks."""
     out: dict[str, dict[str, dict[str, int]]] = {c: {} for c in columns}
     docs, dec = _dup_decisions(layout, ordinal)
     dropped = docs[dec["dup_reason"].to_numpy() > 0] if dec is not None else docs
+    dropped = np.concatenate([dropped, _earlier_decisions(layout, ordinal)[0]])
     for part in layout.list_files(layout.annotated_dir(ordinal)):
         t = pq.read_table(part, filesystem=layout.fs)
         alive = np.asarray(
@@ -354,6 +372,13 @@ def finalize_file(
             if "dup_keeper" in dec.column_names
             else np.full(len(dec), -1, np.int64)
         )
+    against = job is not None and job.stages.dedup is not None and bool(job.stages.dedup.against)
+    ear_docs, ear = _earlier_decisions(layout, ordinal) if against else (np.zeros(0, np.int64), None)
+    entries = (
+        _Sink(layout, index_entries_path(layout, ordinal), max_rows=1 << 16)  # rows carry a signature
+        if job is not None and job.stages.dedup is not None and job.stages.dedup.write_index
+        else None
+    )
     sinks: dict[str, _Sink] = {}
 
     def sink(rel: str) -> _Sink:
@@ -384,6 +409,22 @@ def finalize_file(
                 if r:
                     reasons[i] = DUP_REASONS[r]
                 counts.cluster_sizes[int(size[i])] += 1
+        dup_of = dup_of_corpus = None
+        if against:
+            from curation.dedup.against import AGAINST_REASONS
+
+            dup_of, dup_of_corpus = [None] * n, [None] * n
+            if ear is not None and len(ear_docs):
+                pos = np.minimum(np.searchsorted(ear_docs, docs), len(ear_docs) - 1)
+                hit = np.flatnonzero(ear_docs[pos] == docs)
+                e_reason, e_of, e_corpus = (ear[c].to_pylist() for c in ("reason", "dup_of", "dup_of_corpus"))
+                e_sim = ear["similarity"].to_numpy(zero_copy_only=False)
+                for i in hit:
+                    j = pos[i]
+                    reasons[i] = AGAINST_REASONS[e_reason[j]]
+                    dup_of[i], dup_of_corpus[i] = e_of[j], e_corpus[j]
+                    similarity[i] = e_sim[j]
+                    keeper[i] = -1  # the document it repeats is in another corpus
         if min_scores:
             groups = _groups(t)
             errors = t["error"].to_pylist()
@@ -403,6 +444,9 @@ def finalize_file(
         t = t.append_column("dup_cluster", pa.array(cluster, pa.string()))
         t = t.append_column("dup_cluster_size", pa.array(size, pa.int64()))
         t = t.append_column("dup_similarity", pa.array(similarity, pa.float32(), from_pandas=True))
+        if dup_of is not None:
+            t = t.append_column("dup_of", pa.array(dup_of, pa.string()))
+            t = t.append_column("dup_of_corpus", pa.array(dup_of_corpus, pa.string()))
 
         is_q = np.asarray(pc.is_valid(t["error"]).to_numpy(zero_copy_only=False), dtype=bool)
         is_rej = np.array([r is not None for r in reasons]) & ~is_q
@@ -454,6 +498,8 @@ def finalize_file(
                 place(rel, is_kept & (all_langs == lang) if lang is not None else is_kept & _is_none(all_langs))
                 sink(rel).write(kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept)
                 counts.kept_by_lang[lang or "und"] += klangs.count(lang)
+        if entries is not None and is_kept.any():
+            entries.write(t.filter(pa.array(is_kept)).select([c for c in INDEX_ENTRY_COLUMNS if c in t.column_names]))
         counts.quarantined += int(is_q.sum())
         counts.rejected += int(is_rej.sum())
         counts.kept += int(is_kept.sum())
@@ -467,6 +513,8 @@ def finalize_file(
             counts.files.append(rel)
     if lineage is not None:
         lineage.close()
+    if entries is not None:
+        entries.close()
     out = counts.to_dict()
     if samples is not None:
         out["sample_file"] = samples.close(layout, ordinal)

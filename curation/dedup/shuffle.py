@@ -10,7 +10,11 @@ clustering (`curation.dedup.cluster`).
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 KEY_DTYPE = np.dtype([("k1", np.uint64), ("k2", np.uint64), ("doc", np.int64)])
 _BAND_TAG = np.uint64(1 << 63)  # set in k2 for band keys, cleared for exact keys: the kinds never mix
@@ -43,6 +47,41 @@ def url_records(docs: np.ndarray, url: np.ndarray) -> np.ndarray:
     r = np.empty(len(docs), dtype=KEY_DTYPE)
     r["k1"], r["k2"], r["doc"] = url[:, 0], (url[:, 1] & ~(_BAND_TAG | _URL_TAG)) | _URL_TAG, docs
     return r
+
+
+def _fixed(t: pa.Table, column: str) -> np.ndarray:
+    width = t.schema.field(column).type.list_size
+    return np.asarray(t[column].combine_chunks().flatten()).reshape(-1, width)
+
+
+def table_key_records(t: pa.Table) -> np.ndarray:
+    """KEY_DTYPE records of the rows of `t` (`_doc` and whichever of `_exact`, `_bands`, `_url` it has;
+    a null key is a row the key does not cover: dropped before dedup, or without a URL)."""
+    cols = t.column_names
+    recs = []
+    if "_url" in cols:
+        u = t.filter(t["_url"].is_valid())
+        if len(u):
+            recs.append(url_records(u["_doc"].to_numpy(), _fixed(u, "_url")))
+    key_col = "_exact" if "_exact" in cols else "_bands" if "_bands" in cols else None
+    if key_col is not None:
+        t = t.filter(t[key_col].is_valid())
+        if len(t):
+            exact = _fixed(t, "_exact") if "_exact" in cols else None
+            bands = _fixed(t, "_bands") if "_bands" in cols else None
+            recs.append(keyed_records(t["_doc"].to_numpy(), exact, bands))
+    return np.concatenate(recs) if recs else np.zeros(0, dtype=KEY_DTYPE)
+
+
+def annotated_key_records(layout: Any, ordinals: Sequence[int]) -> np.ndarray:
+    """The key records of the surviving documents of some input files, from their annotated parts."""
+    recs = []
+    for o in ordinals:
+        for part in layout.list_files(layout.annotated_dir(o)):
+            schema = pq.read_schema(part, filesystem=layout.fs)
+            cols = [c for c in ("_doc", "_exact", "_bands", "_url") if c in schema.names]
+            recs.append(table_key_records(pq.read_table(part, columns=cols, filesystem=layout.fs)))
+    return np.concatenate(recs) if recs else np.zeros(0, dtype=KEY_DTYPE)
 
 
 def partition(records: np.ndarray, partitions: int) -> list[np.ndarray]:

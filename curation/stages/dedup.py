@@ -64,6 +64,20 @@ class DedupSpec(Strict):
         description="groups of input files for the per-file dedup tasks "
         "(keys, signature checks, decisions); default one per 100,000 documents",
     )
+    against: list[str] = Field(
+        default_factory=list,
+        description="earlier corpora to dedup against: curate outputs (their index/) or index folders "
+        "(`curate index merge`); a document matching one of theirs is dropped as *_duplicate_of_earlier, "
+        "naming it in dup_of and dup_of_corpus. Their key parameters must equal this job's",
+    )
+    write_index: bool = Field(
+        True,
+        description="write OUT/index/: the keys of the kept documents, for later jobs' `against` "
+        "(about 30 bytes a key, 16 keys a document, plus the signature)",
+    )
+    corpus: str | None = Field(
+        None, description="the name later jobs report in dup_of_corpus for this job's documents; default the job's name"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -72,7 +86,15 @@ class DedupSpec(Strict):
 
 
 # Reasons the distributed dedup step writes, and the funnel row each counts against.
-DEDUP_FUNNEL = {"exact_duplicate": "exact_dedup", "minhash_duplicate": "minhash_dedup", "url_duplicate": "url_dedup"}
+DEDUP_FUNNEL = {
+    "exact_duplicate": "exact_dedup",
+    "minhash_duplicate": "minhash_dedup",
+    "url_duplicate": "url_dedup",
+    "exact_duplicate_of_earlier": "earlier_dedup",
+    "minhash_duplicate_of_earlier": "earlier_dedup",
+    "url_duplicate_of_earlier": "earlier_dedup",
+}
+AGAINST_COLUMNS = ["dup_of", "dup_of_corpus"]
 
 
 def _masked(arr: pa.Array, alive: np.ndarray, n: int) -> pa.Array:
@@ -100,7 +122,13 @@ class Dedup(Stage):
             row
             for key, row in (("exact", "exact_dedup"), ("minhash", "minhash_dedup"), ("url", "url_dedup"))
             if getattr(self.spec, key) is not None
-        ]
+        ] + (["earlier_dedup"] if self.spec.against else [])
+
+    def reads(self) -> list[tuple[str, str]]:
+        return [(f"against[{i}]", p) for i, p in enumerate(self.spec.against)]
+
+    def score_columns(self) -> list[str]:
+        return list(AGAINST_COLUMNS) if self.spec.against else []
 
     def setup(self) -> None:
         self.minhasher = None

@@ -1,0 +1,348 @@
+"""A persisted dedup index: the keys of a corpus's kept documents, so later snapshots can be deduplicated
+against it without reading it again (SPEC 11, `stages.dedup.against`).
+
+INDEX/
+  index.json                      format, version, key parameters, partition bits, the corpora it holds
+  keys/p00000/UID-00000.parquet   k1, k2, doc: exact, URL and MinHash band keys (tagged in k2 as in the
+                                  shuffle), sorted by (k1, k2); partition p of 2^bits holds the k1 range
+                                  [p, p + 1) * 2^(64 - bits)
+  docs/p00000/UID-00000.parquet   dk, doc, id[, sig]: one row per document, sorted by dk = mix64(doc),
+                                  partitioned by dk's range the same way
+
+UID names a corpus (one curate run's kept documents); a partition may hold several files of one corpus
+(after a merge from an index with more partitions). Range partitions, not hash-modulo ones, so indexes and
+checks of different sizes meet: a task of a finer range reads only its share of a coarser partition's
+file, found from the row groups' min/max statistics (the files are sorted), and merging indexes of
+different partition counts is a per-partition copy or cut, never a reshuffle.
+
+A document is named by its corpus and its `doc` number there (input ordinal << 32 | position); `id` is what
+a later job reports as `dup_of`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation.dedup import shuffle
+from curation.dedup.minhash import SCHEME
+from curation.inspection.keys import mix64
+
+INDEX_FILE = "index.json"
+FORMAT = "corpus-curation dedup index"
+VERSION = 1
+ROW_GROUP_ROWS = 65_536  # the unit a range read skips by
+KEYS_PER_INDEX_PARTITION = 4_000_000  # about 100 MB of key records per partition file when written
+MAX_BITS = 20
+
+
+class IndexError_(ValueError):
+    """An index that cannot be used: missing, unreadable, or built with other key parameters."""
+
+
+def bits_for(n: int, per: int) -> int:
+    """The fewest partition bits that keep `n` items at most about `per` a partition."""
+    b = 0
+    while (n >> b) > per and b < MAX_BITS:
+        b += 1
+    return b
+
+
+def range_part(k: np.ndarray, bits: int) -> np.ndarray:
+    """The range partition of each uint64 key among 2^bits."""
+    if bits == 0:
+        return np.zeros(len(k), np.int64)
+    return (np.asarray(k, np.uint64) >> np.uint64(64 - bits)).astype(np.int64)
+
+
+def range_bounds(p: int, bits: int) -> tuple[int, int]:
+    """[lo, hi) of partition p of 2^bits, as Python ints (hi may be 2^64)."""
+    width = 1 << (64 - bits)
+    return p * width, (p + 1) * width
+
+
+def doc_key(docs: np.ndarray) -> np.ndarray:
+    """dk: where a document's row lives in docs/ (spread evenly whatever the input files)."""
+    return mix64(np.asarray(docs, np.int64).astype(np.uint64))
+
+
+def params_of(dedup: Any) -> dict[str, Any]:
+    """The key parameters of a job's dedup spec: what an index must share with a job checked against it."""
+    m = dedup.minhash
+    return {
+        "exact": dedup.exact is not None,
+        "url": dedup.url is not None,
+        "minhash": None
+        if m is None
+        else {"scheme": SCHEME, "ngram": m.ngram, "bands": m.bands, "rows": m.rows, "seed": m.seed},
+    }
+
+
+def compatibility_problem(index_params: dict[str, Any], job_params: dict[str, Any]) -> str | None:
+    """Why a job with `job_params` cannot be checked against an index built with `index_params` (None: it can).
+    Each kind of key the job computes must be in the index, and MinHash keys must come from the same
+    shingles, permutations and bands, or no band key would ever be equal."""
+    for kind, what in (("exact", "exact-text"), ("url", "URL")):
+        if job_params[kind] and not index_params.get(kind):
+            return f"the job dedups by {what} hash but the index holds no {what} keys"
+    jm, im = job_params["minhash"], index_params.get("minhash")
+    if jm is not None:
+        if im is None:
+            return "the job runs MinHash dedup but the index holds no MinHash keys"
+        diff = [f"{k} {im.get(k)!r} (job: {v!r})" for k, v in jm.items() if im.get(k) != v]
+        if diff:
+            return "its MinHash keys were built with other parameters: " + ", ".join(diff)
+    return None
+
+
+def resolve(path: str) -> str:
+    """The folder holding index.json: `path` itself, or a curate output's `index/`."""
+    from curation.outputs import Layout
+
+    p = path.rstrip("/")
+    lay = Layout(p)
+    if lay.fs.get_file_info(lay.path(INDEX_FILE)).type.name == "File":
+        return p
+    if lay.fs.get_file_info(lay.path("index", INDEX_FILE)).type.name == "File":
+        return p + "/index"
+    raise IndexError_(
+        f"{path}: neither a dedup index (no {INDEX_FILE}) nor a curate output with one (no index/{INDEX_FILE}); "
+        "a curate job with dedup writes OUT/index/ unless stages.dedup.write_index is false"
+    )
+
+
+@dataclass
+class DedupIndex:
+    """An index folder's description (index.json); the partitions are read by the tasks that need them."""
+
+    uri: str
+    bits: int
+    params: dict[str, Any]
+    corpora: list[dict[str, Any]]
+
+    @classmethod
+    def open(cls, path: str) -> DedupIndex:
+        from curation.outputs import Layout
+
+        uri = resolve(path)
+        lay = Layout(uri)
+        try:
+            meta = lay.read_json(lay.path(INDEX_FILE))
+        except (OSError, ValueError) as e:
+            raise IndexError_(f"{uri}/{INDEX_FILE}: unreadable ({e})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise IndexError_(f"{uri}/{INDEX_FILE}: not a {FORMAT}")
+        if meta.get("version") != VERSION:
+            raise IndexError_(f"{uri}: index version {meta.get('version')!r}, this release reads version {VERSION}")
+        return cls(uri, int(meta["bits"]), meta["params"], list(meta["corpora"]))
+
+    @property
+    def layout(self) -> Any:
+        from curation.outputs import Layout
+
+        return Layout(self.uri)
+
+    def save(self) -> None:
+        meta = {"format": FORMAT, "version": VERSION, "bits": self.bits, "params": self.params, "corpora": self.corpora}
+        self.layout.write_bytes(self.layout.path(INDEX_FILE), json.dumps(meta, indent=2).encode())
+
+    @property
+    def documents(self) -> int:
+        return sum(int(c["documents"]) for c in self.corpora)
+
+    @property
+    def keys(self) -> int:
+        return sum(int(c["keys"]) for c in self.corpora)
+
+    def files(self, family: str, p: int) -> list[tuple[str, str]]:
+        """(corpus uid, path) of the files of partition p of `family` ("keys" or "docs")."""
+        lay = self.layout
+        return [(f.rsplit("/", 1)[1].split("-", 1)[0], f) for f in lay.list_files(partition_dir(lay, family, p))]
+
+
+def partition_dir(layout: Any, family: str, p: int) -> str:
+    return layout.path(family, f"p{p:05d}")
+
+
+def file_name(uid: str, n: int = 0) -> str:
+    return f"{uid}-{n:05d}.parquet"
+
+
+def new_uid() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# -- reading a range of a sorted file ------------------------------------------------------------------
+
+
+def read_range(
+    layout: Any, path: str, column: str, lo: int, hi: int, columns: Sequence[str] | None = None
+) -> Iterator[pa.Table]:
+    """The rows of a file sorted by `column` (uint64) with lo <= column < hi, a few row groups at a time:
+    only the row groups whose min/max meet the range are read."""
+    pf = pq.ParquetFile(path, filesystem=layout.fs)
+    md = pf.metadata
+    ci = pf.schema_arrow.get_field_index(column)
+    groups = []
+    for g in range(md.num_row_groups):
+        st = md.row_group(g).column(ci).statistics
+        if st is None or not st.has_min_max or (int(st.max) >= lo and int(st.min) < hi):
+            groups.append(g)
+    for i in range(0, len(groups), 4):
+        t = pf.read_row_groups(groups[i : i + 4], columns=list(columns) if columns else None)
+        k = t[column].to_numpy()
+        sel = (k >= np.uint64(lo)) if lo > 0 else np.ones(len(k), bool)
+        if hi < 1 << 64:
+            sel &= k < np.uint64(hi)
+        yield t if sel.all() else t.filter(pa.array(sel))
+
+
+def read_partition_range(
+    index: DedupIndex, family: str, bits: int, r: int, column: str, columns: Sequence[str] | None = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """(corpus uid, rows) of range r of 2^bits (bits >= the index's) from the index partition holding it."""
+    p = r >> (bits - index.bits)
+    lo, hi = range_bounds(r, bits)
+    lay = index.layout
+    for uid, path in index.files(family, p):
+        for t in read_range(lay, path, column, lo, hi, columns):
+            if len(t):
+                yield uid, t
+
+
+# -- writing -------------------------------------------------------------------------------------------
+
+
+def write_sorted(layout: Any, path: str, table: pa.Table) -> None:
+    layout.mkdir(path.rsplit("/", 1)[0])
+    pq.write_table(table, path + ".tmp", filesystem=layout.fs, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    layout.fs.move(path + ".tmp", path)
+
+
+KEY_SCHEMA = pa.schema([("k1", pa.uint64()), ("k2", pa.uint64()), ("doc", pa.int64())])
+
+
+def docs_table(t: pa.Table) -> pa.Table:
+    """The docs/ rows of a table of entries: dk, doc, id and the signature (when there is one)."""
+    docs = t["_doc"].to_numpy()
+    cols = {"dk": pa.array(doc_key(docs)), "doc": pa.array(docs, pa.int64()), "id": t["id"].cast(pa.string())}
+    if "_sig" in t.column_names:
+        cols["sig"] = t["_sig"]
+    return pa.table(cols)
+
+
+def index_map(job_layout: Any, ordinals: Sequence[int], bits: int) -> list[Any]:
+    """Per group of input files: the kept documents' entries (written by the write tasks) as key records
+    and docs rows, each cut into the 2^bits range partitions; then (documents, keys)."""
+    from curation.outputs import index_entries_path
+
+    recs, docs = [], []
+    for o in ordinals:
+        path = index_entries_path(job_layout, o)
+        if job_layout.fs.get_file_info(path).type.name != "File":
+            continue
+        t = pq.read_table(path, filesystem=job_layout.fs)
+        if not len(t):
+            continue
+        recs.append(shuffle.table_key_records(t))
+        docs.append(docs_table(t))
+    r = np.concatenate(recs) if recs else np.zeros(0, shuffle.KEY_DTYPE)
+    d = pa.concat_tables(docs) if docs else None
+    n = 1 << bits
+    key_parts = _split_records(r, range_part(r["k1"], bits), n)
+    doc_parts: list[Any] = []
+    if d is None:
+        doc_parts = [pa.table({"dk": pa.array([], pa.uint64())})] * n
+    else:
+        part = range_part(d["dk"].to_numpy(), bits)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(n + 1))
+        d = d.take(pa.array(order))
+        doc_parts = [d.slice(bounds[i], bounds[i + 1] - bounds[i]) for i in range(n)]
+    return key_parts + doc_parts + [(int(len(d)) if d is not None else 0, int(len(r)))]
+
+
+def _split_records(r: np.ndarray, part: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    return [r[order[bounds[i] : bounds[i + 1]]] for i in range(n)]
+
+
+def index_write(index_uri: str, uid: str, p: int, n_key_parts: int, *parts: Any) -> list[Any]:
+    """Per range partition: its key records and docs rows from every group, sorted, as this corpus's files."""
+    from curation.outputs import Layout
+
+    lay = Layout(index_uri)
+    keys = [k for k in parts[:n_key_parts] if len(k)]
+    docs = [d for d in parts[n_key_parts:] if len(d) and "doc" in d.column_names]
+    r = np.concatenate(keys) if keys else np.zeros(0, shuffle.KEY_DTYPE)
+    if len(r):
+        r = r[np.lexsort((r["doc"], r["k2"], r["k1"]))]
+        t = pa.table({"k1": r["k1"], "k2": r["k2"], "doc": r["doc"]}, schema=KEY_SCHEMA)
+        write_sorted(lay, f"{partition_dir(lay, 'keys', p)}/{file_name(uid)}", t)
+    n_docs = 0
+    if docs:
+        d = pa.concat_tables(docs)
+        d = d.sort_by([("dk", "ascending")])
+        n_docs = len(d)
+        write_sorted(lay, f"{partition_dir(lay, 'docs', p)}/{file_name(uid)}", d)
+    return [(n_docs, int(len(r)))]
+
+
+def build_index(
+    runner: Any,
+    job_layout: Any,
+    groups: list[list[int]],
+    *,
+    params: dict[str, Any],
+    name: str,
+    output: str,
+    expected_keys: int,
+    progress: Any = lambda m: None,
+) -> dict[str, Any]:
+    """OUT/index/ from the write tasks' entries of the kept documents: one mapping task per file group, one
+    writing task per range partition (sized by the keys, like the dedup shuffle)."""
+    from curation.exchange import Inbox, Steps
+    from curation.outputs import Layout
+
+    index_uri = job_layout.uri + "/index"
+    ilay = Layout(index_uri)
+    ilay.remove_dir(ilay.root)
+    bits = bits_for(expected_keys, KEYS_PER_INDEX_PARTITION)
+    uid = new_uid()
+    root = job_layout.path("_work", "exchange_index")
+    job_layout.remove_dir(root)
+    steps = Steps(runner, job_layout, root, progress=lambda m: progress(f"index {m}"))
+    n = 1 << bits
+    try:
+        (keys, docs), counts = steps.run("map", index_map, [(job_layout, g, bits) for g in groups], [n, n])
+        G = len(groups)
+        _, written = steps.run(
+            "write",
+            index_write,
+            [(index_uri, uid, p, G, Inbox(keys, G, p), Inbox(docs, G, p)) for p in range(n)],
+            [],
+        )
+    finally:
+        job_layout.remove_dir(root)
+    documents = sum(w[0][0] for w in written)
+    nkeys = sum(w[0][1] for w in written)
+    index = DedupIndex(
+        index_uri,
+        bits,
+        params,
+        [{"uid": uid, "name": name, "output": output, "documents": documents, "keys": nkeys, "added": now()}],
+    )
+    index.save()
+    return {"path": "index", "uid": uid, "documents": documents, "keys": nkeys, "partitions": n}
