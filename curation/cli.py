@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     from curation.inspection import cli as inspection_cli
 
     inspection_cli.add_parsers(sub)
+    from curation.dedup import cli as index_cli
+
+    index_cli.add_parser(sub)
     tk = sub.add_parser("token", help="create an API token: prints it once, and the tokens-file entry with its hash")
     tk.add_argument("name")
     tk.add_argument("--admin", action="store_true", help="sees and cancels every user's jobs")
@@ -271,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command in inspection_cli.COMMANDS:
         return inspection_cli.run(args)
+    if args.command == "index":
+        return index_cli.run(args)
     if args.command == "train-quality":
         return _train_quality(args)
     if args.command == "distill-quality":

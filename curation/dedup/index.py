@@ -346,3 +346,184 @@ def build_index(
     )
     index.save()
     return {"path": "index", "uid": uid, "documents": documents, "keys": nkeys, "partitions": n}
+
+
+# -- maintenance ---------------------------------------------------------------------------------------
+
+
+def _copy_corpus(src: DedupIndex, dst: DedupIndex, uid: str, family: str, column: str, p: int) -> int:
+    """Partition p of `dst` gets corpus `uid`'s rows of that range from `src`: whole files when the
+    partitions are the same or finer in `src`, the range cut out of a coarser one. Returns files written."""
+    slay, dlay = src.layout, dst.layout
+    dest = partition_dir(dlay, family, p)
+    n = 0
+    if src.bits >= dst.bits:
+        d = src.bits - dst.bits
+        for s in range(p << d, (p + 1) << d):
+            for u, path in src.files(family, s):
+                if u != uid:
+                    continue
+                dlay.mkdir(dest)
+                target = f"{dest}/{file_name(uid, n)}"
+                with slay.fs.open_input_stream(path) as fin, dlay.fs.open_output_stream(target + ".tmp") as fout:
+                    while chunk := fin.read(8 << 20):
+                        fout.write(chunk)
+                dlay.fs.move(target + ".tmp", target)
+                n += 1
+        return n
+    lo, hi = range_bounds(p, dst.bits)
+    for u, path in src.files(family, p >> (dst.bits - src.bits)):
+        if u != uid:
+            continue
+        parts = list(read_range(slay, path, column, lo, hi))
+        if parts and sum(len(t) for t in parts):
+            write_sorted(dlay, f"{dest}/{file_name(uid, n)}", pa.concat_tables(parts))
+            n += 1
+    return n
+
+
+def merge(target: str, sources: Sequence[str], progress: Any = lambda m: None, threads: int = 8) -> DedupIndex:
+    """Add every corpus of `sources` (curate outputs or indexes) to the index at `target` (created when
+    absent, with the first source's parameters). A corpus the target already holds (the same run, or
+    another run into the same output) is refused, as is one built with other key parameters; nothing
+    is copied then. The copy is one task per target partition."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from curation.outputs import Layout
+
+    srcs = [DedupIndex.open(s) for s in sources]
+    if not srcs:
+        raise IndexError_("no source to merge")
+    tlay = Layout(target)
+    if tlay.fs.get_file_info(tlay.path(INDEX_FILE)).type.name == "File":
+        dst = DedupIndex.open(target)
+    else:
+        keys = sum(s.keys for s in srcs)
+        bits = max([bits_for(keys, KEYS_PER_INDEX_PARTITION)] + [s.bits for s in srcs])
+        dst = DedupIndex(tlay.uri, bits, srcs[0].params, [])
+    held = {c["uid"]: c for c in dst.corpora}
+    outputs = {c["output"]: c for c in dst.corpora}
+    todo: list[tuple[DedupIndex, dict[str, Any]]] = []
+    for s in srcs:
+        if s.params != dst.params:
+            raise IndexError_(f"{s.uri} was built with other key parameters ({s.params}) than {dst.uri} ({dst.params})")
+        for c in s.corpora:
+            prior = held.get(c["uid"]) or outputs.get(c["output"])
+            if prior is not None:
+                raise IndexError_(
+                    f"{dst.uri} already holds output {c['output']} (corpus {prior['name']!r}, "
+                    f"added {prior['added']}); merging it again would index its documents twice"
+                )
+            held[c["uid"]] = outputs[c["output"]] = c
+            todo.append((s, c))
+    for s, c in todo:
+        progress(f"index merge: {c['name']} ({c['documents']:,} documents) from {s.uri}")
+        jobs = [(fam, col, p) for fam, col in (("keys", "k1"), ("docs", "dk")) for p in range(1 << dst.bits)]
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda j: _copy_corpus(s, dst, c["uid"], *j), jobs))
+        dst.corpora.append({**c, "merged": now()})
+        dst.save()  # after the files: a merge cut short leaves files no index.json lists, never the reverse
+    return dst
+
+
+def stats(path: str) -> dict[str, Any]:
+    """What an index holds: parameters, partitions, corpora, bytes on storage per family."""
+    import pyarrow.fs as pafs
+
+    idx = DedupIndex.open(path)
+    lay = idx.layout
+    size: dict[str, int] = {}
+    files: dict[str, int] = {}
+    for fam in ("keys", "docs"):
+        infos = lay.fs.get_file_info(pafs.FileSelector(lay.path(fam), recursive=True, allow_not_found=True))
+        got = [i for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet")]
+        size[fam], files[fam] = sum(i.size or 0 for i in got), len(got)
+    return {
+        "path": idx.uri,
+        "version": VERSION,
+        "params": idx.params,
+        "partitions": 1 << idx.bits,
+        "documents": idx.documents,
+        "keys": idx.keys,
+        "bytes": size,
+        "files": files,
+        "bytes_per_document": round(sum(size.values()) / idx.documents, 1) if idx.documents else None,
+        "corpora": idx.corpora,
+    }
+
+
+# -- datasketch ----------------------------------------------------------------------------------------
+
+
+def to_minhash_lsh(path: str) -> Any:
+    """Every document of an index in a `datasketch.MinHashLSH` keyed "CORPUS/ID", with the index's bands
+    and rows, so datasketch's own query tools work on it. It holds the whole index in memory: for small
+    indexes; `query` below asks the index itself."""
+    from datasketch import MinHash, MinHashLSH
+
+    idx = DedupIndex.open(path)
+    m = idx.params.get("minhash")
+    if m is None:
+        raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
+    names = {c["uid"]: c["name"] for c in idx.corpora}
+    lsh = MinHashLSH(num_perm=m["bands"] * m["rows"], params=(m["bands"], m["rows"]))
+    for p in range(1 << idx.bits):
+        for uid, f in idx.files("docs", p):
+            if uid not in names:
+                continue
+            t = pq.read_table(f, columns=["id", "sig"], filesystem=idx.layout.fs)
+            sig = np.asarray(t["sig"].combine_chunks().flatten()).reshape(len(t), -1)
+            with lsh.insertion_session() as session:
+                for i, s in zip(t["id"].to_pylist(), sig):
+                    session.insert(f"{names[uid]}/{i}", MinHash(seed=m["seed"], hashvalues=s))
+    return lsh
+
+
+def query(path: str, minhash: Any, threshold: float | None = None) -> list[dict[str, Any]]:
+    """The indexed documents whose signatures share at least `threshold` (default the bands' own,
+    (1/bands)^(1/rows)) of their values with a `datasketch.MinHash` of the same seed and num_perm (built
+    with `hashfunc=curation.dedup.minhash.shingle_hash32` over the same shingles), best first. Reads the
+    partitions of its band keys only."""
+    from curation.dedup.minhash import MinHasher
+
+    idx = DedupIndex.open(path)
+    m = idx.params.get("minhash")
+    if m is None:
+        raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
+    sig = np.asarray(minhash.hashvalues, dtype=np.uint64)
+    if len(sig) != m["bands"] * m["rows"] or int(minhash.seed) != m["seed"]:
+        raise IndexError_(
+            f"a MinHash of num_perm {len(sig)} and seed {minhash.seed} cannot query {idx.uri} "
+            f"(num_perm {m['bands'] * m['rows']}, seed {m['seed']})"
+        )
+    sig32 = sig.astype(np.uint32)
+    hasher = MinHasher(m["ngram"], m["bands"], m["rows"], m["seed"])
+    band_keys = hasher.band_keys(sig32[None, :])[0]
+    names = {c["uid"]: c["name"] for c in idx.corpora}
+    found: set[tuple[str, int]] = set()
+    for b, k1 in enumerate(band_keys):
+        k2 = np.uint64(b) | shuffle._BAND_TAG
+        p = int(range_part(np.array([k1]), idx.bits)[0])
+        for uid, f in idx.files("keys", p):
+            for t in read_range(idx.layout, f, "k1", int(k1), int(k1) + 1):
+                sel = t["k2"].to_numpy() == k2
+                found.update((uid, int(d)) for d in t["doc"].to_numpy()[sel])
+    limit = threshold if threshold is not None else (1 / m["bands"]) ** (1 / m["rows"])
+    out = []
+    for uid, d in sorted(found):
+        if uid not in names:
+            continue
+        dk = int(doc_key(np.array([d]))[0])
+        p = int(range_part(np.array([dk], np.uint64), idx.bits)[0])
+        for u, f in idx.files("docs", p):
+            if u != uid:
+                continue
+            for t in read_range(idx.layout, f, "dk", dk, dk + 1, ["dk", "doc", "id", "sig"]):
+                for row in range(len(t)):
+                    if t["doc"][row].as_py() != d:
+                        continue
+                    s = np.asarray(t["sig"][row].values, dtype=np.uint32)
+                    sim = float((s == sig32).mean())
+                    if sim >= limit:
+                        out.append({"corpus": names[uid], "id": t["id"][row].as_py(), "similarity": sim})
+    return sorted(out, key=lambda r: (-r["similarity"], r["corpus"], r["id"]))

@@ -44,6 +44,7 @@ class InputFile:
     sample: tuple[float, int] | None = None  # (share, seed): a seeded share of the records (`sample_fraction`)
     # an InstructionSpec: records are rendered to text (curation.io.instruction); not part of eq/hash
     instruction: Any = dataclasses.field(default=None, compare=False)
+    url_field: str | None = None  # the field or column holding each record's URL (URL dedup)
 
     @property
     def bytes_to_read(self) -> int | None:

@@ -19,6 +19,11 @@ class InputSpec(_Strict):
     source: str = Field(description="a name for the records' origin: stats, mixture buckets and ids use it")
     domain: str = Field("web", description="web, code, math, books, ... (code and math get their own filters)")
     text_field: str = Field("text", description="the JSON field or Parquet column holding the text")
+    url_field: str | None = Field(
+        None,
+        description="the JSON field or Parquet column holding each record's URL (jsonl, parquet): "
+        "written as `url`, which stages.dedup.url dedups by (WARC inputs carry it already)",
+    )
     id_field: str | None = Field(
         "id",
         description="the field holding the id; without one, an id is derived "
@@ -71,4 +76,6 @@ class InputSpec(_Strict):
     def _instruction_format(self) -> "InputSpec":
         if self.instruction is not None and self.format != "jsonl":
             raise ValueError("instruction: records are read from JSONL inputs (format: jsonl)")
+        if self.url_field is not None and self.format not in ("jsonl", "parquet"):
+            raise ValueError(f"url_field: read from jsonl and parquet inputs; format {self.format} has its own")
         return self

@@ -115,25 +115,38 @@ def _compression_for(path: str) -> str | None:
     return None
 
 
-def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | None, str | None, str | None]:
-    """(id, text, error) for one JSONL line."""
+URL_COLUMNS = pa.schema([("url", pa.string())])  # the input's url_field, for URL dedup
+
+
+def _url_of(f: InputFile, obj: dict) -> dict[str, Any] | None:
+    """The record's URL as the extra column (None when the input names no url_field)."""
+    if f.url_field is None:
+        return None
+    u = obj.get(f.url_field)
+    return {"url": u if isinstance(u, str) and u else None}
+
+
+def _json_record(
+    f: InputFile, line: bytes, limits: ReadLimits
+) -> tuple[str | None, str | None, str | None, dict[str, Any] | None]:
+    """(id, text, error, extra columns) for one JSONL line."""
     size = line.size if isinstance(line, _Overlong) else len(line)
     if size > limits.max_doc_bytes:
-        return None, None, f"record is {size:,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})"
+        return None, None, f"record is {size:,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})", None
     try:
         s = line.decode("utf-8")
     except UnicodeDecodeError as e:
-        return None, None, f"invalid UTF-8 at byte {e.start} of the line"
+        return None, None, f"invalid UTF-8 at byte {e.start} of the line", None
     if s.startswith("\ufeff"):  # a byte-order mark (files saved by some Windows tools) is not content
         s = s[1:]
     try:
         obj = json.loads(s)
     except json.JSONDecodeError as e:
-        return None, None, f"broken JSON: {e.msg} at column {e.colno}"
+        return None, None, f"broken JSON: {e.msg} at column {e.colno}", None
     except RecursionError:
-        return None, None, "JSON nested too deeply to parse"
+        return None, None, "JSON nested too deeply to parse", None
     if not isinstance(obj, dict):
-        return None, None, f"expected a JSON object, got {type(obj).__name__}"
+        return None, None, f"expected a JSON object, got {type(obj).__name__}", None
     id_ = None
     # A string or number names the record; anything else (null, a list, an object) gets a generated id.
     if (
@@ -144,13 +157,13 @@ def _json_record(f: InputFile, line: bytes, limits: ReadLimits) -> tuple[str | N
         id_ = str(obj[f.id_field])
     if f.instruction is not None:  # a chat or prompt/response record, rendered to one text
         text, why = f.instruction.render(obj)
-        return id_, text, (f"instruction record: {why}" if why else None)
+        return id_, text, (f"instruction record: {why}" if why else None), _url_of(f, obj)
     if f.text_field not in obj:
-        return id_, None, f"missing text field {f.text_field!r}"
+        return id_, None, f"missing text field {f.text_field!r}", _url_of(f, obj)
     text = obj[f.text_field]
     if not isinstance(text, str):
-        return id_, None, f"text field {f.text_field!r} is {type(text).__name__}, not a string"
-    return id_, text, None
+        return id_, None, f"text field {f.text_field!r} is {type(text).__name__}, not a string", _url_of(f, obj)
+    return id_, text, None, _url_of(f, obj)
 
 
 class _LineRange:
@@ -210,13 +223,15 @@ def _read_jsonl(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator[p
         yield from _read_jsonl_range(f, b, limits)
         return
     fs, path = filesystem_for(f.uri)
+    if f.url_field is not None:
+        b.with_extra(URL_COLUMNS)
     with _open_decompressed(fs, path) as stream:
         for lineno, line in enumerate(_iter_lines(stream, limits.max_doc_bytes), start=1):
             if not line.strip():
                 b.blank_lines += 1
                 continue
-            id_, text, error = _json_record(f, line, limits)
-            b.add(lineno, id_, text, error, line if error else None)
+            id_, text, error, extra = _json_record(f, line, limits)
+            b.add(lineno, id_, text, error, line if error else None, extra=extra)
             if b.full():
                 yield b.flush()
 
@@ -226,6 +241,8 @@ def _read_jsonl_range(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iter
     number would need every byte before it)."""
     fs, path = filesystem_for(f.uri)
     start, end = f.split  # type: ignore[misc]
+    if f.url_field is not None:
+        b.with_extra(URL_COLUMNS)
     with _LineRange(fs.open_input_file(path), start, end) as stream:
         offset = stream.first
         for index, line in enumerate(_iter_lines(stream, limits.max_doc_bytes), start=1):
@@ -234,8 +251,8 @@ def _read_jsonl_range(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iter
             if not line.strip():
                 b.blank_lines += 1
                 continue
-            id_, text, error = _json_record(f, line, limits)
-            b.add(here, id_, text, error, line if error else None, index=index)
+            id_, text, error, extra = _json_record(f, line, limits)
+            b.add(here, id_, text, error, line if error else None, extra=extra, index=index)
             if b.full():
                 yield b.flush()
 
@@ -273,14 +290,21 @@ def _read_parquet(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator
                     yield b.flush()
             return
         cols = [f.text_field] + ([f.id_field] if f.id_field and f.id_field in schema.names else [])
+        with_url = f.url_field is not None and f.url_field in schema.names and f.url_field not in cols
+        if f.url_field is not None:
+            b.with_extra(URL_COLUMNS)
         pos = first
-        for batch in pf.iter_batches(batch_size=limits.batch_size, columns=cols, row_groups=groups):
+        for batch in pf.iter_batches(
+            batch_size=limits.batch_size, columns=cols + ([f.url_field] if with_url else []), row_groups=groups
+        ):
             texts = batch.column(f.text_field).to_pylist()
             ids = batch.column(f.id_field).to_pylist() if len(cols) > 1 else [None] * len(texts)
-            for id_, text in zip(ids, texts):
+            urls = batch.column(f.url_field).to_pylist() if with_url else [None] * len(texts)
+            for id_, text, url in zip(ids, texts, urls):
                 id_ = None if id_ is None else str(id_)
+                extra = {"url": str(url) if url else None} if f.url_field is not None else None
                 if text is None:
-                    b.add(pos, id_, None, f"text field {f.text_field!r} is null", index=pos - first)
+                    b.add(pos, id_, None, f"text field {f.text_field!r} is null", extra=extra, index=pos - first)
                 elif len(text) * 4 > limits.max_doc_bytes and len(text.encode("utf-8")) > limits.max_doc_bytes:
                     # (a character is 1 to 4 UTF-8 bytes: only texts that might be over are encoded)
                     b.add(
@@ -289,10 +313,11 @@ def _read_parquet(f: InputFile, b: BatchBuilder, limits: ReadLimits) -> Iterator
                         None,
                         f"record is {len(text.encode()):,} bytes, over max_doc_bytes ({limits.max_doc_bytes:,})",
                         text.encode("utf-8"),
+                        extra=extra,
                         index=pos - first,
                     )
                 else:
-                    b.add(pos, id_, text, index=pos - first)
+                    b.add(pos, id_, text, extra=extra, index=pos - first)
                 pos += 1
                 if b.full():
                     yield b.flush()

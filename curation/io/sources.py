@@ -215,6 +215,7 @@ def discover(job: CurateJob, progress: Any = None) -> list[InputFile]:
                     max_records=spec.max_records,
                     sample=(spec.sample_fraction, spec.sample_seed) if spec.sample_fraction is not None else None,
                     instruction=spec.instruction,
+                    url_field=spec.url_field,
                 )
             )
     if skipped and progress is not None:
