@@ -475,7 +475,7 @@ def to_minhash_lsh(path: str) -> Any:
             sig = np.asarray(t["sig"].combine_chunks().flatten()).reshape(len(t), -1)
             with lsh.insertion_session() as session:
                 for i, s in zip(t["id"].to_pylist(), sig):
-                    session.insert(f"{names[uid]}/{i}", MinHash(seed=m["seed"], hashvalues=s))
+                    session.insert(f"{names[uid]}/{i}", MinHash(seed=m["seed"], hashvalues=s, scheme=SCHEME))
     return lsh
 
 
@@ -491,10 +491,11 @@ def query(path: str, minhash: Any, threshold: float | None = None) -> list[dict[
     if m is None:
         raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
     sig = np.asarray(minhash.hashvalues, dtype=np.uint64)
-    if len(sig) != m["bands"] * m["rows"] or int(minhash.seed) != m["seed"]:
+    scheme = getattr(minhash, "scheme", SCHEME)
+    if len(sig) != m["bands"] * m["rows"] or int(minhash.seed) != m["seed"] or scheme != m["scheme"]:
         raise IndexError_(
-            f"a MinHash of num_perm {len(sig)} and seed {minhash.seed} cannot query {idx.uri} "
-            f"(num_perm {m['bands'] * m['rows']}, seed {m['seed']})"
+            f"a MinHash of num_perm {len(sig)}, seed {minhash.seed} and scheme {scheme} cannot query {idx.uri} "
+            f"(num_perm {m['bands'] * m['rows']}, seed {m['seed']}, scheme {m['scheme']})"
         )
     sig32 = sig.astype(np.uint32)
     hasher = MinHasher(m["ngram"], m["bands"], m["rows"], m["seed"])
