@@ -166,3 +166,21 @@ def test_index_holds_the_kept_documents_only(built):
             assert np.all(dk[1:] >= dk[:-1]) and np.all(index.range_part(dk, 3) == p)
             ids.update(t["id"].to_pylist())
     assert ids == set(built["kept_a"])
+
+
+def test_trace_and_samples_name_the_earlier_document(built):
+    import pyarrow.parquet as pq
+
+    from curation.inspection.trace import trace
+
+    out = built["tmp"] / "B-outputs"
+    if not out.exists():
+        pytest.skip("needs test_indexes_and_checks_of_other_partition_counts_meet's run")
+    first = sorted(built["kept_a"])[0]
+    got = trace(str(out), f"exact-{first}")["records"][0]
+    assert got["drop_reason"] == "exact_duplicate_of_earlier"
+    assert got["duplicate_of_earlier"] == {"id": first, "corpus": "A", "similarity": 1.0}
+    assert [s["stage"] for s in got["stages"] if s["decision"] == "dropped"] == ["earlier_dedup"]
+    samples = pq.read_table(out / "samples" / "part-00000.parquet").to_pylist()
+    near = [s for s in samples if s["drop_reason"] == "url_duplicate_of_earlier"]
+    assert near and all(s["keeper_text"] is None for s in near)  # the keeper is in the other corpus

@@ -588,3 +588,30 @@ def test_sample_fraction_and_max_records_pick_the_same_records_whatever_the_batc
     assert ids(37, sample_fraction=0.1, sample_seed=1) != a
     assert ids(64, max_records=100) == [f"d{i}" for i in range(100)]
     assert ids(64, sample_fraction=0.1, max_records=20) == a[:20]
+
+
+def test_url_field_is_read_as_the_url_column_of_jsonl_and_parquet(tmp_path):
+    """`url_field` carries each record's URL into `url` (what URL dedup keys on); a record without one, or with
+    a URL that is not a string, gets null, and a broken line is still quarantined with the column present."""
+    lines = [
+        json.dumps({"id": "a", "text": "one", "link": "https://x.example/a"}),
+        json.dumps({"id": "b", "text": "two"}),
+        json.dumps({"id": "c", "text": "three", "link": 7}),
+        "{broken",
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    for split in (False, True):  # the whole file, and as a split (a byte range)
+        f = input_file(tmp_path, src, url_field="link")
+        if split:
+            import dataclasses
+
+            f = dataclasses.replace(f, split=(0, src.stat().st_size), split_size=src.stat().st_size)
+        rows = [r for t in read_file(f, ReadLimits(batch_size=2)) for r in t.to_pylist()]
+        assert [(r["id"], r["url"]) for r in rows[:3]] == [("a", "https://x.example/a"), ("b", None), ("c", None)]
+        assert rows[3]["error"] and rows[3]["url"] is None
+    pq.write_table(pa.table({"text": ["p", "q"], "page": ["https://y.example/p", None]}), tmp_path / "in.parquet")
+    f = input_file(tmp_path, tmp_path / "in.parquet", "parquet", url_field="page")
+    assert [r["url"] for t in read_file(f, ReadLimits()) for r in t.to_pylist()] == ["https://y.example/p", None]
+    with pytest.raises(ValueError, match="url_field"):
+        make_job(tmp_path, {"path": str(src), "format": "text", "url_field": "link"})

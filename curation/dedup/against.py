@@ -164,10 +164,13 @@ def verify(
     ids = np.full(n, None, dtype=object)
     sim = np.where(f["kind"] == shuffle.EDGE_BAND, np.nan, 1.0).astype(np.float32)
     if n:
+        dk = index.doc_key(f["e"])
         for idx, numbers in _indexes(corpora).values():
-            for uid, t in index.read_partition_range(idx, "docs", bits, v, "dk"):
-                c = numbers.get(uid)
-                mine = np.flatnonzero(f["c"] == c) if c is not None else np.zeros(0, np.int64)
+            # only the row groups holding a candidate's document (the docs/ rows are sorted by dk)
+            wanted = {uid: np.unique(dk[f["c"] == c]) for uid, c in numbers.items() if (f["c"] == c).any()}
+            for uid, t in index.read_partition_range(idx, "docs", bits, v, "dk", wanted=wanted):
+                c = numbers[uid]
+                mine = np.flatnonzero(f["c"] == c)
                 if not len(mine):
                     continue
                 docs = t["doc"].to_numpy()

@@ -187,18 +187,34 @@ def now() -> str:
 
 
 def read_range(
-    layout: Any, path: str, column: str, lo: int, hi: int, columns: Sequence[str] | None = None
+    layout: Any,
+    path: str,
+    column: str,
+    lo: int,
+    hi: int,
+    columns: Sequence[str] | None = None,
+    wanted: np.ndarray | None = None,
 ) -> Iterator[pa.Table]:
     """The rows of a file sorted by `column` (uint64) with lo <= column < hi, a few row groups at a time:
-    only the row groups whose min/max meet the range are read."""
+    only the row groups whose min/max meet the range (and hold one of the sorted `wanted` values, when
+    given) are read."""
     pf = pq.ParquetFile(path, filesystem=layout.fs)
     md = pf.metadata
     ci = pf.schema_arrow.get_field_index(column)
     groups = []
     for g in range(md.num_row_groups):
         st = md.row_group(g).column(ci).statistics
-        if st is None or not st.has_min_max or (int(st.max) >= lo and int(st.min) < hi):
+        if st is None or not st.has_min_max:
             groups.append(g)
+            continue
+        gmin, gmax = int(st.min), int(st.max)
+        if gmax < lo or gmin >= hi:
+            continue
+        if wanted is not None:
+            i = int(np.searchsorted(wanted, np.uint64(gmin)))
+            if i >= len(wanted) or int(wanted[i]) > gmax:
+                continue
+        groups.append(g)
     for i in range(0, len(groups), 4):
         t = pf.read_row_groups(groups[i : i + 4], columns=list(columns) if columns else None)
         k = t[column].to_numpy()
@@ -209,14 +225,23 @@ def read_range(
 
 
 def read_partition_range(
-    index: DedupIndex, family: str, bits: int, r: int, column: str, columns: Sequence[str] | None = None
+    index: DedupIndex,
+    family: str,
+    bits: int,
+    r: int,
+    column: str,
+    columns: Sequence[str] | None = None,
+    wanted: dict[str, np.ndarray] | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
-    """(corpus uid, rows) of range r of 2^bits (bits >= the index's) from the index partition holding it."""
+    """(corpus uid, rows) of range r of 2^bits (bits >= the index's) from the index partition holding it;
+    with `wanted` (uid -> sorted values), only the row groups holding one, and only those corpora."""
     p = r >> (bits - index.bits)
     lo, hi = range_bounds(r, bits)
     lay = index.layout
     for uid, path in index.files(family, p):
-        for t in read_range(lay, path, column, lo, hi, columns):
+        if wanted is not None and uid not in wanted:
+            continue
+        for t in read_range(lay, path, column, lo, hi, columns, None if wanted is None else wanted[uid]):
             if len(t):
                 yield uid, t
 

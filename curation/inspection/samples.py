@@ -25,7 +25,14 @@ from curation.inspection.keys import seeded_keys
 
 FANIN = 64  # sample files merged per task
 SAMPLES_FILE = "samples/part-00000.parquet"
-DUP_REASONS = ("exact_duplicate", "minhash_duplicate", "url_duplicate")
+DUP_REASONS = (
+    "exact_duplicate",
+    "minhash_duplicate",
+    "url_duplicate",
+    "exact_duplicate_of_earlier",  # (their keeper is in another corpus: dup_of and dup_of_corpus name it)
+    "minhash_duplicate_of_earlier",
+    "url_duplicate_of_earlier",
+)
 SAMPLE_SCHEMA = pa.schema(
     [
         ("drop_reason", pa.string()),
@@ -169,8 +176,8 @@ def explain(job: Any, rows: pa.Table, min_scores: dict[str, dict[str, float]] | 
         if r is None:
             continue
         if r in DUP_REASONS:
-            threshold = 1.0 if r == "exact_duplicate" or minhash is None else minhash.verify_threshold
-            out[i] = Measure(sims[i], threshold, ">=") if r == "minhash_duplicate" else Measure(None, None)
+            threshold = 1.0 if minhash is None else minhash.verify_threshold
+            out[i] = Measure(sims[i], threshold, ">=") if r.startswith("minhash_") else Measure(None, None)
         elif r.endswith(":top_fraction") and min_scores:
             col = "quality_" + r.split(":")[1]
             limit = min_scores.get(col, {}).get(f"{langs[i] or 'und'}/{domains[i]}")

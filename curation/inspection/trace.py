@@ -140,6 +140,13 @@ def _record(layout: Layout, job: Any, r: dict[str, Any], excerpt: int) -> dict[s
         else:
             stages.append({"stage": name, "decision": "passed"})
     out["stages"] = stages
+    if row.get("dup_of") is not None:  # a repeat of an earlier corpus's document (stages.dedup.against)
+        sim = row.get("dup_similarity")
+        out["duplicate_of_earlier"] = {
+            "id": row["dup_of"],
+            "corpus": row.get("dup_of_corpus"),
+            "similarity": None if sim is None or math.isnan(sim) else sim,
+        }
     if r["dup_cluster"] is not None:
         keeper = r["dup_keeper"]
         out["duplicate_cluster"] = {
