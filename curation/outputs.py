@@ -14,7 +14,6 @@ with the same spec produces identical files.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -22,10 +21,9 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from curation.io.sources import filesystem_for
+from curation.layout import Layout
 
 CURATED_COLUMNS = [
     "id",
@@ -47,56 +45,6 @@ QUARANTINE_COLUMNS = ["id", "source", "domain", "input_file", "position", "error
 _ROW_GROUP_ROWS = 1_000_000
 _ROW_GROUP_BYTES = 64 << 20
 DUP_REASONS = {1: "exact_duplicate", 2: "minhash_duplicate", 3: "url_duplicate"}
-
-
-class Layout:
-    """Paths of one job's output, on any pyarrow filesystem."""
-
-    def __init__(self, output: str):
-        self.uri = output.rstrip("/")
-        self.fs, self.root = filesystem_for(self.uri)
-
-    def path(self, *parts: str) -> str:
-        return "/".join([self.root, *parts])
-
-    def annotated_dir(self, ordinal: int) -> str:
-        return self.path("_work", "annotated", f"f{ordinal:05d}")
-
-    def done_marker(self, ordinal: int) -> str:
-        return self.path("_work", "done", f"f{ordinal:05d}.json")
-
-    def mkdir(self, path: str) -> None:
-        self.fs.create_dir(path, recursive=True)
-
-    def write_bytes(self, path: str, data: bytes) -> None:
-        """Write then move into place, so a reader never sees half a marker or stats file."""
-        self.mkdir(path.rsplit("/", 1)[0])
-        tmp = path + ".tmp"
-        with self.fs.open_output_stream(tmp) as f:
-            f.write(data)
-        self.fs.move(tmp, path)
-
-    def read_json(self, path: str) -> Any | None:
-        try:
-            with self.fs.open_input_stream(path) as f:
-                return json.loads(f.read())
-        except (FileNotFoundError, OSError):
-            return None
-
-    def list_files(self, path: str) -> list[str]:
-        try:
-            infos = self.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-        except OSError:
-            return []
-        return sorted(i.path for i in infos if i.type == pafs.FileType.File and not i.path.endswith(".tmp"))
-
-    def remove_file(self, path: str) -> None:
-        if self.fs.get_file_info(path).type == pafs.FileType.File:
-            self.fs.delete_file(path)
-
-    def remove_dir(self, path: str) -> None:
-        if self.fs.get_file_info(path).type == pafs.FileType.Directory:
-            self.fs.delete_dir(path)
 
 
 def write_annotated_part(layout: Layout, table: pa.Table, part: int) -> str | None:
@@ -294,14 +242,6 @@ def _earlier_decisions(layout: Layout, ordinal: int) -> tuple[np.ndarray, pa.Tab
     return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
 
 
-def index_entries_path(layout: Layout, ordinal: int) -> str:
-    """The kept documents' keys of one input file, for OUT/index/ (curation.dedup.index)."""
-    return layout.path("_work", "index_entries", f"f{ordinal:05d}.parquet")
-
-
-INDEX_ENTRY_COLUMNS = ("_doc", "id", "_exact", "_bands", "_url", "_sig")
-
-
 def survivor_score_bins(layout: Layout, ordinal: int, columns: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:
     """column -> "lang/domain" -> {score bin: documents} over one file's documents that survived every
     stage and dedup: what keep_top_fraction ranks."""
@@ -372,10 +312,12 @@ def finalize_file(
             if "dup_keeper" in dec.column_names
             else np.full(len(dec), -1, np.int64)
         )
+    from curation.dedup.index import ENTRY_COLUMNS, entries_path
+
     against = job is not None and job.stages.dedup is not None and bool(job.stages.dedup.against)
     ear_docs, ear = _earlier_decisions(layout, ordinal) if against else (np.zeros(0, np.int64), None)
     entries = (
-        _Sink(layout, index_entries_path(layout, ordinal), max_rows=1 << 16)  # rows carry a signature
+        _Sink(layout, entries_path(layout, ordinal), max_rows=1 << 16)  # rows carry a signature
         if job is not None and job.stages.dedup is not None and job.stages.dedup.write_index
         else None
     )
@@ -499,7 +441,7 @@ def finalize_file(
                 sink(rel).write(kept.filter(pc.equal(kept["lang"], lang)) if lang is not None else kept)
                 counts.kept_by_lang[lang or "und"] += klangs.count(lang)
         if entries is not None and is_kept.any():
-            entries.write(t.filter(pa.array(is_kept)).select([c for c in INDEX_ENTRY_COLUMNS if c in t.column_names]))
+            entries.write(t.filter(pa.array(is_kept)).select([c for c in ENTRY_COLUMNS if c in t.column_names]))
         counts.quarantined += int(is_q.sum())
         counts.rejected += int(is_rej.sum())
         counts.kept += int(is_kept.sum())

@@ -272,6 +272,21 @@ def test_4_a_user_cannot_take_or_read_another_users_output(attack):
     assert attack.call("GET", "/v1/jobs/cj-alice-4", who="bob").status_code == 404
 
 
+def test_4_dedup_against_reads_only_what_the_user_may_read(attack):
+    """`stages.dedup.against` names earlier outputs or indexes to read: one outside the roots, or another
+    user's output (its index/ holds her documents' ids), is refused at submission like any other read."""
+    alice_out = attack.out("alice-4c")
+    insert_job(attack, "cj-alice-4c", "alice", str(alice_out))
+    before = job_rows(attack)
+    for path, why in ((str(alice_out), "another user's job"), ("/etc", "")):
+        spec = demo_spec(str(attack.out("bob-4c")))
+        spec["stages"]["dedup"]["against"] = [path]
+        r = post(attack, spec, who="bob")
+        assert r.status_code == 422 and ["body", "stages", "dedup", "against[0]"] in locs(r), r.text
+        assert why in r.text
+    assert job_rows(attack) == before
+
+
 def test_4_other_spellings_and_links_of_another_users_output_are_hers_too(attack):
     """An attack tried after the fixes: Alice's folder under another name (`/.`, `//`, a link in the root)."""
     alice_out = attack.out("alice-4b")

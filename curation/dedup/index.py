@@ -104,7 +104,7 @@ def compatibility_problem(index_params: dict[str, Any], job_params: dict[str, An
 
 def resolve(path: str) -> str:
     """The folder holding index.json: `path` itself, or a curate output's `index/`."""
-    from curation.outputs import Layout
+    from curation.layout import Layout
 
     p = path.rstrip("/")
     lay = Layout(p)
@@ -129,7 +129,7 @@ class DedupIndex:
 
     @classmethod
     def open(cls, path: str) -> DedupIndex:
-        from curation.outputs import Layout
+        from curation.layout import Layout
 
         uri = resolve(path)
         lay = Layout(uri)
@@ -145,7 +145,7 @@ class DedupIndex:
 
     @property
     def layout(self) -> Any:
-        from curation.outputs import Layout
+        from curation.layout import Layout
 
         return Layout(self.uri)
 
@@ -165,6 +165,15 @@ class DedupIndex:
         """(corpus uid, path) of the files of partition p of `family` ("keys" or "docs")."""
         lay = self.layout
         return [(f.rsplit("/", 1)[1].split("-", 1)[0], f) for f in lay.list_files(partition_dir(lay, family, p))]
+
+
+def entries_path(layout: Any, ordinal: int) -> str:
+    """The kept documents' keys of one input file, written by its write task (curation.outputs), for
+    `build_index`."""
+    return layout.path("_work", "index_entries", f"f{ordinal:05d}.parquet")
+
+
+ENTRY_COLUMNS = ("_doc", "id", "_exact", "_bands", "_url", "_sig")
 
 
 def partition_dir(layout: Any, family: str, p: int) -> str:
@@ -270,11 +279,9 @@ def docs_table(t: pa.Table) -> pa.Table:
 def index_map(job_layout: Any, ordinals: Sequence[int], bits: int) -> list[Any]:
     """Per group of input files: the kept documents' entries (written by the write tasks) as key records
     and docs rows, each cut into the 2^bits range partitions; then (documents, keys)."""
-    from curation.outputs import index_entries_path
-
     recs, docs = [], []
     for o in ordinals:
-        path = index_entries_path(job_layout, o)
+        path = entries_path(job_layout, o)
         if job_layout.fs.get_file_info(path).type.name != "File":
             continue
         t = pq.read_table(path, filesystem=job_layout.fs)
@@ -306,7 +313,7 @@ def _split_records(r: np.ndarray, part: np.ndarray, n: int) -> list[np.ndarray]:
 
 def index_write(index_uri: str, uid: str, p: int, n_key_parts: int, *parts: Any) -> list[Any]:
     """Per range partition: its key records and docs rows from every group, sorted, as this corpus's files."""
-    from curation.outputs import Layout
+    from curation.layout import Layout
 
     lay = Layout(index_uri)
     keys = [k for k in parts[:n_key_parts] if len(k)]
@@ -339,7 +346,7 @@ def build_index(
     """OUT/index/ from the write tasks' entries of the kept documents: one mapping task per file group, one
     writing task per range partition (sized by the keys, like the dedup shuffle)."""
     from curation.exchange import Inbox, Steps
-    from curation.outputs import Layout
+    from curation.layout import Layout
 
     index_uri = job_layout.uri + "/index"
     ilay = Layout(index_uri)
@@ -414,7 +421,7 @@ def merge(target: str, sources: Sequence[str], progress: Any = lambda m: None, t
     is copied then. The copy is one task per target partition."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from curation.outputs import Layout
+    from curation.layout import Layout
 
     srcs = [DedupIndex.open(s) for s in sources]
     if not srcs:
