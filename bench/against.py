@@ -59,6 +59,55 @@ def run(tmp: Path, name: str, docs: list[tuple[str, str]], against: list[str]) -
     return run_job(parse_spec(spec), progress=Progress(enabled=False))
 
 
+def traced_heaps(out: Path, spec_against: list[str], n_docs: int) -> dict[str, int]:
+    """The check run again on the finished job's annotated parts, each probe and verify task under
+    tracemalloc (numpy and Python allocations): the largest heap of each step's tasks. Separate from the
+    timed run, since tracing slows the tasks."""
+    import tracemalloc
+
+    from curation.dedup import against as mod
+    from curation.exchange import LocalRunner
+    from curation.job import against_corpora
+    from curation.layout import Layout
+    from curation.spec import parse_spec
+
+    job = parse_spec(
+        {
+            "output": str(out),
+            "inputs": [{"path": str(out) + ".jsonl.gz", "format": "jsonl", "source": "x"}],
+            "execution": {"engine": "local"},
+            "stages": {"dedup": {"exact": {}, "minhash": {}, "against": spec_against}},
+        }
+    )
+    peaks = {"probe": 0, "verify": 0}
+    originals = {name: getattr(mod, name) for name in peaks}
+
+    def traced(name: str):
+        fn = originals[name]
+
+        def run(*args):
+            tracemalloc.start()
+            try:
+                return fn(*args)
+            finally:
+                peaks[name] = max(peaks[name], tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
+
+        run.__name__ = name
+        return run
+
+    try:
+        for name in peaks:
+            setattr(mod, name, traced(name))
+        mod.run_against(
+            LocalRunner(), Layout(str(out)), [[0]], against_corpora(job), new_keys=15 * n_docs, threshold=0.719
+        )
+    finally:
+        for name, fn in originals.items():
+            setattr(mod, name, fn)
+    return peaks
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--new-docs", type=int, default=4000)
@@ -90,19 +139,23 @@ def main() -> int:
             a = stats["dedup"]["against"]
             from curation.dedup import index
 
+            heaps = traced_heaps(tmp / f"new{k}", [str(tmp / f"index{k}")], n)
             on_disk = index.stats(str(tmp / f"index{k}"))["bytes"]
             rows.append(
                 {
                     "size": k,
                     "index_documents": built["index"]["documents"],
                     "index_keys": built["index"]["keys"],
-                    "index_build_seconds": round(build_s, 2),
+                    "index_build_seconds": round(build_s, 2),  # the whole job that wrote it
+                    "index_write_seconds": built["index"]["seconds"],  # of which: writing OUT/index/
                     "index_bytes": on_disk,
                     "new_documents": n,
                     "against_seconds": a["seconds"],
                     "us_per_new_document": round(1e6 * a["seconds"] / n, 1),
                     "index_keys_read": a["index_keys_read"],
                     "duplicates": a["duplicates"],
+                    "probe_task_heap_mb": round(heaps["probe"] / 2**20, 1),
+                    "verify_task_heap_mb": round(heaps["verify"] / 2**20, 1),
                     "planted": len(picks),
                 }
             )
@@ -111,11 +164,15 @@ def main() -> int:
     x = np.array([r["index_keys_read"] for r in rows], float)
     y = np.array([r["against_seconds"] for r in rows], float)
     b, a0 = np.polyfit(x, y, 1) if len(rows) > 1 else (0.0, y[0])
-    print(f"\n{'index':>6} {'docs':>9} {'check s':>8} {'us/new doc':>11} {'time ratio':>10} {'size ratio':>10}")
+    print(
+        f"\n{'index':>6} {'docs':>9} {'check s':>8} {'us/new doc':>11} {'time ratio':>10} {'size ratio':>10} "
+        f"{'probe heap':>10} {'verify heap':>11}"
+    )
     for r in rows:
         print(
             f"{r['size']:>5}x {r['index_documents']:>9,} {r['against_seconds']:>8.2f} {r['us_per_new_document']:>11.1f} "
-            f"{r['against_seconds'] / base['against_seconds']:>10.2f} {r['size'] / base['size']:>10.1f}"
+            f"{r['against_seconds'] / base['against_seconds']:>10.2f} {r['size'] / base['size']:>10.1f} "
+            f"{r['probe_task_heap_mb']:>8.1f}MB {r['verify_task_heap_mb']:>9.1f}MB"
         )
     keys_per_doc = base["index_keys"] / base["index_documents"]
     per_new = max(a0, 0.0) / n

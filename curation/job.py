@@ -156,7 +156,9 @@ def against_corpora(job: CurateJob) -> list[tuple[str, str, str, int]]:
     spec = job.stages.dedup
     if spec is None or not spec.against:
         return []
-    if spec.exact is None and spec.minhash is None and spec.url is None:
+    from curation.stages.dedup import Dedup
+
+    if not Dedup.active(spec):
         raise JobError("stages.dedup.against needs at least one of exact, minhash or url dedup")
     own = Layout(job.output).uri + "/index"
     mine = index.params_of(spec)
@@ -179,6 +181,11 @@ def against_corpora(job: CurateJob) -> list[tuple[str, str, str, int]]:
                 "index's parameters, or rebuild the earlier corpus with this job's"
             )
         for c in idx.corpora:
+            if c.get("output") == Layout(job.output).uri:
+                raise JobError(
+                    f"stages.dedup.against[{i}]: index {idx.uri} holds this job's own output (corpus "
+                    f"{c['name']!r}, added {c.get('added')}): every document would be dropped as a repeat of itself"
+                )
             if any(c["uid"] == o[1] for o in out):
                 continue  # the same corpus through two indexes: checked once
             out.append((idx.uri, c["uid"], c["name"], idx.bits))
@@ -225,6 +232,8 @@ def _run_job(
             phases = {"annotate": time.monotonic() - t0}
             dedup = _dedup(executor, job, files, file_stats, progress)
             phases["dedup"] = float(dedup["seconds"]) if dedup is not None else 0.0
+            if not corpora:  # an earlier run's matches must not outlive its `against`
+                layout.remove_dir(layout.path("_work", "against"))
             if dedup is not None:
                 dedup["against"] = _against(executor, job, files, file_stats, corpora or [], progress)
                 if dedup["against"] is not None:
@@ -244,8 +253,6 @@ def _run_job(
             columns = output_columns(job)
             layout.remove_dir(layout.path("lineage"))
             layout.remove_dir(layout.path("_work", "index_entries"))
-            if not corpora:
-                layout.remove_dir(layout.path("_work", "against"))
             layout.remove_dir(layout.path("samples"))
             layout.remove_dir(layout.path("_work", "samples"))
             args = [(layout, f.ordinal, f.uri, min_scores, columns, job) for f in files]
@@ -492,9 +499,11 @@ def _write_index(
     """OUT/index/ from the kept documents' keys (curation.dedup.index), for later jobs' `against`."""
     spec = job.stages.dedup
     layout.remove_dir(layout.path("index"))
-    if spec is None or not spec.write_index or (spec.exact is None and spec.minhash is None and spec.url is None):
-        return None
     from curation.dedup import index
+    from curation.stages.dedup import Dedup
+
+    if not Dedup.active(spec) or not spec.write_index:
+        return None
 
     t0 = time.monotonic()
     kept = sum(int(f.get("kept", 0)) for f in finals)

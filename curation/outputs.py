@@ -313,12 +313,14 @@ def finalize_file(
             else np.full(len(dec), -1, np.int64)
         )
     from curation.dedup.index import ENTRY_COLUMNS, entries_path
+    from curation.stages.dedup import Dedup
 
-    against = job is not None and job.stages.dedup is not None and bool(job.stages.dedup.against)
+    dedup_spec = job.stages.dedup if job is not None else None
+    against = dedup_spec is not None and bool(dedup_spec.against)
     ear_docs, ear = _earlier_decisions(layout, ordinal) if against else (np.zeros(0, np.int64), None)
-    entries = (
-        _Sink(layout, entries_path(layout, ordinal), max_rows=1 << 16)  # rows carry a signature
-        if job is not None and job.stages.dedup is not None and job.stages.dedup.write_index
+    entries = (  # the kept documents' keys, for OUT/index/ (curation.dedup.index.build_index)
+        _Sink(layout, entries_path(layout, ordinal), max_rows=1 << 16)  # row groups of 64k: rows carry a signature
+        if Dedup.active(dedup_spec) and dedup_spec.write_index
         else None
     )
     sinks: dict[str, _Sink] = {}

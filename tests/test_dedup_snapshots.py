@@ -205,6 +205,11 @@ def test_an_index_of_other_minhash_parameters_is_refused_before_any_work(snapsho
     assert not (tmp / "snap-other").exists()  # refused before the output was claimed
     with pytest.raises(JobError, match="neither a dedup index"):
         _job(tmp, "snap-nothing", snapshots["recs"][1][:50], against=[tmp / "no-such-output"])
+    # snapshot 1 rerun against an index that holds it: every document would repeat itself
+    with pytest.raises(JobError, match="holds this job's own output"):
+        _job(tmp, "snap1", snapshots["recs"][0], against=[snapshots["index"].uri])
+    with pytest.raises(JobError, match="own output"):
+        _job(tmp, "snap1", snapshots["recs"][0], against=[out1])
 
 
 def test_merge_refuses_an_output_it_holds(snapshots):
