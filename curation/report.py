@@ -171,6 +171,20 @@ def write_report(layout: Layout, stats: dict[str, Any]) -> None:
             f"<p>{d['candidate_documents']:,} documents in {d['clusters']:,} duplicate clusters.</p>",
             img(sizes_png),
         ]
+        a = d.get("against")
+        if a:
+            by = ", ".join(f"{html.escape(k)} {v:,}" for k, v in a["by_reason"].items()) or "none"
+            parts.append(
+                f"<p>Checked against {len(a['corpora'])} earlier corpus(es) "
+                f"({html.escape(', '.join(a['corpora']))}): {a['duplicates']:,} documents repeat one of theirs "
+                f"({by}); {a['index_keys_read']:,} index keys read.</p>"
+            )
+    if stats.get("index"):
+        ix = stats["index"]
+        parts.append(
+            f"<p>Dedup index: {ix['documents']:,} kept documents, {ix['keys']:,} keys in "
+            f"{ix['partitions']} partition(s) under index/ (for later jobs' stages.dedup.against).</p>"
+        )
     if stats.get("sweep_histograms"):
         from curation.inspection.sweep import sweep, sweep_html
 

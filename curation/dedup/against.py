@@ -108,9 +108,7 @@ def probe(
                 ni, e, k2 = _match(new, t, PER_KEY)
                 if not len(ni):
                     continue
-                kind = np.where(
-                    k2 & shuffle._BAND_TAG, shuffle.EDGE_BAND, np.where(k2 & shuffle._URL_TAG, shuffle.EDGE_URL, 0)
-                ).astype(np.int8)
+                kind = shuffle.key_kind(k2)
                 out.append({"u": new["doc"][ni], "c": np.full(len(ni), numbers[uid], np.int32), "e": e, "kind": kind})
     cand = _unique_candidates(cluster.concat(out, EMPTY_CANDIDATES))
     routed = cluster.split(cand, cluster._groups_of(cand["u"], group_of), groups)

@@ -141,7 +141,10 @@ class DedupIndex:
             raise IndexError_(f"{uri}/{INDEX_FILE}: not a {FORMAT}")
         if meta.get("version") != VERSION:
             raise IndexError_(f"{uri}: index version {meta.get('version')!r}, this release reads version {VERSION}")
-        return cls(uri, int(meta["bits"]), meta["params"], list(meta["corpora"]))
+        try:
+            return cls(uri, int(meta["bits"]), dict(meta["params"]), [dict(c) for c in meta["corpora"]])
+        except (KeyError, TypeError, ValueError) as e:
+            raise IndexError_(f"{uri}/{INDEX_FILE}: damaged ({type(e).__name__}: {e})") from None
 
     @property
     def layout(self) -> Any:

@@ -94,6 +94,11 @@ def partition(records: np.ndarray, partitions: int) -> list[np.ndarray]:
     return [records[order[bounds[i] : bounds[i + 1]]] for i in range(partitions)]
 
 
+def key_kind(k2: np.ndarray) -> np.ndarray:
+    """EDGE_EXACT, EDGE_BAND or EDGE_URL of each key, from the tag bits of its k2."""
+    return np.where(k2 & _BAND_TAG, EDGE_BAND, np.where(k2 & _URL_TAG, EDGE_URL, EDGE_EXACT)).astype(np.int8)
+
+
 def reduce_edges(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u, v, kind) edges from one partition's records: u is a duplicate candidate of v = min(run)."""
     recs = np.concatenate(parts) if parts else np.zeros(0, dtype=KEY_DTYPE)
@@ -112,7 +117,7 @@ def reduce_edges(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nd
     u = recs["doc"][member]
     v = recs["doc"][run_start[member]]
     k2 = recs["k2"][member]
-    kind = np.where(k2 & _BAND_TAG, EDGE_BAND, np.where(k2 & _URL_TAG, EDGE_URL, EDGE_EXACT)).astype(np.int8)
+    kind = key_kind(k2)
     # Band runs also link each member to the one before it: an edge to the run's first document may fail
     # the signature check while two later members are near copies of each other.
     chain = member & (run_start != idx - 1) & ((recs["k2"] & _BAND_TAG) != 0)
