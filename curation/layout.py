@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 from curation.io.sources import filesystem_for
 
@@ -59,3 +61,17 @@ class Layout:
     def remove_dir(self, path: str) -> None:
         if self.fs.get_file_info(path).type == pafs.FileType.Directory:
             self.fs.delete_dir(path)
+
+    def write_table(self, path: str, table: pa.Table, row_group_size: int | None = None) -> None:
+        """One Parquet file (zstd), written under a temporary name and moved into place: a retried task
+        rewrites it whole and a reader never sees half of one."""
+        self.mkdir(path.rsplit("/", 1)[0])
+        pq.write_table(table, path + ".tmp", filesystem=self.fs, compression="zstd", row_group_size=row_group_size)
+        self.fs.move(path + ".tmp", path)
+
+    def read_table(self, path: str) -> pa.Table | None:
+        """A Parquet file, or None when there is none."""
+        try:
+            return pq.read_table(path, filesystem=self.fs)
+        except (FileNotFoundError, OSError):
+            return None

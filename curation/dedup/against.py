@@ -25,7 +25,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curation import exchange
 from curation.dedup import cluster, index, shuffle
@@ -245,19 +244,14 @@ def decide(layout: Any, ordinals: Sequence[int], names: Sequence[str], *parts: c
             },
             schema=AGAINST_SCHEMA,
         )
-        layout.mkdir(path.rsplit("/", 1)[0])
-        pq.write_table(t, path + ".tmp", filesystem=layout.fs, compression="zstd")
-        layout.fs.move(path + ".tmp", path)
+        layout.write_table(path, t)
     for r, n in zip(*np.unique(reason, return_counts=True)):
         counts[AGAINST_REASONS[int(r)]] = int(n)
     return [counts]
 
 
 def read_decisions(layout: Any, ordinal: int) -> pa.Table | None:
-    try:
-        return pq.read_table(decision_path(layout, ordinal), filesystem=layout.fs)
-    except (FileNotFoundError, OSError):
-        return None
+    return layout.read_table(decision_path(layout, ordinal))
 
 
 def run_against(

@@ -404,16 +404,11 @@ def write_decisions(layout: Any, ordinals: Sequence[int], *parts: Frame) -> list
             },
             schema=DECISION_SCHEMA,
         )
-        layout.mkdir(path.rsplit("/", 1)[0])
-        pq.write_table(t, path + ".tmp", filesystem=layout.fs, compression="zstd")
-        layout.fs.move(path + ".tmp", path)
+        layout.write_table(path, t)
         written += int(sel.sum())
     return [written]
 
 
 def read_decisions(layout: Any, ordinal: int) -> pa.Table | None:
     """One input file's dedup decisions (None when it has none)."""
-    try:
-        return pq.read_table(decision_path(layout, ordinal), filesystem=layout.fs)
-    except (FileNotFoundError, OSError):
-        return None
+    return layout.read_table(decision_path(layout, ordinal))

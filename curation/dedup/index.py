@@ -262,9 +262,7 @@ def read_partition_range(
 
 
 def write_sorted(layout: Any, path: str, table: pa.Table) -> None:
-    layout.mkdir(path.rsplit("/", 1)[0])
-    pq.write_table(table, path + ".tmp", filesystem=layout.fs, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-    layout.fs.move(path + ".tmp", path)
+    layout.write_table(path, table, row_group_size=ROW_GROUP_ROWS)
 
 
 KEY_SCHEMA = pa.schema([("k1", pa.uint64()), ("k2", pa.uint64()), ("doc", pa.int64())])
