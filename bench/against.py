@@ -12,7 +12,11 @@ Documents are seeded random text over a Zipf vocabulary (200 words each): unlimi
 same on every machine. The engine is local (one process): the per-key constants are what a Ray task
 pays on one CPU.
 
-    python bench/against.py [--new-docs 4000] [--sizes 1,4,16] [--json OUT.json]
+    python bench/against.py [--new-docs 4000] [--sizes 1,4,16] [--json OUT.json] [--cluster]
+
+With --cluster the jobs run on a local multi-node Ray cluster (a head and two workers started with `ray
+start`, ended by pid), so the check's time includes Ray's task scheduling, and the check's task processes
+are sampled for their peak RSS.
 """
 
 from __future__ import annotations
@@ -44,7 +48,12 @@ def write(path: Path, docs: list[tuple[str, str]]) -> str:
     return str(path)
 
 
-def run(tmp: Path, name: str, docs: list[tuple[str, str]], against: list[str]) -> dict:
+CHECK_TASKS = ("map_new_keys", "probe", "attach_new", "verify", "decide")
+
+
+def run(tmp: Path, name: str, docs: list[tuple[str, str]], against: list[str], cluster=None) -> dict:
+    """A curate job with exact and MinHash dedup: in this process (local engine), or with `cluster` as a
+    driver process of its own on it (Ray engine), its tasks' peak RSS sampled (stats["task_peak_rss_mb"])."""
     from curation.job import run_job
     from curation.progress import Progress
     from curation.spec import parse_spec
@@ -53,10 +62,25 @@ def run(tmp: Path, name: str, docs: list[tuple[str, str]], against: list[str]) -
         "name": name,
         "output": str(tmp / name),
         "inputs": [{"path": write(tmp / f"{name}.jsonl.gz", docs), "format": "jsonl", "source": name}],
-        "execution": {"engine": "local"},
+        "execution": {"engine": "local" if cluster is None else "ray"},
         "stages": {"dedup": {"exact": {}, "minhash": {}, "against": against}},
     }
-    return run_job(parse_spec(spec), progress=Progress(enabled=False))
+    if cluster is None:
+        return run_job(parse_spec(spec), progress=Progress(enabled=False))
+    import yaml
+
+    from bench.scale import sampled_driver
+
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    sampler, err, _, rc = sampled_driver(cluster, ["run", str(path), "--quiet"], tmp / name, timeout=3000)
+    if rc != 0:
+        raise RuntimeError(f"{name} failed:\n{err[-3000:]}")
+    stats = json.loads((tmp / name / "stats.json").read_text())
+    stats["task_peak_rss_mb"] = {
+        t: round(v / 1e6, 1) for t, v in sampler.by_task.items() if t.removeprefix("ray::") in CHECK_TASKS
+    }
+    return stats
 
 
 def traced_heaps(out: Path, spec_against: list[str], n_docs: int) -> dict[str, int]:
@@ -113,7 +137,22 @@ def main() -> int:
     ap.add_argument("--new-docs", type=int, default=4000)
     ap.add_argument("--sizes", default="1,4,16")
     ap.add_argument("--json")
+    ap.add_argument(
+        "--cluster",
+        action="store_true",
+        help="run the jobs on a local multi-node Ray cluster (head + 2 workers, 1 CPU each), each a driver "
+        "process of its own, and sample the check's task processes",
+    )
     args = ap.parse_args()
+    if args.cluster:
+        from bench.local_cluster import LocalCluster
+
+        with LocalCluster(workers=2, cpus_per_node=1) as cluster:
+            return measure(args, cluster)
+    return measure(args, None)
+
+
+def measure(args: argparse.Namespace, cluster) -> int:
     n = args.new_docs
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -122,7 +161,7 @@ def main() -> int:
         for k in sizes:
             old = [(f"old{k}-{i}", t) for i, t in enumerate(texts(k * n, seed=k))]
             t0 = time.monotonic()
-            built = run(tmp, f"index{k}", old, [])
+            built = run(tmp, f"index{k}", old, [], cluster)
             build_s = time.monotonic() - t0
             new = texts(n, seed=1000 + k)
             rng = np.random.default_rng(k)
@@ -135,7 +174,7 @@ def main() -> int:
                     w = text.split(" ")
                     text = " ".join("edited" if q % 50 == 0 else x for q, x in enumerate(w))
                 new[j] = text
-            stats = run(tmp, f"new{k}", [(f"new-{i}", t) for i, t in enumerate(new)], [str(tmp / f"index{k}")])
+            stats = run(tmp, f"new{k}", [(f"new-{i}", t) for i, t in enumerate(new)], [str(tmp / f"index{k}")], cluster)
             a = stats["dedup"]["against"]
             from curation.dedup import index
 
@@ -157,6 +196,9 @@ def main() -> int:
                     "probe_task_heap_mb": round(heaps["probe"] / 2**20, 1),
                     "verify_task_heap_mb": round(heaps["verify"] / 2**20, 1),
                     "planted": len(picks),
+                    "engine": "ray, 3 nodes" if cluster is not None else "local",
+                    # sampled every 0.5 s: a task shorter than that may not appear
+                    "check_task_peak_rss_mb": stats.get("task_peak_rss_mb"),
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
