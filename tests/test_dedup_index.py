@@ -184,3 +184,22 @@ def test_trace_and_samples_name_the_earlier_document(built):
     samples = pq.read_table(out / "samples" / "part-00000.parquet").to_pylist()
     near = [s for s in samples if s["drop_reason"] == "url_duplicate_of_earlier"]
     assert near and all(s["keeper_text"] is None for s in near)  # the keeper is in the other corpus
+
+
+def test_curate_index_commands(built, tmp_path, capsys):
+    from curation.cli import main
+
+    a = built["a"]
+    doc_id = sorted(built["kept_a"])[7]
+    text = tmp_path / "doc.txt"
+    text.write_text(built["kept_a"][doc_id].replace(" the ", " a ", 2))
+    assert main(["index", "query", str(a), str(text)]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert hits[0]["id"] == doc_id and hits[0]["corpus"] == "A" and hits[0]["similarity"] > 0.8
+    assert main(["index", "stats", str(a)]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"] == len(built["kept_a"])
+    target = tmp_path / "idx"
+    assert main(["index", "merge", str(target), str(a)]) == 0
+    assert main(["index", "merge", str(target), str(a)]) == 2  # the same output twice: refused, said why
+    assert "already holds output" in capsys.readouterr().err
+    assert main(["index", "stats", str(tmp_path / "nothing-here")]) == 2

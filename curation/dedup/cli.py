@@ -1,4 +1,4 @@
-"""`curate index stats|merge`: look into and grow the persisted dedup indexes (curation.dedup.index)."""
+"""`curate index stats|merge|query`: look into, grow and ask the persisted dedup indexes (curation.dedup.index)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("index", help="dedup indexes for stages.dedup.against: stats, merge")
+    p = sub.add_parser("index", help="dedup indexes for stages.dedup.against: stats, merge, query")
     isub = p.add_subparsers(dest="index_command", required=True)
     s = isub.add_parser("stats", help="what an index (or a curate output's index/) holds, as JSON")
     s.add_argument("path")
@@ -20,6 +20,11 @@ def add_parser(sub: Any) -> None:
     )
     m.add_argument("target", help="the index folder")
     m.add_argument("sources", nargs="+", help="curate outputs or index folders")
+    q = isub.add_parser("query", help="the indexed documents a text repeats (near copies by MinHash), as JSON")
+    q.add_argument("path", help="an index or a curate output with one")
+    q.add_argument("text", help="a file holding the text, or - for standard input")
+    q.add_argument("--lang", help="the text's language (segmentation for scripts without spaces)")
+    q.add_argument("--threshold", type=float, help="least share of equal MinHash values (default: the bands')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.index_command == "stats":
             print(json.dumps(index.stats(args.path), indent=2))
+            return 0
+        if args.index_command == "query":
+            text = sys.stdin.read() if args.text == "-" else open(args.text, encoding="utf-8").read()
+            print(json.dumps(index.query_text(args.path, text, args.lang, args.threshold), indent=2))
             return 0
         dst = index.merge(args.target, args.sources, progress=lambda m: print(m, file=sys.stderr))
         print(

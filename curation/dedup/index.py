@@ -561,3 +561,16 @@ def query(path: str, minhash: Any, threshold: float | None = None) -> list[dict[
                     if sim >= limit:
                         out.append({"corpus": names[uid], "id": t["id"][row].as_py(), "similarity": sim})
     return sorted(out, key=lambda r: (-r["similarity"], r["corpus"], r["id"]))
+
+
+def query_text(path: str, text: str, lang: str | None = None, threshold: float | None = None) -> list[dict[str, Any]]:
+    """`query` for a text: its signature computed as a job with the index's parameters would (`curate index
+    query`)."""
+    from curation.dedup.minhash import MinHasher, to_datasketch
+
+    idx = DedupIndex.open(path)
+    m = idx.params.get("minhash")
+    if m is None:
+        raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
+    sig = MinHasher(m["ngram"], m["bands"], m["rows"], m["seed"]).signatures([text], [lang])[0]
+    return query(path, to_datasketch(sig, seed=m["seed"]), threshold)
