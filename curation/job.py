@@ -166,7 +166,7 @@ def against_corpora(job: CurateJob) -> list[tuple[str, str, str, int]]:
     for i, path in enumerate(spec.against):
         try:
             idx = index.DedupIndex.open(path)
-        except index.IndexError_ as e:
+        except index.DedupIndexError as e:
             raise JobError(f"stages.dedup.against[{i}]: {e}") from None
         except OSError as e:
             raise JobError(f"stages.dedup.against[{i}]: {path}: cannot be read ({e})") from None

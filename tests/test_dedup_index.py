@@ -140,7 +140,7 @@ def test_datasketch_queries_the_index_and_loads_it(built):
     lsh = index.to_minhash_lsh(str(a))
     assert f"A/{doc_id}" in lsh.query(_datasketch(edited, m))
     assert len(lsh.keys) == len(kept)
-    with pytest.raises(index.IndexError_, match="seed"):
+    with pytest.raises(index.DedupIndexError, match="seed"):
         index.query(str(a), MinHash(num_perm=112, seed=9))
 
 

@@ -216,7 +216,7 @@ def test_merge_refuses_an_output_it_holds(snapshots):
     tmp = snapshots["tmp"]
     out1 = snapshots["outs"][0]
     before = (tmp / "index" / "index.json").read_text()
-    with pytest.raises(index.IndexError_, match="already holds output"):
+    with pytest.raises(index.DedupIndexError, match="already holds output"):
         index.merge(str(tmp / "index"), [str(out1)])
     assert (tmp / "index" / "index.json").read_text() == before
     st = index.stats(str(tmp / "index"))

@@ -130,9 +130,7 @@ def _unique_candidates(f: cluster.Frame) -> cluster.Frame:
     return {k: v[first] for k, v in f.items()}
 
 
-def attach_new(
-    layout: Any, ordinals: Sequence[int], corpora: Sequence[Corpus], bits: int, *parts: cluster.Frame
-) -> list[cluster.Frame]:
+def attach_new(layout: Any, ordinals: Sequence[int], bits: int, *parts: cluster.Frame) -> list[cluster.Frame]:
     """Step 3 for one file group: the new documents' signatures onto band candidates, routed by the docs/
     range of the earlier document."""
     f = cluster.concat(parts, EMPTY_CANDIDATES)
@@ -286,7 +284,7 @@ def run_against(
         (to_verify,), _ = steps.run(
             "attach",
             attach_new,
-            [(layout, g, list(corpora), bits, exchange.Inbox(cands, R, i)) for i, g in enumerate(groups)],
+            [(layout, g, bits, exchange.Inbox(cands, R, i)) for i, g in enumerate(groups)],
             [R],
         )
         steps.drop("probe")

@@ -44,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
             f"in {1 << dst.bits} partition(s)"
         )
         return 0
-    except (index.IndexError_, OSError) as e:
+    except (index.DedupIndexError, OSError) as e:
         print(f"curate index {args.index_command}: {e}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from curation.dedup import shuffle
 from curation.dedup.minhash import SCHEME
 from curation.inspection.keys import mix64
+from curation.layout import Layout
 
 INDEX_FILE = "index.json"
 FORMAT = "corpus-curation dedup index"
@@ -43,7 +44,7 @@ KEYS_PER_INDEX_PARTITION = 4_000_000  # about 100 MB of key records per partitio
 MAX_BITS = 20
 
 
-class IndexError_(ValueError):
+class DedupIndexError(ValueError):
     """An index that cannot be used: missing, unreadable, or built with other key parameters."""
 
 
@@ -104,15 +105,13 @@ def compatibility_problem(index_params: dict[str, Any], job_params: dict[str, An
 
 def resolve(path: str) -> str:
     """The folder holding index.json: `path` itself, or a curate output's `index/`."""
-    from curation.layout import Layout
-
     p = path.rstrip("/")
     lay = Layout(p)
     if lay.fs.get_file_info(lay.path(INDEX_FILE)).type.name == "File":
         return p
     if lay.fs.get_file_info(lay.path("index", INDEX_FILE)).type.name == "File":
         return p + "/index"
-    raise IndexError_(
+    raise DedupIndexError(
         f"{path}: neither a dedup index (no {INDEX_FILE}) nor a curate output with one (no index/{INDEX_FILE}); "
         "a curate job with dedup writes OUT/index/ unless stages.dedup.write_index is false"
     )
@@ -129,27 +128,23 @@ class DedupIndex:
 
     @classmethod
     def open(cls, path: str) -> DedupIndex:
-        from curation.layout import Layout
-
         uri = resolve(path)
         lay = Layout(uri)
         try:
             meta = lay.read_json(lay.path(INDEX_FILE))
         except (OSError, ValueError) as e:
-            raise IndexError_(f"{uri}/{INDEX_FILE}: unreadable ({e})") from None
+            raise DedupIndexError(f"{uri}/{INDEX_FILE}: unreadable ({e})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise IndexError_(f"{uri}/{INDEX_FILE}: not a {FORMAT}")
+            raise DedupIndexError(f"{uri}/{INDEX_FILE}: not a {FORMAT}")
         if meta.get("version") != VERSION:
-            raise IndexError_(f"{uri}: index version {meta.get('version')!r}, this release reads version {VERSION}")
+            raise DedupIndexError(f"{uri}: index version {meta.get('version')!r}, this release reads version {VERSION}")
         try:
             return cls(uri, int(meta["bits"]), dict(meta["params"]), [dict(c) for c in meta["corpora"]])
         except (KeyError, TypeError, ValueError) as e:
-            raise IndexError_(f"{uri}/{INDEX_FILE}: damaged ({type(e).__name__}: {e})") from None
+            raise DedupIndexError(f"{uri}/{INDEX_FILE}: damaged ({type(e).__name__}: {e})") from None
 
     @property
     def layout(self) -> Any:
-        from curation.layout import Layout
-
         return Layout(self.uri)
 
     def save(self) -> None:
@@ -314,8 +309,6 @@ def _split_records(r: np.ndarray, part: np.ndarray, n: int) -> list[np.ndarray]:
 
 def index_write(index_uri: str, uid: str, p: int, n_key_parts: int, *parts: Any) -> list[Any]:
     """Per range partition: its key records and docs rows from every group, sorted, as this corpus's files."""
-    from curation.layout import Layout
-
     lay = Layout(index_uri)
     keys = [k for k in parts[:n_key_parts] if len(k)]
     docs = [d for d in parts[n_key_parts:] if len(d) and "doc" in d.column_names]
@@ -347,7 +340,6 @@ def build_index(
     """OUT/index/ from the write tasks' entries of the kept documents: one mapping task per file group, one
     writing task per range partition (sized by the keys, like the dedup shuffle)."""
     from curation.exchange import Inbox, Steps
-    from curation.layout import Layout
 
     index_uri = job_layout.uri + "/index"
     ilay = Layout(index_uri)
@@ -422,11 +414,9 @@ def merge(target: str, sources: Sequence[str], progress: Any = lambda m: None, t
     is copied then. The copy is one task per target partition."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from curation.layout import Layout
-
     srcs = [DedupIndex.open(s) for s in sources]
     if not srcs:
-        raise IndexError_("no source to merge")
+        raise DedupIndexError("no source to merge")
     tlay = Layout(target)
     if tlay.fs.get_file_info(tlay.path(INDEX_FILE)).type.name == "File":
         dst = DedupIndex.open(target)
@@ -439,11 +429,13 @@ def merge(target: str, sources: Sequence[str], progress: Any = lambda m: None, t
     todo: list[tuple[DedupIndex, dict[str, Any]]] = []
     for s in srcs:
         if s.params != dst.params:
-            raise IndexError_(f"{s.uri} was built with other key parameters ({s.params}) than {dst.uri} ({dst.params})")
+            raise DedupIndexError(
+                f"{s.uri} was built with other key parameters ({s.params}) than {dst.uri} ({dst.params})"
+            )
         for c in s.corpora:
             prior = held.get(c["uid"]) or outputs.get(c["output"])
             if prior is not None:
-                raise IndexError_(
+                raise DedupIndexError(
                     f"{dst.uri} already holds output {c['output']} (corpus {prior['name']!r}, "
                     f"added {prior['added']}); merging it again would index its documents twice"
                 )
@@ -497,7 +489,7 @@ def to_minhash_lsh(path: str) -> Any:
     idx = DedupIndex.open(path)
     m = idx.params.get("minhash")
     if m is None:
-        raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
+        raise DedupIndexError(f"{idx.uri}: the index holds no MinHash keys")
     names = {c["uid"]: c["name"] for c in idx.corpora}
     lsh = MinHashLSH(num_perm=m["bands"] * m["rows"], params=(m["bands"], m["rows"]))
     for p in range(1 << idx.bits):
@@ -522,11 +514,11 @@ def query(path: str, minhash: Any, threshold: float | None = None) -> list[dict[
     idx = DedupIndex.open(path)
     m = idx.params.get("minhash")
     if m is None:
-        raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
+        raise DedupIndexError(f"{idx.uri}: the index holds no MinHash keys")
     sig = np.asarray(minhash.hashvalues, dtype=np.uint64)
     scheme = getattr(minhash, "scheme", SCHEME)
     if len(sig) != m["bands"] * m["rows"] or int(minhash.seed) != m["seed"] or scheme != m["scheme"]:
-        raise IndexError_(
+        raise DedupIndexError(
             f"a MinHash of num_perm {len(sig)}, seed {minhash.seed} and scheme {scheme} cannot query {idx.uri} "
             f"(num_perm {m['bands'] * m['rows']}, seed {m['seed']}, scheme {m['scheme']})"
         )
@@ -571,6 +563,6 @@ def query_text(path: str, text: str, lang: str | None = None, threshold: float |
     idx = DedupIndex.open(path)
     m = idx.params.get("minhash")
     if m is None:
-        raise IndexError_(f"{idx.uri}: the index holds no MinHash keys")
+        raise DedupIndexError(f"{idx.uri}: the index holds no MinHash keys")
     sig = MinHasher(m["ngram"], m["bands"], m["rows"], m["seed"]).signatures([text], [lang])[0]
     return query(path, to_datasketch(sig, seed=m["seed"]), threshold)
