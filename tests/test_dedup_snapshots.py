@@ -159,9 +159,7 @@ def _check(new: dict[str, dict], earlier: dict[str, dict[str, dict]], planted: d
     caught = sum(1 for a, _ in cross if (new[ids_new[a]]["drop_reason"] or "").endswith("_of_earlier"))
     assert caught >= 0.95 * len(cross), (caught, len(cross))
     # and nothing else: a document dropped as a repeat repeats what it names
-    loose = {a for a, b in similar_pairs(sets, 0.5) if (a < n) != (b < n)} | {
-        b for a, b in similar_pairs(sets, 0.5) if (a < n) != (b < n)
-    }
+    loose = {i for a, b in similar_pairs(sets, 0.5) if (a < n) != (b < n) for i in (a, b)}
     for k, i in enumerate(ids_new):
         r = new[i]
         if not (r["drop_reason"] or "").endswith("_of_earlier"):
