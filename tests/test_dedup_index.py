@@ -203,3 +203,31 @@ def test_curate_index_commands(built, tmp_path, capsys):
     assert main(["index", "merge", str(target), str(a)]) == 2  # the same output twice: refused, said why
     assert "already holds output" in capsys.readouterr().err
     assert main(["index", "stats", str(tmp_path / "nothing-here")]) == 2
+
+
+@pytest.mark.parametrize("link", ["family folder", "partition file"])
+def test_an_index_linking_into_another_users_index_is_not_read(built, tmp_path, monkeypatch, link):
+    """An attack on `against` under the service's path policy: Bob's own index folder (inside the roots)
+    holds links to Alice's index files, to learn which documents she has (and their ids, through dup_of).
+    The links are judged where they point, at job start and as each task lists its partition's files."""
+    import shutil
+
+    from curation.io.policy import ENV, PathPolicy
+    from curation.job import JobError
+
+    root = tmp_path / "root"
+    alice = root / "alice"
+    shutil.copytree(built["a"] / "index", alice / "index")
+    bob_index = root / "bob" / "index"
+    shutil.copytree(alice / "index", bob_index)
+    if link == "family folder":
+        shutil.rmtree(bob_index / "keys")
+        (bob_index / "keys").symlink_to(alice / "index" / "keys", target_is_directory=True)
+    else:
+        for f in (bob_index / "docs").rglob("*.parquet"):
+            f.unlink()
+            f.symlink_to(alice / "index" / f.relative_to(bob_index))
+    monkeypatch.setenv(ENV, PathPolicy((str(root),), deny=(str(alice),)).to_json())
+    with pytest.raises(JobError, match="another user's job"):
+        _job(root / "bob", "B", built["b_recs"][:300], [bob_index])
+    assert not (root / "bob" / "B" / "rejected").exists()  # stopped before writing a row that names hers

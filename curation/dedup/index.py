@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from curation.dedup import shuffle
 from curation.dedup.minhash import SCHEME
 from curation.inspection.keys import mix64
+from curation.io.policy import require_allowed
 from curation.layout import Layout
 
 INDEX_FILE = "index.json"
@@ -130,6 +131,8 @@ class DedupIndex:
     def open(cls, path: str) -> DedupIndex:
         uri = resolve(path)
         lay = Layout(uri)
+        for part in (INDEX_FILE, "keys", "docs"):  # the partition files are judged again as tasks list them
+            _require_local(uri, lay.path(part))
         try:
             meta = lay.read_json(lay.path(INDEX_FILE))
         except (OSError, ValueError) as e:
@@ -160,9 +163,20 @@ class DedupIndex:
         return sum(int(c["keys"]) for c in self.corpora)
 
     def files(self, family: str, p: int) -> list[tuple[str, str]]:
-        """(corpus uid, path) of the files of partition p of `family` ("keys" or "docs")."""
+        """(corpus uid, path) of the files of partition p of `family` ("keys" or "docs"), each allowed by the
+        job's path policy as it resolves (a link in an index folder to another user's index is refused)."""
         lay = self.layout
-        return [(f.rsplit("/", 1)[1].split("-", 1)[0], f) for f in lay.list_files(partition_dir(lay, family, p))]
+        files = lay.list_files(partition_dir(lay, family, p))
+        for f in files:
+            _require_local(self.uri, f)
+        return [(f.rsplit("/", 1)[1].split("-", 1)[0], f) for f in files]
+
+
+def _require_local(uri: str, path: str) -> None:
+    """Under a path policy, a local index file is judged where it really is (symlinks resolved): the folder
+    passed the policy, but a file or folder in it may be a link out of it. Object stores have no links."""
+    if "://" not in uri:
+        require_allowed(path)
 
 
 def entries_path(layout: Any, ordinal: int) -> str:
