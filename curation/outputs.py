@@ -226,20 +226,22 @@ def _groups(t: pa.Table) -> list[str]:
     return [f"{lang or 'und'}/{dom}" for lang, dom in zip(langs, t["domain"].to_pylist())]
 
 
+def _with_docs(d: pa.Table | None) -> tuple[np.ndarray, pa.Table | None]:
+    return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
+
+
 def _dup_decisions(layout: Layout, ordinal: int) -> tuple[np.ndarray, pa.Table | None]:
     """(sorted documents with a dedup decision, the decisions) of one input file."""
-    from curation.dedup.cluster import read_decisions
+    from curation.dedup import cluster
 
-    d = read_decisions(layout, ordinal)
-    return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
+    return _with_docs(cluster.read_decisions(layout, ordinal))
 
 
 def _earlier_decisions(layout: Layout, ordinal: int) -> tuple[np.ndarray, pa.Table | None]:
     """(sorted documents matching an earlier corpus, the matches) of one input file (`stages.dedup.against`)."""
-    from curation.dedup.against import read_decisions
+    from curation.dedup import against
 
-    d = read_decisions(layout, ordinal)
-    return (d["_doc"].to_numpy() if d is not None else np.zeros(0, np.int64)), d
+    return _with_docs(against.read_decisions(layout, ordinal))
 
 
 def survivor_score_bins(layout: Layout, ordinal: int, columns: Sequence[str]) -> dict[str, dict[str, dict[str, int]]]:

@@ -59,10 +59,7 @@ def _indexes(corpora: Sequence[Corpus]) -> dict[str, tuple[index.DedupIndex, dic
 
 def map_new_keys(layout: Any, ordinals: Sequence[int], bits: int) -> list[np.ndarray]:
     r = shuffle.annotated_key_records(layout, ordinals)
-    part = index.range_part(r["k1"], bits)
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange((1 << bits) + 1))
-    return [r[order[bounds[i] : bounds[i + 1]]] for i in range(1 << bits)]
+    return index.split_by_part(r, index.range_part(r["k1"], bits), 1 << bits)
 
 
 def _match(new: np.ndarray, t: pa.Table, per_key: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -302,7 +302,7 @@ def index_map(job_layout: Any, ordinals: Sequence[int], bits: int) -> list[Any]:
     r = np.concatenate(recs) if recs else np.zeros(0, shuffle.KEY_DTYPE)
     d = pa.concat_tables(docs) if docs else None
     n = 1 << bits
-    key_parts = _split_records(r, range_part(r["k1"], bits), n)
+    key_parts = split_by_part(r, range_part(r["k1"], bits), n)
     doc_parts: list[Any] = []
     if d is None:
         doc_parts = [pa.table({"dk": pa.array([], pa.uint64())})] * n
@@ -315,7 +315,8 @@ def index_map(job_layout: Any, ordinals: Sequence[int], bits: int) -> list[Any]:
     return key_parts + doc_parts + [(int(len(d)) if d is not None else 0, int(len(r)))]
 
 
-def _split_records(r: np.ndarray, part: np.ndarray, n: int) -> list[np.ndarray]:
+def split_by_part(r: np.ndarray, part: np.ndarray, n: int) -> list[np.ndarray]:
+    """`r` cut into n arrays by the partition index of each element (order kept)."""
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(n + 1))
     return [r[order[bounds[i] : bounds[i + 1]]] for i in range(n)]

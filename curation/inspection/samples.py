@@ -22,17 +22,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.inspection.keys import seeded_keys
+from curation.stages.dedup import DEDUP_FUNNEL
 
 FANIN = 64  # sample files merged per task
 SAMPLES_FILE = "samples/part-00000.parquet"
-DUP_REASONS = (
-    "exact_duplicate",
-    "minhash_duplicate",
-    "url_duplicate",
-    "exact_duplicate_of_earlier",  # (their keeper is in another corpus: dup_of and dup_of_corpus name it)
-    "minhash_duplicate_of_earlier",
-    "url_duplicate_of_earlier",
-)
+DUP_REASONS = tuple(DEDUP_FUNNEL)  # within the job and of earlier corpora (whose keepers are elsewhere)
 SAMPLE_SCHEMA = pa.schema(
     [
         ("drop_reason", pa.string()),
