@@ -41,7 +41,7 @@ INDEX_FILE = "index.json"
 FORMAT = "corpus-curation dedup index"
 VERSION = 1
 ROW_GROUP_ROWS = 65_536  # the unit a range read skips by
-KEYS_PER_INDEX_PARTITION = 4_000_000  # about 100 MB of key records per partition file when written
+KEYS_PER_INDEX_PARTITION = 1_000_000  # as the shuffle's reducers: the writing task holds ~1M keys and ~70k signatures
 MAX_BITS = 20
 
 
